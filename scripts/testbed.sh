@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Prepares (and caches) everything the end-to-end tests need:
+#   - host tools: debootstrap, shellcheck, dash, busybox, zstd
+#   - a reachable Docker daemon (started when installed but not running)
+#   - pixi 0.15.2 built from its crates.io source (the only pixi a registry here serves)
+#   - two local images: one with pixi (the build and offline-proof image), one without (negative test)
+#
+# Everything is cached under $PIXI_AIRGAP_TESTBED_CACHE (default ~/.cache/pixi-airgap-testbed) and
+# rebuilt only when missing. Prints `export` lines for the test environment on stdout when run with
+# `--print-env`; everything else goes to stderr.
+#
+# Set PIXI_AIRGAP_TEST_IMAGE to use your own pixi image instead of building one (the script then
+# only checks that the image exists).
+set -euo pipefail
+
+PIXI_VERSION=0.15.2
+CACHE=${PIXI_AIRGAP_TESTBED_CACHE:-$HOME/.cache/pixi-airgap-testbed}
+IMAGE_TAG=${PIXI_AIRGAP_TESTBED_IMAGE_TAG:-pixi-airgap-testbed:pixi-$PIXI_VERSION}
+NOPIXI_TAG=${PIXI_AIRGAP_TESTBED_NOPIXI_TAG:-pixi-airgap-testbed:no-pixi}
+SUITE=bookworm
+# Packages the image needs on top of minbase: pixi 0.15 links libssl3 and reads the glibc version
+# from `ldd` (libc-bin, already in minbase); newer pixi needs CA certificates; busybox serves the
+# test channel over HTTP and gives the tests a second POSIX sh.
+IMAGE_PACKAGES=libssl3,ca-certificates,busybox
+
+log() { printf 'testbed: %s\n' "$*" >&2; }
+die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
+
+need_root_or_sudo() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+ensure_host_tools() {
+  local missing=()
+  command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+  command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+  command -v dash >/dev/null 2>&1 || missing+=(dash)
+  command -v busybox >/dev/null 2>&1 || missing+=(busybox)
+  command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing host packages: ${missing[*]}"
+    need_root_or_sudo apt-get update -qq >&2
+    need_root_or_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  fi
+}
+
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then return; fi
+  if [ -n "${DOCKER_HOST:-}" ]; then
+    die "the Docker daemon at DOCKER_HOST=$DOCKER_HOST does not answer"
+  fi
+  if command -v dockerd >/dev/null 2>&1; then
+    log "Docker daemon not reachable; starting it"
+    if command -v systemctl >/dev/null 2>&1 && systemctl start docker >/dev/null 2>&1; then :; \
+    elif command -v service >/dev/null 2>&1 && service docker start >/dev/null 2>&1; then :; \
+    else
+      need_root_or_sudo sh -c 'nohup dockerd >/var/log/dockerd-testbed.log 2>&1 &'
+    fi
+    for _ in $(seq 1 60); do
+      docker info >/dev/null 2>&1 && return
+      sleep 1
+    done
+  fi
+  die "no Docker daemon is reachable and none could be started (install Docker Engine first)"
+}
+
+# The Debian mirror this machine already uses: the first bookworm `URIs:`/`deb` entry of its apt
+# sources, so the script never hard-codes a host.
+debian_mirror() {
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  local m=""
+  if compgen -G "/etc/apt/sources.list.d/*.sources" >/dev/null; then
+    m=$(awk '/^URIs:/ {u=$2} /^Suites:/ && /bookworm([ ]|$)/ && u!="" {print u; exit}' \
+      /etc/apt/sources.list.d/*.sources)
+  fi
+  if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
+    m=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list)
+  fi
+  [ -n "$m" ] || die "cannot find a Debian bookworm mirror in the apt sources; set DEBIAN_MIRROR"
+  echo "$m"
+}
+
+ensure_pixi() {
+  local bin="$CACHE/bin/pixi-$PIXI_VERSION"
+  if [ -x "$bin" ]; then echo "$bin"; return; fi
+  log "building pixi $PIXI_VERSION from crates.io (about 8 minutes on 2 cores; cached afterwards)"
+  local work="$CACHE/pixi-fetch"
+  rm -rf "$work" && mkdir -p "$work/src"
+  # cargo itself fetches the crate: a throwaway package that depends on it.
+  cat >"$work/Cargo.toml" <<TOML
+[package]
+name = "pixi-fetch"
+version = "0.0.0"
+edition = "2021"
+publish = false
+[dependencies]
+pixi = "=$PIXI_VERSION"
+TOML
+  echo 'fn main() {}' >"$work/src/main.rs"
+  (cd "$work" && cargo fetch --quiet >&2)
+  local src
+  src=$(cd "$work" && cargo metadata --format-version 1 --quiet \
+    | python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["manifest_path"] for p in m["packages"] if p["name"]=="pixi"))')
+  src=$(dirname "$src")
+  rm -rf "$CACHE/pixi-src" && cp -r "$src" "$CACHE/pixi-src"
+  (
+    cd "$CACHE/pixi-src"
+    # The crate pins an old toolchain, and its locked `time` does not compile with current Rust.
+    rm -f rust-toolchain rust-toolchain.toml
+    cargo update --quiet -p time --precise 0.3.36 >&2
+    cargo build --release --locked >&2
+  )
+  mkdir -p "$CACHE/bin"
+  cp "$CACHE/pixi-src/target/release/pixi" "$bin.tmp" && mv "$bin.tmp" "$bin"
+  rm -rf "$CACHE/pixi-src/target" "$work"
+  echo "$bin"
+}
+
+ensure_rootfs() {
+  local tarball="$CACHE/rootfs-$SUITE.tar"
+  if [ -f "$tarball" ]; then echo "$tarball"; return; fi
+  local mirror dir
+  mirror=$(debian_mirror)
+  dir="$CACHE/rootfs-$SUITE.d"
+  log "debootstrap --variant=minbase $SUITE (packages: $IMAGE_PACKAGES)"
+  need_root_or_sudo rm -rf "$dir"
+  need_root_or_sudo debootstrap --variant=minbase --include="$IMAGE_PACKAGES" "$SUITE" "$dir" "$mirror" >&2
+  # Keep the image small: apt lists and caches are of no use in a test image.
+  need_root_or_sudo rm -rf "$dir/var/cache/apt/archives/"*.deb "$dir/var/lib/apt/lists/"*
+  need_root_or_sudo tar -C "$dir" --numeric-owner -cf "$tarball.tmp" .
+  mv "$tarball.tmp" "$tarball"
+  need_root_or_sudo rm -rf "$dir"
+  echo "$tarball"
+}
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+ensure_images() {
+  local pixi_bin="$1" rootfs="$2"
+  if ! image_exists "$NOPIXI_TAG"; then
+    log "importing $NOPIXI_TAG"
+    docker import --change 'CMD ["/bin/sh"]' \
+      --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      "$rootfs" "$NOPIXI_TAG" >/dev/null
+  fi
+  if ! image_exists "$IMAGE_TAG"; then
+    log "importing $IMAGE_TAG"
+    local staging
+    staging=$(mktemp -d)
+    mkdir -p "$staging/usr/local/bin"
+    install -m 0755 "$pixi_bin" "$staging/usr/local/bin/pixi"
+    # Append pixi to a copy of the rootfs tar, so the image is one layer.
+    cp "$rootfs" "$staging/image.tar"
+    tar -C "$staging" --owner=0 --group=0 --numeric-owner -rf "$staging/image.tar" ./usr/local/bin/pixi
+    docker import --change 'CMD ["/bin/sh"]' \
+      --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      --change "LABEL io.pixi-airgap.testbed.pixi-version=$PIXI_VERSION" \
+      "$staging/image.tar" "$IMAGE_TAG" >/dev/null
+    rm -rf "$staging"
+  fi
+}
+
+main() {
+  mkdir -p "$CACHE"
+  ensure_host_tools
+  ensure_docker
+  if [ -n "${PIXI_AIRGAP_TEST_IMAGE:-}" ]; then
+    image_exists "$PIXI_AIRGAP_TEST_IMAGE" || die "PIXI_AIRGAP_TEST_IMAGE=$PIXI_AIRGAP_TEST_IMAGE is not a local image"
+    log "using your pixi image $PIXI_AIRGAP_TEST_IMAGE"
+  fi
+  local pixi_bin rootfs
+  if image_exists "$IMAGE_TAG" && image_exists "$NOPIXI_TAG"; then
+    log "images $IMAGE_TAG and $NOPIXI_TAG are ready (cached)"
+  else
+    pixi_bin=$(ensure_pixi)
+    rootfs=$(ensure_rootfs)
+    ensure_images "$pixi_bin" "$rootfs"
+  fi
+  if [ "${1:-}" = "--print-env" ]; then
+    echo "export PIXI_AIRGAP_TESTBED_IMAGE='$IMAGE_TAG'"
+    echo "export PIXI_AIRGAP_TESTBED_NOPIXI_IMAGE='$NOPIXI_TAG'"
+  fi
+}
+
+main "$@"

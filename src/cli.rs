@@ -1,0 +1,158 @@
+//! Command-line structures (clap derive) and nothing else: validation happens when each command
+//! resolves its arguments into options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+macro_rules! exit_codes {
+    () => {
+        "\
+Exit codes:
+  0    success
+  1    the verification failed (workdir and logs are still written)
+  2    bad input (arguments, project, manifest, pixi.lock, workdir)
+  3    Docker, image or pixi problem
+  4    other failure on this host (disk, permissions)
+  130  interrupted (containers were removed)"
+    };
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pixi-airgap",
+    version,
+    about = "Make a Pixi project installable on a machine with no network, and prove it",
+    after_help = exit_codes!()
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Only warnings and errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stage a project from this host in a fresh container: pixi install with the cache in the
+    /// work folder, verification, and everything copied back to WORKDIR
+    #[command(after_help = STAGE_HOST_HELP)]
+    StageHost(StageHostArgs),
+}
+
+const STAGE_HOST_HELP: &str = concat!(
+    "\
+Example:
+  pixi-airgap stage-host --image my-pixi-image:latest --project-dir ./myproj \\
+      --workdir ./tmp/workdir-myproj --verify-task smoke
+
+Result: WORKDIR/project/<name>, WORKDIR/resources, WORKDIR/pixi-cache, WORKDIR/out (logs)
+
+",
+    exit_codes!()
+);
+
+#[derive(Debug, Args)]
+pub struct StageHostArgs {
+    /// Local Docker image that has pixi on its PATH
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+
+    /// Pull the image when it is not present locally (needs a reachable registry)
+    #[arg(long)]
+    pub pull: bool,
+
+    /// The Pixi project: a folder with pixi.toml (or pyproject.toml with [tool.pixi]) and pixi.lock
+    #[arg(long, value_name = "DIR")]
+    pub project_dir: PathBuf,
+
+    /// Extra files to carry along (staged as WORKDIR/resources)
+    #[arg(long, value_name = "DIR")]
+    pub resources_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub stage: StageArgs,
+
+    /// Docker network for the build container (e.g. one that reaches your channel mirror)
+    #[arg(long, value_name = "NAME")]
+    pub network: Option<String>,
+
+    /// Keep the build container instead of removing it (for debugging)
+    #[arg(long)]
+    pub keep_container: bool,
+
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+}
+
+/// Options shared by the staging commands.
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// Where files are staged inside the container
+    #[arg(long, value_name = "PATH", default_value = "/workdir")]
+    pub container_workdir_path: String,
+
+    /// Host output folder [default: ./tmp/workdir-<UTC timestamp>]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+
+    /// Environment to install (repeatable) [default: every environment in the manifest]
+    #[arg(short = 'e', long = "environment", value_name = "NAME")]
+    pub environments: Vec<String>,
+
+    /// Variable for the build container: KEY=VALUE, or KEY to pass this shell's value (repeatable)
+    #[arg(long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+
+    /// Extra exclude pattern (repeatable); without a `/` it matches a name at any depth
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// Stage a file that the secret filter would leave out, e.g. `--include-secret .npmrc` (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub include_secret: Vec<String>,
+
+    /// Reuse a non-empty workdir: its pixi-airgap folders are replaced
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How to prove the environment works: at most one of a command, a task or a script.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Run the command given after `--` under `pixi run`
+    #[arg(long, requires = "command", conflicts_with_all = ["verify_task", "verify_script"])]
+    pub verify_run: bool,
+
+    /// Run this pixi task (`pixi run TASK`)
+    #[arg(long, value_name = "TASK", conflicts_with = "verify_script")]
+    pub verify_task: Option<String>,
+
+    /// Run this script (inside the project or resources folder) under `pixi run`
+    #[arg(long, value_name = "PATH")]
+    pub verify_script: Option<PathBuf>,
+
+    /// The verification also fails unless its output contains this text
+    #[arg(long, value_name = "TEXT")]
+    pub verify_expect: Option<String>,
+
+    /// The command for --verify-run
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}

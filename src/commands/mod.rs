@@ -1,0 +1,55 @@
+//! One module per subcommand. Each has `Options::resolve(args)` (validation, no side effects beyond
+//! reading the project) and `run(&Options)`.
+
+pub mod stage_host;
+
+use crate::cli::Command;
+use crate::exit::{Interrupted, Status};
+
+/// Resolves and runs one subcommand.
+pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
+    match command {
+        Command::StageHost(args) => {
+            let options = stage_host::Options::resolve(args)?;
+            stage_host::run(&options).await
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C / SIGINT, or SIGTERM), naming the signal.
+pub async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            // Without signal handlers we can only wait forever; the work itself still finishes.
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// Runs `work` until it ends or a stop signal arrives; on a signal the work is dropped (so its
+/// container guard can clean up) and [`Interrupted`] is returned.
+pub async fn until_signal<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        result = work => result,
+        signal = shutdown_signal() => {
+            tracing::warn!("received {signal}, cleaning up");
+            Err(Interrupted(signal).into())
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Running commands in a container: create the exec, drain its output as it arrives, then ask the
+//! engine for the exit code.
+
+use std::io::Write;
+
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use futures_util::StreamExt;
+
+use super::{Container, DockerError};
+
+/// A command to run inside a container.
+#[derive(Debug, Clone, Default)]
+pub struct ExecSpec {
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+}
+
+impl ExecSpec {
+    pub fn new<I, S>(cmd: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            cmd: cmd.into_iter().map(Into::into).collect(),
+            ..Default::default()
+        }
+    }
+
+    pub fn env(mut self, env: &[String]) -> Self {
+        self.env.extend(env.iter().cloned());
+        self
+    }
+
+    pub fn working_dir(mut self, dir: impl Into<String>) -> Self {
+        self.working_dir = Some(dir.into());
+        self
+    }
+
+    pub fn user(mut self, user: Option<String>) -> Self {
+        self.user = user;
+        self
+    }
+
+    /// The command as a user would type it, for logs and error messages.
+    pub fn display(&self) -> String {
+        self.cmd
+            .iter()
+            .map(|a| {
+                if !a.is_empty()
+                    && a.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c))
+                {
+                    a.clone()
+                } else {
+                    format!("'{}'", a.replace('\'', r"'\''"))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The result of a finished exec.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    /// stdout and stderr interleaved as they arrived.
+    pub output: Vec<u8>,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.exit_code == 0
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output).into_owned()
+    }
+
+    /// The last `n` lines of the output, for error messages.
+    pub fn tail(&self, n: usize) -> String {
+        let text = self.text();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+impl Container {
+    /// Runs a command and collects its output, also writing it to `log` as it arrives.
+    /// Output is kept in memory too: use it for commands whose output is small (logs of installs
+    /// and verifications are).
+    pub async fn exec(
+        &self,
+        spec: &ExecSpec,
+        mut log: Option<&mut (dyn Write + Send)>,
+    ) -> Result<ExecOutput, DockerError> {
+        let exec_err = |source| DockerError::Exec {
+            container: self.short_id().to_string(),
+            command: spec.display(),
+            source,
+        };
+        let options = CreateExecOptions {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(spec.cmd.clone()),
+            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
+            ..Default::default()
+        };
+        let raw = self.docker().raw();
+        let created = raw
+            .create_exec(self.id(), options)
+            .await
+            .map_err(exec_err)?;
+        let mut output = Vec::new();
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = raw.start_exec(&created.id, None).await.map_err(exec_err)?
+        {
+            while let Some(item) = stream.next().await {
+                let bytes = match item.map_err(exec_err)? {
+                    LogOutput::StdOut { message }
+                    | LogOutput::StdErr { message }
+                    | LogOutput::Console { message } => message,
+                    LogOutput::StdIn { .. } => continue,
+                };
+                if let Some(log) = log.as_mut() {
+                    // A log that cannot be written must not abort the build; it is reported once.
+                    if let Err(err) = log.write_all(&bytes) {
+                        tracing::warn!("failed to write a log file: {err}");
+                    }
+                }
+                output.extend_from_slice(&bytes);
+            }
+        }
+        let inspect = raw.inspect_exec(&created.id).await.map_err(exec_err)?;
+        let exit_code = inspect.exit_code.unwrap_or(-1);
+        tracing::debug!("`{}` exited with {exit_code}", spec.display());
+        Ok(ExecOutput { exit_code, output })
+    }
+}

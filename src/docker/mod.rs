@@ -1,0 +1,291 @@
+//! The one place that talks to the Docker Engine: a small wrapper around bollard with one method per
+//! operation and one error variant per operation, so callers (and the exit-code mapping) can tell a
+//! missing image from an unreachable daemon.
+//!
+//! Connection honours `DOCKER_HOST` and negotiates the API version down to what the engine speaks,
+//! so engines as old as 20.10 (API 1.41) work alongside current ones.
+
+mod container;
+mod exec;
+
+use std::collections::HashMap;
+
+use bollard::query_parameters::{
+    CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder,
+    UploadToContainerOptionsBuilder,
+};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, TryStreamExt};
+
+pub use container::{Container, ContainerSpec};
+pub use exec::{ExecOutput, ExecSpec};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Label put on every container pixi-airgap creates, so they can be found and cleaned up.
+pub const LABEL_MANAGED: &str = "io.pixi-airgap.managed";
+/// Label naming the subcommand that created a container.
+pub const LABEL_COMMAND: &str = "io.pixi-airgap.command";
+/// Label with the host workdir a container works for (unique per run).
+pub const LABEL_WORKDIR: &str = "io.pixi-airgap.workdir";
+
+/// Failures at the Docker boundary, one per operation.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("cannot reach the Docker daemon at {host}\nhint: start Docker, or point DOCKER_HOST at a running engine")]
+    Connect {
+        host: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("image `{image}` is not present in the local Docker engine\nhint: build or load it first (docker load / docker import), or pass --pull where a registry is reachable")]
+    ImageNotFound { image: String },
+    #[error("failed to inspect image `{image}`")]
+    InspectImage {
+        image: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to pull image `{image}`")]
+    Pull {
+        image: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to create a container from image `{image}`")]
+    CreateContainer {
+        image: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to start container {id}")]
+    StartContainer {
+        id: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to inspect container {id}")]
+    InspectContainer {
+        id: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("container {id} is not running (state: {state})\nhint: start it first; pixi-airgap never starts or stops your containers")]
+    ContainerNotRunning { id: String, state: String },
+    #[error("failed to remove container {id}")]
+    RemoveContainer {
+        id: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to run `{command}` in container {container}")]
+    Exec {
+        container: String,
+        command: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to copy files into {container}:{path}")]
+    Upload {
+        container: String,
+        path: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to copy {container}:{path} out of the container")]
+    Download {
+        container: String,
+        path: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("failed to list containers")]
+    ListContainers {
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("docker network operation on `{name}` failed")]
+    Network {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+}
+
+/// What the engine says about a local image.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageInfo {
+    /// `sha256:...` image ID (the content digest of its config).
+    pub id: String,
+    /// Registry digests (`repo@sha256:...`), empty for images that were never pushed or pulled.
+    pub repo_digests: Vec<String>,
+}
+
+/// A connected, version-negotiated Docker client.
+#[derive(Clone)]
+pub struct Docker {
+    inner: bollard::Docker,
+}
+
+impl Docker {
+    /// Connects to the engine named by `DOCKER_HOST` (default: the local socket) and agrees on an
+    /// API version with it.
+    pub async fn connect() -> Result<Self, DockerError> {
+        let host = std::env::var("DOCKER_HOST")
+            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+        let connect_err = |source| DockerError::Connect {
+            host: host.clone(),
+            source,
+        };
+        let client = bollard::Docker::connect_with_defaults().map_err(connect_err)?;
+        let client = client.negotiate_version().await.map_err(connect_err)?;
+        client.ping().await.map_err(connect_err)?;
+        tracing::debug!(api = %client.client_version(), "connected to Docker at {host}");
+        Ok(Self { inner: client })
+    }
+
+    pub(crate) fn raw(&self) -> &bollard::Docker {
+        &self.inner
+    }
+
+    /// Looks an image up locally; `Ok(None)` when it is not there.
+    pub async fn image(&self, image: &str) -> Result<Option<ImageInfo>, DockerError> {
+        match self.inner.inspect_image(image).await {
+            Ok(info) => Ok(Some(ImageInfo {
+                id: info.id.unwrap_or_default(),
+                repo_digests: info.repo_digests.unwrap_or_default(),
+            })),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(source) => Err(DockerError::InspectImage {
+                image: image.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// The image, which must be local; with `pull`, fetches it first when it is missing.
+    pub async fn require_image(&self, image: &str, pull: bool) -> Result<ImageInfo, DockerError> {
+        if let Some(info) = self.image(image).await? {
+            return Ok(info);
+        }
+        if pull {
+            tracing::info!("pulling image {image}");
+            let options = CreateImageOptionsBuilder::default()
+                .from_image(image)
+                .build();
+            self.inner
+                .create_image(Some(options), None, None)
+                .try_for_each(|_| async { Ok(()) })
+                .await
+                .map_err(|source| DockerError::Pull {
+                    image: image.to_string(),
+                    source,
+                })?;
+            if let Some(info) = self.image(image).await? {
+                return Ok(info);
+            }
+        }
+        Err(DockerError::ImageNotFound {
+            image: image.to_string(),
+        })
+    }
+
+    /// IDs of containers (running or not) that carry `key=value`.
+    pub async fn containers_with_label(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<String>, DockerError> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{key}={value}")])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .inner
+            .list_containers(Some(options))
+            .await
+            .map_err(|source| DockerError::ListContainers { source })?;
+        Ok(list.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Sends a tar stream to be unpacked at `path` (which must exist) in the container.
+    pub async fn upload(
+        &self,
+        container: &str,
+        path: &str,
+        tar: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    ) -> Result<(), DockerError> {
+        let options = UploadToContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        self.inner
+            .upload_to_container(container, Some(options), bollard::body_try_stream(tar))
+            .await
+            .map_err(|source| DockerError::Upload {
+                container: container.to_string(),
+                path: path.to_string(),
+                source,
+            })
+    }
+
+    /// A tar stream of `path` in the container; its entries start with the basename of `path`.
+    pub fn download(
+        &self,
+        container: &str,
+        path: &str,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        let options = DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        self.inner
+            .download_from_container(container, Some(options))
+            .map(|chunk| chunk.map_err(std::io::Error::other))
+    }
+
+    /// Creates a user-defined bridge network (for tests and private channel mirrors).
+    pub async fn create_network(&self, name: &str) -> Result<(), DockerError> {
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".to_string()),
+            labels: Some(HashMap::from([(
+                LABEL_MANAGED.to_string(),
+                "true".to_string(),
+            )])),
+            ..Default::default()
+        };
+        self.inner
+            .create_network(request)
+            .await
+            .map(|_| ())
+            .map_err(|source| DockerError::Network {
+                name: name.to_string(),
+                source,
+            })
+    }
+
+    pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
+        self.inner
+            .remove_network(name)
+            .await
+            .map_err(|source| DockerError::Network {
+                name: name.to_string(),
+                source,
+            })
+    }
+}
+
+/// Makes a download error carry the operation it belongs to.
+pub(crate) fn download_error(
+    container: &str,
+    path: &str,
+    source: impl Into<BoxError>,
+) -> DockerError {
+    DockerError::Download {
+        container: container.to_string(),
+        path: path.to_string(),
+        source: source.into(),
+    }
+}

@@ -1,0 +1,39 @@
+//! pixi-airgap: make a Pixi project installable on a machine with no network, and prove it.
+//!
+//! The binary is a thin shell around [`run`]; every subcommand is a module under [`commands`] with an
+//! `Options::resolve(args)` that validates the command line once, and a `run(&Options)` that does
+//! the work and can be called from tests.
+
+pub mod cli;
+pub mod commands;
+pub mod docker;
+pub mod exit;
+pub mod logging;
+pub mod pixi;
+pub mod stage;
+pub mod verify;
+pub mod workdir;
+
+use exit::Status;
+
+/// Runs one parsed command line to completion and reports how it ended.
+///
+/// Errors are printed here (to stderr, with their cause chain) so that the exit code and the message
+/// always come from the same classification.
+pub fn run(cli: cli::Cli) -> Status {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            let err = anyhow::Error::new(err).context("failed to start the async runtime");
+            return exit::report(&err);
+        }
+    };
+    let result = runtime.block_on(commands::dispatch(cli.command));
+    match result {
+        Ok(status) => status,
+        Err(err) => exit::report(&err),
+    }
+}

@@ -1,0 +1,448 @@
+//! What pixi-airgap knows about pixi: manifests, lock files, cache variables and command lines.
+//!
+//! Manifests: `pixi.toml` (`[workspace]` in pixi >= 0.40, `[project]` before) or `pyproject.toml`
+//! with a `[tool.pixi]` table (pixi >= 0.18). When both exist, pixi uses `pixi.toml`; so do we.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::exit::InputError;
+
+/// Variables that point pixi's package cache somewhere; pixi reads the first, older pixi (and
+/// rattler) the second.
+pub const CACHE_VARS: [&str; 2] = ["PIXI_CACHE_DIR", "RATTLER_CACHE_DIR"];
+
+/// The text pixi prints when `--locked` finds the lock file behind the manifest
+/// ("... with the project" up to 0.3x, "... with the workspace" later).
+const STALE_LOCK_MARKER: &str = "not up-to-date with the";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManifestKind {
+    PixiToml,
+    Pyproject,
+}
+
+impl ManifestKind {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ManifestKind::PixiToml => "pixi.toml",
+            ManifestKind::Pyproject => "pyproject.toml",
+        }
+    }
+}
+
+/// A project's manifest, read far enough to know its name and environments.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub kind: ManifestKind,
+    pub path: PathBuf,
+    pub name: String,
+    /// Every environment: `default` first, then those under `[environments]` in file order.
+    pub environments: Vec<String>,
+}
+
+impl Manifest {
+    /// Finds and reads the manifest in `project_dir`.
+    pub fn discover(project_dir: &Path) -> anyhow::Result<Self> {
+        let pixi_toml = project_dir.join("pixi.toml");
+        let pyproject = project_dir.join("pyproject.toml");
+        let (kind, path) = if pixi_toml.is_file() {
+            (ManifestKind::PixiToml, pixi_toml)
+        } else if pyproject.is_file() {
+            (ManifestKind::Pyproject, pyproject)
+        } else {
+            return Err(InputError::new(format!(
+                "`{}` has no pixi.toml or pyproject.toml",
+                project_dir.display()
+            ))
+            .with_hint("point --project-dir at the folder that holds your pixi manifest")
+            .into());
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        let folder_name = project_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "project".to_string());
+        Self::parse(kind, path, &text, &folder_name)
+    }
+
+    /// Reads a manifest's text; `folder_name` is the fallback project name.
+    pub fn parse(
+        kind: ManifestKind,
+        path: PathBuf,
+        text: &str,
+        folder_name: &str,
+    ) -> anyhow::Result<Self> {
+        let doc: toml::Table = text.parse().map_err(|err: toml::de::Error| {
+            anyhow::Error::new(InputError::new(format!(
+                "`{}` is not valid TOML: {}",
+                path.display(),
+                err.message()
+            )))
+        })?;
+        let pixi = match kind {
+            ManifestKind::PixiToml => Some(&doc),
+            ManifestKind::Pyproject => doc
+                .get("tool")
+                .and_then(|t| t.get("pixi"))
+                .and_then(|p| p.as_table()),
+        };
+        let Some(pixi) = pixi else {
+            return Err(InputError::new(format!(
+                "`{}` has no [tool.pixi] table, so it is not a pixi project",
+                path.display()
+            ))
+            .with_hint("run `pixi init --format pyproject` or add a pixi.toml")
+            .into());
+        };
+        let table_name = |table: &toml::Table| {
+            ["workspace", "project"].iter().find_map(|section| {
+                table
+                    .get(*section)
+                    .and_then(|s| s.get("name"))
+                    .and_then(|n| n.as_str())
+                    .map(str::to_string)
+            })
+        };
+        let name = table_name(pixi)
+            .or_else(|| match kind {
+                // PEP 621 `[project] name` is the pyproject fallback pixi itself uses.
+                ManifestKind::Pyproject => table_name(&doc),
+                ManifestKind::PixiToml => None,
+            })
+            .unwrap_or_else(|| folder_name.to_string());
+        validate_project_name(&name, &path)?;
+        let mut environments = vec!["default".to_string()];
+        if let Some(envs) = pixi.get("environments").and_then(|e| e.as_table()) {
+            for key in envs.keys() {
+                if !environments.contains(key) {
+                    environments.push(key.clone());
+                }
+            }
+        }
+        Ok(Self {
+            kind,
+            path,
+            name,
+            environments,
+        })
+    }
+
+    /// The environments to install: all of them when none were asked for; otherwise the ones
+    /// asked for, which must exist.
+    pub fn select_environments(&self, requested: &[String]) -> anyhow::Result<Vec<String>> {
+        if requested.is_empty() {
+            return Ok(self.environments.clone());
+        }
+        let mut selected = Vec::new();
+        for env in requested {
+            if !self.environments.contains(env) {
+                return Err(InputError::new(format!(
+                    "the manifest has no environment `{env}` (it has: {})",
+                    self.environments.join(", ")
+                ))
+                .into());
+            }
+            if !selected.contains(env) {
+                selected.push(env.clone());
+            }
+        }
+        Ok(selected)
+    }
+}
+
+/// The project name becomes a folder name on both sides of the air gap.
+fn validate_project_name(name: &str, manifest: &Path) -> anyhow::Result<()> {
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains('/')
+        || name.contains('\\')
+        || name.contains('\0');
+    if bad {
+        return Err(InputError::new(format!(
+            "project name `{name}` in `{}` cannot be used as a folder name",
+            manifest.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The parts of `pixi.lock` that the product records.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LockInfo {
+    pub path: PathBuf,
+    pub sha256: String,
+    /// The lock file format version (`version:` at the top).
+    pub version: Option<u64>,
+    /// Environment names the lock file has (format 4 and later).
+    pub environments: Vec<String>,
+    /// URLs of every conda package the lock file names, sorted and unique.
+    pub conda_packages: Vec<String>,
+}
+
+impl LockInfo {
+    /// Reads `pixi.lock` next to the manifest; a missing lock is an input error.
+    pub fn read(project_dir: &Path) -> anyhow::Result<Self> {
+        let path = project_dir.join("pixi.lock");
+        if !path.is_file() {
+            return Err(InputError::new(format!(
+                "`{}` has no pixi.lock",
+                project_dir.display()
+            ))
+            .with_hint("run `pixi install` (or `pixi lock`) online first and keep pixi.lock with the project: an air-gapped install needs the exact packages")
+            .into());
+        }
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let doc: serde_yaml::Value = serde_yaml::from_slice(&bytes).map_err(|err| {
+            InputError::new(format!(
+                "`{}` is not a valid lock file: {err}",
+                path.display()
+            ))
+        })?;
+        let version = doc.get("version").and_then(|v| v.as_u64());
+        let environments = doc
+            .get("environments")
+            .and_then(|e| e.as_mapping())
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut conda_packages = BTreeSet::new();
+        if let Some(packages) = doc.get("packages").and_then(|p| p.as_sequence()) {
+            // Format 4: `{kind: conda, url: URL}`; formats 5 and 6: `{conda: URL}`.
+            for p in packages {
+                let url = p.get("conda").and_then(|u| u.as_str()).or_else(|| {
+                    (p.get("kind").and_then(|k| k.as_str()) == Some("conda"))
+                        .then(|| p.get("url").and_then(|u| u.as_str()))
+                        .flatten()
+                });
+                if let Some(url) = url {
+                    conda_packages.insert(url.to_string());
+                }
+            }
+        }
+        if let Some(packages) = doc.get("package").and_then(|p| p.as_sequence()) {
+            // Format 3 and earlier: `package:` entries with `manager:` and `url:`.
+            for p in packages {
+                if p.get("manager").and_then(|m| m.as_str()) == Some("conda") {
+                    if let Some(url) = p.get("url").and_then(|u| u.as_str()) {
+                        conda_packages.insert(url.to_string());
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            path,
+            sha256,
+            version,
+            environments,
+            conda_packages: conda_packages.into_iter().collect(),
+        })
+    }
+}
+
+/// `--environment NAME` for pixi, or nothing for `default`: pixi 0.15 rejects an explicit
+/// `--environment default` ("unknown environment"), while every version treats no flag as default.
+pub fn environment_args(environment: &str) -> Vec<String> {
+    if environment == "default" {
+        Vec::new()
+    } else {
+        vec!["--environment".to_string(), environment.to_string()]
+    }
+}
+
+/// Whether pixi's output says the lock file is behind the manifest.
+pub fn is_stale_lock_output(output: &str) -> bool {
+    output.contains(STALE_LOCK_MARKER)
+}
+
+/// The file name part of a package URL (`.../airgap-hello-1.0.0-0.tar.bz2`).
+pub fn package_file_name(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or(url)
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(kind: ManifestKind, text: &str) -> anyhow::Result<Manifest> {
+        Manifest::parse(kind, PathBuf::from(kind.file_name()), text, "folder")
+    }
+
+    #[test]
+    fn pixi_toml_project_name_and_environments() {
+        let m = parse(
+            ManifestKind::PixiToml,
+            r#"
+[project]
+name = "demo"
+channels = []
+platforms = ["linux-64"]
+
+[environments]
+beta = ["beta"]
+alpha = { features = ["alpha"] }
+"#,
+        )
+        .unwrap();
+        assert_eq!(m.name, "demo");
+        assert_eq!(m.environments, ["default", "beta", "alpha"]);
+    }
+
+    #[test]
+    fn workspace_table_wins_over_project() {
+        let m = parse(
+            ManifestKind::PixiToml,
+            "[workspace]\nname = \"ws\"\n[project]\nname = \"old\"\n",
+        )
+        .unwrap();
+        assert_eq!(m.name, "ws");
+    }
+
+    #[test]
+    fn pixi_toml_without_name_uses_folder() {
+        let m = parse(ManifestKind::PixiToml, "[workspace]\nchannels = []\n").unwrap();
+        assert_eq!(m.name, "folder");
+        assert_eq!(m.environments, ["default"]);
+    }
+
+    #[test]
+    fn pyproject_needs_tool_pixi() {
+        let err = parse(ManifestKind::Pyproject, "[project]\nname = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("no [tool.pixi] table"), "{err}");
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+    }
+
+    #[test]
+    fn pyproject_name_from_pep621_then_tool_pixi() {
+        let m = parse(
+            ManifestKind::Pyproject,
+            "[project]\nname = \"pep\"\n[tool.pixi.workspace]\nchannels = []\n[tool.pixi.environments]\ntest = [\"test\"]\n",
+        )
+        .unwrap();
+        assert_eq!(m.name, "pep");
+        assert_eq!(m.environments, ["default", "test"]);
+        let m = parse(
+            ManifestKind::Pyproject,
+            "[project]\nname = \"pep\"\n[tool.pixi.project]\nname = \"own\"\n",
+        )
+        .unwrap();
+        assert_eq!(m.name, "own");
+    }
+
+    #[test]
+    fn bad_names_are_rejected() {
+        for name in ["..", "a/b", ""] {
+            let text = format!("[project]\nname = {name:?}\n");
+            assert!(parse(ManifestKind::PixiToml, &text).is_err(), "{name}");
+        }
+    }
+
+    #[test]
+    fn invalid_toml_is_an_input_error() {
+        let err = parse(ManifestKind::PixiToml, "[project\n").unwrap_err();
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+    }
+
+    #[test]
+    fn discover_prefers_pixi_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[tool.pixi.project]\nname=\"py\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Manifest::discover(dir.path()).unwrap().kind,
+            ManifestKind::Pyproject
+        );
+        std::fs::write(dir.path().join("pixi.toml"), "[project]\nname=\"px\"\n").unwrap();
+        let m = Manifest::discover(dir.path()).unwrap();
+        assert_eq!((m.kind, m.name.as_str()), (ManifestKind::PixiToml, "px"));
+    }
+
+    #[test]
+    fn select_environments_checks_names() {
+        let m = parse(
+            ManifestKind::PixiToml,
+            "[project]\nname=\"p\"\n[environments]\na=[\"a\"]\n",
+        )
+        .unwrap();
+        assert_eq!(m.select_environments(&[]).unwrap(), ["default", "a"]);
+        assert_eq!(
+            m.select_environments(&["a".into(), "a".into()]).unwrap(),
+            ["a"]
+        );
+        let err = m.select_environments(&["zzz".into()]).unwrap_err();
+        assert!(err.to_string().contains("has: default, a"), "{err}");
+    }
+
+    #[test]
+    fn lock_info_reads_v4_and_v3() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("pixi.lock"),
+            "version: 4\nenvironments:\n  default:\n    packages: {}\npackages:\n- kind: conda\n  name: b\n  url: http://x/noarch/b-1-0.tar.bz2\n- conda: http://x/noarch/a-1-0.tar.bz2\n- kind: pypi\n  url: http://x/e.whl\n",
+        )
+        .unwrap();
+        let lock = LockInfo::read(dir.path()).unwrap();
+        assert_eq!(lock.version, Some(4));
+        assert_eq!(lock.environments, ["default"]);
+        assert_eq!(
+            lock.conda_packages,
+            [
+                "http://x/noarch/a-1-0.tar.bz2",
+                "http://x/noarch/b-1-0.tar.bz2"
+            ]
+        );
+        assert_eq!(lock.sha256.len(), 64);
+        std::fs::write(
+            dir.path().join("pixi.lock"),
+            "version: 3\npackage:\n- manager: conda\n  url: http://x/c-1-0.conda\n- manager: pypi\n  url: http://x/d.whl\n",
+        )
+        .unwrap();
+        let lock = LockInfo::read(dir.path()).unwrap();
+        assert_eq!(lock.conda_packages, ["http://x/c-1-0.conda"]);
+    }
+
+    #[test]
+    fn missing_lock_is_input_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = LockInfo::read(dir.path()).unwrap_err();
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        assert!(err.to_string().contains("has no pixi.lock"));
+    }
+
+    #[test]
+    fn stale_lock_marker_matches_old_and_new_pixi() {
+        assert!(is_stale_lock_output(
+            "Error: lock-file not up-to-date with the project"
+        ));
+        assert!(is_stale_lock_output(
+            "lock-file not up-to-date with the workspace"
+        ));
+        assert!(!is_stale_lock_output("the lock-file is up-to-date"));
+    }
+}

@@ -1,0 +1,530 @@
+//! Streaming tars in both directions.
+//!
+//! Upload: a sorted walk of the host folders is planned first (cheap: names only), then a blocking
+//! thread writes the tar into a bounded channel that feeds the Docker request body, so memory stays
+//! at a few chunks whatever the size of the project.
+//!
+//! Download: the engine's tar stream is read on a blocking thread as it arrives and unpacked with
+//! `unpack_in` into a fresh folder; entries that would land outside it are refused.
+//!
+//! Tars we write are deterministic: sorted entries, uid/gid 0, fixed mtime, modes reduced to
+//! 0644/0755, symlinks stored as links (never followed).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::Context;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use walkdir::WalkDir;
+
+use super::filter::{Exclusion, StageFilter};
+
+/// mtime written into every header: 1980-01-01, the floor that zip-based tools also accept.
+pub const FIXED_MTIME: u64 = 315_532_800;
+/// Bytes per chunk sent to the engine.
+const CHUNK: usize = 256 * 1024;
+/// Chunks in flight between the tar thread and the request body.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// One entry of a tar we write.
+#[derive(Debug, Clone)]
+pub struct TarEntry {
+    /// Path inside the archive (relative, `/`-separated).
+    pub path: PathBuf,
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum EntryKind {
+    Dir,
+    File { source: PathBuf, executable: bool },
+    Symlink { target: PathBuf },
+}
+
+/// What a walk left out, by reason.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ExclusionReport {
+    pub counts: BTreeMap<Exclusion, usize>,
+    /// Relative paths of the secrets left out (names only, never contents).
+    pub secrets: Vec<String>,
+    /// Things a tar cannot carry (sockets, FIFOs, devices).
+    pub skipped_special: Vec<String>,
+}
+
+impl ExclusionReport {
+    fn record(&mut self, rel: &Path, why: Exclusion) {
+        *self.counts.entry(why).or_default() += 1;
+        if why == Exclusion::Secret {
+            self.secrets.push(rel.display().to_string());
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.counts.values().sum()
+    }
+
+    pub fn merge(&mut self, other: ExclusionReport) {
+        for (why, n) in other.counts {
+            *self.counts.entry(why).or_default() += n;
+        }
+        self.secrets.extend(other.secrets);
+        self.skipped_special.extend(other.skipped_special);
+    }
+
+    /// Logs a one-line summary plus the names of the secrets that were left out.
+    pub fn log(&self, what: &str) {
+        if self.total() == 0 {
+            tracing::info!("{what}: nothing excluded");
+        } else {
+            let parts: Vec<String> = self
+                .counts
+                .iter()
+                .map(|(why, n)| format!("{n} {}", why.describe()))
+                .collect();
+            tracing::info!(
+                "{what}: excluded {} paths ({})",
+                self.total(),
+                parts.join(", ")
+            );
+        }
+        if !self.secrets.is_empty() {
+            tracing::info!(
+                "{what}: secrets not staged: {} (stage one with --include-secret PATTERN)",
+                self.secrets.join(", ")
+            );
+        }
+        for special in &self.skipped_special {
+            tracing::warn!("{what}: skipped `{special}`: not a file, folder or symlink");
+        }
+    }
+}
+
+/// Plans the entries for `root`, placed under `prefix` in the archive. The walk is sorted, never
+/// follows symlinks and never descends into an excluded folder. With a filter, `.pixi/` is left out
+/// except `.pixi/config.toml` (project settings pixi needs on the other side too).
+pub fn plan_dir(
+    root: &Path,
+    prefix: &Path,
+    filter: Option<&StageFilter>,
+) -> anyhow::Result<(Vec<TarEntry>, ExclusionReport)> {
+    let mut entries = Vec::new();
+    let mut report = ExclusionReport::default();
+    let mut walker = WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(item) = walker.next() {
+        let item = item.with_context(|| format!("failed to walk `{}`", root.display()))?;
+        let rel = item
+            .path()
+            .strip_prefix(root)
+            .context("walked outside the root")?
+            .to_path_buf();
+        let file_type = item.file_type();
+        if let (Some(filter), false) = (filter, rel.as_os_str().is_empty()) {
+            if let Some(why) = filter.exclusion(&rel) {
+                report.record(&rel, why);
+                if file_type.is_dir() {
+                    walker.skip_current_dir();
+                    if rel == Path::new(".pixi") {
+                        keep_pixi_config(item.path(), prefix, &mut entries)?;
+                    }
+                }
+                continue;
+            }
+        }
+        let path = if rel.as_os_str().is_empty() {
+            prefix.to_path_buf()
+        } else {
+            prefix.join(&rel)
+        };
+        let kind = if file_type.is_dir() {
+            EntryKind::Dir
+        } else if file_type.is_symlink() {
+            let target = std::fs::read_link(item.path())
+                .with_context(|| format!("failed to read link `{}`", item.path().display()))?;
+            EntryKind::Symlink { target }
+        } else if file_type.is_file() {
+            let meta = item
+                .metadata()
+                .with_context(|| format!("failed to stat `{}`", item.path().display()))?;
+            EntryKind::File {
+                source: item.path().to_path_buf(),
+                executable: is_executable(&meta),
+            }
+        } else {
+            report.skipped_special.push(rel.display().to_string());
+            continue;
+        };
+        entries.push(TarEntry { path, kind });
+    }
+    Ok((entries, report))
+}
+
+fn keep_pixi_config(
+    pixi_dir: &Path,
+    prefix: &Path,
+    entries: &mut Vec<TarEntry>,
+) -> anyhow::Result<()> {
+    let config = pixi_dir.join("config.toml");
+    let meta = match std::fs::symlink_metadata(&config) {
+        Ok(meta) => meta,
+        Err(_) => return Ok(()),
+    };
+    if meta.is_file() {
+        entries.push(TarEntry {
+            path: prefix.join(".pixi"),
+            kind: EntryKind::Dir,
+        });
+        entries.push(TarEntry {
+            path: prefix.join(".pixi/config.toml"),
+            kind: EntryKind::File {
+                source: config,
+                executable: false,
+            },
+        });
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_meta: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// Adds directory entries for every ancestor of `path` (so the engine creates them).
+pub fn parent_dirs(path: &Path) -> Vec<TarEntry> {
+    let mut dirs = Vec::new();
+    let mut current = PathBuf::new();
+    for component in path.components() {
+        current.push(component);
+        dirs.push(TarEntry {
+            path: current.clone(),
+            kind: EntryKind::Dir,
+        });
+    }
+    dirs
+}
+
+/// Writes `entries` as a tar into `out`. Used by the streaming upload and for archives on disk.
+pub fn write_tar<W: Write>(entries: &[TarEntry], out: W) -> anyhow::Result<W> {
+    let mut builder = tar::Builder::new(out);
+    builder.follow_symlinks(false);
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(FIXED_MTIME);
+        match &entry.kind {
+            EntryKind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder
+                    .append_data(&mut header, &entry.path, io::empty())
+                    .with_context(|| format!("failed to add `{}`", entry.path.display()))?;
+            }
+            EntryKind::Symlink { target } => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_size(0);
+                builder
+                    .append_link(&mut header, &entry.path, target)
+                    .with_context(|| format!("failed to add link `{}`", entry.path.display()))?;
+            }
+            EntryKind::File { source, executable } => {
+                let file = File::open(source)
+                    .with_context(|| format!("failed to open `{}`", source.display()))?;
+                let size = file
+                    .metadata()
+                    .with_context(|| format!("failed to stat `{}`", source.display()))?
+                    .len();
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(if *executable { 0o755 } else { 0o644 });
+                header.set_size(size);
+                let reader = ExactReader {
+                    inner: file,
+                    remaining: size,
+                    path: source,
+                };
+                builder
+                    .append_data(&mut header, &entry.path, reader)
+                    .with_context(|| format!("failed to add `{}`", source.display()))?;
+            }
+        }
+    }
+    builder.into_inner().context("failed to finish the tar")
+}
+
+/// Reads exactly the size that was put in the header: a file that changes while it is being
+/// archived is an error, not a corrupt archive.
+struct ExactReader<'a> {
+    inner: File,
+    remaining: u64,
+    path: &'a Path,
+}
+
+impl Read for ExactReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "`{}` shrank while it was being archived",
+                    self.path.display()
+                ),
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A `Write` that sends fixed-size chunks into a bounded channel (blocking when it is full).
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send_buf(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload was closed"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = CHUNK - self.buf.len();
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= CHUNK {
+            self.send_buf()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_buf()
+    }
+}
+
+/// A tar of `entries` as a byte stream, produced on a blocking thread while it is consumed.
+/// A failure while reading files ends the stream with that error, which fails the upload.
+pub fn tar_stream(
+    entries: Vec<TarEntry>,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+    let error_tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let writer = ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let result = write_tar(&entries, writer).and_then(|mut w| w.flush().map_err(Into::into));
+        if let Err(err) = result {
+            let _ = error_tx.blocking_send(Err(io::Error::other(format!("{err:#}"))));
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}
+
+/// What an extraction wrote.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExtractStats {
+    pub entries: u64,
+    pub skipped: u64,
+    pub bytes: u64,
+}
+
+/// Unpacks a tar stream into `dest` (which should be a fresh, empty folder), leaving out entries for
+/// which `skip` says yes. Entries that would escape `dest` are refused with an error.
+pub async fn extract_stream<S, F>(stream: S, dest: PathBuf, skip: F) -> anyhow::Result<ExtractStats>
+where
+    S: Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
+    F: Fn(&Path) -> bool + Send + 'static,
+{
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let bridge = tokio_util::io::SyncIoBridge::new(reader);
+    tokio::task::spawn_blocking(move || extract_reader(bridge, &dest, skip))
+        .await
+        .context("the extraction thread failed")?
+}
+
+/// The blocking half of [`extract_stream`]; also used for archives on disk.
+pub fn extract_reader<R: Read>(
+    reader: R,
+    dest: &Path,
+    skip: impl Fn(&Path) -> bool,
+) -> anyhow::Result<ExtractStats> {
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_mtime(true);
+    archive.set_overwrite(true);
+    let mut stats = ExtractStats::default();
+    for entry in archive.entries().context("failed to read the tar stream")? {
+        let mut entry = entry.context("failed to read a tar entry")?;
+        let path = entry
+            .path()
+            .context("a tar entry has an unreadable path")?
+            .into_owned();
+        if path
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
+        {
+            anyhow::bail!(
+                "refusing tar entry `{}`: it points outside the destination",
+                path.display()
+            );
+        }
+        if skip(&path) {
+            stats.skipped += 1;
+            continue;
+        }
+        stats.bytes += entry.size();
+        let unpacked = entry
+            .unpack_in(dest)
+            .with_context(|| format!("failed to unpack `{}`", path.display()))?;
+        if !unpacked {
+            anyhow::bail!(
+                "refusing tar entry `{}`: it points outside the destination",
+                path.display()
+            );
+        }
+        stats.entries += 1;
+    }
+    Ok(stats)
+}
+
+/// Makes a (non-`'static`) stream usable by [`extract_stream`].
+pub fn boxed<S>(stream: S) -> std::pin::Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>
+where
+    S: Stream<Item = io::Result<Bytes>> + Send + 'static,
+{
+    stream.boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_is_sorted_filtered_and_keeps_pixi_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join(".pixi/envs/default")).unwrap();
+        std::fs::write(root.join(".pixi/config.toml"), "x").unwrap();
+        std::fs::write(root.join(".pixi/envs/default/big"), "x").unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::write(root.join(".env"), "SECRET=1").unwrap();
+        std::fs::write(root.join("b.txt"), "b").unwrap();
+        std::fs::write(root.join("a.txt"), "a").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("a.txt", root.join("link")).unwrap();
+        let filter = StageFilter::new(&[], &[]).unwrap();
+        let (entries, report) = plan_dir(root, Path::new("p"), Some(&filter)).unwrap();
+        let paths: Vec<String> = entries
+            .iter()
+            .map(|e| e.path.display().to_string())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "p",
+                "p/.pixi",
+                "p/.pixi/config.toml",
+                "p/a.txt",
+                "p/b.txt",
+                "p/link"
+            ]
+        );
+        assert_eq!(report.secrets, [".env"]);
+        assert_eq!(report.counts[&Exclusion::Junk], 2);
+        assert!(matches!(entries[5].kind, EntryKind::Symlink { .. }));
+    }
+
+    #[test]
+    fn tar_is_deterministic_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("src");
+        std::fs::create_dir_all(root.join("empty dir")).unwrap();
+        std::fs::write(root.join("ünïcode name.txt"), "hello").unwrap();
+        let (entries, _) = plan_dir(&root, Path::new("top"), None).unwrap();
+        let a = write_tar(&entries, Vec::new()).unwrap();
+        let b = write_tar(&entries, Vec::new()).unwrap();
+        assert_eq!(a, b);
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let stats = extract_reader(a.as_slice(), &out, |_| false).unwrap();
+        assert_eq!(stats.entries, 3);
+        assert_eq!(
+            std::fs::read_to_string(out.join("top/ünïcode name.txt")).unwrap(),
+            "hello"
+        );
+        assert!(out.join("top/empty dir").is_dir());
+    }
+
+    #[test]
+    fn extraction_refuses_escapes() {
+        let mut data = Vec::new();
+        {
+            let mut builder = tar::Builder::new(&mut data);
+            let mut header = tar::Header::new_gnu();
+            header.set_size(1);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            // `append_data` refuses `..`, so write the name into the header directly.
+            let name = b"../escape.txt";
+            header.as_old_mut().name[..name.len()].copy_from_slice(name);
+            header.set_cksum();
+            builder.append(&header, &b"x"[..]).unwrap();
+            builder.finish().unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        let err = extract_reader(data.as_slice(), &dest, |_| false).unwrap_err();
+        assert!(err.to_string().contains("outside the destination"), "{err}");
+        assert!(!dir.path().join("escape.txt").exists());
+    }
+
+    #[test]
+    fn extraction_skips_what_it_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("src");
+        std::fs::create_dir_all(root.join("keep")).unwrap();
+        std::fs::create_dir_all(root.join("drop")).unwrap();
+        std::fs::write(root.join("drop/x"), "x").unwrap();
+        let (entries, _) = plan_dir(&root, Path::new("w"), None).unwrap();
+        let data = write_tar(&entries, Vec::new()).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let stats = extract_reader(data.as_slice(), &out, |p| p.starts_with("w/drop")).unwrap();
+        assert_eq!(stats.skipped, 2);
+        assert!(out.join("w/keep").is_dir());
+        assert!(!out.join("w/drop").exists());
+    }
+}

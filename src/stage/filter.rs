@@ -1,0 +1,244 @@
+//! Which files of a project are staged. Caches, VCS folders and environments are junk (never
+//! walked into); credentials are secrets (never staged unless named with `--include-secret`);
+//! `--exclude` adds the user's own patterns.
+//!
+//! Patterns without a `/` match a name at any depth (like `.gitignore`); patterns with one match
+//! the path relative to the staged folder.
+
+use std::path::Path;
+
+use anyhow::Context;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::exit::InputError;
+
+/// Folders that are never walked into: VCS data, environments, build output and tool caches.
+/// `.pixi` is special-cased by the walker so that `.pixi/config.toml` is kept.
+const JUNK: &[&str] = &[
+    ".git",
+    ".hg",
+    ".svn",
+    ".bzr",
+    "_darcs",
+    ".jj",
+    ".pixi",
+    "__pycache__",
+    ".venv",
+    "node_modules",
+    "target",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".tox",
+    ".nox",
+    ".ipynb_checkpoints",
+    ".hypothesis",
+    ".cache",
+    ".DS_Store",
+    "*.pyc",
+    "*.pyo",
+];
+
+/// Credentials and keys. Matched against names at any depth unless they contain a `/`.
+const SECRETS: &[&str] = &[
+    ".env",
+    ".env.*",
+    ".envrc",
+    ".npmrc",
+    ".yarnrc.yml",
+    ".pypirc",
+    ".netrc",
+    "_netrc",
+    ".pgpass",
+    ".git-credentials",
+    ".ssh",
+    ".gnupg",
+    "id_rsa",
+    "id_rsa.*",
+    "id_dsa",
+    "id_dsa.*",
+    "id_ecdsa",
+    "id_ecdsa.*",
+    "id_ed25519",
+    "id_ed25519.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.kdbx",
+    ".aws",
+    ".azure",
+    ".config/gcloud",
+    "**/.docker/config.json",
+    ".kube",
+    "kubeconfig",
+    "*.kubeconfig",
+    "**/.rattler/credentials.json",
+    "**/rattler/credentials.json",
+    ".secrets",
+    "secrets.toml",
+    "credentials.json",
+    "service-account*.json",
+];
+
+/// Files that look like secrets by name but are templates meant to be shared.
+const SECRET_TEMPLATES: &[&str] = &[".env.example", ".env.sample", ".env.template", ".env.dist"];
+
+/// Why a path was left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Exclusion {
+    /// VCS, caches, environments, build output.
+    Junk,
+    /// Credentials and keys.
+    Secret,
+    /// A `--exclude` pattern.
+    User,
+}
+
+impl Exclusion {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Exclusion::Junk => "VCS folders, caches and environments",
+            Exclusion::Secret => "secrets",
+            Exclusion::User => "--exclude patterns",
+        }
+    }
+}
+
+/// The compiled filter; build it once, use it for every walk.
+#[derive(Debug, Clone)]
+pub struct StageFilter {
+    junk: GlobSet,
+    secrets: GlobSet,
+    templates: GlobSet,
+    user: GlobSet,
+    include_secrets: GlobSet,
+}
+
+impl StageFilter {
+    /// Compiles the default lists plus the user's patterns; a bad pattern is an input error.
+    pub fn new(exclude: &[String], include_secret: &[String]) -> anyhow::Result<Self> {
+        Ok(Self {
+            junk: compile(JUNK.iter().copied()).context("built-in junk patterns")?,
+            secrets: compile(SECRETS.iter().copied()).context("built-in secret patterns")?,
+            templates: compile(SECRET_TEMPLATES.iter().copied())
+                .context("built-in template patterns")?,
+            user: compile(exclude.iter().map(String::as_str))
+                .map_err(|e| InputError::new(format!("bad --exclude pattern: {e:#}")))?,
+            include_secrets: compile(include_secret.iter().map(String::as_str))
+                .map_err(|e| InputError::new(format!("bad --include-secret pattern: {e:#}")))?,
+        })
+    }
+
+    /// Why `rel` (a path relative to the staged folder) is left out, or `None` to stage it.
+    pub fn exclusion(&self, rel: &Path) -> Option<Exclusion> {
+        if self.user.is_match(rel) {
+            return Some(Exclusion::User);
+        }
+        if self.secrets.is_match(rel)
+            && !self.templates.is_match(rel)
+            && !self.include_secrets.is_match(rel)
+        {
+            return Some(Exclusion::Secret);
+        }
+        if self.junk.is_match(rel) {
+            return Some(Exclusion::Junk);
+        }
+        None
+    }
+}
+
+fn compile<'a>(patterns: impl IntoIterator<Item = &'a str>) -> anyhow::Result<GlobSet> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let trimmed = pattern.trim_end_matches('/');
+        let anchored = trimmed.trim_start_matches('/');
+        let full = if trimmed.contains('/') {
+            anchored.to_string()
+        } else {
+            format!("**/{anchored}")
+        };
+        let glob = Glob::new(&full).with_context(|| format!("invalid pattern `{pattern}`"))?;
+        builder.add(glob);
+    }
+    builder.build().context("failed to compile patterns")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(filter: &StageFilter, path: &str) -> Option<Exclusion> {
+        filter.exclusion(Path::new(path))
+    }
+
+    #[test]
+    fn default_lists() {
+        let f = StageFilter::new(&[], &[]).unwrap();
+        for secret in [
+            ".env",
+            "sub/.env.production",
+            ".npmrc",
+            ".pypirc",
+            ".netrc",
+            ".git-credentials",
+            "id_rsa",
+            "keys/id_ed25519.pub",
+            ".ssh",
+            "certs/server.pem",
+            "tls.key",
+            "store.p12",
+            "x.pfx",
+            ".aws",
+            ".docker/config.json",
+            "kubeconfig",
+            "a/.rattler/credentials.json",
+        ] {
+            assert_eq!(check(&f, secret), Some(Exclusion::Secret), "{secret}");
+        }
+        for junk in [
+            ".git",
+            "sub/.git",
+            "__pycache__",
+            ".venv",
+            "node_modules",
+            "target",
+            "a.pyc",
+        ] {
+            assert_eq!(check(&f, junk), Some(Exclusion::Junk), "{junk}");
+        }
+        for kept in [
+            ".env.example",
+            "pixi.toml",
+            "src/main.py",
+            "docs/keyboard.md",
+            ".docker/other.json",
+            "environment.yml",
+        ] {
+            assert_eq!(check(&f, kept), None, "{kept}");
+        }
+    }
+
+    #[test]
+    fn user_patterns_and_opt_in() {
+        let f = StageFilter::new(
+            &["*.log".to_string(), "data/raw".to_string()],
+            &[".npmrc".to_string()],
+        )
+        .unwrap();
+        assert_eq!(check(&f, "deep/x.log"), Some(Exclusion::User));
+        assert_eq!(check(&f, "data/raw"), Some(Exclusion::User));
+        assert_eq!(check(&f, "other/data/raw"), None);
+        assert_eq!(check(&f, ".npmrc"), None);
+        assert_eq!(check(&f, ".pypirc"), Some(Exclusion::Secret));
+    }
+
+    #[test]
+    fn bad_pattern_is_input_error() {
+        let err = StageFilter::new(&["a{".to_string()], &[]).unwrap_err();
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+    }
+}

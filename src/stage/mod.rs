@@ -1,0 +1,479 @@
+//! Staging: everything that happens in the build container once it runs, shared by `stage-host`
+//! (and later `stage-container`): preflight, upload of the filtered project, `pixi install` with the
+//! cache in the work folder, version records, the verification, and the copy back to the host.
+//!
+//! Logs are written on the host (`WORKDIR/out/`) as the output arrives, so a failed or interrupted
+//! run still shows what it did.
+
+pub mod archive;
+pub mod filter;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::docker::{Container, ExecSpec};
+use crate::exit::{InfraError, InputError};
+use crate::pixi::{self, LockInfo, Manifest};
+use crate::verify::{VerifyPlace, VerifySpec, VerifyVerdict};
+use crate::workdir::Workdir;
+use archive::{ExclusionReport, TarEntry};
+use filter::StageFilter;
+
+/// Everything a staging run needs, validated.
+#[derive(Debug, Clone)]
+pub struct StagePlan {
+    pub project_dir: PathBuf,
+    pub manifest: Manifest,
+    pub lock: LockInfo,
+    pub resources_dir: Option<PathBuf>,
+    /// Absolute POSIX path inside the container.
+    pub container_workdir: String,
+    pub workdir: Workdir,
+    pub environments: Vec<String>,
+    /// `KEY=VALUE` pairs for every exec in the container.
+    pub env: Vec<String>,
+    pub filter: StageFilter,
+    pub verify: Option<VerifySpec>,
+}
+
+/// What a staging run did; written to `out/stage.json` and printed with `--json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageReport {
+    pub format_version: u32,
+    pub tool_version: String,
+    pub command: String,
+    pub project_name: String,
+    pub manifest: String,
+    pub environments: Vec<String>,
+    pub image: Option<String>,
+    pub image_id: Option<String>,
+    pub image_repo_digests: Vec<String>,
+    pub pixi_version: String,
+    pub platform: Option<String>,
+    pub container_workdir: String,
+    pub lock_sha256: String,
+    pub lock_version: Option<u64>,
+    pub excluded: ExclusionReport,
+    pub installs: Vec<StepReport>,
+    pub verification: Option<VerificationReport>,
+    pub workdir: PathBuf,
+    pub started_at: String,
+    pub finished_at: String,
+    pub result: StageResult,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageResult {
+    Success,
+    VerificationFailed,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepReport {
+    pub environment: String,
+    pub command: String,
+    pub exit_code: i64,
+    pub seconds: f64,
+    pub log: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerificationReport {
+    pub spec: VerifySpec,
+    pub environment: String,
+    pub command: String,
+    #[serde(flatten)]
+    pub verdict: VerifyVerdict,
+    pub seconds: f64,
+    pub log: String,
+}
+
+/// Where the image came from, for the report.
+#[derive(Debug, Clone, Default)]
+pub struct ImageRecord {
+    pub name: Option<String>,
+    pub id: Option<String>,
+    pub repo_digests: Vec<String>,
+}
+
+impl StagePlan {
+    fn cw(&self) -> &str {
+        self.container_workdir.trim_end_matches('/')
+    }
+    fn container_project(&self) -> String {
+        format!("{}/project/{}", self.cw(), self.manifest.name)
+    }
+    fn container_resources(&self) -> String {
+        format!("{}/resources", self.cw())
+    }
+    fn container_cache(&self) -> String {
+        format!("{}/pixi-cache", self.cw())
+    }
+
+    /// Variables for every exec: the user's, then the cache redirection (which wins).
+    fn exec_env(&self) -> Vec<String> {
+        let mut env = self.env.clone();
+        for var in pixi::CACHE_VARS {
+            env.push(format!("{var}={}", self.container_cache()));
+        }
+        env
+    }
+
+    /// The environment the verification runs in: `default` when it is staged, else the first one.
+    pub fn verify_environment(&self) -> &str {
+        if self.environments.iter().any(|e| e == "default") {
+            "default"
+        } else {
+            self.environments
+                .first()
+                .map(String::as_str)
+                .unwrap_or("default")
+        }
+    }
+
+    /// Plans the upload: project under `project/<name>`, resources under `resources`, and an empty
+    /// `pixi-cache`, all relative to the container workdir.
+    fn plan_upload(&self) -> anyhow::Result<(Vec<TarEntry>, ExclusionReport)> {
+        let workdir_inside_project = self
+            .workdir
+            .root()
+            .strip_prefix(&self.project_dir)
+            .ok()
+            .map(Path::to_path_buf);
+        let project_prefix = PathBuf::from("project").join(&self.manifest.name);
+        let mut entries = vec![
+            TarEntry {
+                path: PathBuf::from("project"),
+                kind: archive::EntryKind::Dir,
+            },
+            TarEntry {
+                path: PathBuf::from("pixi-cache"),
+                kind: archive::EntryKind::Dir,
+            },
+            TarEntry {
+                path: PathBuf::from("resources"),
+                kind: archive::EntryKind::Dir,
+            },
+        ];
+        let (project, mut report) =
+            archive::plan_dir(&self.project_dir, &project_prefix, Some(&self.filter))?;
+        // A workdir inside the project (e.g. the default ./tmp/... run from the project folder)
+        // must not be staged into itself.
+        let project = match workdir_inside_project {
+            Some(rel) => {
+                let skip = project_prefix.join(rel);
+                project
+                    .into_iter()
+                    .filter(|e| !e.path.starts_with(&skip))
+                    .collect()
+            }
+            None => project,
+        };
+        entries.extend(project);
+        if let Some(res) = &self.resources_dir {
+            let (mut resources, res_report) =
+                archive::plan_dir(res, Path::new("resources"), Some(&self.filter))?;
+            // The resources root itself is already listed above.
+            resources.retain(|e| e.path != Path::new("resources"));
+            entries.extend(resources);
+            report.merge(res_report);
+        }
+        Ok((entries, report))
+    }
+}
+
+/// Runs the staging steps in a started container. Returns the report; a failed verification is a
+/// result (not an error), everything else that fails is an error with its kind.
+pub async fn run_in_container(
+    container: &Container,
+    plan: &StagePlan,
+    image: &ImageRecord,
+    command_name: &str,
+) -> anyhow::Result<StageReport> {
+    let started_at = now();
+    let out = plan.workdir.out();
+    let pixi_version = preflight(container, image).await?;
+    tracing::info!("{pixi_version} in container {}", container.short_id());
+
+    let (entries, excluded) = plan.plan_upload()?;
+    excluded.log("staging");
+    let mkdir = container
+        .exec(&ExecSpec::new(["mkdir", "-p", "--", plan.cw()]), None)
+        .await?;
+    if !mkdir.success() {
+        return Err(InfraError::new(format!(
+            "could not create `{}` in the container: {}",
+            plan.cw(),
+            mkdir.tail(5)
+        ))
+        .into());
+    }
+    tracing::info!(
+        "copying {} entries into {}:{}",
+        entries.len(),
+        container.short_id(),
+        plan.cw()
+    );
+    container
+        .docker()
+        .upload(container.id(), plan.cw(), archive::tar_stream(entries))
+        .await
+        .context("failed to stage the project into the container")?;
+
+    let env = plan.exec_env();
+    let mut installs = Vec::new();
+    for environment in &plan.environments {
+        installs.push(install(container, plan, &env, environment, &out).await?);
+    }
+
+    std::fs::write(out.join("pixi-version.txt"), format!("{pixi_version}\n"))
+        .context("failed to write out/pixi-version.txt")?;
+    let info = container
+        .exec(
+            &ExecSpec::new(["pixi", "info", "--json"])
+                .env(&env)
+                .working_dir(plan.container_project()),
+            None,
+        )
+        .await?;
+    std::fs::write(out.join("pixi-info.json"), &info.output)
+        .context("failed to write out/pixi-info.json")?;
+    let platform = serde_json::from_slice::<serde_json::Value>(&info.output)
+        .ok()
+        .and_then(|v| {
+            v.get("platform")
+                .and_then(|p| p.as_str())
+                .map(str::to_string)
+        });
+
+    let verification = match &plan.verify {
+        Some(spec) => Some(run_verification(container, plan, spec, &env, &out).await?),
+        None => None,
+    };
+
+    copy_back(container, plan).await?;
+
+    let result = match &verification {
+        Some(v) if !v.verdict.passed => StageResult::VerificationFailed,
+        _ => StageResult::Success,
+    };
+    let report = StageReport {
+        format_version: 1,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        command: command_name.to_string(),
+        project_name: plan.manifest.name.clone(),
+        manifest: plan.manifest.kind.file_name().to_string(),
+        environments: plan.environments.clone(),
+        image: image.name.clone(),
+        image_id: image.id.clone(),
+        image_repo_digests: image.repo_digests.clone(),
+        pixi_version,
+        platform,
+        container_workdir: plan.container_workdir.clone(),
+        lock_sha256: plan.lock.sha256.clone(),
+        lock_version: plan.lock.version,
+        excluded,
+        installs,
+        verification,
+        workdir: plan.workdir.root().to_path_buf(),
+        started_at,
+        finished_at: now(),
+        result,
+    };
+    let json = serde_json::to_vec_pretty(&report).context("failed to encode the stage report")?;
+    std::fs::write(out.join("stage.json"), json).context("failed to write out/stage.json")?;
+    Ok(report)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `pixi --version` in the container; exit 126/127 mean there is no pixi to run.
+pub async fn preflight(container: &Container, image: &ImageRecord) -> anyhow::Result<String> {
+    let name = image.name.as_deref().unwrap_or("of this container");
+    let version = container
+        .exec(&ExecSpec::new(["pixi", "--version"]), None)
+        .await?;
+    if matches!(version.exit_code, 126 | 127)
+        || version.text().contains("executable file not found")
+    {
+        return Err(InfraError::new(format!("image {name} has no `pixi` on PATH"))
+            .with_hint("use an image with pixi installed (e.g. scripts/testbed.sh builds one), or add pixi to PATH")
+            .into());
+    }
+    if !version.success() {
+        return Err(InfraError::new(format!(
+            "`pixi --version` failed in image {name} (exit {}): {}",
+            version.exit_code,
+            version.tail(5)
+        ))
+        .into());
+    }
+    Ok(version.text().trim().to_string())
+}
+
+fn create_log(out: &Path, name: &str) -> anyhow::Result<File> {
+    let path = out.join(name);
+    File::create(&path).with_context(|| format!("failed to create `{}`", path.display()))
+}
+
+async fn install(
+    container: &Container,
+    plan: &StagePlan,
+    env: &[String],
+    environment: &str,
+    out: &Path,
+) -> anyhow::Result<StepReport> {
+    let log_name = format!("install-{environment}.log");
+    let mut log = create_log(out, &log_name)?;
+    let mut cmd = vec![
+        "pixi".to_string(),
+        "install".to_string(),
+        "--locked".to_string(),
+    ];
+    cmd.extend(pixi::environment_args(environment));
+    let spec = ExecSpec::new(cmd)
+        .env(env)
+        .working_dir(plan.container_project());
+    tracing::info!("installing environment `{environment}`: {}", spec.display());
+    writeln!(log, "$ {}", spec.display()).context("failed to write the install log")?;
+    let started = Instant::now();
+    let result = container.exec(&spec, Some(&mut log)).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !result.success() {
+        let text = result.text();
+        if pixi::is_stale_lock_output(&text) {
+            return Err(InputError::new(format!(
+                "pixi.lock is not up to date with {} (environment `{environment}`)",
+                plan.manifest.kind.file_name()
+            ))
+            .with_hint("run `pixi install` (or `pixi lock`) online first, commit the new pixi.lock, then stage again")
+            .into());
+        }
+        return Err(InfraError::new(format!(
+            "`{}` failed with exit code {} (log: {})\n{}",
+            spec.display(),
+            result.exit_code,
+            out.join(&log_name).display(),
+            result.tail(15)
+        ))
+        .into());
+    }
+    tracing::info!("environment `{environment}` installed in {seconds:.1}s");
+    Ok(StepReport {
+        environment: environment.to_string(),
+        command: spec.display(),
+        exit_code: result.exit_code,
+        seconds,
+        log: format!("out/{log_name}"),
+    })
+}
+
+async fn run_verification(
+    container: &Container,
+    plan: &StagePlan,
+    spec: &VerifySpec,
+    env: &[String],
+    out: &Path,
+) -> anyhow::Result<VerificationReport> {
+    let environment = plan.verify_environment().to_string();
+    let project = plan.container_project();
+    let resources = plan.container_resources();
+    let place = VerifyPlace {
+        project_dir: &project,
+        resources_dir: &resources,
+    };
+    let exec = ExecSpec::new(spec.command(&environment, "--locked", &place))
+        .env(env)
+        .working_dir(project.clone());
+    tracing::info!("verifying with {} in `{environment}`", spec.describe());
+    let mut log = create_log(out, "verify.log")?;
+    writeln!(log, "$ {}", exec.display()).context("failed to write the verification log")?;
+    let started = Instant::now();
+    let result = container.exec(&exec, Some(&mut log)).await?;
+    let verdict = spec.judge(result.exit_code, &result.text());
+    if verdict.passed {
+        tracing::info!("verification passed");
+    } else {
+        tracing::error!(
+            "verification failed: {} (log: {})\n{}",
+            verdict.reason(),
+            out.join("verify.log").display(),
+            result.tail(15)
+        );
+    }
+    Ok(VerificationReport {
+        spec: spec.clone(),
+        environment,
+        command: exec.display(),
+        verdict,
+        seconds: started.elapsed().as_secs_f64(),
+        log: "out/verify.log".to_string(),
+    })
+}
+
+/// Copies the container workdir back into the host workdir, without the environments.
+async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()> {
+    let envs = format!("{}/.pixi/envs", plan.container_project());
+    // Environments are not relocatable and can be large: drop them before the copy. Best effort;
+    // the extraction below leaves them out anyway.
+    let _ = container
+        .exec(&ExecSpec::new(["rm", "-rf", "--", envs.as_str()]), None)
+        .await;
+    let root = plan.workdir.root();
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("failed to create `{}`", root.display()))?;
+    let incoming = tempfile::Builder::new()
+        .prefix(".incoming-")
+        .tempdir_in(root)
+        .with_context(|| {
+            format!(
+                "failed to create a temporary folder in `{}`",
+                root.display()
+            )
+        })?;
+    let base = Path::new(plan.cw())
+        .file_name()
+        .map(PathBuf::from)
+        .context("the container workdir has no name")?;
+    let skip_envs = base
+        .join("project")
+        .join(&plan.manifest.name)
+        .join(".pixi/envs");
+    tracing::info!(
+        "copying {}:{} back to {}",
+        container.short_id(),
+        plan.cw(),
+        root.display()
+    );
+    let stream = container.docker().download(container.id(), plan.cw());
+    let stats = archive::extract_stream(
+        archive::boxed(stream),
+        incoming.path().to_path_buf(),
+        move |p| p.starts_with(&skip_envs),
+    )
+    .await
+    .map_err(|err| crate::docker::download_error(container.id(), plan.cw(), format!("{err:#}")))?;
+    tracing::info!(
+        "copied back {} entries ({:.1} MiB)",
+        stats.entries,
+        stats.bytes as f64 / (1024.0 * 1024.0)
+    );
+    for folder in ["project", "resources", "pixi-cache"] {
+        let from = incoming.path().join(&base).join(folder);
+        let to = root.join(folder);
+        if !from.exists() {
+            continue;
+        }
+        crate::workdir::remove_tree(&to)?;
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("failed to move `{}` into place", to.display()))?;
+    }
+    Ok(())
+}

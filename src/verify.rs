@@ -1,0 +1,352 @@
+//! The user's proof that an environment works: a command, a pixi task or a script, optionally with
+//! text its output must contain. Shared by staging (online) and `verify-product` (offline).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::cli::VerifyArgs;
+use crate::exit::InputError;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum VerifyKind {
+    /// `pixi run CMD ARGS...`
+    Run { argv: Vec<String> },
+    /// `pixi run TASK`
+    Task { task: String },
+    /// A script carried along with the project (`Project`) or the resources (`Resources`), run under
+    /// `pixi run` with the interpreter its `#!` line names, or `sh` without one.
+    Script {
+        location: ScriptLocation,
+        /// `/`-separated path relative to the project or resources folder.
+        path: String,
+        interpreter: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScriptLocation {
+    Project,
+    Resources,
+}
+
+/// A verification: what to run and what its output must contain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VerifySpec {
+    #[serde(flatten)]
+    pub kind: VerifyKind,
+    pub expect: Option<String>,
+}
+
+/// Where the staged tree sits inside a container, to turn a spec into a command line.
+#[derive(Debug, Clone)]
+pub struct VerifyPlace<'a> {
+    pub project_dir: &'a str,
+    pub resources_dir: &'a str,
+}
+
+impl VerifySpec {
+    /// Validates the verification flags. A script must exist and lie inside the project or the
+    /// resources folder, because only those are carried into the container.
+    pub fn resolve(
+        args: &VerifyArgs,
+        project_dir: &Path,
+        resources_dir: Option<&Path>,
+    ) -> anyhow::Result<Option<Self>> {
+        let VerifyArgs {
+            verify_run,
+            verify_task,
+            verify_script,
+            verify_expect,
+            command,
+        } = args;
+        let kind = if *verify_run {
+            if command.is_empty() {
+                return Err(InputError::new("--verify-run needs a command after `--`").into());
+            }
+            Some(VerifyKind::Run {
+                argv: command.clone(),
+            })
+        } else if !command.is_empty() {
+            return Err(InputError::new(format!(
+                "unexpected arguments after `--`: {}",
+                command.join(" ")
+            ))
+            .with_hint("to run a command as the verification, write `--verify-run -- CMD ARGS...`")
+            .into());
+        } else if let Some(task) = verify_task {
+            if task.trim().is_empty() {
+                return Err(InputError::new("--verify-task needs a task name").into());
+            }
+            Some(VerifyKind::Task { task: task.clone() })
+        } else if let Some(script) = verify_script {
+            Some(resolve_script(script, project_dir, resources_dir)?)
+        } else {
+            None
+        };
+        match (kind, verify_expect) {
+            (Some(kind), expect) => Ok(Some(Self {
+                kind,
+                expect: expect.clone(),
+            })),
+            (None, Some(_)) => Err(InputError::new(
+                "--verify-expect needs a verification (--verify-run, --verify-task or --verify-script)",
+            )
+            .into()),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The command line, run in the project folder. `lock_flag` is `--locked` online and
+    /// `--frozen` offline.
+    pub fn command(&self, environment: &str, lock_flag: &str, place: &VerifyPlace) -> Vec<String> {
+        let mut cmd = vec!["pixi".to_string(), "run".to_string(), lock_flag.to_string()];
+        cmd.extend(crate::pixi::environment_args(environment));
+        match &self.kind {
+            VerifyKind::Run { argv } => cmd.extend(argv.iter().cloned()),
+            VerifyKind::Task { task } => cmd.push(task.clone()),
+            VerifyKind::Script {
+                location,
+                path,
+                interpreter,
+            } => {
+                let base = match location {
+                    ScriptLocation::Project => place.project_dir,
+                    ScriptLocation::Resources => place.resources_dir,
+                };
+                cmd.extend(interpreter.iter().cloned());
+                cmd.push(format!("{}/{path}", base.trim_end_matches('/')));
+            }
+        }
+        cmd
+    }
+
+    /// A short description for logs and reports.
+    pub fn describe(&self) -> String {
+        let what = match &self.kind {
+            VerifyKind::Run { argv } => format!("command `{}`", argv.join(" ")),
+            VerifyKind::Task { task } => format!("task `{task}`"),
+            VerifyKind::Script { location, path, .. } => {
+                let base = match location {
+                    ScriptLocation::Project => "project",
+                    ScriptLocation::Resources => "resources",
+                };
+                format!("script `{path}` (from the {base} folder)")
+            }
+        };
+        match &self.expect {
+            Some(text) => format!("{what}, expecting {text:?} in its output"),
+            None => what,
+        }
+    }
+
+    /// Judges a finished run: exit 0, and the expected text when one was asked for.
+    pub fn judge(&self, exit_code: i64, output: &str) -> VerifyVerdict {
+        let expect_found = self
+            .expect
+            .as_ref()
+            .map(|text| output.contains(text.as_str()));
+        VerifyVerdict {
+            exit_code,
+            expect_found,
+            passed: exit_code == 0 && expect_found != Some(false),
+        }
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct VerifyVerdict {
+    pub exit_code: i64,
+    /// `None` when no text was expected.
+    pub expect_found: Option<bool>,
+    pub passed: bool,
+}
+
+impl VerifyVerdict {
+    pub fn reason(&self) -> String {
+        if self.exit_code != 0 {
+            format!("it exited with {}", self.exit_code)
+        } else if self.expect_found == Some(false) {
+            "its output lacks the expected text".to_string()
+        } else {
+            "it passed".to_string()
+        }
+    }
+}
+
+fn resolve_script(
+    script: &Path,
+    project_dir: &Path,
+    resources_dir: Option<&Path>,
+) -> anyhow::Result<VerifyKind> {
+    let absolute = std::path::absolute(script)
+        .with_context(|| format!("failed to resolve `{}`", script.display()))?;
+    if !absolute.is_file() {
+        return Err(InputError::new(format!(
+            "verification script `{}` does not exist",
+            script.display()
+        ))
+        .into());
+    }
+    let found = [
+        (ScriptLocation::Project, Some(project_dir)),
+        (ScriptLocation::Resources, resources_dir),
+    ]
+    .into_iter()
+    .find_map(|(location, base)| {
+        let rel = absolute.strip_prefix(base?).ok()?;
+        Some((location, rel.to_path_buf()))
+    });
+    let Some((location, rel)) = found else {
+        return Err(InputError::new(format!(
+            "verification script `{}` is neither in the project nor in the resources folder",
+            script.display()
+        ))
+        .with_hint("only the project and --resources-dir are copied into the container: move the script into one of them")
+        .into());
+    };
+    let path = rel_to_slash(&rel)?;
+    let head = read_head(&absolute)?;
+    Ok(VerifyKind::Script {
+        location,
+        path,
+        interpreter: interpreter_from_shebang(&head),
+    })
+}
+
+fn rel_to_slash(rel: &Path) -> anyhow::Result<String> {
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    parts.map(|p| p.join("/")).ok_or_else(|| {
+        InputError::new(format!("script path `{}` is not UTF-8", rel.display())).into()
+    })
+}
+
+fn read_head(path: &PathBuf) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut buf = [0u8; 256];
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("failed to open `{}`", path.display()))?;
+    let n = file
+        .read(&mut buf)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// `#!/usr/bin/env python3 -u` -> `["/usr/bin/env", "python3", "-u"]`; no `#!` -> `["sh"]`.
+/// The interpreter is named explicitly so the script need not be executable.
+pub fn interpreter_from_shebang(head: &str) -> Vec<String> {
+    match head.lines().next().and_then(|l| l.strip_prefix("#!")) {
+        Some(line) if !line.trim().is_empty() => {
+            line.split_whitespace().map(str::to_string).collect()
+        }
+        _ => vec!["sh".to_string()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> VerifyArgs {
+        VerifyArgs {
+            verify_run: false,
+            verify_task: None,
+            verify_script: None,
+            verify_expect: None,
+            command: vec![],
+        }
+    }
+
+    #[test]
+    fn shebangs() {
+        assert_eq!(interpreter_from_shebang("#!/bin/bash\necho"), ["/bin/bash"]);
+        assert_eq!(
+            interpreter_from_shebang("#!/usr/bin/env python3 -u\n"),
+            ["/usr/bin/env", "python3", "-u"]
+        );
+        assert_eq!(interpreter_from_shebang("echo hi\n"), ["sh"]);
+    }
+
+    #[test]
+    fn run_needs_command_and_command_needs_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = args();
+        a.verify_run = true;
+        assert!(VerifySpec::resolve(&a, dir.path(), None).is_err());
+        let mut a = args();
+        a.command = vec!["x".into()];
+        let err = VerifySpec::resolve(&a, dir.path(), None).unwrap_err();
+        assert!(err.to_string().contains("--verify-run -- CMD"), "{err}");
+        let mut a = args();
+        a.verify_expect = Some("x".into());
+        assert!(VerifySpec::resolve(&a, dir.path(), None).is_err());
+        assert_eq!(
+            VerifySpec::resolve(&args(), dir.path(), None).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn script_must_be_carried_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("p");
+        let res = dir.path().join("r");
+        std::fs::create_dir_all(project.join("ci")).unwrap();
+        std::fs::create_dir_all(&res).unwrap();
+        std::fs::write(project.join("ci/check.py"), "#!/usr/bin/env python\n").unwrap();
+        std::fs::write(res.join("check.sh"), "echo ok\n").unwrap();
+        std::fs::write(dir.path().join("outside.sh"), "echo\n").unwrap();
+        let mut a = args();
+        a.verify_script = Some(project.join("ci/check.py"));
+        let spec = VerifySpec::resolve(&a, &project, Some(&res))
+            .unwrap()
+            .unwrap();
+        let place = VerifyPlace {
+            project_dir: "/w/project/p",
+            resources_dir: "/w/resources",
+        };
+        assert_eq!(
+            spec.command("default", "--locked", &place),
+            [
+                "pixi",
+                "run",
+                "--locked",
+                "/usr/bin/env",
+                "python",
+                "/w/project/p/ci/check.py"
+            ]
+        );
+        a.verify_script = Some(res.join("check.sh"));
+        let spec = VerifySpec::resolve(&a, &project, Some(&res))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            spec.command("e", "--frozen", &place)[5..],
+            ["sh", "/w/resources/check.sh"]
+        );
+        a.verify_script = Some(dir.path().join("outside.sh"));
+        let err = VerifySpec::resolve(&a, &project, Some(&res)).unwrap_err();
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        a.verify_script = Some(dir.path().join("missing.sh"));
+        assert!(VerifySpec::resolve(&a, &project, Some(&res)).is_err());
+    }
+
+    #[test]
+    fn judge() {
+        let spec = VerifySpec {
+            kind: VerifyKind::Task { task: "t".into() },
+            expect: Some("OK".into()),
+        };
+        assert!(spec.judge(0, "all OK").passed);
+        assert!(!spec.judge(0, "nope").passed);
+        assert!(!spec.judge(3, "OK").passed);
+        assert_eq!(
+            spec.judge(0, "nope").reason(),
+            "its output lacks the expected text"
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! The test bed shared by the end-to-end tests: a real Docker engine, the pixi image that
+//! `scripts/testbed.sh` prepares, a conda channel served over HTTP from a container on a private
+//! network, and fixture projects locked against that channel.
+//!
+//! Tests that need Docker fail when no engine answers, unless PIXI_AIRGAP_SKIP_DOCKER_TESTS=1
+//! (CI never sets it).
+#![allow(dead_code)]
+
+pub mod channel;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use pixi_airgap::docker::{Container, ContainerSpec, Docker, ExecSpec};
+use pixi_airgap::stage::archive;
+
+/// DNS name of the channel server on the test network, as written into fixture manifests.
+pub const CHANNEL_HOST: &str = "airgap-channel";
+pub const CHANNEL_URL: &str = "http://airgap-channel:8080/testchannel";
+
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+pub struct Testbed {
+    pub docker: Docker,
+    /// Image with pixi (the build and the offline-proof image).
+    pub image: String,
+    /// The same rootfs without pixi.
+    pub nopixi_image: String,
+}
+
+/// The test bed, or `None` when the user opted out of Docker tests. Panics with instructions when
+/// Docker or the images are missing.
+pub fn testbed() -> Option<Testbed> {
+    if std::env::var("PIXI_AIRGAP_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
+        eprintln!("PIXI_AIRGAP_SKIP_DOCKER_TESTS=1: skipping a test that needs Docker");
+        return None;
+    }
+    let docker = runtime().block_on(Docker::connect()).unwrap_or_else(|err| {
+        panic!(
+            "this test needs a Docker engine and none answered: {err:#}\n\
+             start Docker (or set DOCKER_HOST); to skip Docker tests on purpose set PIXI_AIRGAP_SKIP_DOCKER_TESTS=1"
+        )
+    });
+    let image = std::env::var("PIXI_AIRGAP_TEST_IMAGE")
+        .or_else(|_| std::env::var("PIXI_AIRGAP_TESTBED_IMAGE"))
+        .unwrap_or_else(|_| "pixi-airgap-testbed:pixi-0.15.2".to_string());
+    let nopixi_image = std::env::var("PIXI_AIRGAP_TESTBED_NOPIXI_IMAGE")
+        .unwrap_or_else(|_| "pixi-airgap-testbed:no-pixi".to_string());
+    for img in [&image, &nopixi_image] {
+        let found = runtime()
+            .block_on(docker.image(img))
+            .expect("inspect image");
+        assert!(
+            found.is_some(),
+            "test image `{img}` is missing: run `scripts/testbed.sh` first (it builds and caches it)"
+        );
+    }
+    Some(Testbed {
+        docker,
+        image,
+        nopixi_image,
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        chrono::Utc::now().timestamp_millis() % 100_000
+    )
+}
+
+/// A private network with the test channel served on it. Removed on drop.
+pub struct ChannelServer {
+    pub docker: Docker,
+    pub network: String,
+    container: Option<Container>,
+}
+
+impl ChannelServer {
+    pub fn start(bed: &Testbed) -> Self {
+        let network = unique("pixi-airgap-test-net");
+        let docker = bed.docker.clone();
+        let container = runtime().block_on(async {
+            docker
+                .create_network(&network)
+                .await
+                .expect("create network");
+            let spec = ContainerSpec {
+                image: bed.image.clone(),
+                labels: vec![("io.pixi-airgap.test".into(), "channel".into())],
+                network: Some(network.clone()),
+                aliases: vec![CHANNEL_HOST.to_string()],
+                cmd: Some(
+                    ["busybox", "httpd", "-f", "-p", "8080", "-h", "/srv"]
+                        .map(String::from)
+                        .to_vec(),
+                ),
+            };
+            let container = docker
+                .start_container(&spec)
+                .await
+                .expect("channel container");
+            let dir = tempfile::tempdir().unwrap();
+            channel::write_channel(&dir.path().join("testchannel"));
+            let (entries, _) = archive::plan_dir(
+                &dir.path().join("testchannel"),
+                Path::new("testchannel"),
+                None,
+            )
+            .unwrap();
+            docker
+                .upload(container.id(), "/srv", archive::tar_stream(entries))
+                .await
+                .expect("upload channel");
+            container
+        });
+        Self {
+            docker,
+            network,
+            container: Some(container),
+        }
+    }
+}
+
+impl Drop for ChannelServer {
+    fn drop(&mut self) {
+        if let Some(container) = self.container.take() {
+            let docker = self.docker.clone();
+            let network = self.network.clone();
+            runtime().block_on(async move {
+                let _ = container.remove().await;
+                let _ = docker.remove_network(&network).await;
+            });
+        }
+    }
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Copies a fixture project into a temp folder (as `<tmp>/<name>`) and writes its pixi.lock by
+/// running `pixi install` online against the channel in a throwaway container.
+pub fn locked_fixture(
+    bed: &Testbed,
+    server: &ChannelServer,
+    name: &str,
+) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join(name);
+    copy_tree(&fixtures().join(name), &project);
+    write_lock(bed, server, &project);
+    (tmp, project)
+}
+
+/// Runs `pixi install` for every environment in a container on the channel network and brings
+/// the resulting pixi.lock back into `project`.
+pub fn write_lock(bed: &Testbed, server: &ChannelServer, project: &Path) {
+    let docker = bed.docker.clone();
+    runtime().block_on(async {
+        let spec = ContainerSpec {
+            image: bed.image.clone(),
+            labels: vec![("io.pixi-airgap.test".into(), "lock".into())],
+            network: Some(server.network.clone()),
+            ..Default::default()
+        };
+        let container = docker.start_container(&spec).await.expect("lock container");
+        let mkdir = container.exec(&ExecSpec::new(["mkdir", "-p", "/lock/p"]), None).await.unwrap();
+        assert!(mkdir.success());
+        let (entries, _) = archive::plan_dir(project, Path::new(""), None).unwrap();
+        let entries = entries.into_iter().filter(|e| !e.path.as_os_str().is_empty()).collect();
+        docker
+            .upload(container.id(), "/lock/p", archive::tar_stream(entries))
+            .await
+            .unwrap();
+        let env = vec!["PIXI_CACHE_DIR=/lock/cache".to_string(), "RATTLER_CACHE_DIR=/lock/cache".to_string()];
+        let out = container
+            .exec(
+                &ExecSpec::new(["sh", "-c", "pixi install --manifest-path /lock/p/pixi.toml 2>&1 || pixi install --manifest-path /lock/p/pyproject.toml 2>&1"])
+                    .env(&env),
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(out.success(), "locking the fixture failed:\n{}", out.text());
+        // Environments other than default must be solved too.
+        let out = container
+            .exec(&ExecSpec::new(["sh", "-c", "cat /lock/p/pixi.lock"]), None)
+            .await
+            .unwrap();
+        assert!(out.success(), "no pixi.lock:\n{}", out.text());
+        std::fs::write(project.join("pixi.lock"), &out.output).unwrap();
+        container.remove().await.unwrap();
+    });
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else if entry.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Runs the real binary.
+pub fn pixi_airgap(args: &[&str]) -> Output {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run pixi-airgap");
+    eprintln!(
+        "pixi-airgap {}\n--- exit: {:?}\n--- stderr:\n{}",
+        args.join(" "),
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Containers that carry our label for a given workdir (must be none after every run).
+pub fn containers_for_workdir(bed: &Testbed, workdir: &Path) -> Vec<String> {
+    runtime()
+        .block_on(bed.docker.containers_with_label(
+            pixi_airgap::docker::LABEL_WORKDIR,
+            &workdir.display().to_string(),
+        ))
+        .unwrap()
+}
