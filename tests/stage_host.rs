@@ -97,3 +97,508 @@ fn stages_single_env_project_with_task_verification() {
     );
     assert!(Path::new(&p).join("pixi.lock").is_file());
 }
+
+#[test]
+fn stages_every_environment_of_a_multi_env_project() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "multi");
+    let workdir = tmp.path().join("wd");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let mut args = stage_args(&bed, &server, &p, &w);
+    args.extend([
+        "--json",
+        "--verify-run",
+        "--",
+        "cat",
+        "$CONDA_PREFIX/share/airgap-base/VERSION",
+    ]);
+    let output = pixi_airgap(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("--json prints the report");
+    assert_eq!(
+        report["environments"],
+        serde_json::json!(["default", "alpha", "beta"])
+    );
+    for env in ["default", "alpha", "beta"] {
+        assert!(
+            workdir.join(format!("out/install-{env}.log")).is_file(),
+            "{env}"
+        );
+    }
+    let pkgs = workdir.join("pixi-cache/pkgs");
+    for pkg in [
+        "airgap-base-1.0.0-0",
+        "airgap-alpha-0.1.0-0",
+        "airgap-beta-0.2.0-0",
+        "airgap-hello-1.0.0-0",
+    ] {
+        assert!(pkgs.join(pkg).is_dir(), "{pkg} missing from the cache");
+    }
+    let verify_log = std::fs::read_to_string(workdir.join("out/verify.log")).unwrap();
+    assert!(verify_log.contains("airgap-base 1.0.0"), "{verify_log}");
+
+    // Only the environment asked for is installed, and only its packages are cached.
+    let workdir2 = tmp.path().join("wd2");
+    let w2 = workdir2.display().to_string();
+    let mut args = stage_args(&bed, &server, &p, &w2);
+    args.extend(["-e", "alpha"]);
+    let output = pixi_airgap(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let pkgs = workdir2.join("pixi-cache/pkgs");
+    assert!(pkgs.join("airgap-alpha-0.1.0-0").is_dir());
+    assert!(!pkgs.join("airgap-beta-0.2.0-0").exists());
+    assert!(!workdir2.join("out/install-default.log").exists());
+
+    // An unknown environment is bad input, before any container starts.
+    let workdir3 = tmp.path().join("wd3");
+    let w3 = workdir3.display().to_string();
+    let mut args = stage_args(&bed, &server, &p, &w3);
+    args.extend(["-e", "gamma"]);
+    let output = pixi_airgap(&args);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no environment `gamma`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Files that exercise the stager, plus secrets and junk that must never be staged.
+fn dress_stager_project(project: &Path, resources: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let write = |rel: &str, content: &[u8]| {
+        let path = project.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    };
+    write("bin/run me.sh", b"#!/bin/sh\necho ran\n");
+    std::fs::set_permissions(
+        project.join("bin/run me.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    write("données/naïve – ünïcode.txt", "ça marche\n".as_bytes());
+    write(
+        "ci/check.sh",
+        b"set -e\nhello-airgap\ntest -x \"bin/run me.sh\"\necho script-ok\n",
+    );
+    std::fs::create_dir_all(project.join("empty/nested")).unwrap();
+    std::os::unix::fs::symlink("données/naïve – ünïcode.txt", project.join("link-to-file"))
+        .unwrap();
+    std::os::unix::fs::symlink("bin", project.join("link-to-dir")).unwrap();
+    write(".env.example", b"TOKEN=changeme\n");
+    write(".pixi/config.toml", b"# project-local pixi settings\n");
+    write(".pixi/envs/default/junk", b"junk");
+    // Secrets and junk.
+    for secret in [
+        ".env",
+        ".env.production",
+        ".npmrc",
+        ".pypirc",
+        ".netrc",
+        ".git-credentials",
+        "id_rsa",
+        ".ssh/id_ed25519",
+        "certs/server.pem",
+        "certs/server.key",
+        "store.p12",
+        ".aws/credentials",
+        ".docker/config.json",
+        "kubeconfig",
+        ".rattler/credentials.json",
+        "sub/.env",
+    ] {
+        write(secret, b"TOP-SECRET-VALUE\n");
+    }
+    write(".git/config", b"[core]\n");
+    write("src/__pycache__/x.pyc", b"junk");
+    write("node_modules/x/index.js", b"junk");
+    // A large resource (not sparse), streamed both ways.
+    std::fs::create_dir_all(resources.join("models")).unwrap();
+    let mut big =
+        std::io::BufWriter::new(std::fs::File::create(resources.join("models/big.bin")).unwrap());
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..(48 * 1024 * 1024 / 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::io::Write::write_all(&mut big, &x.to_le_bytes()).unwrap();
+    }
+    std::io::Write::flush(&mut big).unwrap();
+    std::fs::write(resources.join("README.txt"), b"resources\n").unwrap();
+    std::fs::write(resources.join(".npmrc"), b"TOP-SECRET-VALUE\n").unwrap();
+}
+
+fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut file = std::fs::File::open(path).unwrap();
+    std::io::copy(&mut file, &mut hasher).unwrap();
+    pixi_airgap::pixi::hex(&hasher.finalize())
+}
+
+#[test]
+fn stager_keeps_files_links_and_names_and_never_stages_secrets() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "stager");
+    let resources = tmp.path().join("res");
+    dress_stager_project(&project, &resources);
+    let workdir = tmp.path().join("wd");
+    let (p, w, r) = (
+        project.display().to_string(),
+        workdir.display().to_string(),
+        resources.display().to_string(),
+    );
+    let script = project.join("ci/check.sh").display().to_string();
+    let mut args = stage_args(&bed, &server, &p, &w);
+    args.extend([
+        "--resources-dir",
+        &r,
+        "--keep-container",
+        "--verify-script",
+        &script,
+        "--verify-expect",
+        "script-ok",
+    ]);
+    let output = pixi_airgap(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let log = stderr(&output);
+    assert!(log.contains("secrets not staged"), "{log}");
+    assert!(!log.contains("TOP-SECRET-VALUE"));
+
+    // Inside the container (kept for this check): no secret, no junk.
+    let ids = containers_for_workdir(&bed, &workdir);
+    assert_eq!(ids.len(), 1, "--keep-container keeps exactly one container");
+    let container_files = runtime().block_on(async {
+        let docker = &bed.docker;
+        let spec = pixi_airgap::docker::ExecSpec::new(["sh", "-c", "cd /workdir && find . | sort && ! grep -rl TOP-SECRET-VALUE . --exclude-dir=pixi-cache"]);
+        let out = exec_in(docker, &ids[0], &spec).await;
+        docker.remove_container(&ids[0]).await.unwrap();
+        out
+    });
+    assert!(
+        container_files.1 == 0,
+        "a secret reached the container:\n{}",
+        container_files.0
+    );
+    for gone in [
+        "/.env\n",
+        ".env.production",
+        ".npmrc",
+        ".pypirc",
+        ".netrc",
+        ".git-credentials",
+        "id_rsa",
+        ".ssh",
+        "server.pem",
+        "server.key",
+        "store.p12",
+        ".aws",
+        ".docker/config.json",
+        "kubeconfig",
+        ".rattler/credentials.json",
+        "/.git\n",
+        "__pycache__",
+        "node_modules",
+    ] {
+        assert!(
+            !container_files.0.contains(gone),
+            "{gone} reached the container:\n{}",
+            container_files.0
+        );
+    }
+    assert!(container_files.0.contains("./project/stager/.env.example"));
+
+    // On the host: the same, and everything else intact.
+    let staged = workdir.join("project/stager");
+    let mut host_files = Vec::new();
+    for entry in walkdir::WalkDir::new(&workdir) {
+        let entry = entry.unwrap();
+        host_files.push(
+            entry
+                .path()
+                .strip_prefix(&workdir)
+                .unwrap()
+                .display()
+                .to_string(),
+        );
+        if entry.file_type().is_file() && !entry.path().starts_with(workdir.join("pixi-cache")) {
+            let content = std::fs::read(entry.path()).unwrap();
+            assert!(
+                !content.windows(16).any(|w| w == b"TOP-SECRET-VALUE"),
+                "secret on the host: {}",
+                entry.path().display()
+            );
+        }
+    }
+    for gone in [
+        ".env",
+        ".npmrc",
+        "id_rsa",
+        ".ssh",
+        ".aws",
+        ".git",
+        "node_modules",
+        ".pixi/envs",
+    ] {
+        assert!(!staged.join(gone).exists(), "{gone} staged");
+    }
+    assert!(!workdir.join("resources/.npmrc").exists());
+    assert_eq!(
+        std::fs::read_to_string(staged.join(".pixi/config.toml")).unwrap(),
+        "# project-local pixi settings\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(staged.join("bin/run me.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert!(mode & 0o111 != 0, "executable bit lost: {mode:o}");
+    assert_eq!(
+        std::fs::read_to_string(staged.join("données/naïve – ünïcode.txt")).unwrap(),
+        "ça marche\n"
+    );
+    assert_eq!(
+        std::fs::read_link(staged.join("link-to-file")).unwrap(),
+        Path::new("données/naïve – ünïcode.txt")
+    );
+    assert_eq!(
+        std::fs::read_link(staged.join("link-to-dir")).unwrap(),
+        Path::new("bin")
+    );
+    assert!(staged.join("empty/nested").is_dir());
+    assert_eq!(
+        sha256_file(&workdir.join("resources/models/big.bin")),
+        sha256_file(&resources.join("models/big.bin"))
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(workdir.join("out/stage.json")).unwrap()).unwrap();
+    let secrets = report["excluded"]["secrets"].as_array().unwrap();
+    assert!(secrets.len() >= 16, "{secrets:?}");
+    assert!(containers_for_workdir(&bed, &workdir).is_empty());
+}
+
+async fn exec_in(
+    docker: &pixi_airgap::docker::Docker,
+    id: &str,
+    spec: &pixi_airgap::docker::ExecSpec,
+) -> (String, i64) {
+    let out = pixi_airgap::docker::exec_raw(docker, id, spec)
+        .await
+        .unwrap();
+    (out.text(), out.exit_code)
+}
+
+#[test]
+fn failing_verification_exits_1_and_keeps_the_workdir() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let workdir = tmp.path().join("wd");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let mut args = stage_args(&bed, &server, &p, &w);
+    args.extend([
+        "--verify-run",
+        "--",
+        "sh",
+        "-c",
+        "echo about to fail; exit 7",
+    ]);
+    let output = pixi_airgap(&args);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("verification failed: it exited with 7"),
+        "{}",
+        stderr(&output)
+    );
+    let log = std::fs::read_to_string(workdir.join("out/verify.log")).unwrap();
+    assert!(log.contains("about to fail"), "{log}");
+    assert!(
+        workdir.join("pixi-cache/pkgs").is_dir(),
+        "the workdir is still written"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(workdir.join("out/stage.json")).unwrap()).unwrap();
+    assert_eq!(report["result"], "verification-failed");
+
+    // Exit 0 but without the expected text is a failure too.
+    let w2 = tmp.path().join("wd2").display().to_string();
+    let mut args = stage_args(&bed, &server, &p, &w2);
+    args.extend([
+        "--verify-task",
+        "smoke",
+        "--verify-expect",
+        "text that never appears",
+    ]);
+    let output = pixi_airgap(&args);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("lacks the expected text"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(containers_for_workdir(&bed, &workdir).is_empty());
+}
+
+#[test]
+fn input_and_infrastructure_errors_have_their_exit_codes() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let p = project.display().to_string();
+
+    // Missing image: 3, naming the image.
+    let w = tmp.path().join("wd-img").display().to_string();
+    let output = pixi_airgap(&[
+        "stage-host",
+        "--image",
+        "pixi-airgap-no-such-image:1",
+        "--project-dir",
+        &p,
+        "--workdir",
+        &w,
+    ]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("image `pixi-airgap-no-such-image:1` is not present"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Image without pixi: 3.
+    let w = tmp.path().join("wd-nopixi");
+    let output = pixi_airgap(&[
+        "stage-host",
+        "--image",
+        &bed.nopixi_image,
+        "--project-dir",
+        &p,
+        "--workdir",
+        &w.display().to_string(),
+    ]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains(&format!("image {} has no `pixi` on PATH", bed.nopixi_image)),
+        "{}",
+        stderr(&output)
+    );
+    assert!(containers_for_workdir(&bed, &w).is_empty());
+
+    // Stale lock: 2, telling the user to update pixi.lock online.
+    let stale = tmp.path().join("stale");
+    copy_tree(&project, &stale);
+    let manifest = std::fs::read_to_string(stale.join("pixi.toml")).unwrap();
+    std::fs::write(
+        stale.join("pixi.toml"),
+        manifest.replace(
+            "airgap-hello = \">=1.0\"",
+            "airgap-hello = \">=1.0\"\nairgap-alpha = \"*\"",
+        ),
+    )
+    .unwrap();
+    let w = tmp.path().join("wd-stale");
+    let (s, ws) = (stale.display().to_string(), w.display().to_string());
+    let args = stage_args(&bed, &server, &s, &ws);
+    let output = pixi_airgap(&args);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("pixi.lock is not up to date"), "{err}");
+    assert!(err.contains("online first"), "{err}");
+    assert!(containers_for_workdir(&bed, &w).is_empty());
+
+    // Missing lock: 2, before Docker.
+    std::fs::remove_file(stale.join("pixi.lock")).unwrap();
+    let output = pixi_airgap(&[
+        "stage-host",
+        "--image",
+        &bed.image,
+        "--project-dir",
+        &s,
+        "--workdir",
+        &tmp.path().join("wd-nolock").display().to_string(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("has no pixi.lock"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn sigint_removes_the_container() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let workdir = tmp.path().join("wd");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let mut args = stage_args(&bed, &server, &p, &w);
+    args.extend(["--verify-run", "--", "sleep", "120"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the verification runs: the container exists and the verification log is open.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let running = || {
+        workdir.join("out/verify.log").exists()
+            && !containers_for_workdir(&bed, &workdir).is_empty()
+    };
+    while !running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "staging never reached the verification"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "pixi-airgap ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert!(
+        containers_for_workdir(&bed, &workdir).is_empty(),
+        "container left after SIGINT"
+    );
+}
+
+/// pyproject.toml manifests need pixi >= 0.18: this runs when PIXI_AIRGAP_TEST_PYPROJECT_IMAGE names
+/// a local image with such a pixi (the built-in test bed has 0.15.2). Manifest detection and name
+/// parsing for pyproject are unit-tested in `src/pixi.rs` regardless.
+#[test]
+fn stages_a_pyproject_manifest_with_a_newer_pixi() {
+    let Ok(image) = std::env::var("PIXI_AIRGAP_TEST_PYPROJECT_IMAGE") else {
+        eprintln!("PIXI_AIRGAP_TEST_PYPROJECT_IMAGE is not set: the pyproject end-to-end test needs pixi >= 0.18 and does not run");
+        return;
+    };
+    let Some(mut bed) = testbed() else { return };
+    bed.image = image;
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "pyproject");
+    let workdir = tmp.path().join("wd");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let mut args = stage_args(&bed, &server, &p, &w);
+    args.extend([
+        "--verify-task",
+        "smoke",
+        "--verify-expect",
+        "hello from the air gap",
+    ]);
+    let output = pixi_airgap(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(workdir
+        .join("project/pyproject-env/pyproject.toml")
+        .is_file());
+}

@@ -89,6 +89,15 @@ impl ExecOutput {
     }
 }
 
+/// Runs a command in any container by ID (tests and `stage-container` use containers we do not own).
+pub async fn exec_raw(
+    docker: &super::Docker,
+    id: &str,
+    spec: &ExecSpec,
+) -> Result<ExecOutput, DockerError> {
+    run_exec(docker, id, spec, None).await
+}
+
 impl Container {
     /// Runs a command and collects its output, also writing it to `log` as it arrives.
     /// Output is kept in memory too: use it for commands whose output is small (logs of installs
@@ -96,51 +105,58 @@ impl Container {
     pub async fn exec(
         &self,
         spec: &ExecSpec,
-        mut log: Option<&mut (dyn Write + Send)>,
+        log: Option<&mut (dyn Write + Send)>,
     ) -> Result<ExecOutput, DockerError> {
-        let exec_err = |source| DockerError::Exec {
-            container: self.short_id().to_string(),
-            command: spec.display(),
-            source,
-        };
-        let options = CreateExecOptions {
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            cmd: Some(spec.cmd.clone()),
-            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
-            working_dir: spec.working_dir.clone(),
-            user: spec.user.clone(),
-            ..Default::default()
-        };
-        let raw = self.docker().raw();
-        let created = raw
-            .create_exec(self.id(), options)
-            .await
-            .map_err(exec_err)?;
-        let mut output = Vec::new();
-        if let StartExecResults::Attached {
-            output: mut stream, ..
-        } = raw.start_exec(&created.id, None).await.map_err(exec_err)?
-        {
-            while let Some(item) = stream.next().await {
-                let bytes = match item.map_err(exec_err)? {
-                    LogOutput::StdOut { message }
-                    | LogOutput::StdErr { message }
-                    | LogOutput::Console { message } => message,
-                    LogOutput::StdIn { .. } => continue,
-                };
-                if let Some(log) = log.as_mut() {
-                    // A log that cannot be written must not abort the build; it is reported once.
-                    if let Err(err) = log.write_all(&bytes) {
-                        tracing::warn!("failed to write a log file: {err}");
-                    }
-                }
-                output.extend_from_slice(&bytes);
-            }
-        }
-        let inspect = raw.inspect_exec(&created.id).await.map_err(exec_err)?;
-        let exit_code = inspect.exit_code.unwrap_or(-1);
-        tracing::debug!("`{}` exited with {exit_code}", spec.display());
-        Ok(ExecOutput { exit_code, output })
+        run_exec(self.docker(), self.id(), spec, log).await
     }
+}
+
+async fn run_exec(
+    docker: &super::Docker,
+    id: &str,
+    spec: &ExecSpec,
+    mut log: Option<&mut (dyn Write + Send)>,
+) -> Result<ExecOutput, DockerError> {
+    let exec_err = |source| DockerError::Exec {
+        container: id[..id.len().min(12)].to_string(),
+        command: spec.display(),
+        source,
+    };
+    let options = CreateExecOptions {
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        cmd: Some(spec.cmd.clone()),
+        env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+        working_dir: spec.working_dir.clone(),
+        user: spec.user.clone(),
+        ..Default::default()
+    };
+    let raw = docker.raw();
+    let created = raw.create_exec(id, options).await.map_err(exec_err)?;
+    let mut output = Vec::new();
+    if let StartExecResults::Attached {
+        output: mut stream, ..
+    } = raw.start_exec(&created.id, None).await.map_err(exec_err)?
+    {
+        while let Some(item) = stream.next().await {
+            let bytes = match item.map_err(exec_err)? {
+                LogOutput::StdOut { message }
+                | LogOutput::StdErr { message }
+                | LogOutput::Console { message } => message,
+                LogOutput::StdIn { .. } => continue,
+            };
+            if let Some(sink) = log.as_mut() {
+                // A log that cannot be written must not abort the build; say so once.
+                if let Err(err) = sink.write_all(&bytes) {
+                    tracing::warn!("failed to write a log file, output is no longer logged: {err}");
+                    log = None;
+                }
+            }
+            output.extend_from_slice(&bytes);
+        }
+    }
+    let inspect = raw.inspect_exec(&created.id).await.map_err(exec_err)?;
+    let exit_code = inspect.exit_code.unwrap_or(-1);
+    tracing::debug!("`{}` exited with {exit_code}", spec.display());
+    Ok(ExecOutput { exit_code, output })
 }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
 pub use container::{Container, ContainerSpec};
-pub use exec::{ExecOutput, ExecSpec};
+pub use exec::{exec_raw, ExecOutput, ExecSpec};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -1,0 +1,150 @@
+//! The command line as users meet it: help, argument checks and the errors that happen before
+//! (or instead of) any container work.
+
+mod common;
+
+use common::{pixi_airgap, stderr};
+
+fn project_with_lock(dir: &std::path::Path) -> std::path::PathBuf {
+    let project = dir.join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("pixi.toml"),
+        "[project]\nname = \"proj\"\nchannels = []\nplatforms = [\"linux-64\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("pixi.lock"),
+        "version: 4\nenvironments: {}\npackages: []\n",
+    )
+    .unwrap();
+    project
+}
+
+#[test]
+fn help_documents_exit_codes_and_an_example() {
+    let out = pixi_airgap(&["stage-host", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for text in [
+        "Exit codes:",
+        "130",
+        "pixi-airgap stage-host --image",
+        "--verify-run",
+        "--container-workdir-path",
+    ] {
+        assert!(help.contains(text), "help lacks {text}:\n{help}");
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2_before_docker() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project_with_lock(dir.path());
+    let p = project.display().to_string();
+    let w = dir.path().join("wd").display().to_string();
+    // Unreachable Docker would be exit 3: these must fail earlier, with 2.
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--verify-expect", "x"],
+            "--verify-expect needs a verification",
+        ),
+        (
+            vec!["--container-workdir-path", "relative"],
+            "must be an absolute path",
+        ),
+        (
+            vec!["--container-workdir-path", "/"],
+            "must be an absolute path",
+        ),
+        (vec!["-e", "nope"], "no environment `nope`"),
+        (vec!["--exclude", "a{"], "bad --exclude pattern"),
+        (
+            vec!["--verify-script", "/nonexistent/check.sh"],
+            "does not exist",
+        ),
+        (vec!["--", "echo", "hi"], "--verify-run -- CMD"),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec![
+            "stage-host",
+            "--image",
+            "img",
+            "--project-dir",
+            &p,
+            "--workdir",
+            &w,
+        ];
+        args.extend(extra);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+            .args(&args)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn project_and_workdir_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = pixi_airgap(&[
+        "stage-host",
+        "--image",
+        "img",
+        "--project-dir",
+        &empty.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("has no pixi.toml or pyproject.toml"),
+        "{}",
+        stderr(&out)
+    );
+
+    let project = project_with_lock(dir.path());
+    let busy = dir.path().join("busy");
+    std::fs::create_dir_all(&busy).unwrap();
+    std::fs::write(busy.join("file"), "x").unwrap();
+    let out = pixi_airgap(&[
+        "stage-host",
+        "--image",
+        "img",
+        "--project-dir",
+        &project.display().to_string(),
+        "--workdir",
+        &busy.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not empty"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+}
+
+#[test]
+fn unreachable_docker_exits_3_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project_with_lock(dir.path());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+        .args([
+            "stage-host",
+            "--image",
+            "img",
+            "--project-dir",
+            &project.display().to_string(),
+            "--workdir",
+            &dir.path().join("wd").display().to_string(),
+        ])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot reach the Docker daemon at unix:///nonexistent/docker.sock"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+}
