@@ -50,7 +50,42 @@ pub enum Command {
     /// work folder, verification, and everything copied back to WORKDIR
     #[command(after_help = STAGE_HOST_HELP)]
     StageHost(StageHostArgs),
+
+    /// Write WORKDIR/product: the project, its package cache and the offline bootstrap scripts,
+    /// with a manifest of every file
+    #[command(after_help = MAKE_PRODUCT_HELP)]
+    MakeProduct(MakeProductArgs),
+
+    /// Prove a product installs offline: bootstrap and verify it in a fresh container with no
+    /// network at all
+    #[command(after_help = VERIFY_PRODUCT_HELP)]
+    VerifyProduct(VerifyProductArgs),
 }
+
+const MAKE_PRODUCT_HELP: &str = concat!(
+    "\
+Example:
+  pixi-airgap make-product --workdir ./tmp/workdir-myproj --project-name myproj
+
+Result: WORKDIR/product/{<name>/, res/, pkg-cache/, envs.sh, bootstrap-project.sh, pixi-airgap.json}
+
+",
+    exit_codes!()
+);
+
+const VERIFY_PRODUCT_HELP: &str = concat!(
+    "\
+Example:
+  pixi-airgap verify-product --image my-pixi-image:latest \\
+      --product-dir ./tmp/workdir-myproj/product --out-dir ./tmp/proof-myproj \\
+      --project-name myproj --user 1000:1000 --verify-task smoke
+
+Without a verification option, the verification recorded at staging time runs again.
+Exit code 1 also means the product did not install offline (see OUT_DIR/bootstrap.log).
+
+",
+    exit_codes!()
+);
 
 const STAGE_HOST_HELP: &str = concat!(
     "\
@@ -92,6 +127,63 @@ pub struct StageHostArgs {
     /// Keep the build container instead of removing it (for debugging)
     #[arg(long)]
     pub keep_container: bool,
+
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MakeProductArgs {
+    /// A workdir written by stage-host
+    #[arg(long, value_name = "DIR")]
+    pub workdir: PathBuf,
+
+    /// The staged project's name (WORKDIR/project/NAME)
+    #[arg(long, value_name = "NAME")]
+    pub project_name: String,
+
+    /// Where to write the product [default: WORKDIR/product]
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyProductArgs {
+    /// Local Docker image with pixi (it gets no network)
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+
+    /// Pull the image when it is not present locally (needs a reachable registry)
+    #[arg(long)]
+    pub pull: bool,
+
+    /// The product folder (as written by make-product)
+    #[arg(long, value_name = "DIR")]
+    pub product_dir: PathBuf,
+
+    /// Where the logs and the JSON report go
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+
+    /// The project's name in the product
+    #[arg(long, value_name = "NAME")]
+    pub project_name: String,
+
+    /// Bootstrap and verify as this numeric user (UID or UID:GID) instead of root
+    #[arg(long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+
+    /// Keep the proof container instead of removing it (for debugging)
+    #[arg(long)]
+    pub keep_container: bool,
+
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
 
     #[command(flatten)]
     pub verify: VerifyArgs,
@@ -145,6 +237,7 @@ pub struct VerifyArgs {
     pub verify_task: Option<String>,
 
     /// Run this script (inside the project or resources folder) under `pixi run`
+    /// (verify-product: inside the product's project or res folder)
     #[arg(long, value_name = "PATH")]
     pub verify_script: Option<PathBuf>,
 

@@ -10,6 +10,7 @@ pub mod docker;
 pub mod exit;
 pub mod logging;
 pub mod pixi;
+pub mod product;
 pub mod stage;
 pub mod verify;
 pub mod workdir;

@@ -120,6 +120,20 @@ impl Manifest {
         let mut environments = vec!["default".to_string()];
         if let Some(envs) = pixi.get("environments").and_then(|e| e.as_table()) {
             for key in envs.keys() {
+                // pixi allows lowercase letters, digits and `-`; we also refuse anything that
+                // could not be a file name or a shell word on its own.
+                let ok = !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+                    && !key.starts_with('.');
+                if !ok {
+                    return Err(InputError::new(format!(
+                        "environment name `{key}` in `{}` is not valid (letters, digits and `-`)",
+                        path.display()
+                    ))
+                    .into());
+                }
                 if !environments.contains(key) {
                     environments.push(key.clone());
                 }
@@ -163,7 +177,7 @@ fn validate_project_name(name: &str, manifest: &Path) -> anyhow::Result<()> {
         || name == ".."
         || name.contains('/')
         || name.contains('\\')
-        || name.contains('\0');
+        || name.chars().any(char::is_control);
     if bad {
         return Err(InputError::new(format!(
             "project name `{name}` in `{}` cannot be used as a folder name",
@@ -354,10 +368,16 @@ alpha = { features = ["alpha"] }
 
     #[test]
     fn bad_names_are_rejected() {
-        for name in ["..", "a/b", ""] {
+        for name in ["..", "a/b", "", "two\nlines"] {
             let text = format!("[project]\nname = {name:?}\n");
             assert!(parse(ManifestKind::PixiToml, &text).is_err(), "{name}");
         }
+    }
+
+    #[test]
+    fn bad_environment_names_are_rejected() {
+        let text = "[project]\nname = \"p\"\n[environments]\n\"../x\" = []\n";
+        assert!(parse(ManifestKind::PixiToml, text).is_err());
     }
 
     #[test]

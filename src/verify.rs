@@ -158,7 +158,7 @@ impl VerifySpec {
 }
 
 /// The outcome of a verification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyVerdict {
     pub exit_code: i64,
     /// `None` when no text was expected.

@@ -1,7 +1,9 @@
 //! One module per subcommand. Each has `Options::resolve(args)` (validation, no side effects beyond
 //! reading the project) and `run(&Options)`.
 
+pub mod make_product;
 pub mod stage_host;
+pub mod verify_product;
 
 use crate::cli::Command;
 use crate::exit::{Interrupted, Status};
@@ -12,6 +14,14 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
         Command::StageHost(args) => {
             let options = stage_host::Options::resolve(args)?;
             stage_host::run(&options).await
+        }
+        Command::MakeProduct(args) => {
+            let options = make_product::Options::resolve(args)?;
+            make_product::run(&options).await
+        }
+        Command::VerifyProduct(args) => {
+            let options = verify_product::Options::resolve(args)?;
+            verify_product::run(&options).await
         }
     }
 }

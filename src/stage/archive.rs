@@ -29,6 +29,17 @@ const CHUNK: usize = 256 * 1024;
 /// Chunks in flight between the tar thread and the request body.
 const CHUNKS_IN_FLIGHT: usize = 8;
 
+/// Owner written into every header of a tar we write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u64,
+    pub gid: u64,
+}
+
+impl Owner {
+    pub const ROOT: Owner = Owner { uid: 0, gid: 0 };
+}
+
 /// One entry of a tar we write.
 #[derive(Debug, Clone)]
 pub struct TarEntry {
@@ -45,7 +56,7 @@ pub enum EntryKind {
 }
 
 /// What a walk left out, by reason.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ExclusionReport {
     pub counts: BTreeMap<Exclusion, usize>,
     /// Relative paths of the secrets left out (names only, never contents).
@@ -216,13 +227,13 @@ pub fn parent_dirs(path: &Path) -> Vec<TarEntry> {
 }
 
 /// Writes `entries` as a tar into `out`. Used by the streaming upload and for archives on disk.
-pub fn write_tar<W: Write>(entries: &[TarEntry], out: W) -> anyhow::Result<W> {
+pub fn write_tar<W: Write>(entries: &[TarEntry], owner: Owner, out: W) -> anyhow::Result<W> {
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     for entry in entries {
         let mut header = tar::Header::new_gnu();
-        header.set_uid(0);
-        header.set_gid(0);
+        header.set_uid(owner.uid);
+        header.set_gid(owner.gid);
         header.set_mtime(FIXED_MTIME);
         match &entry.kind {
             EntryKind::Dir => {
@@ -334,6 +345,7 @@ impl Write for ChannelWriter {
 /// A failure while reading files ends the stream with that error, which fails the upload.
 pub fn tar_stream(
     entries: Vec<TarEntry>,
+    owner: Owner,
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
     let error_tx = tx.clone();
@@ -342,7 +354,8 @@ pub fn tar_stream(
             tx,
             buf: Vec::with_capacity(CHUNK),
         };
-        let result = write_tar(&entries, writer).and_then(|mut w| w.flush().map_err(Into::into));
+        let result =
+            write_tar(&entries, owner, writer).and_then(|mut w| w.flush().map_err(Into::into));
         if let Err(err) = result {
             let _ = error_tx.blocking_send(Err(io::Error::other(format!("{err:#}"))));
         }
@@ -473,8 +486,8 @@ mod tests {
         std::fs::create_dir_all(root.join("empty dir")).unwrap();
         std::fs::write(root.join("ünïcode name.txt"), "hello").unwrap();
         let (entries, _) = plan_dir(&root, Path::new("top"), None).unwrap();
-        let a = write_tar(&entries, Vec::new()).unwrap();
-        let b = write_tar(&entries, Vec::new()).unwrap();
+        let a = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
+        let b = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
         assert_eq!(a, b);
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
@@ -519,7 +532,7 @@ mod tests {
         std::fs::create_dir_all(root.join("drop")).unwrap();
         std::fs::write(root.join("drop/x"), "x").unwrap();
         let (entries, _) = plan_dir(&root, Path::new("w"), None).unwrap();
-        let data = write_tar(&entries, Vec::new()).unwrap();
+        let data = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
         let stats = extract_reader(data.as_slice(), &out, |p| p.starts_with("w/drop")).unwrap();

@@ -41,7 +41,7 @@ pub struct StagePlan {
 }
 
 /// What a staging run did; written to `out/stage.json` and printed with `--json`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StageReport {
     pub format_version: u32,
     pub tool_version: String,
@@ -66,14 +66,14 @@ pub struct StageReport {
     pub result: StageResult,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StageResult {
     Success,
     VerificationFailed,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StepReport {
     pub environment: String,
     pub command: String,
@@ -82,7 +82,7 @@ pub struct StepReport {
     pub log: String,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct VerificationReport {
     pub spec: VerifySpec,
     pub environment: String,
@@ -221,7 +221,11 @@ pub async fn run_in_container(
     );
     container
         .docker()
-        .upload(container.id(), plan.cw(), archive::tar_stream(entries))
+        .upload(
+            container.id(),
+            plan.cw(),
+            archive::tar_stream(entries, archive::Owner::ROOT),
+        )
         .await
         .context("failed to stage the project into the container")?;
 
@@ -257,6 +261,7 @@ pub async fn run_in_container(
     };
 
     copy_back(container, plan).await?;
+    write_helpers(&plan.workdir, &plan.manifest.name)?;
 
     let result = match &verification {
         Some(v) if !v.verdict.passed => StageResult::VerificationFailed,
@@ -331,7 +336,6 @@ async fn install(
     out: &Path,
 ) -> anyhow::Result<StepReport> {
     let log_name = format!("install-{environment}.log");
-    let mut log = create_log(out, &log_name)?;
     let mut cmd = vec![
         "pixi".to_string(),
         "install".to_string(),
@@ -342,10 +346,7 @@ async fn install(
         .env(env)
         .working_dir(plan.container_project());
     tracing::info!("installing environment `{environment}`: {}", spec.display());
-    writeln!(log, "$ {}", spec.display()).context("failed to write the install log")?;
-    let started = Instant::now();
-    let result = container.exec(&spec, Some(&mut log)).await?;
-    let seconds = started.elapsed().as_secs_f64();
+    let (result, seconds) = exec_logged(container, &spec, out, &log_name).await?;
     if !result.success() {
         let text = result.text();
         if pixi::is_stale_lock_output(&text) {
@@ -392,11 +393,20 @@ async fn run_verification(
     let exec = ExecSpec::new(spec.command(&environment, "--locked", &place))
         .env(env)
         .working_dir(project.clone());
+    verify_in_container(container, spec, &environment, &exec, out).await
+}
+
+/// Runs a verification command, logs it to `out/verify.log` and judges it. A failed verification
+/// is a report, not an error.
+pub async fn verify_in_container(
+    container: &Container,
+    spec: &VerifySpec,
+    environment: &str,
+    exec: &ExecSpec,
+    out: &Path,
+) -> anyhow::Result<VerificationReport> {
     tracing::info!("verifying with {} in `{environment}`", spec.describe());
-    let mut log = create_log(out, "verify.log")?;
-    writeln!(log, "$ {}", exec.display()).context("failed to write the verification log")?;
-    let started = Instant::now();
-    let result = container.exec(&exec, Some(&mut log)).await?;
+    let (result, seconds) = exec_logged(container, exec, out, "verify.log").await?;
     let verdict = spec.judge(result.exit_code, &result.text());
     if verdict.passed {
         tracing::info!("verification passed");
@@ -410,12 +420,54 @@ async fn run_verification(
     }
     Ok(VerificationReport {
         spec: spec.clone(),
-        environment,
+        environment: environment.to_string(),
         command: exec.display(),
         verdict,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
         log: "out/verify.log".to_string(),
     })
+}
+
+/// Runs `exec`, writing the command line and then its output to `out/<log_name>` as it arrives.
+pub async fn exec_logged(
+    container: &Container,
+    exec: &ExecSpec,
+    out: &Path,
+    log_name: &str,
+) -> anyhow::Result<(crate::docker::ExecOutput, f64)> {
+    let mut log = create_log(out, log_name)?;
+    writeln!(log, "$ {}", exec.display()).with_context(|| format!("failed to write {log_name}"))?;
+    let started = Instant::now();
+    let result = container.exec(exec, Some(&mut log)).await?;
+    Ok((result, started.elapsed().as_secs_f64()))
+}
+
+/// `WORKDIR/helpers/`: this pixi-airgap binary and `make-archive-ready-product.sh`, so a workdir
+/// copied to another machine can still make its product without installing anything.
+pub fn write_helpers(workdir: &Workdir, project_name: &str) -> anyhow::Result<()> {
+    let helpers = workdir.helpers();
+    std::fs::create_dir_all(&helpers)
+        .with_context(|| format!("failed to create `{}`", helpers.display()))?;
+    let exe = std::env::current_exe().context("cannot locate the running pixi-airgap binary")?;
+    let binary = helpers.join("pixi-airgap");
+    std::fs::copy(&exe, &binary).with_context(|| {
+        format!(
+            "failed to copy `{}` to `{}`",
+            exe.display(),
+            binary.display()
+        )
+    })?;
+    let script = helpers.join("make-archive-ready-product.sh");
+    let text = crate::product::templates::make_archive_ready_sh(project_name)?;
+    std::fs::write(&script, text)
+        .with_context(|| format!("failed to write `{}`", script.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("failed to set permissions on `{}`", script.display()))?;
+    }
+    Ok(())
 }
 
 /// Copies the container workdir back into the host workdir, without the environments.

@@ -122,7 +122,11 @@ impl ChannelServer {
             )
             .unwrap();
             docker
-                .upload(container.id(), "/srv", archive::tar_stream(entries))
+                .upload(
+                    container.id(),
+                    "/srv",
+                    archive::tar_stream(entries, archive::Owner::ROOT),
+                )
                 .await
                 .expect("upload channel");
             container
@@ -183,7 +187,7 @@ pub fn write_lock(bed: &Testbed, server: &ChannelServer, project: &Path) {
         let (entries, _) = archive::plan_dir(project, Path::new(""), None).unwrap();
         let entries = entries.into_iter().filter(|e| !e.path.as_os_str().is_empty()).collect();
         docker
-            .upload(container.id(), "/lock/p", archive::tar_stream(entries))
+            .upload(container.id(), "/lock/p", archive::tar_stream(entries, archive::Owner::ROOT))
             .await
             .unwrap();
         let env = vec!["PIXI_CACHE_DIR=/lock/cache".to_string(), "RATTLER_CACHE_DIR=/lock/cache".to_string()];

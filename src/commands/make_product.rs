@@ -1,0 +1,84 @@
+//! `pixi-airgap make-product`: turn a staged workdir into the folder that crosses the air gap.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::cli::MakeProductArgs;
+use crate::exit::{InputError, Status};
+use crate::product::{self, MakeOptions};
+use crate::workdir::Workdir;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub make: MakeOptions,
+    pub json: bool,
+}
+
+impl Options {
+    pub fn resolve(args: MakeProductArgs) -> anyhow::Result<Self> {
+        let MakeProductArgs {
+            workdir,
+            project_name,
+            output,
+            json,
+        } = args;
+        if !workdir.is_dir() {
+            return Err(InputError::new(format!(
+                "workdir `{}` is not a folder",
+                workdir.display()
+            ))
+            .into());
+        }
+        let workdir = Workdir::new(&workdir)?;
+        let output = match output {
+            Some(dir) => std::path::absolute(&dir)
+                .with_context(|| format!("failed to resolve `{}`", dir.display()))?,
+            None => workdir.product(),
+        };
+        Ok(Self {
+            make: MakeOptions {
+                workdir,
+                project_name,
+                output,
+            },
+            json,
+        })
+    }
+}
+
+/// The `--json` report.
+#[derive(Debug, serde::Serialize)]
+pub struct MakeReport {
+    pub product_dir: PathBuf,
+    pub manifest: PathBuf,
+    pub project_name: String,
+    pub environments: Vec<String>,
+    pub pixi_version: String,
+    pub files: usize,
+    pub size_bytes: u64,
+}
+
+pub async fn run(options: &Options) -> anyhow::Result<Status> {
+    let make = options.make.clone();
+    // Copying and hashing is blocking file work.
+    let manifest = tokio::task::spawn_blocking(move || product::make(&make))
+        .await
+        .context("the product thread failed")??;
+    if options.json {
+        let report = MakeReport {
+            product_dir: options.make.output.clone(),
+            manifest: options.make.output.join(product::MANIFEST_FILE),
+            project_name: manifest.project_name.clone(),
+            environments: manifest.environments.clone(),
+            pixi_version: manifest.pixi_version.clone(),
+            files: manifest.files.len(),
+            size_bytes: manifest.total_size(),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("failed to encode the report")?
+        );
+    }
+    Ok(Status::Success)
+}

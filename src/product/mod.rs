@@ -1,0 +1,615 @@
+//! The product: the folder users carry across the air gap, and its manifest.
+//!
+//! ```text
+//! product/
+//!   <name>/                 the staged project (never .pixi/envs)
+//!   res/                    the resources, when there are any
+//!   pkg-cache/              pixi's package cache: everything `pixi install --frozen` needs offline
+//!   envs.sh                 source it: points pixi at pkg-cache and keeps it offline
+//!   bootstrap-project.sh    pixi install --frozen for every staged environment
+//!   pixi-airgap.json        what went in: metadata, and the sha256 and size of every file
+//! ```
+//!
+//! A product is written next to its destination and renamed into place only once it is complete,
+//! so an interrupted run leaves the previous product as it was.
+
+pub mod templates;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use walkdir::WalkDir;
+
+use crate::exit::InputError;
+use crate::pixi::hex;
+use crate::stage::{StageReport, VerificationReport};
+use crate::workdir::{remove_tree, Workdir};
+
+/// The manifest's file name inside the product.
+pub const MANIFEST_FILE: &str = "pixi-airgap.json";
+/// Bumped when the manifest changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `pixi-airgap.json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ProductManifest {
+    pub format_version: u32,
+    pub tool: ToolInfo,
+    /// When the product's content was fixed: `SOURCE_DATE_EPOCH` when set, else the end of the
+    /// staging run; so the same workdir always gives the same manifest bytes.
+    pub created_at: String,
+    pub project_name: String,
+    pub manifest_file: String,
+    pub environments: Vec<String>,
+    pub platform: Option<String>,
+    pub pixi_version: String,
+    pub image: ImageInfo,
+    pub lock: LockRecord,
+    pub verification: Option<VerificationReport>,
+    pub files: Vec<FileRecord>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ImageInfo {
+    pub name: Option<String>,
+    /// The image ID (`sha256:...`, the digest of its configuration).
+    pub id: Option<String>,
+    pub repo_digests: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LockRecord {
+    pub sha256: String,
+    pub format_version: Option<u64>,
+}
+
+/// One file (or symlink) of the product, by `/`-separated path.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileRecord {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub executable: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub symlink: Option<String>,
+}
+
+impl ProductManifest {
+    pub fn total_size(&self) -> u64 {
+        self.files.iter().filter_map(|f| f.size).sum()
+    }
+
+    pub fn read(product_dir: &Path) -> anyhow::Result<Self> {
+        let path = product_dir.join(MANIFEST_FILE);
+        let bytes = std::fs::read(&path).map_err(|err| {
+            InputError::new(format!(
+                "`{}` is not a pixi-airgap product: cannot read {MANIFEST_FILE} ({err})",
+                product_dir.display()
+            ))
+        })?;
+        serde_json::from_slice(&bytes).map_err(|err| {
+            InputError::new(format!("`{}` is damaged: {err}", path.display())).into()
+        })
+    }
+}
+
+/// Inputs of [`make`].
+#[derive(Debug, Clone)]
+pub struct MakeOptions {
+    pub workdir: Workdir,
+    pub project_name: String,
+    pub output: PathBuf,
+}
+
+/// Reads `WORKDIR/out/stage.json`, the record of the staging run a product is made from.
+pub fn read_stage_report(workdir: &Workdir) -> anyhow::Result<StageReport> {
+    let path = workdir.out().join("stage.json");
+    let bytes = std::fs::read(&path).map_err(|err| {
+        InputError::new(format!(
+            "`{}` is not a staged workdir: cannot read out/stage.json ({err})",
+            workdir.root().display()
+        ))
+        .with_hint("run `pixi-airgap stage-host` (or stage-container) with this --workdir first")
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|err| InputError::new(format!("`{}` is damaged: {err}", path.display())).into())
+}
+
+/// Writes the product for a staged workdir and returns its manifest.
+pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
+    let MakeOptions {
+        workdir,
+        project_name,
+        output,
+    } = options;
+    let stage = read_stage_report(workdir)?;
+    if &stage.project_name != project_name {
+        return Err(InputError::new(format!(
+            "--project-name `{project_name}` does not match the staged project `{}`",
+            stage.project_name
+        ))
+        .into());
+    }
+    let project = workdir.project(project_name);
+    if !project.is_dir() {
+        return Err(InputError::new(format!(
+            "`{}` does not exist: the workdir has no staged project `{project_name}`",
+            project.display()
+        ))
+        .into());
+    }
+    if !workdir.pixi_cache().is_dir() {
+        return Err(InputError::new(format!(
+            "`{}` does not exist: the workdir has no pixi cache",
+            workdir.pixi_cache().display()
+        ))
+        .into());
+    }
+    if stage.result != crate::stage::StageResult::Success {
+        tracing::warn!("the staging run's verification failed; making the product anyway");
+    }
+    for source in [
+        workdir.projects(),
+        workdir.resources(),
+        workdir.pixi_cache(),
+    ] {
+        if output.starts_with(&source) {
+            return Err(InputError::new(format!(
+                "--output `{}` lies inside `{}`, which goes into the product",
+                output.display(),
+                source.display()
+            ))
+            .into());
+        }
+    }
+
+    let parent = output
+        .parent()
+        .context("the product folder has no parent folder")?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("failed to create `{}`", parent.display()))?;
+    let name = output
+        .file_name()
+        .context("the product folder has no name")?
+        .to_string_lossy()
+        .into_owned();
+    remove_stale_partials(parent, &name);
+    let partial = tempfile::Builder::new()
+        .prefix(&format!(".{name}.partial-"))
+        .tempdir_in(parent)
+        .with_context(|| format!("failed to create a folder in `{}`", parent.display()))?;
+    tracing::info!("writing the product into {}", partial.path().display());
+
+    let mut files = Vec::new();
+    let staging = partial.path();
+    copy_tree(&project, staging, project_name, &mut files, keep_project)?;
+    let resources = workdir.resources();
+    if dir_has_entries(&resources)? {
+        copy_tree(&resources, staging, "res", &mut files, |_, _| true)?;
+    }
+    copy_tree(
+        &workdir.pixi_cache(),
+        staging,
+        "pkg-cache",
+        &mut files,
+        keep_cache,
+    )?;
+    let envs_sh = templates::envs_sh(project_name)?;
+    write_script(staging, "envs.sh", &envs_sh, false, &mut files)?;
+    let bootstrap =
+        templates::bootstrap_sh(project_name, &stage.pixi_version, &stage.environments)?;
+    write_script(
+        staging,
+        "bootstrap-project.sh",
+        &bootstrap,
+        true,
+        &mut files,
+    )?;
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let manifest = ProductManifest {
+        format_version: FORMAT_VERSION,
+        tool: ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        created_at: created_at(&stage),
+        project_name: project_name.clone(),
+        manifest_file: stage.manifest.clone(),
+        environments: stage.environments.clone(),
+        platform: stage.platform.clone(),
+        pixi_version: stage.pixi_version.clone(),
+        image: ImageInfo {
+            name: stage.image.clone(),
+            id: stage.image_id.clone(),
+            repo_digests: stage.image_repo_digests.clone(),
+        },
+        lock: LockRecord {
+            sha256: stage.lock_sha256.clone(),
+            format_version: stage.lock_version,
+        },
+        verification: stage.verification.clone(),
+        files,
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest).context("failed to encode the manifest")?;
+    json.push(b'\n');
+    std::fs::write(staging.join(MANIFEST_FILE), json)
+        .with_context(|| format!("failed to write {MANIFEST_FILE}"))?;
+
+    swap_into_place(partial, output)?;
+    tracing::info!(
+        "product ready: {} ({} files, {:.1} MiB)",
+        output.display(),
+        manifest.files.len(),
+        manifest.total_size() as f64 / (1024.0 * 1024.0)
+    );
+    Ok(manifest)
+}
+
+fn created_at(stage: &StageReport) -> String {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| stage.finished_at.clone())
+}
+
+fn dir_has_entries(dir: &Path) -> anyhow::Result<bool> {
+    if !dir.is_dir() {
+        return Ok(false);
+    }
+    let mut entries =
+        std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))?;
+    Ok(entries.next().is_some())
+}
+
+/// The staged project goes in whole, except environments (not relocatable; pixi rebuilds them).
+fn keep_project(rel: &Path, _is_dir: bool) -> bool {
+    !rel.starts_with(".pixi/envs")
+}
+
+/// The cache goes in except what an offline `pixi install --frozen` cannot use: temporary folders
+/// (`.tmp*`), lock files (`*.lock`) and the repodata cache (a frozen install never solves). A
+/// package's own files (`pkgs/<package>/...`) are never touched: pixi checks them by hash.
+pub fn keep_cache(rel: &Path, is_dir: bool) -> bool {
+    let parts: Vec<&std::ffi::OsStr> = rel
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    if parts.len() >= 3 && parts[0] == "pkgs" {
+        return true;
+    }
+    let Some(name) = parts.last().map(|n| n.to_string_lossy()) else {
+        return true;
+    };
+    if parts.len() == 1 && is_dir && name == "repodata" {
+        return false;
+    }
+    if is_dir && name.starts_with(".tmp") {
+        return false;
+    }
+    is_dir || !name.ends_with(".lock")
+}
+
+/// Copies `src` into `dest_root/prefix`, hashing files as they are copied (one read per byte).
+/// Symlinks are recreated as links; nothing is followed.
+fn copy_tree(
+    src: &Path,
+    dest_root: &Path,
+    prefix: &str,
+    records: &mut Vec<FileRecord>,
+    keep: impl Fn(&Path, bool) -> bool,
+) -> anyhow::Result<()> {
+    let mut walker = WalkDir::new(src)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = walker.next() {
+        let entry = entry.with_context(|| format!("failed to walk `{}`", src.display()))?;
+        let rel = entry
+            .path()
+            .strip_prefix(src)
+            .context("walked outside the source")?;
+        let file_type = entry.file_type();
+        if !rel.as_os_str().is_empty() && !keep(rel, file_type.is_dir()) {
+            if file_type.is_dir() {
+                walker.skip_current_dir();
+            }
+            continue;
+        }
+        let rel_in_product = Path::new(prefix).join(rel);
+        let dest = dest_root.join(&rel_in_product);
+        let record_path = slash_path(&rel_in_product)?;
+        if file_type.is_dir() {
+            std::fs::create_dir_all(&dest)
+                .with_context(|| format!("failed to create `{}`", dest.display()))?;
+        } else if file_type.is_symlink() {
+            let target = std::fs::read_link(entry.path())
+                .with_context(|| format!("failed to read link `{}`", entry.path().display()))?;
+            symlink(&target, &dest)?;
+            records.push(FileRecord {
+                path: record_path,
+                sha256: None,
+                size: None,
+                executable: false,
+                symlink: Some(target.to_string_lossy().into_owned()),
+            });
+        } else if file_type.is_file() {
+            let (sha256, size, executable) = copy_file_hashed(entry.path(), &dest)?;
+            records.push(FileRecord {
+                path: record_path,
+                sha256: Some(sha256),
+                size: Some(size),
+                executable,
+                symlink: None,
+            });
+        } else {
+            tracing::warn!(
+                "skipped `{}`: not a file, folder or symlink",
+                entry.path().display()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, dest: &Path) -> anyhow::Result<()> {
+    std::os::unix::fs::symlink(target, dest)
+        .with_context(|| format!("failed to create link `{}`", dest.display()))
+}
+
+#[cfg(not(unix))]
+fn symlink(_target: &Path, dest: &Path) -> anyhow::Result<()> {
+    anyhow::bail!("cannot create link `{}` on this platform", dest.display())
+}
+
+fn slash_path(path: &Path) -> anyhow::Result<String> {
+    let parts: Option<Vec<&str>> = path.components().map(|c| c.as_os_str().to_str()).collect();
+    parts
+        .map(|p| p.join("/"))
+        .with_context(|| format!("`{}` is not valid UTF-8", path.display()))
+}
+
+fn copy_file_hashed(src: &Path, dest: &Path) -> anyhow::Result<(String, u64, bool)> {
+    let mut input =
+        File::open(src).with_context(|| format!("failed to open `{}`", src.display()))?;
+    let meta = input
+        .metadata()
+        .with_context(|| format!("failed to stat `{}`", src.display()))?;
+    let mut output =
+        File::create(dest).with_context(|| format!("failed to create `{}`", dest.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = input
+            .read(&mut buf)
+            .with_context(|| format!("failed to read `{}`", src.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        output
+            .write_all(&buf[..n])
+            .with_context(|| format!("failed to write `{}`", dest.display()))?;
+        size += n as u64;
+    }
+    output
+        .flush()
+        .with_context(|| format!("failed to write `{}`", dest.display()))?;
+    std::fs::set_permissions(dest, meta.permissions())
+        .with_context(|| format!("failed to set permissions on `{}`", dest.display()))?;
+    Ok((hex(&hasher.finalize()), size, is_executable(&meta)))
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_meta: &std::fs::Metadata) -> bool {
+    false
+}
+
+fn write_script(
+    root: &Path,
+    name: &str,
+    text: &str,
+    executable: bool,
+    records: &mut Vec<FileRecord>,
+) -> anyhow::Result<()> {
+    let path = root.join(name);
+    std::fs::write(&path, text).with_context(|| format!("failed to write `{}`", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("failed to set permissions on `{}`", path.display()))?;
+    }
+    records.push(FileRecord {
+        path: name.to_string(),
+        sha256: Some(hex(&Sha256::digest(text.as_bytes()))),
+        size: Some(text.len() as u64),
+        executable,
+        symlink: None,
+    });
+    Ok(())
+}
+
+/// Removes `.NAME.partial-*` folders that interrupted runs left next to the product.
+fn remove_stale_partials(parent: &Path, name: &str) {
+    let prefixes = [format!(".{name}.partial-"), format!(".{name}.old-")];
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if prefixes.iter().any(|p| file_name.starts_with(p.as_str())) {
+            tracing::info!(
+                "removing `{}` left by an interrupted run",
+                entry.path().display()
+            );
+            if let Err(err) = remove_tree(&entry.path()) {
+                tracing::warn!("{err:#}");
+            }
+        }
+    }
+}
+
+/// Puts the finished product at `output`: the old one is moved aside, the new one renamed in,
+/// then the old one deleted.
+fn swap_into_place(partial: tempfile::TempDir, output: &Path) -> anyhow::Result<()> {
+    let parent = output
+        .parent()
+        .context("the product folder has no parent")?;
+    let name = output
+        .file_name()
+        .context("the product folder has no name")?
+        .to_string_lossy()
+        .into_owned();
+    let old = if output.exists() {
+        let aside = tempfile::Builder::new()
+            .prefix(&format!(".{name}.old-"))
+            .tempdir_in(parent)
+            .context("failed to make room for the old product")?
+            .keep();
+        let old = aside.join("product");
+        std::fs::rename(output, &old).with_context(|| {
+            format!(
+                "failed to move the old product `{}` aside",
+                output.display()
+            )
+        })?;
+        Some(aside)
+    } else {
+        None
+    };
+    let partial = partial.keep();
+    std::fs::rename(&partial, output)
+        .with_context(|| format!("failed to move the product into `{}`", output.display()))?;
+    if let Some(old) = old {
+        remove_tree(&old)?;
+    }
+    Ok(())
+}
+
+/// What [`check`] found.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct CheckReport {
+    pub checked: usize,
+    pub missing: Vec<String>,
+    pub changed: Vec<String>,
+    /// Files not in the manifest (reported, not fatal: pixi adds environments and caches here).
+    pub extra: Vec<String>,
+}
+
+/// Checks every file of the product against its manifest. Missing or changed files are an input
+/// error naming them; extra files are returned for a warning.
+pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport)> {
+    let manifest = ProductManifest::read(product_dir)?;
+    let mut report = CheckReport::default();
+    let mut known = std::collections::HashSet::new();
+    for record in &manifest.files {
+        known.insert(record.path.clone());
+        let path = product_dir.join(&record.path);
+        report.checked += 1;
+        let ok = match &record.symlink {
+            Some(target) => std::fs::read_link(&path)
+                .map(|t| t.to_string_lossy() == target.as_str())
+                .unwrap_or(false),
+            None => match std::fs::symlink_metadata(&path) {
+                Err(_) => {
+                    report.missing.push(record.path.clone());
+                    continue;
+                }
+                Ok(meta) if !meta.is_file() => false,
+                Ok(meta) if Some(meta.len()) != record.size => false,
+                Ok(_) => hash_file(&path)? == record.sha256.clone().unwrap_or_default(),
+            },
+        };
+        if !ok {
+            if std::fs::symlink_metadata(&path).is_err() {
+                report.missing.push(record.path.clone());
+            } else {
+                report.changed.push(record.path.clone());
+            }
+        }
+    }
+    for entry in WalkDir::new(product_dir).follow_links(false) {
+        let entry = entry.with_context(|| format!("failed to walk `{}`", product_dir.display()))?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let rel = slash_path(entry.path().strip_prefix(product_dir).context("walk")?)?;
+        if rel != MANIFEST_FILE && !known.contains(&rel) {
+            report.extra.push(rel);
+        }
+    }
+    report.extra.sort();
+    if !report.missing.is_empty() || !report.changed.is_empty() {
+        let mut lines = Vec::new();
+        for path in &report.changed {
+            lines.push(format!("  changed: {path}"));
+        }
+        for path in &report.missing {
+            lines.push(format!("  missing: {path}"));
+        }
+        return Err(InputError::new(format!(
+            "the product in `{}` does not match its manifest ({} changed, {} missing):\n{}",
+            product_dir.display(),
+            report.changed.len(),
+            report.missing.len(),
+            lines.join("\n")
+        ))
+        .with_hint("copy the product again from the build machine (or unpack its archive again)")
+        .into());
+    }
+    Ok((manifest, report))
+}
+
+fn hash_file(path: &Path) -> anyhow::Result<String> {
+    let mut file =
+        File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_filter() {
+        assert!(keep_cache(Path::new("pkgs"), true));
+        assert!(keep_cache(Path::new("pkgs/a-1-0"), true));
+        assert!(keep_cache(Path::new("pkgs/a-1-0/yarn.lock"), false));
+        assert!(keep_cache(Path::new("pkgs/a-1-0/.tmp"), true));
+        assert!(!keep_cache(Path::new("pkgs/a-1-0.lock"), false));
+        assert!(!keep_cache(Path::new("cache.lock"), false));
+        assert!(!keep_cache(Path::new("pypi/http/.tmp"), true));
+        assert!(!keep_cache(Path::new("repodata"), true));
+        assert!(keep_cache(Path::new("pypi/http/abc"), false));
+    }
+}

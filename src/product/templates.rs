@@ -1,0 +1,161 @@
+//! The shell scripts shipped in products and workdirs. They are real `.sh` files under
+//! `templates/`, embedded in the binary; `@NAME@` placeholders are replaced by shell-quoted values
+//! and a rendered script with a placeholder left over is an error.
+
+use anyhow::bail;
+
+pub const ENVS_SH: &str = include_str!("templates/envs.sh");
+pub const BOOTSTRAP_SH: &str = include_str!("templates/bootstrap-project.sh");
+pub const MAKE_ARCHIVE_READY_SH: &str = include_str!("templates/make-archive-ready-product.sh");
+
+/// A value for a placeholder.
+pub enum Value<'a> {
+    /// One shell word, single-quoted.
+    Word(&'a str),
+    /// Several words, each single-quoted, separated by spaces (for `set -- @LIST@`).
+    Words(&'a [String]),
+}
+
+/// Quotes `s` as one POSIX shell word.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Replaces every `@KEY@` and checks that none is left.
+pub fn render(template: &str, values: &[(&str, Value)]) -> anyhow::Result<String> {
+    let mut out = template.to_string();
+    for (key, value) in values {
+        let placeholder = format!("@{key}@");
+        if !out.contains(&placeholder) {
+            bail!("template has no placeholder {placeholder}");
+        }
+        let text = match value {
+            Value::Word(w) => shell_quote(w),
+            Value::Words(ws) => ws
+                .iter()
+                .map(|w| shell_quote(w))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        out = out.replace(&placeholder, &text);
+    }
+    if let Some(left) = leftover_placeholder(&out) {
+        bail!("template still has placeholder {left} after rendering");
+    }
+    Ok(out)
+}
+
+fn leftover_placeholder(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(start) = text[i..].find('@').map(|p| p + i) {
+        let rest = &bytes[start + 1..];
+        let len = rest
+            .iter()
+            .take_while(|b| b.is_ascii_uppercase() || **b == b'_')
+            .count();
+        if len > 0 && rest.get(len) == Some(&b'@') {
+            return Some(text[start..start + len + 2].to_string());
+        }
+        i = start + 1;
+    }
+    None
+}
+
+pub fn envs_sh(project_name: &str) -> anyhow::Result<String> {
+    render(ENVS_SH, &[("PROJECT_NAME", Value::Word(project_name))])
+}
+
+pub fn bootstrap_sh(
+    project_name: &str,
+    pixi_version: &str,
+    environments: &[String],
+) -> anyhow::Result<String> {
+    render(
+        BOOTSTRAP_SH,
+        &[
+            ("PROJECT_NAME", Value::Word(project_name)),
+            ("PIXI_VERSION", Value::Word(pixi_version)),
+            ("ENVIRONMENTS", Value::Words(environments)),
+        ],
+    )
+}
+
+pub fn make_archive_ready_sh(project_name: &str) -> anyhow::Result<String> {
+    render(
+        MAKE_ARCHIVE_READY_SH,
+        &[("PROJECT_NAME", Value::Word(project_name))],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("plain"), "'plain'");
+        assert_eq!(shell_quote("it's $HOME"), r"'it'\''s $HOME'");
+    }
+
+    #[test]
+    fn leftovers_and_unknown_keys_are_errors() {
+        assert!(render("a @X@ b", &[]).is_err());
+        assert!(render("a b", &[("X", Value::Word("1"))]).is_err());
+        assert_eq!(
+            render("a @X@ b", &[("X", Value::Word("1"))]).unwrap(),
+            "a '1' b"
+        );
+        // An e-mail address or a lone @ is not a placeholder.
+        assert!(render("mail me@host.org @ x", &[]).is_ok());
+    }
+
+    #[test]
+    fn rendered_scripts_snapshot() {
+        let envs = ["default".to_string(), "py 3.11".to_string()];
+        insta::assert_snapshot!("envs.sh", envs_sh("demo's project").unwrap());
+        insta::assert_snapshot!(
+            "bootstrap-project.sh",
+            bootstrap_sh("demo's project", "pixi 0.15.2", &envs).unwrap()
+        );
+        insta::assert_snapshot!(
+            "make-archive-ready-product.sh",
+            make_archive_ready_sh("demo's project").unwrap()
+        );
+    }
+
+    /// Every rendered script passes shellcheck (installed by scripts/testbed.sh).
+    #[test]
+    fn rendered_scripts_pass_shellcheck() {
+        let dir = tempfile::tempdir().unwrap();
+        let envs = ["default".to_string(), "test".to_string()];
+        let scripts = [
+            ("envs.sh", envs_sh("p").unwrap()),
+            (
+                "bootstrap-project.sh",
+                bootstrap_sh("p", "pixi 0.15.2", &envs).unwrap(),
+            ),
+            (
+                "make-archive-ready-product.sh",
+                make_archive_ready_sh("p").unwrap(),
+            ),
+        ];
+        for (name, text) in scripts {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let out = std::process::Command::new("shellcheck")
+                .args(["--shell=sh", "--external-sources", "--severity=style"])
+                .arg(name)
+                .current_dir(dir.path())
+                .output()
+                .expect(
+                    "shellcheck is needed for this test: run scripts/testbed.sh (it installs it)",
+                );
+            assert!(
+                out.status.success(),
+                "{name} fails shellcheck:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! End-to-end tests of `make-product` and `verify-product`: the offline proof, and the negative
+//! controls that show the proof can fail.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Stages a fixture with its smoke verification and returns (tmp, workdir).
+fn staged(
+    bed: &Testbed,
+    server: &ChannelServer,
+    fixture: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, PathBuf, String) {
+    let (tmp, project) = locked_fixture(bed, server, fixture);
+    let workdir = tmp.path().join("wd");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let mut args = vec![
+        "stage-host",
+        "--image",
+        &bed.image,
+        "--network",
+        &server.network,
+        "--project-dir",
+        &p,
+        "--workdir",
+        &w,
+    ];
+    args.extend(extra);
+    let output = pixi_airgap(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(workdir.join("out/stage.json")).unwrap()).unwrap();
+    let name = report["project_name"].as_str().unwrap().to_string();
+    (tmp, workdir, name)
+}
+
+fn make_product(workdir: &Path, name: &str, output: Option<&Path>) -> std::process::Output {
+    let w = workdir.display().to_string();
+    let mut args = vec![
+        "make-product".to_string(),
+        "--workdir".into(),
+        w,
+        "--project-name".into(),
+        name.into(),
+    ];
+    if let Some(out) = output {
+        args.extend(["--output".to_string(), out.display().to_string()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    pixi_airgap(&refs)
+}
+
+fn verify_product(
+    bed: &Testbed,
+    product: &Path,
+    out: &Path,
+    name: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let (p, o) = (product.display().to_string(), out.display().to_string());
+    let mut args = vec![
+        "verify-product",
+        "--image",
+        &bed.image,
+        "--product-dir",
+        &p,
+        "--out-dir",
+        &o,
+        "--project-name",
+        name,
+    ];
+    args.extend(extra);
+    pixi_airgap(&args)
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+#[test]
+fn single_env_product_installs_and_verifies_with_the_network_cut() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, workdir, name) = staged(
+        &bed,
+        &server,
+        "single",
+        &[
+            "--verify-task",
+            "smoke",
+            "--verify-expect",
+            "hello from the air gap",
+        ],
+    );
+    assert!(workdir.join("helpers/pixi-airgap").is_file());
+    assert!(workdir
+        .join("helpers/make-archive-ready-product.sh")
+        .is_file());
+
+    let output = make_product(&workdir, &name, None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let product = workdir.join("product");
+    for part in [
+        "single-env/pixi.toml",
+        "single-env/pixi.lock",
+        "envs.sh",
+        "bootstrap-project.sh",
+        "pixi-airgap.json",
+    ] {
+        assert!(product.join(part).exists(), "{part} missing");
+    }
+    assert!(product.join("pkg-cache/pkgs/airgap-hello-1.0.0-0").is_dir());
+    assert!(!product.join("res").exists(), "no resources, no res/");
+    assert!(!product.join("single-env/.pixi/envs").exists());
+
+    let manifest = read_json(&product.join("pixi-airgap.json"));
+    assert_eq!(manifest["format_version"], 1);
+    assert_eq!(manifest["project_name"], "single-env");
+    assert_eq!(manifest["environments"], serde_json::json!(["default"]));
+    assert_eq!(manifest["platform"], "linux-64");
+    assert_eq!(manifest["pixi_version"], "pixi 0.15.2");
+    assert!(manifest["image"]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    let lock = pixi_airgap::pixi::LockInfo::read(&product.join("single-env")).unwrap();
+    assert_eq!(manifest["lock"]["sha256"], lock.sha256);
+    assert_eq!(manifest["lock"]["format_version"], 4);
+    assert_eq!(manifest["verification"]["spec"]["task"], "smoke");
+    let files = manifest["files"].as_array().unwrap();
+    let paths: Vec<&str> = files.iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted, "files are listed in order");
+    let boot = files
+        .iter()
+        .find(|f| f["path"] == "bootstrap-project.sh")
+        .unwrap();
+    assert_eq!(boot["executable"], true);
+    assert_eq!(
+        boot["size"],
+        std::fs::metadata(product.join("bootstrap-project.sh"))
+            .unwrap()
+            .len()
+    );
+
+    // The proof, with the verification recorded at staging time.
+    let out = tmp.path().join("proof");
+    let output = verify_product(&bed, &product, &out, &name, &["--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report, read_json(&out.join("verify-report.json")));
+    assert_eq!(report["result"], "success");
+    assert_eq!(report["network_mode"], "none");
+    assert_eq!(report["network_interfaces"], serde_json::json!(["lo"]));
+    assert_eq!(report["bootstrap"]["exit_code"], 0);
+    assert_eq!(report["verification"]["passed"], true);
+    assert!(report["image_id"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(report["pixi_version"], "pixi 0.15.2");
+    assert_ne!(
+        report["product_path_in_container"],
+        product.display().to_string()
+    );
+    let boot_log = std::fs::read_to_string(out.join("bootstrap.log")).unwrap();
+    assert!(boot_log.contains("is installed"), "{boot_log}");
+    let verify_log = std::fs::read_to_string(out.join("verify.log")).unwrap();
+    assert!(
+        verify_log.contains("hello from the air gap"),
+        "{verify_log}"
+    );
+    assert!(
+        containers_for_workdir(&bed, &out).is_empty(),
+        "proof container left behind"
+    );
+
+    // A verification given on the command line replaces the recorded one.
+    let out2 = tmp.path().join("proof2");
+    let output = verify_product(
+        &bed,
+        &product,
+        &out2,
+        &name,
+        &[
+            "--verify-run",
+            "--",
+            "sh",
+            "-c",
+            "echo custom-check; exit 4",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(std::fs::read_to_string(out2.join("verify.log"))
+        .unwrap()
+        .contains("custom-check"));
+    assert_eq!(
+        read_json(&out2.join("verify-report.json"))["result"],
+        "verification-failed"
+    );
+
+    // The helper in the workdir makes a product too, without anything installed.
+    let helper_out = tmp.path().join("helper-product");
+    let status = std::process::Command::new("sh")
+        .arg(workdir.join("helpers/make-archive-ready-product.sh"))
+        .args(["--output", &helper_out.display().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Same workdir, same manifest bytes.
+    assert_eq!(
+        std::fs::read(helper_out.join("pixi-airgap.json")).unwrap(),
+        std::fs::read(product.join("pixi-airgap.json")).unwrap()
+    );
+}
+
+#[test]
+fn multi_env_product_verifies_as_a_non_root_user_after_moving() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, workdir, name) = staged(&bed, &server, "multi", &["--verify-task", "smoke"]);
+    let output = make_product(&workdir, &name, None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Move and rename the product: it must not depend on where it was made.
+    let moved = tmp.path().join("elsewhere/renamed-product");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(workdir.join("product"), &moved).unwrap();
+    let out = tmp.path().join("proof");
+    let output = verify_product(&bed, &moved, &out, &name, &["--user", "1000:1000"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = read_json(&out.join("verify-report.json"));
+    assert_eq!(report["user"], "1000:1000");
+    let boot = std::fs::read_to_string(out.join("bootstrap.log")).unwrap();
+    for env in ["default", "alpha", "beta"] {
+        assert!(
+            boot.contains(&format!("installing environment '{env}'")),
+            "{boot}"
+        );
+    }
+}
+
+#[test]
+fn bootstrap_runs_twice_offline() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (_tmp, workdir, name) = staged(&bed, &server, "single", &[]);
+    assert_eq!(make_product(&workdir, &name, None).status.code(), Some(0));
+    let product = workdir.join("product");
+    let docker = bed.docker.clone();
+    let outputs = runtime().block_on(async {
+        use pixi_airgap::docker::{ContainerSpec, ExecSpec};
+        use pixi_airgap::stage::archive;
+        let spec = ContainerSpec { image: bed.image.clone(), network: Some("none".into()), ..Default::default() };
+        let container = docker.start_container(&spec).await.unwrap();
+        let (entries, _) = archive::plan_dir(&product, Path::new("somewhere/else"), None).unwrap();
+        docker.upload(container.id(), "/", archive::tar_stream(entries, archive::Owner::ROOT)).await.unwrap();
+        let mut outs = Vec::new();
+        for _ in 0..2 {
+            let exec = ExecSpec::new(["sh", "/somewhere/else/bootstrap-project.sh"]);
+            outs.push(container.exec(&exec, None).await.unwrap());
+        }
+        // Then a user's session: source envs.sh from another folder with its path, run the tool.
+        let exec = ExecSpec::new(["bash", "-c", "cd / && . /somewhere/else/envs.sh && cd /somewhere/else/single-env && pixi run hello-airgap"]);
+        outs.push(container.exec(&exec, None).await.unwrap());
+        container.remove().await.unwrap();
+        outs
+    });
+    for (i, out) in outputs.iter().enumerate() {
+        assert!(out.success(), "run {i} failed:\n{}", out.text());
+    }
+    assert!(
+        outputs[1].text().contains("is installed"),
+        "{}",
+        outputs[1].text()
+    );
+    assert!(
+        outputs[2].text().contains("hello from the air gap"),
+        "{}",
+        outputs[2].text()
+    );
+}
+
+#[test]
+fn missing_package_makes_the_offline_proof_fail() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, workdir, name) = staged(&bed, &server, "single", &["--verify-task", "smoke"]);
+    // Drop one locked package from the cache, then make a product that is consistent with its
+    // manifest but lacks the package: only the offline install can notice.
+    let pkg = workdir.join("pixi-cache/pkgs/airgap-base-1.0.0-0");
+    assert!(pkg.is_dir());
+    std::fs::remove_dir_all(&pkg).unwrap();
+    let product = tmp.path().join("product-without-base");
+    let output = make_product(&workdir, &name, Some(&product));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = tmp.path().join("proof");
+    let output = verify_product(&bed, &product, &out, &name, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("did not install without network"),
+        "{}",
+        stderr(&output)
+    );
+    let report = read_json(&out.join("verify-report.json"));
+    assert_eq!(report["result"], "bootstrap-failed");
+    assert_ne!(report["bootstrap"]["exit_code"], 0);
+    let log = std::fs::read_to_string(out.join("bootstrap.log")).unwrap();
+    assert!(
+        log.contains("airgap-base"),
+        "the log should name what could not be fetched:\n{log}"
+    );
+    assert!(containers_for_workdir(&bed, &out).is_empty());
+}
+
+#[test]
+fn a_flipped_byte_is_reported_by_name() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, workdir, name) = staged(&bed, &server, "single", &[]);
+    assert_eq!(make_product(&workdir, &name, None).status.code(), Some(0));
+    let product = workdir.join("product");
+    let victim = product.join("pkg-cache/pkgs/airgap-hello-1.0.0-0/bin/hello-airgap");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+    std::fs::remove_file(product.join("single-env/pixi.toml")).unwrap();
+    let out = tmp.path().join("proof");
+    let output = verify_product(&bed, &product, &out, &name, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("changed: pkg-cache/pkgs/airgap-hello-1.0.0-0/bin/hello-airgap"),
+        "{err}"
+    );
+    assert!(err.contains("missing: single-env/pixi.toml"), "{err}");
+    assert!(
+        containers_for_workdir(&bed, &out).is_empty(),
+        "no container for a damaged product"
+    );
+}
+
+#[test]
+fn interrupted_make_product_leaves_the_previous_product() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (_tmp, workdir, name) = staged(&bed, &server, "single", &[]);
+    assert_eq!(make_product(&workdir, &name, None).status.code(), Some(0));
+    let product = workdir.join("product");
+    let before = std::fs::read(product.join("pixi-airgap.json")).unwrap();
+    // A large file makes the next run slow enough to be killed half-way.
+    let big = workdir.join("pixi-cache/pypi/big.bin");
+    std::fs::create_dir_all(big.parent().unwrap()).unwrap();
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+        let chunk: Vec<u8> = (0..1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+        for _ in 0..400 {
+            f.write_all(&chunk).unwrap();
+        }
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+        .args([
+            "make-product",
+            "--workdir",
+            &workdir.display().to_string(),
+            "--project-name",
+            &name,
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial_exists = || {
+        std::fs::read_dir(&workdir).unwrap().flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".product.partial-")
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !partial_exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "make-product finished before it could be interrupted"
+        );
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "killed by a signal, not finished");
+    assert_eq!(
+        std::fs::read(product.join("pixi-airgap.json")).unwrap(),
+        before,
+        "previous product changed"
+    );
+    pixi_airgap::product::check(&product).expect("the previous product is intact");
+    // The next run cleans up what the killed one left and replaces the product.
+    std::fs::remove_file(&big).unwrap();
+    assert_eq!(make_product(&workdir, &name, None).status.code(), Some(0));
+    assert!(!partial_exists());
+    pixi_airgap::product::check(&product).unwrap();
+}
