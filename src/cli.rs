@@ -51,6 +51,11 @@ pub enum Command {
     #[command(after_help = STAGE_HOST_HELP)]
     StageHost(StageHostArgs),
 
+    /// Stage a project that lives inside a running container (a dev container, a CI job
+    /// container); the container is never stopped, and nothing of ours is left in it
+    #[command(after_help = STAGE_CONTAINER_HELP)]
+    StageContainer(StageContainerArgs),
+
     /// Write WORKDIR/product: the project, its package cache and the offline bootstrap scripts,
     /// with a manifest of every file
     #[command(after_help = MAKE_PRODUCT_HELP)]
@@ -61,6 +66,18 @@ pub enum Command {
     #[command(after_help = VERIFY_PRODUCT_HELP)]
     VerifyProduct(VerifyProductArgs),
 }
+
+const STAGE_CONTAINER_HELP: &str = concat!(
+    "\
+Example:
+  pixi-airgap stage-container --container-id my-devcontainer \\
+      --project-path-in-container /home/dev/myproj --workdir ./tmp/workdir-myproj --verify-task smoke
+
+The container needs sh, mkdir, rm and pixi. Result: the same workdir as stage-host.
+
+",
+    exit_codes!()
+);
 
 const MAKE_PRODUCT_HELP: &str = concat!(
     "\
@@ -127,6 +144,27 @@ pub struct StageHostArgs {
     /// Keep the build container instead of removing it (for debugging)
     #[arg(long)]
     pub keep_container: bool,
+
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StageContainerArgs {
+    /// A running container (ID or name) that has the project and pixi
+    #[arg(long, value_name = "ID")]
+    pub container_id: String,
+
+    /// Absolute path of the project folder inside that container
+    #[arg(long, value_name = "PATH")]
+    pub project_path_in_container: String,
+
+    #[command(flatten)]
+    pub stage: StageArgs,
+
+    /// Leave the container workdir (staged project and cache) in the container afterwards
+    #[arg(long)]
+    pub keep_container_workdir: bool,
 
     #[command(flatten)]
     pub verify: VerifyArgs,

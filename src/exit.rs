@@ -119,7 +119,15 @@ pub fn classify(err: &anyhow::Error) -> Status {
         if cause.is::<InputError>() {
             return Status::InputError;
         }
-        if cause.is::<InfraError>() || cause.is::<crate::docker::DockerError>() {
+        if let Some(docker) = cause.downcast_ref::<crate::docker::DockerError>() {
+            // Naming a container that is missing or stopped is the user's input.
+            return match docker {
+                crate::docker::DockerError::NoSuchContainer { .. }
+                | crate::docker::DockerError::ContainerNotRunning { .. } => Status::InputError,
+                _ => Status::Infrastructure,
+            };
+        }
+        if cause.is::<InfraError>() {
             return Status::Infrastructure;
         }
     }

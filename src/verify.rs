@@ -56,6 +56,17 @@ impl VerifySpec {
         project_dir: &Path,
         resources_dir: Option<&Path>,
     ) -> anyhow::Result<Option<Self>> {
+        Self::resolve_with(args, |script| {
+            resolve_script(script, project_dir, resources_dir)
+        })
+    }
+
+    /// Like [`VerifySpec::resolve`], with the script located by `script` (for projects that are
+    /// not on this host).
+    pub fn resolve_with(
+        args: &VerifyArgs,
+        script: impl FnOnce(&Path) -> anyhow::Result<VerifyKind>,
+    ) -> anyhow::Result<Option<Self>> {
         let VerifyArgs {
             verify_run,
             verify_task,
@@ -82,8 +93,8 @@ impl VerifySpec {
                 return Err(InputError::new("--verify-task needs a task name").into());
             }
             Some(VerifyKind::Task { task: task.clone() })
-        } else if let Some(script) = verify_script {
-            Some(resolve_script(script, project_dir, resources_dir)?)
+        } else if let Some(path) = verify_script {
+            Some(script(path)?)
         } else {
             None
         };

@@ -2,6 +2,7 @@
 //! reading the project) and `run(&Options)`.
 
 pub mod make_product;
+pub mod stage_container;
 pub mod stage_host;
 pub mod verify_product;
 
@@ -14,6 +15,10 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
         Command::StageHost(args) => {
             let options = stage_host::Options::resolve(args)?;
             stage_host::run(&options).await
+        }
+        Command::StageContainer(args) => {
+            let options = stage_container::Options::resolve(args)?;
+            stage_container::run(&options).await
         }
         Command::MakeProduct(args) => {
             let options = make_product::Options::resolve(args)?;

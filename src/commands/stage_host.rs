@@ -9,7 +9,7 @@ use crate::docker::{ContainerSpec, Docker, LABEL_COMMAND, LABEL_WORKDIR};
 use crate::exit::{InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
 use crate::stage::filter::StageFilter;
-use crate::stage::{self, ImageRecord, StagePlan, StageResult};
+use crate::stage::{self, ImageRecord, ProjectSource, StagePlan, StageResult};
 use crate::verify::VerifySpec;
 use crate::workdir::Workdir;
 
@@ -80,10 +80,12 @@ impl Options {
             force,
             json,
             plan: StagePlan {
-                project_dir,
+                source: ProjectSource::Host {
+                    project_dir,
+                    resources_dir,
+                },
                 manifest,
                 lock,
-                resources_dir,
                 container_workdir,
                 workdir,
                 environments,

@@ -28,6 +28,8 @@ pub struct Container {
     id: String,
     keep: bool,
     removed: bool,
+    /// False for the user's containers (`stage-container`): those are never stopped or removed.
+    owned: bool,
 }
 
 impl Docker {
@@ -82,6 +84,7 @@ impl Docker {
             id: created.id,
             keep: false,
             removed: false,
+            owned: true,
         };
         self.raw()
             .start_container(&container.id, None)
@@ -96,6 +99,40 @@ impl Docker {
             spec.image
         );
         Ok(container)
+    }
+
+    /// A handle on a running container that pixi-airgap does not own: it is never removed.
+    pub async fn attach_container(&self, id: &str) -> Result<Container, DockerError> {
+        let info = match self.raw().inspect_container(id, None).await {
+            Ok(info) => info,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Err(DockerError::NoSuchContainer { id: id.to_string() }),
+            Err(source) => {
+                return Err(DockerError::InspectContainer {
+                    id: id.to_string(),
+                    source,
+                })
+            }
+        };
+        let state = info.state.as_ref();
+        if state.and_then(|s| s.running) != Some(true) {
+            let status = state
+                .and_then(|s| s.status.as_ref())
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".to_string());
+            return Err(DockerError::ContainerNotRunning {
+                id: id.to_string(),
+                state: status,
+            });
+        }
+        Ok(Container {
+            docker: self.clone(),
+            id: info.id.unwrap_or_else(|| id.to_string()),
+            keep: true,
+            removed: false,
+            owned: false,
+        })
     }
 
     /// Full inspection of any container (ours or the user's).
@@ -152,6 +189,9 @@ impl Container {
     /// Removes the container now (or, if kept, just says where it is).
     pub async fn remove(mut self) -> Result<(), DockerError> {
         self.removed = true;
+        if !self.owned {
+            return Ok(());
+        }
         if self.keep {
             tracing::info!("keeping container {} (--keep-container)", self.short_id());
             return Ok(());
@@ -162,7 +202,7 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        if self.removed || self.keep {
+        if self.removed || self.keep || !self.owned {
             return;
         }
         // Async cleanup cannot run in Drop; a short-lived thread with its own runtime can.

@@ -22,6 +22,9 @@ pub use exec::{exec_raw, ExecOutput, ExecSpec};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// How long reaching the engine (version negotiation and ping) may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Label put on every container pixi-airgap creates, so they can be found and cleaned up.
 pub const LABEL_MANAGED: &str = "io.pixi-airgap.managed";
 /// Label naming the subcommand that created a container.
@@ -72,6 +75,8 @@ pub enum DockerError {
     },
     #[error("container {id} is not running (state: {state})\nhint: start it first; pixi-airgap never starts or stops your containers")]
     ContainerNotRunning { id: String, state: String },
+    #[error("there is no container `{id}`\nhint: `docker ps` lists the running containers")]
+    NoSuchContainer { id: String },
     #[error("failed to remove container {id}")]
     RemoveContainer {
         id: String,
@@ -137,9 +142,21 @@ impl Docker {
             host: host.clone(),
             source,
         };
-        let client = bollard::Docker::connect_with_defaults().map_err(connect_err)?;
-        let client = client.negotiate_version().await.map_err(connect_err)?;
-        client.ping().await.map_err(connect_err)?;
+        // bollard's timeout covers a whole request up to the response headers, which for an
+        // upload means the whole body: a large project or cache takes longer than any fixed
+        // bound. Requests are not limited; only reaching the engine is.
+        let client = bollard::Docker::connect_with_defaults()
+            .map_err(connect_err)?
+            .with_timeout(std::time::Duration::from_secs(7 * 24 * 3600));
+        let reach = async {
+            let client = client.negotiate_version().await?;
+            client.ping().await?;
+            Ok::<_, bollard::errors::Error>(client)
+        };
+        let client = tokio::time::timeout(CONNECT_TIMEOUT, reach)
+            .await
+            .unwrap_or(Err(bollard::errors::Error::RequestTimeoutError))
+            .map_err(connect_err)?;
         tracing::debug!(api = %client.client_version(), "connected to Docker at {host}");
         Ok(Self { inner: client })
     }
@@ -243,6 +260,53 @@ impl Docker {
         self.inner
             .download_from_container(container, Some(options))
             .map(|chunk| chunk.map_err(std::io::Error::other))
+    }
+
+    /// The content of one small file in a container (at most `limit` bytes are kept), or `None`
+    /// when there is no such file. Uses the archive API: nothing needs to be installed in the
+    /// container.
+    pub async fn read_file(
+        &self,
+        container: &str,
+        path: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>, DockerError> {
+        use std::io::Read;
+        let options = DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let mut stream = self.inner.download_from_container(container, Some(options));
+        // The tar holds one small file; keep at most its header, `limit` bytes and padding.
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    if tar.len() < limit + 64 * 1024 {
+                        tar.extend_from_slice(&bytes);
+                    }
+                }
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Ok(None),
+                Err(source) => return Err(download_error(container, path, source)),
+            }
+        }
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let entries = archive
+            .entries()
+            .map_err(|e| download_error(container, path, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| download_error(container, path, e))?;
+            if entry.header().entry_type().is_file() {
+                let mut content = Vec::new();
+                entry
+                    .take(limit as u64)
+                    .read_to_end(&mut content)
+                    .map_err(|e| download_error(container, path, e))?;
+                return Ok(Some(content));
+            }
+        }
+        Ok(None)
     }
 
     /// Creates a user-defined bridge network (for tests and private channel mirrors).

@@ -231,26 +231,10 @@ pub fn write_tar<W: Write>(entries: &[TarEntry], owner: Owner, out: W) -> anyhow
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     for entry in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_uid(owner.uid);
-        header.set_gid(owner.gid);
-        header.set_mtime(FIXED_MTIME);
         match &entry.kind {
-            EntryKind::Dir => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_mode(0o755);
-                header.set_size(0);
-                builder
-                    .append_data(&mut header, &entry.path, io::empty())
-                    .with_context(|| format!("failed to add `{}`", entry.path.display()))?;
-            }
+            EntryKind::Dir => append(&mut builder, owner, &entry.path, Data::Dir)?,
             EntryKind::Symlink { target } => {
-                header.set_entry_type(tar::EntryType::Symlink);
-                header.set_mode(0o777);
-                header.set_size(0);
-                builder
-                    .append_link(&mut header, &entry.path, target)
-                    .with_context(|| format!("failed to add link `{}`", entry.path.display()))?;
+                append(&mut builder, owner, &entry.path, Data::Symlink(target))?
             }
             EntryKind::File { source, executable } => {
                 let file = File::open(source)
@@ -259,21 +243,204 @@ pub fn write_tar<W: Write>(entries: &[TarEntry], owner: Owner, out: W) -> anyhow
                     .metadata()
                     .with_context(|| format!("failed to stat `{}`", source.display()))?
                     .len();
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(if *executable { 0o755 } else { 0o644 });
-                header.set_size(size);
                 let reader = ExactReader {
                     inner: file,
                     remaining: size,
                     path: source,
                 };
-                builder
-                    .append_data(&mut header, &entry.path, reader)
+                let data = Data::File {
+                    size,
+                    executable: *executable,
+                    reader: Box::new(reader),
+                };
+                append(&mut builder, owner, &entry.path, data)
                     .with_context(|| format!("failed to add `{}`", source.display()))?;
             }
         }
     }
     builder.into_inner().context("failed to finish the tar")
+}
+
+/// What one entry of a tar we write carries.
+enum Data<'a> {
+    Dir,
+    File {
+        size: u64,
+        executable: bool,
+        reader: Box<dyn Read + 'a>,
+    },
+    Symlink(&'a Path),
+    HardLink(&'a Path),
+}
+
+/// Appends one entry with the normalised header every tar of ours has.
+fn append<W: Write>(
+    builder: &mut tar::Builder<W>,
+    owner: Owner,
+    path: &Path,
+    data: Data,
+) -> anyhow::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_uid(owner.uid);
+    header.set_gid(owner.gid);
+    header.set_mtime(FIXED_MTIME);
+    header.set_size(0);
+    let added = match data {
+        Data::Dir => {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            builder.append_data(&mut header, path, io::empty())
+        }
+        Data::Symlink(target) => {
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_mode(0o777);
+            builder.append_link(&mut header, path, target)
+        }
+        Data::HardLink(target) => {
+            header.set_entry_type(tar::EntryType::Link);
+            header.set_mode(0o644);
+            builder.append_link(&mut header, path, target)
+        }
+        Data::File {
+            size,
+            executable,
+            reader,
+        } => {
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(if executable { 0o755 } else { 0o644 });
+            header.set_size(size);
+            builder.append_data(&mut header, path, reader)
+        }
+    };
+    added.with_context(|| format!("failed to add `{}` to the tar", path.display()))
+}
+
+/// Re-packs a tar stream from the engine as it passes, into `out`: the first path component of
+/// every entry is replaced by `prefix`, the filter is applied (an excluded folder takes its content
+/// with it; `.pixi/config.toml` is kept, as in [`plan_dir`]), headers are normalised like ours, and
+/// `lead` entries go first. Returns `out` and what was left out.
+pub async fn refilter_stream<S, W>(
+    source: S,
+    lead: Vec<TarEntry>,
+    prefix: PathBuf,
+    filter: StageFilter,
+    out: W,
+) -> anyhow::Result<(W, ExclusionReport)>
+where
+    S: Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
+    W: Write + Send + 'static,
+{
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(source));
+    tokio::task::spawn_blocking(move || refilter(reader, out, &lead, &prefix, &filter))
+        .await
+        .context("the filter thread failed")?
+}
+
+fn refilter<R: Read, W: Write>(
+    reader: R,
+    writer: W,
+    lead: &[TarEntry],
+    prefix: &Path,
+    filter: &StageFilter,
+) -> anyhow::Result<(W, ExclusionReport)> {
+    let owner = Owner::ROOT;
+    let mut builder = tar::Builder::new(writer);
+    builder.follow_symlinks(false);
+    for entry in lead {
+        if let EntryKind::Dir = entry.kind {
+            append(&mut builder, owner, &entry.path, Data::Dir)?;
+        }
+    }
+    let mut report = ExclusionReport::default();
+    let mut skipped: Vec<PathBuf> = Vec::new();
+    let mut pixi_dir_written = false;
+    let pixi_config = Path::new(".pixi/config.toml");
+    let strip = |path: &Path| -> anyhow::Result<PathBuf> {
+        if path
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
+        {
+            anyhow::bail!(
+                "refusing tar entry `{}`: it points outside the project",
+                path.display()
+            );
+        }
+        let mut parts = path.components();
+        parts.next();
+        Ok(parts.as_path().to_path_buf())
+    };
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive
+        .entries()
+        .context("failed to read the project stream")?
+    {
+        let mut entry = entry.context("failed to read an entry of the project stream")?;
+        let rel = strip(&entry.path().context("unreadable entry path")?)?;
+        let kind = entry.header().entry_type();
+        if rel.as_os_str().is_empty() {
+            // The project folder itself: `prefix` comes from the lead entries or is created here.
+            append(&mut builder, owner, prefix, Data::Dir)?;
+            continue;
+        }
+        let keep_config = rel == pixi_config && kind.is_file();
+        if !keep_config {
+            if skipped.iter().any(|s| rel.starts_with(s)) {
+                continue;
+            }
+            if let Some(why) = filter.exclusion(&rel) {
+                report.record(&rel, why);
+                if kind.is_dir() {
+                    skipped.push(rel);
+                }
+                continue;
+            }
+        } else if !pixi_dir_written {
+            append(&mut builder, owner, &prefix.join(".pixi"), Data::Dir)?;
+            pixi_dir_written = true;
+        }
+        let path = prefix.join(&rel);
+        match kind {
+            tar::EntryType::Directory => append(&mut builder, owner, &path, Data::Dir)?,
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let size = entry.size();
+                let executable = entry.header().mode().unwrap_or(0o644) & 0o111 != 0;
+                let data = Data::File {
+                    size,
+                    executable,
+                    reader: Box::new(&mut entry),
+                };
+                append(&mut builder, owner, &path, data)?;
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .context("unreadable link target")?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                append(&mut builder, owner, &path, Data::Symlink(&target))?;
+            }
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .context("unreadable link target")?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                let target_rel = strip(&target)?;
+                if skipped.iter().any(|s| target_rel.starts_with(s))
+                    || filter.exclusion(&target_rel).is_some()
+                {
+                    report.skipped_special.push(rel.display().to_string());
+                    continue;
+                }
+                let target = prefix.join(target_rel);
+                append(&mut builder, owner, &path, Data::HardLink(&target))?;
+            }
+            _ => report.skipped_special.push(rel.display().to_string()),
+        }
+    }
+    let mut writer = builder.into_inner().context("failed to finish the tar")?;
+    writer.flush().context("failed to write the tar")?;
+    Ok((writer, report))
 }
 
 /// Reads exactly the size that was put in the header: a file that changes while it is being
@@ -522,6 +689,50 @@ mod tests {
         let err = extract_reader(data.as_slice(), &dest, |_| false).unwrap_err();
         assert!(err.to_string().contains("outside the destination"), "{err}");
         assert!(!dir.path().join("escape.txt").exists());
+    }
+
+    #[test]
+    fn refilter_renames_filters_and_keeps_pixi_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("proj");
+        for (path, content) in [
+            ("pixi.toml", "m"),
+            (".env", "secret"),
+            (".pixi/config.toml", "c"),
+            (".pixi/envs/default/x", "junk"),
+            (".git/config", "junk"),
+            ("src/app.py", "code"),
+        ] {
+            std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            std::fs::write(root.join(path), content).unwrap();
+        }
+        // As the engine sends it: everything under the folder's own name, unfiltered.
+        let (entries, _) = plan_dir(&root, Path::new("proj"), None).unwrap();
+        let source = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
+        let filter = StageFilter::new(&[], &[]).unwrap();
+        let lead = vec![TarEntry {
+            path: PathBuf::from("project"),
+            kind: EntryKind::Dir,
+        }];
+        let (out, report) = refilter(
+            source.as_slice(),
+            Vec::new(),
+            &lead,
+            Path::new("project/p"),
+            &filter,
+        )
+        .unwrap();
+        let dest = dir.path().join("out");
+        std::fs::create_dir(&dest).unwrap();
+        extract_reader(out.as_slice(), &dest, |_| false).unwrap();
+        let p = dest.join("project/p");
+        assert_eq!(std::fs::read_to_string(p.join("src/app.py")).unwrap(), "code");
+        assert_eq!(std::fs::read_to_string(p.join(".pixi/config.toml")).unwrap(), "c");
+        assert!(!p.join(".pixi/envs").exists());
+        assert!(!p.join(".git").exists());
+        assert!(!p.join(".env").exists());
+        assert_eq!(report.secrets, [".env"]);
+        assert_eq!(report.counts[&Exclusion::Junk], 2);
     }
 
     #[test]

@@ -23,13 +23,25 @@ use crate::workdir::Workdir;
 use archive::{ExclusionReport, TarEntry};
 use filter::StageFilter;
 
+/// Where the project comes from.
+#[derive(Debug, Clone)]
+pub enum ProjectSource {
+    /// Folders on this host (`stage-host`).
+    Host {
+        project_dir: PathBuf,
+        resources_dir: Option<PathBuf>,
+    },
+    /// A folder inside the build container itself (`stage-container`): streamed out through the
+    /// engine, filtered on the host as it passes, and streamed back in.
+    Container { path: String },
+}
+
 /// Everything a staging run needs, validated.
 #[derive(Debug, Clone)]
 pub struct StagePlan {
-    pub project_dir: PathBuf,
+    pub source: ProjectSource,
     pub manifest: Manifest,
     pub lock: LockInfo,
-    pub resources_dir: Option<PathBuf>,
     /// Absolute POSIX path inside the container.
     pub container_workdir: String,
     pub workdir: Workdir,
@@ -136,32 +148,38 @@ impl StagePlan {
         }
     }
 
-    /// Plans the upload: project under `project/<name>`, resources under `resources`, and an empty
-    /// `pixi-cache`, all relative to the container workdir.
-    fn plan_upload(&self) -> anyhow::Result<(Vec<TarEntry>, ExclusionReport)> {
+    /// The folders every staged container workdir has, relative to it.
+    fn skeleton() -> Vec<TarEntry> {
+        ["project", "pixi-cache", "resources"]
+            .into_iter()
+            .map(|dir| TarEntry {
+                path: PathBuf::from(dir),
+                kind: archive::EntryKind::Dir,
+            })
+            .collect()
+    }
+
+    fn project_prefix(&self) -> PathBuf {
+        PathBuf::from("project").join(&self.manifest.name)
+    }
+
+    /// Plans the upload from host folders: project under `project/<name>`, resources under
+    /// `resources`, and an empty `pixi-cache`, all relative to the container workdir.
+    fn plan_host_upload(
+        &self,
+        project_dir: &Path,
+        resources_dir: Option<&Path>,
+    ) -> anyhow::Result<(Vec<TarEntry>, ExclusionReport)> {
         let workdir_inside_project = self
             .workdir
             .root()
-            .strip_prefix(&self.project_dir)
+            .strip_prefix(project_dir)
             .ok()
             .map(Path::to_path_buf);
-        let project_prefix = PathBuf::from("project").join(&self.manifest.name);
-        let mut entries = vec![
-            TarEntry {
-                path: PathBuf::from("project"),
-                kind: archive::EntryKind::Dir,
-            },
-            TarEntry {
-                path: PathBuf::from("pixi-cache"),
-                kind: archive::EntryKind::Dir,
-            },
-            TarEntry {
-                path: PathBuf::from("resources"),
-                kind: archive::EntryKind::Dir,
-            },
-        ];
+        let project_prefix = self.project_prefix();
+        let mut entries = Self::skeleton();
         let (project, mut report) =
-            archive::plan_dir(&self.project_dir, &project_prefix, Some(&self.filter))?;
+            archive::plan_dir(project_dir, &project_prefix, Some(&self.filter))?;
         // A workdir inside the project (e.g. the default ./tmp/... run from the project folder)
         // must not be staged into itself.
         let project = match workdir_inside_project {
@@ -175,7 +193,7 @@ impl StagePlan {
             None => project,
         };
         entries.extend(project);
-        if let Some(res) = &self.resources_dir {
+        if let Some(res) = resources_dir {
             let (mut resources, res_report) =
                 archive::plan_dir(res, Path::new("resources"), Some(&self.filter))?;
             // The resources root itself is already listed above.
@@ -200,8 +218,6 @@ pub async fn run_in_container(
     let pixi_version = preflight(container, image).await?;
     tracing::info!("{pixi_version} in container {}", container.short_id());
 
-    let (entries, excluded) = plan.plan_upload()?;
-    excluded.log("staging");
     let mkdir = container
         .exec(&ExecSpec::new(["mkdir", "-p", "--", plan.cw()]), None)
         .await?;
@@ -213,21 +229,8 @@ pub async fn run_in_container(
         ))
         .into());
     }
-    tracing::info!(
-        "copying {} entries into {}:{}",
-        entries.len(),
-        container.short_id(),
-        plan.cw()
-    );
-    container
-        .docker()
-        .upload(
-            container.id(),
-            plan.cw(),
-            archive::tar_stream(entries, archive::Owner::ROOT),
-        )
-        .await
-        .context("failed to stage the project into the container")?;
+    let excluded = upload_project(container, plan).await?;
+    excluded.log("staging");
 
     let env = plan.exec_env();
     let mut installs = Vec::new();
@@ -297,6 +300,82 @@ pub async fn run_in_container(
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Streams the filtered project (and resources) into the container workdir.
+async fn upload_project(
+    container: &Container,
+    plan: &StagePlan,
+) -> anyhow::Result<ExclusionReport> {
+    let docker = container.docker();
+    match &plan.source {
+        ProjectSource::Host {
+            project_dir,
+            resources_dir,
+        } => {
+            let (entries, excluded) =
+                plan.plan_host_upload(project_dir, resources_dir.as_deref())?;
+            tracing::info!(
+                "copying {} entries into {}:{}",
+                entries.len(),
+                container.short_id(),
+                plan.cw()
+            );
+            docker
+                .upload(
+                    container.id(),
+                    plan.cw(),
+                    archive::tar_stream(entries, archive::Owner::ROOT),
+                )
+                .await
+                .context("failed to stage the project into the container")?;
+            Ok(excluded)
+        }
+        ProjectSource::Container { path } => {
+            // The engine serialises archive operations on one container, so the filtered tar
+            // cannot flow straight back in while it is still being read out: it is spooled to a
+            // temporary file in the workdir (disk, not memory) and uploaded from there.
+            tracing::info!(
+                "copying {}:{path} to {} through a filter",
+                container.short_id(),
+                plan.cw()
+            );
+            let root = plan.workdir.root();
+            let spool = tempfile::Builder::new()
+                .prefix(".stage-spool-")
+                .suffix(".tar")
+                .tempfile_in(root)
+                .with_context(|| {
+                    format!("failed to create a spool file in `{}`", root.display())
+                })?;
+            let file = spool.reopen().context("failed to open the spool file")?;
+            let source = archive::boxed(docker.download(container.id(), path));
+            let (file, excluded) = archive::refilter_stream(
+                source,
+                StagePlan::skeleton(),
+                plan.project_prefix(),
+                plan.filter.clone(),
+                std::io::BufWriter::new(file),
+            )
+            .await
+            .map_err(|err| {
+                crate::docker::download_error(container.id(), path, format!("{err:#}"))
+            })?;
+            drop(file);
+            let reader = tokio::fs::File::open(spool.path())
+                .await
+                .context("failed to read the spool file")?;
+            docker
+                .upload(
+                    container.id(),
+                    plan.cw(),
+                    tokio_util::io::ReaderStream::new(reader),
+                )
+                .await
+                .context("failed to stage the project into the container")?;
+            Ok(excluded)
+        }
+    }
 }
 
 /// `pixi --version` in the container; exit 126/127 mean there is no pixi to run.

@@ -255,3 +255,88 @@ pub fn containers_for_workdir(bed: &Testbed, workdir: &Path) -> Vec<String> {
         ))
         .unwrap()
 }
+
+/// Files that exercise the stager, plus secrets and junk that must never be staged.
+pub fn dress_stager_project(project: &Path, resources: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let write = |rel: &str, content: &[u8]| {
+        let path = project.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    };
+    write("bin/run me.sh", b"#!/bin/sh\necho ran\n");
+    std::fs::set_permissions(
+        project.join("bin/run me.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    write("données/naïve – ünïcode.txt", "ça marche\n".as_bytes());
+    write(
+        "ci/check.sh",
+        b"set -e\nhello-airgap\ntest -x \"bin/run me.sh\"\necho script-ok\n",
+    );
+    std::fs::create_dir_all(project.join("empty/nested")).unwrap();
+    std::os::unix::fs::symlink("données/naïve – ünïcode.txt", project.join("link-to-file"))
+        .unwrap();
+    std::os::unix::fs::symlink("bin", project.join("link-to-dir")).unwrap();
+    write(".env.example", b"TOKEN=changeme\n");
+    write(".pixi/config.toml", b"# project-local pixi settings\n");
+    write(".pixi/envs/default/junk", b"junk");
+    // Secrets and junk.
+    for secret in [
+        ".env",
+        ".env.production",
+        ".npmrc",
+        ".pypirc",
+        ".netrc",
+        ".git-credentials",
+        "id_rsa",
+        ".ssh/id_ed25519",
+        "certs/server.pem",
+        "certs/server.key",
+        "store.p12",
+        ".aws/credentials",
+        ".docker/config.json",
+        "kubeconfig",
+        ".rattler/credentials.json",
+        "sub/.env",
+    ] {
+        write(secret, b"TOP-SECRET-VALUE\n");
+    }
+    write(".git/config", b"[core]\n");
+    write("src/__pycache__/x.pyc", b"junk");
+    write("node_modules/x/index.js", b"junk");
+    // A large resource (not sparse), streamed both ways.
+    std::fs::create_dir_all(resources.join("models")).unwrap();
+    let mut big =
+        std::io::BufWriter::new(std::fs::File::create(resources.join("models/big.bin")).unwrap());
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..(48 * 1024 * 1024 / 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::io::Write::write_all(&mut big, &x.to_le_bytes()).unwrap();
+    }
+    std::io::Write::flush(&mut big).unwrap();
+    std::fs::write(resources.join("README.txt"), b"resources\n").unwrap();
+    std::fs::write(resources.join(".npmrc"), b"TOP-SECRET-VALUE\n").unwrap();
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut file = std::fs::File::open(path).unwrap();
+    std::io::copy(&mut file, &mut hasher).unwrap();
+    pixi_airgap::pixi::hex(&hasher.finalize())
+}
+
+pub async fn exec_in(
+    docker: &pixi_airgap::docker::Docker,
+    id: &str,
+    spec: &pixi_airgap::docker::ExecSpec,
+) -> (String, i64) {
+    let out = pixi_airgap::docker::exec_raw(docker, id, spec)
+        .await
+        .unwrap();
+    (out.text(), out.exit_code)
+}

@@ -1,0 +1,277 @@
+//! `pixi-airgap stage-container`: stage a project that already lives in a running container.
+//!
+//! The same steps as `stage-host` (shared in [`crate::stage`]); only where the container and the
+//! project come from differ. The project is streamed out through the engine, filtered on the host
+//! as it passes, and streamed back in, so the container needs no tools beyond `sh`, `mkdir`, `rm`
+//! and pixi. The user's container is never stopped, restarted or removed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::cli::{StageArgs, StageContainerArgs};
+use crate::docker::{Container, Docker, ExecSpec};
+use crate::exit::{InfraError, InputError, Status};
+use crate::pixi::{LockInfo, Manifest};
+use crate::stage::filter::StageFilter;
+use crate::stage::{self, ImageRecord, ProjectSource, StagePlan, StageResult};
+use crate::verify::{interpreter_from_shebang, ScriptLocation, VerifyKind, VerifySpec};
+use crate::workdir::Workdir;
+
+use super::stage_host::{container_path, resolve_env};
+
+/// Validated `stage-container` options (the manifest is read from the container in [`run`]).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub container_id: String,
+    pub project_path: String,
+    pub container_workdir: String,
+    pub workdir: Workdir,
+    pub requested_environments: Vec<String>,
+    pub env: Vec<String>,
+    pub filter: StageFilter,
+    pub force: bool,
+    pub json: bool,
+    pub keep_container_workdir: bool,
+    pub verify: Option<VerifySpec>,
+}
+
+impl Options {
+    pub fn resolve(args: StageContainerArgs) -> anyhow::Result<Self> {
+        let StageContainerArgs {
+            container_id,
+            project_path_in_container,
+            stage,
+            keep_container_workdir,
+            verify,
+        } = args;
+        let StageArgs {
+            container_workdir_path,
+            workdir,
+            environments,
+            env,
+            exclude,
+            include_secret,
+            force,
+            json,
+        } = stage;
+        if container_id.trim().is_empty() {
+            return Err(InputError::new("--container-id must name a container").into());
+        }
+        let project_path = container_path(&project_path_in_container).map_err(|_| {
+            InputError::new(format!(
+                "--project-path-in-container `{project_path_in_container}` must be an absolute path"
+            ))
+        })?;
+        let container_workdir = container_path(&container_workdir_path)?;
+        // The container workdir is created and deleted: it must not touch the user's project.
+        let overlaps = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+        if overlaps(&project_path, &container_workdir)
+            || overlaps(&container_workdir, &project_path)
+        {
+            return Err(InputError::new(format!(
+                "--container-workdir-path `{container_workdir}` overlaps the project `{project_path}`"
+            ))
+            .with_hint("pick a container workdir outside the project, e.g. /tmp/pixi-airgap-workdir")
+            .into());
+        }
+        let workdir = Workdir::new(&workdir.unwrap_or_else(Workdir::default_path))?;
+        workdir.check_writable(force)?;
+        let filter = StageFilter::new(&exclude, &include_secret)?;
+        let env = resolve_env(&env)?;
+        // A script is a path inside the container's project; its `#!` line is read in `run`.
+        let verify =
+            VerifySpec::resolve_with(&verify, |script| container_script(script, &project_path))?;
+        Ok(Self {
+            container_id,
+            project_path,
+            container_workdir,
+            workdir,
+            requested_environments: environments,
+            env,
+            filter,
+            force,
+            json,
+            keep_container_workdir,
+            verify,
+        })
+    }
+}
+
+fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerifyKind> {
+    let text = script.to_string_lossy();
+    let absolute = if text.starts_with('/') {
+        text.to_string()
+    } else {
+        format!("{project_path}/{text}")
+    };
+    let rel = absolute
+        .strip_prefix(&format!("{project_path}/"))
+        .filter(|rel| !rel.split('/').any(|p| p == ".." || p.is_empty()))
+        .ok_or_else(|| {
+            InputError::new(format!(
+                "verification script `{text}` is not inside the project `{project_path}` in the container"
+            ))
+        })?;
+    Ok(VerifyKind::Script {
+        location: ScriptLocation::Project,
+        path: rel.to_string(),
+        interpreter: vec!["sh".to_string()],
+    })
+}
+
+pub async fn run(options: &Options) -> anyhow::Result<Status> {
+    options.workdir.prepare()?;
+    let docker = Docker::connect().await?;
+    let container = docker.attach_container(&options.container_id).await?;
+    let info = docker.inspect_container(container.id()).await?;
+    let record = ImageRecord {
+        name: info.config.as_ref().and_then(|c| c.image.clone()),
+        id: info.image.clone(),
+        repo_digests: Vec::new(),
+    };
+    let (_manifest_dir, plan) = plan(&docker, &container, options).await?;
+    prepare_container_workdir(&container, options).await?;
+    tracing::info!(
+        "staging `{}` ({}) from container {}:{}",
+        plan.manifest.name,
+        plan.environments.join(", "),
+        container.short_id(),
+        options.project_path
+    );
+    let result = super::until_signal(stage::run_in_container(
+        &container,
+        &plan,
+        &record,
+        "stage-container",
+    ))
+    .await;
+    // Whatever happened, leave the user's container as we found it.
+    let cleaned = if options.keep_container_workdir {
+        tracing::info!(
+            "keeping {} in container {} (--keep-container-workdir)",
+            options.container_workdir,
+            container.short_id()
+        );
+        Ok(())
+    } else {
+        remove_container_workdir(&container, &options.container_workdir).await
+    };
+    let report = result?;
+    cleaned?;
+    if options.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("failed to encode the report")?
+        );
+    }
+    Ok(match report.result {
+        StageResult::Success => Status::Success,
+        StageResult::VerificationFailed => Status::VerificationFailed,
+    })
+}
+
+/// Reads the manifest and lock from the container and turns the options into a plan. The
+/// returned temporary folder holds those copies and must live as long as the plan is used.
+async fn plan(
+    docker: &Docker,
+    container: &Container,
+    options: &Options,
+) -> anyhow::Result<(tempfile::TempDir, StagePlan)> {
+    const LIMIT: usize = 64 * 1024 * 1024;
+    let tmp = tempfile::tempdir().context("failed to create a temporary folder")?;
+    let folder = Path::new(&options.project_path)
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("project"));
+    let local = tmp.path().join(folder);
+    std::fs::create_dir_all(&local).context("failed to create a temporary folder")?;
+    for name in ["pixi.toml", "pyproject.toml", "pixi.lock"] {
+        let path = format!("{}/{name}", options.project_path);
+        if let Some(bytes) = docker.read_file(container.id(), &path, LIMIT).await? {
+            std::fs::write(local.join(name), bytes)
+                .with_context(|| format!("failed to keep a copy of {name}"))?;
+        }
+    }
+    let in_container = |err: anyhow::Error| {
+        err.context(format!(
+            "in container {}:{}",
+            container.short_id(),
+            options.project_path
+        ))
+    };
+    let manifest = Manifest::discover(&local).map_err(in_container)?;
+    let lock = LockInfo::read(&local).map_err(in_container)?;
+    let environments = manifest.select_environments(&options.requested_environments)?;
+    let mut verify = options.verify.clone();
+    if let Some(VerifySpec {
+        kind: VerifyKind::Script {
+            path, interpreter, ..
+        },
+        ..
+    }) = verify.as_mut()
+    {
+        let full = format!("{}/{path}", options.project_path);
+        let head = docker
+            .read_file(container.id(), &full, 256)
+            .await?
+            .ok_or_else(|| {
+                InputError::new(format!(
+                    "verification script `{full}` does not exist in the container"
+                ))
+            })?;
+        *interpreter = interpreter_from_shebang(&String::from_utf8_lossy(&head));
+    }
+    let plan = StagePlan {
+        source: ProjectSource::Container {
+            path: options.project_path.clone(),
+        },
+        manifest,
+        lock,
+        container_workdir: options.container_workdir.clone(),
+        workdir: options.workdir.clone(),
+        environments,
+        env: options.env.clone(),
+        filter: options.filter.clone(),
+        verify,
+    };
+    Ok((tmp, plan))
+}
+
+/// Refuses an existing container workdir unless `--force`, which deletes it first.
+async fn prepare_container_workdir(container: &Container, options: &Options) -> anyhow::Result<()> {
+    let cw = &options.container_workdir;
+    let exists = container
+        .exec(
+            &ExecSpec::new(["sh", "-c", "test -e \"$1\"", "sh", cw.as_str()]),
+            None,
+        )
+        .await?;
+    if exists.exit_code == 0 {
+        if !options.force {
+            return Err(InputError::new(format!(
+                "`{cw}` already exists in container {}",
+                container.short_id()
+            ))
+            .with_hint("pass --force to replace it, or pick another --container-workdir-path")
+            .into());
+        }
+        remove_container_workdir(container, cw).await?;
+    }
+    Ok(())
+}
+
+async fn remove_container_workdir(container: &Container, cw: &str) -> anyhow::Result<()> {
+    let rm = container
+        .exec(&ExecSpec::new(["rm", "-rf", "--", cw]), None)
+        .await?;
+    if !rm.success() {
+        return Err(InfraError::new(format!(
+            "could not remove `{cw}` from container {}: {}",
+            container.short_id(),
+            rm.tail(5)
+        ))
+        .into());
+    }
+    Ok(())
+}

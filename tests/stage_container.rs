@@ -1,0 +1,265 @@
+//! End-to-end tests of `stage-container`: a project inside the user's running container.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::*;
+use pixi_airgap::docker::{Container, ContainerSpec, ExecSpec};
+use pixi_airgap::stage::archive;
+
+/// Starts the "user's" container on the channel network with `project` copied to /home/dev/<name>.
+fn user_container(bed: &Testbed, server: &ChannelServer, project: &Path) -> Container {
+    let name = project.file_name().unwrap().to_string_lossy().into_owned();
+    runtime().block_on(async {
+        let spec = ContainerSpec {
+            image: bed.image.clone(),
+            labels: vec![("io.pixi-airgap.test".into(), "user-container".into())],
+            network: Some(server.network.clone()),
+            ..Default::default()
+        };
+        let container = bed.docker.start_container(&spec).await.unwrap();
+        let mkdir = container
+            .exec(&ExecSpec::new(["mkdir", "-p", "/home/dev"]), None)
+            .await
+            .unwrap();
+        assert!(mkdir.success());
+        let (entries, _) = archive::plan_dir(project, Path::new(&name), None).unwrap();
+        bed.docker
+            .upload(
+                container.id(),
+                "/home/dev",
+                archive::tar_stream(entries, archive::Owner::ROOT),
+            )
+            .await
+            .unwrap();
+        container
+    })
+}
+
+fn tree(root: &Path) -> BTreeSet<String> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect()
+}
+
+fn in_container(bed: &Testbed, container: &Container, script: &str) -> (String, i64) {
+    runtime().block_on(exec_in(
+        &bed.docker,
+        container.id(),
+        &ExecSpec::new(["sh", "-c", script]),
+    ))
+}
+
+#[test]
+fn stages_from_a_running_container_like_stage_host_and_leaves_it_clean() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "stager");
+    let resources = tmp.path().join("res");
+    dress_stager_project(&project, &resources);
+    let container = user_container(&bed, &server, &project);
+    let id = container.id().to_string();
+
+    // The same project staged from the host, for comparison.
+    let host_wd = tmp.path().join("host-wd");
+    let (p, hw) = (project.display().to_string(), host_wd.display().to_string());
+    let out = pixi_airgap(&[
+        "stage-host",
+        "--image",
+        &bed.image,
+        "--network",
+        &server.network,
+        "--project-dir",
+        &p,
+        "--workdir",
+        &hw,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let wd = tmp.path().join("container-wd");
+    let w = wd.display().to_string();
+    let out = pixi_airgap(&[
+        "stage-container",
+        "--container-id",
+        &id,
+        "--project-path-in-container",
+        "/home/dev/stager",
+        "--workdir",
+        &w,
+        "--json",
+        "--verify-script",
+        "ci/check.sh",
+        "--verify-expect",
+        "script-ok",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["command"], "stage-container");
+    assert_eq!(report["verification"]["passed"], true);
+    assert!(stderr(&out).contains("secrets not staged"));
+
+    // Same staged project, same cached packages, as stage-host.
+    assert_eq!(
+        tree(&wd.join("project/stager")),
+        tree(&host_wd.join("project/stager"))
+    );
+    assert_eq!(
+        tree(&wd.join("pixi-cache/pkgs")),
+        tree(&host_wd.join("pixi-cache/pkgs"))
+    );
+    assert!(!wd.join("project/stager/.env").exists());
+    assert_eq!(
+        std::fs::read_link(wd.join("project/stager/link-to-file")).unwrap(),
+        Path::new("données/naïve – ünïcode.txt")
+    );
+    assert!(wd.join("helpers/pixi-airgap").is_file());
+
+    // The user's container still runs, holds nothing of ours, and its project is untouched.
+    let info = runtime()
+        .block_on(bed.docker.inspect_container(&id))
+        .unwrap();
+    assert_eq!(info.state.unwrap().running, Some(true));
+    let (_, code) = in_container(&bed, &container, "test -e /workdir");
+    assert_ne!(code, 0, "/workdir was left in the user's container");
+    let (text, code) = in_container(
+        &bed,
+        &container,
+        "cat /home/dev/stager/.env && test -d /home/dev/stager/.git",
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("TOP-SECRET-VALUE"));
+
+    // An existing container workdir is refused without --force, replaced with it.
+    let keep_wd = tmp.path().join("keep-wd").display().to_string();
+    let out = pixi_airgap(&[
+        "stage-container",
+        "--container-id",
+        &id,
+        "--project-path-in-container",
+        "/home/dev/stager",
+        "--workdir",
+        &keep_wd,
+        "--container-workdir-path",
+        "/tmp/airgap-wd",
+        "--keep-container-workdir",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, code) = in_container(&bed, &container, "test -d /tmp/airgap-wd/pixi-cache/pkgs");
+    assert_eq!(code, 0, "--keep-container-workdir keeps it");
+    let again = tmp.path().join("again-wd").display().to_string();
+    let args = [
+        "stage-container",
+        "--container-id",
+        &id,
+        "--project-path-in-container",
+        "/home/dev/stager",
+        "--workdir",
+        &again,
+        "--container-workdir-path",
+        "/tmp/airgap-wd",
+    ];
+    let out = pixi_airgap(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let out = pixi_airgap(&forced);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, code) = in_container(&bed, &container, "test -e /tmp/airgap-wd");
+    assert_ne!(code, 0);
+
+    // A container workdir that overlaps the project is refused before anything is deleted.
+    let out = pixi_airgap(&[
+        "stage-container",
+        "--container-id",
+        &id,
+        "--project-path-in-container",
+        "/home/dev/stager",
+        "--workdir",
+        &tmp.path().join("x").display().to_string(),
+        "--container-workdir-path",
+        "/home/dev",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("overlaps the project"),
+        "{}",
+        stderr(&out)
+    );
+
+    runtime().block_on(container.remove()).unwrap();
+}
+
+#[test]
+fn stopped_and_unknown_containers_are_refused() {
+    let Some(bed) = testbed() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let stopped = runtime().block_on(async {
+        let spec = ContainerSpec {
+            image: bed.image.clone(),
+            cmd: Some(vec!["true".to_string()]),
+            ..Default::default()
+        };
+        let container = bed.docker.start_container(&spec).await.unwrap();
+        // `true` exits at once; wait for the engine to see it.
+        for _ in 0..100 {
+            let info = bed.docker.inspect_container(container.id()).await.unwrap();
+            if info.state.and_then(|s| s.running) == Some(false) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        container
+    });
+    let w = tmp.path().join("wd").display().to_string();
+    let out = pixi_airgap(&[
+        "stage-container",
+        "--container-id",
+        stopped.id(),
+        "--project-path-in-container",
+        "/p",
+        "--workdir",
+        &w,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not running (state: exited)"),
+        "{}",
+        stderr(&out)
+    );
+    let info = runtime()
+        .block_on(bed.docker.inspect_container(stopped.id()))
+        .unwrap();
+    assert_eq!(
+        info.state.and_then(|s| s.running),
+        Some(false),
+        "a stopped container stays stopped"
+    );
+    runtime().block_on(stopped.remove()).unwrap();
+
+    let out = pixi_airgap(&[
+        "stage-container",
+        "--container-id",
+        "pixi-airgap-no-such-container",
+        "--project-path-in-container",
+        "/p",
+        "--workdir",
+        &tmp.path().join("wd2").display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("there is no container `pixi-airgap-no-such-container`"),
+        "{}",
+        stderr(&out)
+    );
+}
