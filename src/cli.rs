@@ -61,6 +61,20 @@ pub enum Command {
     #[command(after_help = MAKE_PRODUCT_HELP)]
     MakeProduct(MakeProductArgs),
 
+    /// The whole pipeline in one command: stage-host, make-product, verify-product (network
+    /// cut), and optionally a deterministic archive of the product
+    #[command(after_help = PACK_HELP)]
+    Pack(PackArgs),
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout
+    #[command(
+        after_help = "Example:\n  pixi-airgap completions bash > ~/.local/share/bash-completion/completions/pixi-airgap"
+    )]
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+
     /// Prove a product installs offline: bootstrap and verify it in a fresh container with no
     /// network at all
     #[command(after_help = VERIFY_PRODUCT_HELP)]
@@ -74,6 +88,20 @@ Example:
       --project-path-in-container /home/dev/myproj --workdir ./tmp/workdir-myproj --verify-task smoke
 
 The container needs sh, mkdir, rm and pixi. Result: the same workdir as stage-host.
+
+",
+    exit_codes!()
+);
+
+const PACK_HELP: &str = concat!(
+    "\
+Example:
+  pixi-airgap pack --image my-pixi-image:latest --project-dir ./myproj \\
+      --workdir ./tmp/workdir-myproj --archive tar.zst --verify-task smoke
+
+Result: WORKDIR/{project,resources,pixi-cache,out,helpers}, WORKDIR/product, WORKDIR/proof
+(offline proof logs) and, with --archive, WORKDIR/product.tar[.zst] + .sha256.
+Stops at the first failing step with that step's exit code.
 
 ",
     exit_codes!()
@@ -168,6 +196,24 @@ pub struct StageContainerArgs {
 
     #[command(flatten)]
     pub verify: VerifyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    #[command(flatten)]
+    pub host: StageHostArgs,
+
+    /// Image for the offline proof [default: --image]
+    #[arg(long, value_name = "IMAGE")]
+    pub verify_image: Option<String>,
+
+    /// Run the offline proof as this numeric user (UID or UID:GID)
+    #[arg(long, value_name = "UID[:GID]")]
+    pub verify_user: Option<String>,
+
+    /// Also write WORKDIR/product.<FORMAT> (deterministic) and its .sha256
+    #[arg(long, value_name = "FORMAT")]
+    pub archive: Option<crate::product::archive::ArchiveFormat>,
 }
 
 #[derive(Debug, Args)]

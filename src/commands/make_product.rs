@@ -47,6 +47,14 @@ impl Options {
     }
 }
 
+/// Writes the product off the async threads (copying and hashing is blocking file work).
+pub async fn make(options: &MakeOptions) -> anyhow::Result<product::ProductManifest> {
+    let make = options.clone();
+    tokio::task::spawn_blocking(move || product::make(&make))
+        .await
+        .context("the product thread failed")?
+}
+
 /// The `--json` report.
 #[derive(Debug, serde::Serialize)]
 pub struct MakeReport {
@@ -60,11 +68,7 @@ pub struct MakeReport {
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
-    let make = options.make.clone();
-    // Copying and hashing is blocking file work.
-    let manifest = tokio::task::spawn_blocking(move || product::make(&make))
-        .await
-        .context("the product thread failed")??;
+    let manifest = make(&options.make).await?;
     if options.json {
         let report = MakeReport {
             product_dir: options.make.output.clone(),

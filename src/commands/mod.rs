@@ -2,6 +2,7 @@
 //! reading the project) and `run(&Options)`.
 
 pub mod make_product;
+pub mod pack;
 pub mod stage_container;
 pub mod stage_host;
 pub mod verify_product;
@@ -19,6 +20,15 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
         Command::StageContainer(args) => {
             let options = stage_container::Options::resolve(args)?;
             stage_container::run(&options).await
+        }
+        Command::Pack(args) => {
+            let options = pack::Options::resolve(args)?;
+            pack::run(&options).await
+        }
+        Command::Completions { shell } => {
+            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "pixi-airgap", &mut std::io::stdout());
+            Ok(Status::Success)
         }
         Command::MakeProduct(args) => {
             let options = make_product::Options::resolve(args)?;

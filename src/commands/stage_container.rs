@@ -14,7 +14,7 @@ use crate::docker::{Container, Docker, ExecSpec};
 use crate::exit::{InfraError, InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
 use crate::stage::filter::StageFilter;
-use crate::stage::{self, ImageRecord, ProjectSource, StagePlan, StageResult};
+use crate::stage::{self, ImageRecord, ProjectSource, StagePlan};
 use crate::verify::{interpreter_from_shebang, ScriptLocation, VerifyKind, VerifySpec};
 use crate::workdir::Workdir;
 
@@ -165,10 +165,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             serde_json::to_string_pretty(&report).context("failed to encode the report")?
         );
     }
-    Ok(match report.result {
-        StageResult::Success => Status::Success,
-        StageResult::VerificationFailed => Status::VerificationFailed,
-    })
+    Ok(report.status())
 }
 
 /// Reads the manifest and lock from the container and turns the options into a plan. The

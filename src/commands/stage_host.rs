@@ -9,7 +9,7 @@ use crate::docker::{ContainerSpec, Docker, LABEL_COMMAND, LABEL_WORKDIR};
 use crate::exit::{InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
 use crate::stage::filter::StageFilter;
-use crate::stage::{self, ImageRecord, ProjectSource, StagePlan, StageResult};
+use crate::stage::{self, ImageRecord, ProjectSource, StagePlan, StageReport, StageResult};
 use crate::verify::VerifySpec;
 use crate::workdir::Workdir;
 
@@ -145,6 +145,18 @@ pub fn resolve_env(pairs: &[String]) -> anyhow::Result<Vec<String>> {
 /// Runs `stage-host` to the end. `Ok(Status::VerificationFailed)` when the verification failed
 /// (the workdir is written all the same).
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
+    let report = stage(options).await?;
+    if options.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("failed to encode the report")?
+        );
+    }
+    Ok(report.status())
+}
+
+/// Stages and returns the report (also in `WORKDIR/out/stage.json`); `pack` builds on this.
+pub async fn stage(options: &Options) -> anyhow::Result<StageReport> {
     let plan = &options.plan;
     plan.workdir.prepare()?;
     let docker = Docker::connect().await?;
@@ -187,26 +199,15 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let removed = container.remove().await;
     let report = result?;
     removed?;
-    if options.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
-    }
-    let status = match report.result {
-        StageResult::Success => Status::Success,
-        StageResult::VerificationFailed => Status::VerificationFailed,
-    };
     tracing::info!(
         "workdir: {} ({})",
         plan.workdir.root().display(),
-        if status == Status::Success {
-            "staged"
-        } else {
-            "staged, but the verification failed"
+        match report.result {
+            StageResult::Success => "staged",
+            StageResult::VerificationFailed => "staged, but the verification failed",
         }
     );
-    Ok(status)
+    Ok(report)
 }
 
 #[cfg(test)]

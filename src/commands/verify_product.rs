@@ -138,6 +138,16 @@ pub enum ProofResult {
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
+    let (report, status) = verify(options).await?;
+    if options.json {
+        let json = serde_json::to_string_pretty(&report).context("failed to encode the report")?;
+        println!("{json}");
+    }
+    Ok(status)
+}
+
+/// Runs the whole proof and returns its report (also in `OUT_DIR/verify-report.json`).
+pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> {
     let started = Instant::now();
     let product_dir = options.product_dir.clone();
     let (manifest, check) = tokio::task::spawn_blocking(move || product::check(&product_dir))
@@ -203,9 +213,6 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let report_path = options.out_dir.join("verify-report.json");
     std::fs::write(&report_path, format!("{json}\n"))
         .with_context(|| format!("failed to write `{}`", report_path.display()))?;
-    if options.json {
-        println!("{json}");
-    }
     match report.result {
         ProofResult::Success => tracing::info!(
             "offline proof passed: `{}` installs and verifies with the network cut (report: {})",
@@ -221,7 +228,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             options.out_dir.join("verify.log").display()
         ),
     }
-    Ok(status)
+    Ok((report, status))
 }
 
 /// Everything that happens inside the proof container.

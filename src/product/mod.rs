@@ -13,6 +13,7 @@
 //! A product is written next to its destination and renamed into place only once it is complete,
 //! so an interrupted run leaves the previous product as it was.
 
+pub mod archive;
 pub mod templates;
 
 use std::fs::File;
@@ -48,8 +49,33 @@ pub struct ProductManifest {
     pub pixi_version: String,
     pub image: ImageInfo,
     pub lock: LockRecord,
-    pub verification: Option<VerificationReport>,
+    pub verification: Option<RecordedVerification>,
     pub files: Vec<FileRecord>,
+}
+
+/// The staging run's verification as the product records it: what ran and how it ended, without
+/// timings, so that the same inputs give the same manifest.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RecordedVerification {
+    pub spec: crate::verify::VerifySpec,
+    pub environment: String,
+    pub command: String,
+    pub exit_code: i64,
+    pub expect_found: Option<bool>,
+    pub passed: bool,
+}
+
+impl From<&VerificationReport> for RecordedVerification {
+    fn from(v: &VerificationReport) -> Self {
+        Self {
+            spec: v.spec.clone(),
+            environment: v.environment.clone(),
+            command: v.command.clone(),
+            exit_code: v.verdict.exit_code,
+            expect_found: v.verdict.expect_found,
+            passed: v.verdict.passed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -240,7 +266,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
             sha256: stage.lock_sha256.clone(),
             format_version: stage.lock_version,
         },
-        verification: stage.verification.clone(),
+        verification: stage.verification.as_ref().map(RecordedVerification::from),
         files,
     };
     let mut json = serde_json::to_vec_pretty(&manifest).context("failed to encode the manifest")?;

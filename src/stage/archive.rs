@@ -726,8 +726,14 @@ mod tests {
         std::fs::create_dir(&dest).unwrap();
         extract_reader(out.as_slice(), &dest, |_| false).unwrap();
         let p = dest.join("project/p");
-        assert_eq!(std::fs::read_to_string(p.join("src/app.py")).unwrap(), "code");
-        assert_eq!(std::fs::read_to_string(p.join(".pixi/config.toml")).unwrap(), "c");
+        assert_eq!(
+            std::fs::read_to_string(p.join("src/app.py")).unwrap(),
+            "code"
+        );
+        assert_eq!(
+            std::fs::read_to_string(p.join(".pixi/config.toml")).unwrap(),
+            "c"
+        );
         assert!(!p.join(".pixi/envs").exists());
         assert!(!p.join(".git").exists());
         assert!(!p.join(".env").exists());

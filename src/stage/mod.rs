@@ -78,6 +78,16 @@ pub struct StageReport {
     pub result: StageResult,
 }
 
+impl StageReport {
+    /// The exit status this run ends with.
+    pub fn status(&self) -> crate::exit::Status {
+        match self.result {
+            StageResult::Success => crate::exit::Status::Success,
+            StageResult::VerificationFailed => crate::exit::Status::VerificationFailed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StageResult {
@@ -484,7 +494,7 @@ pub async fn verify_in_container(
     exec: &ExecSpec,
     out: &Path,
 ) -> anyhow::Result<VerificationReport> {
-    tracing::info!("verifying with {} in `{environment}`", spec.describe());
+    tracing::info!("verifying in `{environment}` with {}", spec.describe());
     let (result, seconds) = exec_logged(container, exec, out, "verify.log").await?;
     let verdict = spec.judge(result.exit_code, &result.text());
     if verdict.passed {

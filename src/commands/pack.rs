@@ -1,0 +1,241 @@
+//! `pixi-airgap pack`: project to verified product in one command, for CI steps and runbooks.
+//! It runs the same code as `stage-host`, `make-product` and `verify-product`, in that order, and
+//! stops at the first failure with that step's exit code.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::cli::PackArgs;
+use crate::exit::Status;
+use crate::product::archive::{self, ArchiveFormat, ArchiveInfo};
+use crate::product::MakeOptions;
+use crate::stage::StageReport;
+
+use super::verify_product::{parse_user, ProofReport};
+use super::{make_product, stage_host, verify_product};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub stage: stage_host::Options,
+    pub verify_image: String,
+    pub verify_user: Option<crate::stage::archive::Owner>,
+    pub archive: Option<ArchiveFormat>,
+}
+
+impl Options {
+    pub fn resolve(args: PackArgs) -> anyhow::Result<Self> {
+        let PackArgs {
+            host,
+            verify_image,
+            verify_user,
+            archive,
+        } = args;
+        let stage = stage_host::Options::resolve(host)?;
+        let verify_image = verify_image.unwrap_or_else(|| stage.image.clone());
+        let verify_user = verify_user.as_deref().map(parse_user).transpose()?;
+        Ok(Self {
+            stage,
+            verify_image,
+            verify_user,
+            archive,
+        })
+    }
+}
+
+/// The `--json` report of a pack run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PackReport {
+    pub format_version: u32,
+    pub result: PackResult,
+    pub workdir: PathBuf,
+    pub phases: Vec<Phase>,
+    pub project_name: String,
+    pub pixi_version: String,
+    pub image_id: Option<String>,
+    pub image_repo_digests: Vec<String>,
+    pub product: Option<ProductSummary>,
+    pub archive: Option<ArchiveInfo>,
+    pub logs: Logs,
+    pub stage: StageReport,
+    pub proof: Option<ProofReport>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PackResult {
+    Success,
+    StageVerificationFailed,
+    ProofFailed,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Phase {
+    pub name: &'static str,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProductSummary {
+    pub dir: PathBuf,
+    pub files: usize,
+    pub size_bytes: u64,
+    pub packages: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Logs {
+    pub stage: PathBuf,
+    pub proof: PathBuf,
+}
+
+pub async fn run(options: &Options) -> anyhow::Result<Status> {
+    let workdir = options.stage.plan.workdir.clone();
+    let mut phases = Vec::new();
+    let mut timer = Instant::now();
+    let mut lap = |name: &'static str, phases: &mut Vec<Phase>| {
+        phases.push(Phase {
+            name,
+            seconds: timer.elapsed().as_secs_f64(),
+        });
+        timer = Instant::now();
+    };
+
+    tracing::info!("pack 1/3: stage-host");
+    let stage = stage_host::stage(&options.stage).await?;
+    lap("stage", &mut phases);
+    let logs = Logs {
+        stage: workdir.out(),
+        proof: workdir.root().join("proof"),
+    };
+    let mut report = PackReport {
+        format_version: 1,
+        result: PackResult::Success,
+        workdir: workdir.root().to_path_buf(),
+        phases: Vec::new(),
+        project_name: stage.project_name.clone(),
+        pixi_version: stage.pixi_version.clone(),
+        image_id: stage.image_id.clone(),
+        image_repo_digests: stage.image_repo_digests.clone(),
+        product: None,
+        archive: None,
+        logs,
+        stage,
+        proof: None,
+    };
+    let status = if report.stage.status() != Status::Success {
+        report.result = PackResult::StageVerificationFailed;
+        report.stage.status()
+    } else {
+        tracing::info!("pack 2/3: make-product");
+        let make = MakeOptions {
+            workdir: workdir.clone(),
+            project_name: report.project_name.clone(),
+            output: workdir.product(),
+        };
+        let manifest = make_product::make(&make).await?;
+        lap("make-product", &mut phases);
+        report.product = Some(ProductSummary {
+            dir: workdir.product(),
+            files: manifest.files.len(),
+            size_bytes: manifest.total_size(),
+            packages: count_packages(&workdir.product().join("pkg-cache/pkgs")),
+        });
+
+        tracing::info!("pack 3/3: verify-product (network cut)");
+        let verify = verify_product::Options {
+            image: options.verify_image.clone(),
+            pull: options.stage.pull,
+            product_dir: workdir.product(),
+            out_dir: report.logs.proof.clone(),
+            project_name: report.project_name.clone(),
+            user: options.verify_user,
+            keep_container: false,
+            json: false,
+            verify: None,
+        };
+        let (proof, status) = verify_product::verify(&verify).await?;
+        lap("verify-product", &mut phases);
+        report.proof = Some(proof);
+        if status != Status::Success {
+            report.result = PackResult::ProofFailed;
+            status
+        } else {
+            if let Some(format) = options.archive {
+                let product = workdir.product();
+                let dest = workdir.root().to_path_buf();
+                let info = tokio::task::spawn_blocking(move || {
+                    archive::write(&product, &dest, "product", format)
+                })
+                .await
+                .context("the archive thread failed")??;
+                lap("archive", &mut phases);
+                report.archive = Some(info);
+            }
+            Status::Success
+        }
+    };
+    report.phases = phases;
+    summary(&report);
+    if options.stage.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("failed to encode the report")?
+        );
+    }
+    Ok(status)
+}
+
+fn count_packages(pkgs: &std::path::Path) -> usize {
+    std::fs::read_dir(pkgs)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn summary(report: &PackReport) {
+    let mut lines = vec![format!(
+        "pack summary for `{}`: {}",
+        report.project_name,
+        match report.result {
+            PackResult::Success => "verified offline",
+            PackResult::StageVerificationFailed => "FAILED: the verification failed while staging",
+            PackResult::ProofFailed => "FAILED: the offline proof failed",
+        }
+    )];
+    for phase in &report.phases {
+        lines.push(format!("  {:<15} {:>8.1}s", phase.name, phase.seconds));
+    }
+    if let Some(product) = &report.product {
+        lines.push(format!(
+            "  product         {} ({} files, {:.1} MiB, {} packages)",
+            product.dir.display(),
+            product.files,
+            product.size_bytes as f64 / (1024.0 * 1024.0),
+            product.packages
+        ));
+    }
+    if let Some(archive) = &report.archive {
+        lines.push(format!(
+            "  archive         {} ({:.1} MiB, sha256 {})",
+            archive.path.display(),
+            archive.size_bytes as f64 / (1024.0 * 1024.0),
+            archive.sha256
+        ));
+    }
+    lines.push(format!("  pixi            {}", report.pixi_version));
+    lines.push(format!(
+        "  image           {}",
+        report.image_id.as_deref().unwrap_or("unknown")
+    ));
+    lines.push(format!("  staging logs    {}", report.logs.stage.display()));
+    if report.proof.is_some() {
+        lines.push(format!("  proof logs      {}", report.logs.proof.display()));
+    }
+    tracing::info!("{}", lines.join("\n"));
+}

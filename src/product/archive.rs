@@ -1,0 +1,154 @@
+//! `product.tar` / `product.tar.zst`: the product as one deterministic file, with its sha256.
+//!
+//! Same product, same bytes: entries sorted, uid/gid 0, fixed mtime, modes reduced to 0644/0755,
+//! zstd at a fixed level on one thread. The archive is written next to its destination and renamed
+//! into place, with a `sha256sum`-style `.sha256` file beside it.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::pixi::hex;
+use crate::stage::archive::{plan_dir, write_tar, Owner};
+
+/// zstd level: a good ratio for package caches at a speed that suits CI.
+const ZSTD_LEVEL: i32 = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum ArchiveFormat {
+    #[value(name = "tar")]
+    #[serde(rename = "tar")]
+    Tar,
+    #[value(name = "tar.zst")]
+    #[serde(rename = "tar.zst")]
+    TarZst,
+}
+
+impl ArchiveFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveFormat::Tar => "tar",
+            ArchiveFormat::TarZst => "tar.zst",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ArchiveInfo {
+    pub path: PathBuf,
+    pub sha256_file: PathBuf,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub format: ArchiveFormat,
+}
+
+/// Writes `dest_dir/<top>.<ext>` from `product_dir`, whose content goes under `<top>/`.
+pub fn write(
+    product_dir: &Path,
+    dest_dir: &Path,
+    top: &str,
+    format: ArchiveFormat,
+) -> anyhow::Result<ArchiveInfo> {
+    let name = format!("{top}.{}", format.extension());
+    let path = dest_dir.join(&name);
+    let (entries, _) = plan_dir(product_dir, Path::new(top), None)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .tempfile_in(dest_dir)
+        .with_context(|| format!("failed to create a file in `{}`", dest_dir.display()))?;
+    let file = tmp.reopen().context("failed to open the archive file")?;
+    let hashing = HashingWriter {
+        inner: BufWriter::new(file),
+        hasher: Sha256::new(),
+        written: 0,
+    };
+    let hashing = match format {
+        ArchiveFormat::Tar => write_tar(&entries, Owner::ROOT, hashing)?,
+        ArchiveFormat::TarZst => {
+            let encoder =
+                zstd::Encoder::new(hashing, ZSTD_LEVEL).context("failed to start zstd")?;
+            write_tar(&entries, Owner::ROOT, encoder)?
+                .finish()
+                .context("failed to finish the zstd stream")?
+        }
+    };
+    let HashingWriter {
+        mut inner,
+        hasher,
+        written,
+    } = hashing;
+    inner.flush().context("failed to write the archive")?;
+    let sha256 = hex(&hasher.finalize());
+    tmp.persist(&path)
+        .with_context(|| format!("failed to move the archive to `{}`", path.display()))?;
+    let sha256_file = dest_dir.join(format!("{name}.sha256"));
+    std::fs::write(&sha256_file, format!("{sha256}  {name}\n"))
+        .with_context(|| format!("failed to write `{}`", sha256_file.display()))?;
+    Ok(ArchiveInfo {
+        path,
+        sha256_file,
+        sha256,
+        size_bytes: written,
+        format,
+    })
+}
+
+/// Hashes and counts what passes through on its way to the file.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_product_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let product = dir.path().join("product");
+        std::fs::create_dir_all(product.join("pkg-cache/pkgs/a")).unwrap();
+        std::fs::write(product.join("pkg-cache/pkgs/a/file"), "x".repeat(10_000)).unwrap();
+        std::fs::write(product.join("envs.sh"), "export X=1\n").unwrap();
+        for format in [ArchiveFormat::Tar, ArchiveFormat::TarZst] {
+            let a = dir.path().join("a");
+            let b = dir.path().join("b");
+            std::fs::create_dir_all(&a).unwrap();
+            std::fs::create_dir_all(&b).unwrap();
+            let first = write(&product, &a, "product", format).unwrap();
+            // Touch the files: mtimes must not matter.
+            std::fs::write(product.join("envs.sh"), "export X=1\n").unwrap();
+            let second = write(&product, &b, "product", format).unwrap();
+            assert_eq!(
+                std::fs::read(&first.path).unwrap(),
+                std::fs::read(&second.path).unwrap()
+            );
+            assert_eq!(first.sha256, second.sha256);
+            let listed = std::fs::read_to_string(&first.sha256_file).unwrap();
+            assert_eq!(
+                listed,
+                format!("{}  product.{}\n", first.sha256, format.extension())
+            );
+            assert_eq!(
+                first.size_bytes,
+                std::fs::metadata(&first.path).unwrap().len()
+            );
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! End-to-end tests of `pack`, the one-command pipeline, and of `--json` and completions.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn pack(
+    bed: &Testbed,
+    server: &ChannelServer,
+    project: &Path,
+    workdir: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let mut args = vec![
+        "pack",
+        "--image",
+        &bed.image,
+        "--network",
+        &server.network,
+        "--project-dir",
+        &p,
+        "--workdir",
+        &w,
+    ];
+    args.extend(extra);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+        .args(&args)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    eprintln!("pack exit {:?}\n{}", output.status.code(), stderr(&output));
+    output
+}
+
+#[test]
+fn pack_makes_a_verified_product_and_identical_archives() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let mut reports = Vec::new();
+    for run in ["a", "b"] {
+        let workdir = tmp.path().join(format!("wd-{run}"));
+        let output = pack(
+            &bed,
+            &server,
+            &project,
+            &workdir,
+            &[
+                "--archive",
+                "tar.zst",
+                "--json",
+                "--verify-task",
+                "smoke",
+                "--verify-expect",
+                "hello from the air gap",
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0));
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("--json report");
+        assert_eq!(report["result"], "success");
+        let phases: Vec<&str> = report["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            phases,
+            ["stage", "make-product", "verify-product", "archive"]
+        );
+        assert_eq!(report["proof"]["network_mode"], "none");
+        assert_eq!(report["proof"]["result"], "success");
+        assert_eq!(report["product"]["packages"], 2);
+        assert!(report["image_id"].as_str().unwrap().starts_with("sha256:"));
+        let err = stderr(&output);
+        for text in [
+            "pack summary",
+            "verify-product",
+            "product.tar.zst",
+            "proof logs",
+        ] {
+            assert!(err.contains(text), "summary lacks {text}: {err}");
+        }
+        let archive = workdir.join("product.tar.zst");
+        let sum = std::fs::read_to_string(workdir.join("product.tar.zst.sha256")).unwrap();
+        assert_eq!(sum, format!("{}  product.tar.zst\n", sha256_file(&archive)));
+        assert!(workdir.join("proof/verify-report.json").is_file());
+        reports.push((std::fs::read(&archive).unwrap(), report));
+    }
+    assert!(
+        reports[0].0 == reports[1].0,
+        "two pack runs of the same project gave different archives"
+    );
+
+    // The archive unpacks to a product that matches its manifest.
+    let unpacked = tmp.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let decoder = zstd::Decoder::new(reports[0].0.as_slice()).unwrap();
+    pixi_airgap::stage::archive::extract_reader(decoder, &unpacked, |_| false).unwrap();
+    pixi_airgap::product::check(&unpacked.join("product")).unwrap();
+}
+
+#[test]
+fn pack_stops_at_the_first_failure_with_its_exit_code() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let workdir = tmp.path().join("wd");
+    let output = pack(
+        &bed,
+        &server,
+        &project,
+        &workdir,
+        &["--verify-run", "--", "false"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("FAILED: the verification failed while staging"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !workdir.join("product").exists(),
+        "no product after a failed staging verification"
+    );
+
+    let workdir = tmp.path().join("wd-proof");
+    let output = pack(
+        &bed,
+        &server,
+        &project,
+        &workdir,
+        &["--verify-image", &bed.nopixi_image],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "an offline image without pixi is an infrastructure error"
+    );
+    assert!(
+        workdir.join("product/pixi-airgap.json").is_file(),
+        "the product was made before the proof"
+    );
+    assert!(containers_for_workdir(&bed, &workdir.join("proof")).is_empty());
+}
+
+#[test]
+fn completions_are_generated() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = pixi_airgap(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("stage-container") && text.contains("verify-product"),
+            "{shell}"
+        );
+    }
+}
