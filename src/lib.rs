@@ -11,6 +11,7 @@ pub mod exit;
 pub mod logging;
 pub mod pixi;
 pub mod product;
+pub mod progress;
 pub mod stage;
 pub mod verify;
 pub mod workdir;

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(verbose: u8, quiet: bool) {
+    crate::progress::init(quiet);
     let level = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
@@ -19,7 +20,7 @@ pub fn init(verbose: u8, quiet: bool) {
     // A second init (tests call into the library repeatedly) is harmless: keep the first.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::progress::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(detailed)
         .without_time()

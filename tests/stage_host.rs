@@ -517,3 +517,55 @@ fn stages_a_pyproject_manifest_with_a_newer_pixi() {
         .join("project/pyproject-env/pyproject.toml")
         .is_file());
 }
+
+/// Bars and spinners on a terminal; plain log lines in pipes and CI logs.
+#[test]
+fn progress_is_drawn_only_on_a_terminal() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let workdir = tmp.path().join("wd-tty");
+    let command = [
+        env!("CARGO_BIN_EXE_pixi-airgap"),
+        "stage-host",
+        "--image",
+        &bed.image,
+        "--network",
+        &server.network,
+        "--project-dir",
+        &project.display().to_string(),
+        "--workdir",
+        &workdir.display().to_string(),
+        "--verify-run",
+        "--",
+        "sleep",
+        "1",
+    ]
+    .map(quote)
+    .join(" ");
+    // `script` gives the command a pseudo-terminal and copies what it draws to stdout.
+    let out = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .output()
+        .expect("`script` (util-linux) runs the binary on a terminal");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("pixi run --locked sleep 1 ("),
+        "no spinner on a terminal:\n{screen}"
+    );
+
+    let workdir = tmp.path().join("wd-pipe");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let mut args = stage_args(&bed, &server, &p, &w);
+    args.extend(["--verify-run", "--", "sleep", "1"]);
+    let output = pixi_airgap(&args);
+    assert_eq!(output.status.code(), Some(0));
+    let err = stderr(&output);
+    assert!(!err.contains("sleep 1 ("), "spinner in a pipe:\n{err}");
+    assert!(
+        !err.contains('\r') && !err.contains('\u{1b}'),
+        "control characters in a pipe:\n{err}"
+    );
+}

@@ -50,9 +50,10 @@ impl Options {
 /// Writes the product off the async threads (copying and hashing is blocking file work).
 pub async fn make(options: &MakeOptions) -> anyhow::Result<product::ProductManifest> {
     let make = options.clone();
-    tokio::task::spawn_blocking(move || product::make(&make))
-        .await
-        .context("the product thread failed")?
+    let spinner = crate::progress::spinner(format!("writing {}", options.output.display()));
+    let made = tokio::task::spawn_blocking(move || product::make(&make)).await;
+    spinner.finish_and_clear();
+    made.context("the product thread failed")?
 }
 
 /// The `--json` report.

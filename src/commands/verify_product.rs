@@ -446,11 +446,11 @@ async fn upload_product(
         entries.len(),
         container.short_id()
     );
-    container
-        .docker()
-        .upload(container.id(), "/", archive::tar_stream(entries, owner))
-        .await
-        .context("failed to copy the product into the proof container")?;
+    let bar = crate::progress::bytes("copying the product", Some(archive::content_size(&entries)));
+    let stream = crate::progress::track(archive::tar_stream(entries, owner), bar.clone());
+    let uploaded = container.docker().upload(container.id(), "/", stream).await;
+    bar.finish_and_clear();
+    uploaded.context("failed to copy the product into the proof container")?;
     Ok(())
 }
 

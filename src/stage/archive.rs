@@ -212,6 +212,20 @@ fn is_executable(_meta: &std::fs::Metadata) -> bool {
     false
 }
 
+/// The bytes of file content a list of entries will carry (for progress bars; a file that cannot
+/// be read counts as empty here and fails properly when it is archived).
+pub fn content_size(entries: &[TarEntry]) -> u64 {
+    entries
+        .iter()
+        .map(|e| match &e.kind {
+            EntryKind::File { source, .. } => {
+                std::fs::metadata(source).map(|m| m.len()).unwrap_or(0)
+            }
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Adds directory entries for every ancestor of `path` (so the engine creates them).
 pub fn parent_dirs(path: &Path) -> Vec<TarEntry> {
     let mut dirs = Vec::new();

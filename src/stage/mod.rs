@@ -331,14 +331,17 @@ async fn upload_project(
                 container.short_id(),
                 plan.cw()
             );
-            docker
+            let bar = crate::progress::bytes("staging", Some(archive::content_size(&entries)));
+            let stream = archive::tar_stream(entries, archive::Owner::ROOT);
+            let uploaded = docker
                 .upload(
                     container.id(),
                     plan.cw(),
-                    archive::tar_stream(entries, archive::Owner::ROOT),
+                    crate::progress::track(stream, bar.clone()),
                 )
-                .await
-                .context("failed to stage the project into the container")?;
+                .await;
+            bar.finish_and_clear();
+            uploaded.context("failed to stage the project into the container")?;
             Ok(excluded)
         }
         ProjectSource::Container { path } => {
@@ -359,30 +362,38 @@ async fn upload_project(
                     format!("failed to create a spool file in `{}`", root.display())
                 })?;
             let file = spool.reopen().context("failed to open the spool file")?;
-            let source = archive::boxed(docker.download(container.id(), path));
-            let (file, excluded) = archive::refilter_stream(
+            let bar = crate::progress::bytes("reading the project", None);
+            let source = archive::boxed(crate::progress::track(
+                docker.download(container.id(), path),
+                bar.clone(),
+            ));
+            let filtered = archive::refilter_stream(
                 source,
                 StagePlan::skeleton(),
                 plan.project_prefix(),
                 plan.filter.clone(),
                 std::io::BufWriter::new(file),
             )
-            .await
-            .map_err(|err| {
+            .await;
+            bar.finish_and_clear();
+            let (file, excluded) = filtered.map_err(|err| {
                 crate::docker::download_error(container.id(), path, format!("{err:#}"))
             })?;
             drop(file);
             let reader = tokio::fs::File::open(spool.path())
                 .await
                 .context("failed to read the spool file")?;
-            docker
+            let size = reader.metadata().await.map(|m| m.len()).ok();
+            let bar = crate::progress::bytes("staging", size);
+            let uploaded = docker
                 .upload(
                     container.id(),
                     plan.cw(),
-                    tokio_util::io::ReaderStream::new(reader),
+                    crate::progress::track(tokio_util::io::ReaderStream::new(reader), bar.clone()),
                 )
-                .await
-                .context("failed to stage the project into the container")?;
+                .await;
+            bar.finish_and_clear();
+            uploaded.context("failed to stage the project into the container")?;
             Ok(excluded)
         }
     }
@@ -527,8 +538,10 @@ pub async fn exec_logged(
     let mut log = create_log(out, log_name)?;
     writeln!(log, "$ {}", exec.display()).with_context(|| format!("failed to write {log_name}"))?;
     let started = Instant::now();
-    let result = container.exec(exec, Some(&mut log)).await?;
-    Ok((result, started.elapsed().as_secs_f64()))
+    let spinner = crate::progress::spinner(exec.display());
+    let result = container.exec(exec, Some(&mut log)).await;
+    spinner.finish_and_clear();
+    Ok((result?, started.elapsed().as_secs_f64()))
 }
 
 /// `WORKDIR/helpers/`: this pixi-airgap binary and `make-archive-ready-product.sh`, so a workdir
@@ -593,14 +606,21 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
         plan.cw(),
         root.display()
     );
-    let stream = container.docker().download(container.id(), plan.cw());
-    let stats = archive::extract_stream(
+    let bar = crate::progress::bytes("copying back", None);
+    let stream = crate::progress::track(
+        container.docker().download(container.id(), plan.cw()),
+        bar.clone(),
+    );
+    let extracted = archive::extract_stream(
         archive::boxed(stream),
         incoming.path().to_path_buf(),
         move |p| p.starts_with(&skip_envs),
     )
-    .await
-    .map_err(|err| crate::docker::download_error(container.id(), plan.cw(), format!("{err:#}")))?;
+    .await;
+    bar.finish_and_clear();
+    let stats = extracted.map_err(|err| {
+        crate::docker::download_error(container.id(), plan.cw(), format!("{err:#}"))
+    })?;
     tracing::info!(
         "copied back {} entries ({:.1} MiB)",
         stats.entries,
