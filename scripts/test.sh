@@ -11,10 +11,14 @@ fi
 eval "$(scripts/testbed.sh --print-env)"
 
 echo "== shellcheck" >&2
-shellcheck scripts/*.sh .ci/run
+shellcheck -x scripts/*.sh benches/*.sh .ci/run
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test" >&2
 cargo test --locked -- --test-threads="${PIXI_AIRGAP_TEST_THREADS:-2}"
+echo "== pack demo (what a CI job does with pack alone)" >&2
+scripts/pack-demo.sh
+echo "== memory benchmark" >&2
+benches/memory.sh "${PIXI_AIRGAP_BENCH_SIZE_MIB:-512}"
