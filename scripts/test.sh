@@ -17,8 +17,15 @@ cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test" >&2
-cargo test --locked -- --test-threads="${PIXI_AIRGAP_TEST_THREADS:-2}"
+test_log=$(mktemp)
+trap 'rm -f "$test_log"' EXIT
+cargo test --locked -- --test-threads="${PIXI_AIRGAP_TEST_THREADS:-2}" 2>&1 | tee "$test_log"
 echo "== pack demo (what a CI job does with pack alone)" >&2
 scripts/pack-demo.sh
 echo "== memory benchmark" >&2
 benches/memory.sh "${PIXI_AIRGAP_BENCH_SIZE_MIB:-512}"
+
+# One closing line for the whole suite (cargo prints one per test binary, the last of which is the
+# doc tests').
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
