@@ -38,72 +38,54 @@ impl Status {
     }
 }
 
-/// The user can fix this by changing the command line, the project or the workdir.
-#[derive(Debug)]
-pub struct InputError {
-    message: String,
-    hint: Option<String>,
-}
-
-impl InputError {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            hint: None,
+/// Defines an error kind that carries a message and an optional `hint:` line for the user.
+macro_rules! hinted_error {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            message: String,
+            hint: Option<String>,
         }
-    }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-}
+        impl $name {
+            pub fn new(message: impl Into<String>) -> Self {
+                Self {
+                    message: message.into(),
+                    hint: None,
+                }
+            }
 
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, "\nhint: {hint}")?;
+            pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+                self.hint = Some(hint.into());
+                self
+            }
         }
-        Ok(())
-    }
-}
 
-impl std::error::Error for InputError {}
-
-/// Something outside the user's project failed: pixi inside the image, the image itself.
-/// (Docker API failures have their own type, [`crate::docker::DockerError`].)
-#[derive(Debug)]
-pub struct InfraError {
-    message: String,
-    hint: Option<String>,
-}
-
-impl InfraError {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            hint: None,
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.message)?;
+                if let Some(hint) = &self.hint {
+                    write!(f, "\nhint: {hint}")?;
+                }
+                Ok(())
+            }
         }
-    }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
+        impl std::error::Error for $name {}
+    };
 }
 
-impl fmt::Display for InfraError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, "\nhint: {hint}")?;
-        }
-        Ok(())
-    }
-}
+hinted_error!(
+    /// The user can fix this by changing the command line, the project or the workdir.
+    InputError
+);
 
-impl std::error::Error for InfraError {}
+hinted_error!(
+    /// Something outside the user's project failed: pixi inside the image, the image itself.
+    /// (Docker API failures have their own type, [`crate::docker::DockerError`].)
+    InfraError
+);
 
 /// The run was stopped by a signal; cleanup has already happened when this is returned.
 #[derive(Debug, thiserror::Error)]
@@ -143,12 +125,4 @@ pub fn report(err: &anyhow::Error) -> Status {
     }
     eprintln!("{text}");
     status
-}
-
-/// Shorthand for returning an [`InputError`].
-#[macro_export]
-macro_rules! input_error {
-    ($($arg:tt)*) => {
-        ::anyhow::Error::new($crate::exit::InputError::new(format!($($arg)*)))
-    };
 }

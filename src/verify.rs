@@ -220,19 +220,12 @@ fn resolve_script(
         .with_hint("only the project and --resources-dir are copied into the container: move the script into one of them")
         .into());
     };
-    let path = rel_to_slash(&rel)?;
+    let path = crate::fsutil::slash_path(&rel)?;
     let head = read_head(&absolute)?;
     Ok(VerifyKind::Script {
         location,
         path,
         interpreter: interpreter_from_shebang(&head),
-    })
-}
-
-fn rel_to_slash(rel: &Path) -> anyhow::Result<String> {
-    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-    parts.map(|p| p.join("/")).ok_or_else(|| {
-        InputError::new(format!("script path `{}` is not UTF-8", rel.display())).into()
     })
 }
 

@@ -22,7 +22,9 @@ fn vars_after_sourcing(shell: &[&str], cwd: &Path, script: &str) -> (bool, Strin
             "{script} && env | grep -E '^(PIXI_|RATTLER_)' | sort"
         ))
         .current_dir(cwd)
-        .env_remove("PIXI_AIRGAP_PRODUCT_DIR")
+        // Only what envs.sh should see: no PIXI_* from the caller's environment.
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("PIXI_CACHE_PKGS_DIR", "/somewhere/else")
         .env("PIXI_CACHE_REPODATA_DIR", "/somewhere/else")
         .output()

@@ -3,6 +3,7 @@
 
 pub mod make_product;
 pub mod pack;
+pub mod stage_args;
 pub mod stage_container;
 pub mod stage_host;
 pub mod verify_product;

@@ -9,29 +9,21 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::cli::{StageArgs, StageContainerArgs};
+use crate::cli::StageContainerArgs;
 use crate::docker::{Container, Docker, ExecSpec};
 use crate::exit::{InfraError, InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
-use crate::stage::filter::StageFilter;
 use crate::stage::{self, ImageRecord, ProjectSource, StagePlan};
 use crate::verify::{interpreter_from_shebang, ScriptLocation, VerifyKind, VerifySpec};
-use crate::workdir::Workdir;
 
-use super::stage_host::{container_path, resolve_env};
+use super::stage_args::{container_path, CommonOptions};
 
 /// Validated `stage-container` options (the manifest is read from the container in [`run`]).
 #[derive(Debug, Clone)]
 pub struct Options {
     pub container_id: String,
     pub project_path: String,
-    pub container_workdir: String,
-    pub workdir: Workdir,
-    pub requested_environments: Vec<String>,
-    pub env: Vec<String>,
-    pub filter: StageFilter,
-    pub force: bool,
-    pub json: bool,
+    pub common: CommonOptions,
     pub keep_container_workdir: bool,
     pub verify: Option<VerifySpec>,
 }
@@ -45,16 +37,6 @@ impl Options {
             keep_container_workdir,
             verify,
         } = args;
-        let StageArgs {
-            container_workdir_path,
-            workdir,
-            environments,
-            env,
-            exclude,
-            include_secret,
-            force,
-            json,
-        } = stage;
         if container_id.trim().is_empty() {
             return Err(InputError::new("--container-id must name a container").into());
         }
@@ -63,11 +45,11 @@ impl Options {
                 "--project-path-in-container `{project_path_in_container}` must be an absolute path"
             ))
         })?;
-        let container_workdir = container_path(&container_workdir_path)?;
+        let common = CommonOptions::resolve(stage)?;
+        let container_workdir = &common.container_workdir;
         // The container workdir is created and deleted: it must not touch the user's project.
         let overlaps = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
-        if overlaps(&project_path, &container_workdir)
-            || overlaps(&container_workdir, &project_path)
+        if overlaps(&project_path, container_workdir) || overlaps(container_workdir, &project_path)
         {
             return Err(InputError::new(format!(
                 "--container-workdir-path `{container_workdir}` overlaps the project `{project_path}`"
@@ -75,23 +57,13 @@ impl Options {
             .with_hint("pick a container workdir outside the project, e.g. /tmp/pixi-airgap-workdir")
             .into());
         }
-        let workdir = Workdir::new(&workdir.unwrap_or_else(Workdir::default_path))?;
-        workdir.check_writable(force)?;
-        let filter = StageFilter::new(&exclude, &include_secret)?;
-        let env = resolve_env(&env)?;
         // A script is a path inside the container's project; its `#!` line is read in `run`.
         let verify =
             VerifySpec::resolve_with(&verify, |script| container_script(script, &project_path))?;
         Ok(Self {
             container_id,
             project_path,
-            container_workdir,
-            workdir,
-            requested_environments: environments,
-            env,
-            filter,
-            force,
-            json,
+            common,
             keep_container_workdir,
             verify,
         })
@@ -121,7 +93,7 @@ fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerifyK
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
-    options.workdir.prepare()?;
+    options.common.workdir.prepare()?;
     let docker = Docker::connect().await?;
     let container = docker.attach_container(&options.container_id).await?;
     let info = docker.inspect_container(container.id()).await?;
@@ -150,16 +122,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let cleaned = if options.keep_container_workdir {
         tracing::info!(
             "keeping {} in container {} (--keep-container-workdir)",
-            options.container_workdir,
+            options.common.container_workdir,
             container.short_id()
         );
         Ok(())
     } else {
-        remove_container_workdir(&container, &options.container_workdir).await
+        remove_container_workdir(&container, &options.common.container_workdir).await
     };
     let report = result?;
     cleaned?;
-    if options.json {
+    if options.common.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).context("failed to encode the report")?
@@ -199,7 +171,7 @@ async fn plan(
     };
     let manifest = Manifest::discover(&local).map_err(in_container)?;
     let lock = LockInfo::read(&local).map_err(in_container)?;
-    let environments = manifest.select_environments(&options.requested_environments)?;
+    let environments = manifest.select_environments(&options.common.requested_environments)?;
     let mut verify = options.verify.clone();
     if let Some(VerifySpec {
         kind: VerifyKind::Script {
@@ -225,11 +197,11 @@ async fn plan(
         },
         manifest,
         lock,
-        container_workdir: options.container_workdir.clone(),
-        workdir: options.workdir.clone(),
+        container_workdir: options.common.container_workdir.clone(),
+        workdir: options.common.workdir.clone(),
         environments,
-        env: options.env.clone(),
-        filter: options.filter.clone(),
+        env: options.common.env.clone(),
+        filter: options.common.filter.clone(),
         verify,
     };
     Ok((tmp, plan))
@@ -237,7 +209,7 @@ async fn plan(
 
 /// Refuses an existing container workdir unless `--force`, which deletes it first.
 async fn prepare_container_workdir(container: &Container, options: &Options) -> anyhow::Result<()> {
-    let cw = &options.container_workdir;
+    let cw = &options.common.container_workdir;
     let exists = container
         .exec(
             &ExecSpec::new(["sh", "-c", "test -e \"$1\"", "sh", cw.as_str()]),
@@ -245,7 +217,7 @@ async fn prepare_container_workdir(container: &Container, options: &Options) -> 
         )
         .await?;
     if exists.exit_code == 0 {
-        if !options.force {
+        if !options.common.force {
             return Err(InputError::new(format!(
                 "`{cw}` already exists in container {}",
                 container.short_id()

@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::cli::{StageArgs, StageHostArgs};
+use crate::cli::StageHostArgs;
+
+use super::stage_args::CommonOptions;
 use crate::docker::{ContainerSpec, Docker, LABEL_COMMAND, LABEL_WORKDIR};
 use crate::exit::{InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
-use crate::stage::filter::StageFilter;
 use crate::stage::{self, ImageRecord, ProjectSource, StagePlan, StageReport, StageResult};
 use crate::verify::VerifySpec;
-use crate::workdir::Workdir;
 
 /// Validated `stage-host` options.
 #[derive(Debug, Clone)]
@@ -38,16 +38,15 @@ impl Options {
             keep_container,
             verify,
         } = args;
-        let StageArgs {
-            container_workdir_path,
+        let CommonOptions {
+            container_workdir,
             workdir,
-            environments,
+            requested_environments,
             env,
-            exclude,
-            include_secret,
+            filter,
             force,
             json,
-        } = stage;
+        } = CommonOptions::resolve(stage)?;
         if image.trim().is_empty() {
             return Err(InputError::new("--image must name an image").into());
         }
@@ -57,10 +56,7 @@ impl Options {
             .transpose()?;
         let manifest = Manifest::discover(&project_dir)?;
         let lock = LockInfo::read(&project_dir)?;
-        let environments = manifest.select_environments(&environments)?;
-        let container_workdir = container_path(&container_workdir_path)?;
-        let workdir = Workdir::new(&workdir.unwrap_or_else(Workdir::default_path))?;
-        workdir.check_writable(force)?;
+        let environments = manifest.select_environments(&requested_environments)?;
         if project_dir.starts_with(workdir.root()) {
             return Err(InputError::new(format!(
                 "the project `{}` is inside the workdir `{}`",
@@ -69,9 +65,7 @@ impl Options {
             ))
             .into());
         }
-        let filter = StageFilter::new(&exclude, &include_secret)?;
         let verify = VerifySpec::resolve(&verify, &project_dir, resources_dir.as_deref())?;
-        let env = resolve_env(&env)?;
         Ok(Self {
             image,
             pull,
@@ -103,43 +97,6 @@ fn existing_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
     }
     // Canonical, so "is the workdir inside the project" compares real locations.
     std::fs::canonicalize(path).with_context(|| format!("failed to resolve `{}`", path.display()))
-}
-
-/// A container path must be absolute, normalised and not `/`.
-pub fn container_path(path: &str) -> anyhow::Result<String> {
-    let trimmed = path.trim_end_matches('/');
-    let ok = trimmed.starts_with('/')
-        && !trimmed.is_empty()
-        && trimmed
-            .split('/')
-            .skip(1)
-            .all(|part| !part.is_empty() && part != "." && part != "..");
-    if !ok {
-        return Err(InputError::new(format!(
-            "--container-workdir-path `{path}` must be an absolute path like /workdir (not `/`, no `.` or `..`)"
-        ))
-        .into());
-    }
-    Ok(trimmed.to_string())
-}
-
-/// `KEY=VALUE` stays; `KEY` takes this process's value (and is dropped, with a warning, when unset).
-pub fn resolve_env(pairs: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut env = Vec::new();
-    for pair in pairs {
-        let (key, value) = match pair.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (pair.clone(), std::env::var(pair).ok()),
-        };
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(InputError::new(format!("--env `{pair}` is not KEY or KEY=VALUE")).into());
-        }
-        match value {
-            Some(v) => env.push(format!("{key}={v}")),
-            None => tracing::warn!("--env {key}: not set in this shell, not passed on"),
-        }
-    }
-    Ok(env)
 }
 
 /// Runs `stage-host` to the end. `Ok(Status::VerificationFailed)` when the verification failed
@@ -208,32 +165,4 @@ pub async fn stage(options: &Options) -> anyhow::Result<StageReport> {
         }
     );
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn container_paths() {
-        assert_eq!(container_path("/workdir/").unwrap(), "/workdir");
-        assert_eq!(container_path("/a/b").unwrap(), "/a/b");
-        for bad in ["/", "", "rel", "/a/../b", "/a//b", "/a/./b"] {
-            assert!(container_path(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn env_pairs() {
-        std::env::set_var("PIXI_AIRGAP_TEST_ENV_PAIR", "v1");
-        let env = resolve_env(&[
-            "A=1".to_string(),
-            "B=".to_string(),
-            "PIXI_AIRGAP_TEST_ENV_PAIR".to_string(),
-            "PIXI_AIRGAP_TEST_UNSET_VAR".to_string(),
-        ])
-        .unwrap();
-        assert_eq!(env, ["A=1", "B=", "PIXI_AIRGAP_TEST_ENV_PAIR=v1"]);
-        assert!(resolve_env(&["=x".to_string()]).is_err());
-    }
 }

@@ -70,6 +70,8 @@ pub struct ExecOutput {
     pub exit_code: i64,
     /// stdout and stderr interleaved as they arrived.
     pub output: Vec<u8>,
+    /// stdout alone (for commands whose output is data, like `pixi info --json`).
+    pub stdout: Vec<u8>,
 }
 
 impl ExecOutput {
@@ -134,15 +136,18 @@ async fn run_exec(
     let raw = docker.raw();
     let created = raw.create_exec(id, options).await.map_err(exec_err)?;
     let mut output = Vec::new();
+    let mut stdout = Vec::new();
     if let StartExecResults::Attached {
         output: mut stream, ..
     } = raw.start_exec(&created.id, None).await.map_err(exec_err)?
     {
         while let Some(item) = stream.next().await {
             let bytes = match item.map_err(exec_err)? {
-                LogOutput::StdOut { message }
-                | LogOutput::StdErr { message }
-                | LogOutput::Console { message } => message,
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    stdout.extend_from_slice(&message);
+                    message
+                }
+                LogOutput::StdErr { message } => message,
                 LogOutput::StdIn { .. } => continue,
             };
             if let Some(sink) = log.as_mut() {
@@ -158,5 +163,9 @@ async fn run_exec(
     let inspect = raw.inspect_exec(&created.id).await.map_err(exec_err)?;
     let exit_code = inspect.exit_code.unwrap_or(-1);
     tracing::debug!("`{}` exited with {exit_code}", spec.display());
-    Ok(ExecOutput { exit_code, output })
+    Ok(ExecOutput {
+        exit_code,
+        output,
+        stdout,
+    })
 }

@@ -361,7 +361,7 @@ fn copy_tree(
         }
         let rel_in_product = Path::new(prefix).join(rel);
         let dest = dest_root.join(&rel_in_product);
-        let record_path = slash_path(&rel_in_product)?;
+        let record_path = crate::fsutil::slash_path(&rel_in_product)?;
         if file_type.is_dir() {
             std::fs::create_dir_all(&dest)
                 .with_context(|| format!("failed to create `{}`", dest.display()))?;
@@ -406,13 +406,6 @@ fn symlink(_target: &Path, dest: &Path) -> anyhow::Result<()> {
     anyhow::bail!("cannot create link `{}` on this platform", dest.display())
 }
 
-fn slash_path(path: &Path) -> anyhow::Result<String> {
-    let parts: Option<Vec<&str>> = path.components().map(|c| c.as_os_str().to_str()).collect();
-    parts
-        .map(|p| p.join("/"))
-        .with_context(|| format!("`{}` is not valid UTF-8", path.display()))
-}
-
 fn copy_file_hashed(src: &Path, dest: &Path) -> anyhow::Result<(String, u64, bool)> {
     let mut input =
         File::open(src).with_context(|| format!("failed to open `{}`", src.display()))?;
@@ -442,18 +435,11 @@ fn copy_file_hashed(src: &Path, dest: &Path) -> anyhow::Result<(String, u64, boo
         .with_context(|| format!("failed to write `{}`", dest.display()))?;
     std::fs::set_permissions(dest, meta.permissions())
         .with_context(|| format!("failed to set permissions on `{}`", dest.display()))?;
-    Ok((hex(&hasher.finalize()), size, is_executable(&meta)))
-}
-
-#[cfg(unix)]
-fn is_executable(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_meta: &std::fs::Metadata) -> bool {
-    false
+    Ok((
+        hex(&hasher.finalize()),
+        size,
+        crate::fsutil::is_executable(&meta),
+    ))
 }
 
 fn write_script(
@@ -465,13 +451,7 @@ fn write_script(
 ) -> anyhow::Result<()> {
     let path = root.join(name);
     std::fs::write(&path, text).with_context(|| format!("failed to write `{}`", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = if executable { 0o755 } else { 0o644 };
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("failed to set permissions on `{}`", path.display()))?;
-    }
+    crate::fsutil::set_mode(&path, if executable { 0o755 } else { 0o644 })?;
     records.push(FileRecord {
         path: name.to_string(),
         sha256: Some(hex(&Sha256::digest(text.as_bytes()))),
@@ -586,7 +566,8 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         if entry.file_type().is_dir() {
             continue;
         }
-        let rel = slash_path(entry.path().strip_prefix(product_dir).context("walk")?)?;
+        let rel =
+            crate::fsutil::slash_path(entry.path().strip_prefix(product_dir).context("walk")?)?;
         if rel != MANIFEST_FILE && !known.contains(&rel) {
             report.extra.push(rel);
         }

@@ -164,7 +164,7 @@ pub fn plan_dir(
                 .with_context(|| format!("failed to stat `{}`", item.path().display()))?;
             EntryKind::File {
                 source: item.path().to_path_buf(),
-                executable: is_executable(&meta),
+                executable: crate::fsutil::is_executable(&meta),
             }
         } else {
             report.skipped_special.push(rel.display().to_string());
@@ -199,17 +199,6 @@ fn keep_pixi_config(
         });
     }
     Ok(())
-}
-
-#[cfg(unix)]
-fn is_executable(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_meta: &std::fs::Metadata) -> bool {
-    false
 }
 
 /// The bytes of file content a list of entries will carry (for progress bars; a file that cannot

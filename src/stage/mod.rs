@@ -258,9 +258,16 @@ pub async fn run_in_container(
             None,
         )
         .await?;
-    std::fs::write(out.join("pixi-info.json"), &info.output)
+    if !info.success() {
+        tracing::warn!(
+            "`pixi info --json` failed (exit {}): {}",
+            info.exit_code,
+            info.tail(5)
+        );
+    }
+    std::fs::write(out.join("pixi-info.json"), &info.stdout)
         .context("failed to write out/pixi-info.json")?;
-    let platform = serde_json::from_slice::<serde_json::Value>(&info.output)
+    let platform = serde_json::from_slice::<serde_json::Value>(&info.stdout)
         .ok()
         .and_then(|v| {
             v.get("platform")
@@ -420,7 +427,7 @@ pub async fn preflight(container: &Container, image: &ImageRecord) -> anyhow::Re
         ))
         .into());
     }
-    Ok(version.text().trim().to_string())
+    Ok(String::from_utf8_lossy(&version.stdout).trim().to_string())
 }
 
 fn create_log(out: &Path, name: &str) -> anyhow::Result<File> {
@@ -563,12 +570,7 @@ pub fn write_helpers(workdir: &Workdir, project_name: &str) -> anyhow::Result<()
     let text = crate::product::templates::make_archive_ready_sh(project_name)?;
     std::fs::write(&script, text)
         .with_context(|| format!("failed to write `{}`", script.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("failed to set permissions on `{}`", script.display()))?;
-    }
+    crate::fsutil::set_mode(&script, 0o755)?;
     Ok(())
 }
 

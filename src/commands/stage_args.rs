@@ -1,0 +1,111 @@
+//! Resolution of the options every staging command shares (`StageArgs`).
+
+use crate::cli::StageArgs;
+use crate::exit::InputError;
+use crate::stage::filter::StageFilter;
+use crate::workdir::Workdir;
+
+/// `StageArgs`, validated: paths resolved, patterns compiled, variables looked up.
+#[derive(Debug, Clone)]
+pub struct CommonOptions {
+    pub container_workdir: String,
+    pub workdir: Workdir,
+    /// As given; checked against the manifest once it is read.
+    pub requested_environments: Vec<String>,
+    pub env: Vec<String>,
+    pub filter: StageFilter,
+    pub force: bool,
+    pub json: bool,
+}
+
+impl CommonOptions {
+    pub fn resolve(args: StageArgs) -> anyhow::Result<Self> {
+        let StageArgs {
+            container_workdir_path,
+            workdir,
+            environments,
+            env,
+            exclude,
+            include_secret,
+            force,
+            json,
+        } = args;
+        let container_workdir = container_path(&container_workdir_path)?;
+        let workdir = Workdir::new(&workdir.unwrap_or_else(Workdir::default_path))?;
+        workdir.check_writable(force)?;
+        Ok(Self {
+            container_workdir,
+            workdir,
+            requested_environments: environments,
+            env: resolve_env(&env)?,
+            filter: StageFilter::new(&exclude, &include_secret)?,
+            force,
+            json,
+        })
+    }
+}
+
+/// A container path must be absolute, normalised and not `/`.
+pub fn container_path(path: &str) -> anyhow::Result<String> {
+    let trimmed = path.trim_end_matches('/');
+    let ok = trimmed.starts_with('/')
+        && !trimmed.is_empty()
+        && trimmed
+            .split('/')
+            .skip(1)
+            .all(|part| !part.is_empty() && part != "." && part != "..");
+    if !ok {
+        return Err(InputError::new(format!(
+            "--container-workdir-path `{path}` must be an absolute path like /workdir (not `/`, no `.` or `..`)"
+        ))
+        .into());
+    }
+    Ok(trimmed.to_string())
+}
+
+/// `KEY=VALUE` stays; `KEY` takes this process's value (and is dropped, with a warning, when unset).
+pub fn resolve_env(pairs: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut env = Vec::new();
+    for pair in pairs {
+        let (key, value) = match pair.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (pair.clone(), std::env::var(pair).ok()),
+        };
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(InputError::new(format!("--env `{pair}` is not KEY or KEY=VALUE")).into());
+        }
+        match value {
+            Some(v) => env.push(format!("{key}={v}")),
+            None => tracing::warn!("--env {key}: not set in this shell, not passed on"),
+        }
+    }
+    Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_paths() {
+        assert_eq!(container_path("/workdir/").unwrap(), "/workdir");
+        assert_eq!(container_path("/a/b").unwrap(), "/a/b");
+        for bad in ["/", "", "rel", "/a/../b", "/a//b", "/a/./b"] {
+            assert!(container_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_pairs() {
+        std::env::set_var("PIXI_AIRGAP_TEST_ENV_PAIR", "v1");
+        let env = resolve_env(&[
+            "A=1".to_string(),
+            "B=".to_string(),
+            "PIXI_AIRGAP_TEST_ENV_PAIR".to_string(),
+            "PIXI_AIRGAP_TEST_UNSET_VAR".to_string(),
+        ])
+        .unwrap();
+        assert_eq!(env, ["A=1", "B=", "PIXI_AIRGAP_TEST_ENV_PAIR=v1"]);
+        assert!(resolve_env(&["=x".to_string()]).is_err());
+    }
+}

@@ -1,0 +1,38 @@
+//! Small file-system helpers shared by the stager, the product writer and the verifier.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+/// Whether any execute bit is set (always false where there are no such bits).
+#[cfg(unix)]
+pub fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+pub fn is_executable(_meta: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// A relative path as `/`-separated UTF-8, the form manifests and container paths use.
+pub fn slash_path(path: &Path) -> anyhow::Result<String> {
+    let parts: Option<Vec<&str>> = path.components().map(|c| c.as_os_str().to_str()).collect();
+    parts
+        .map(|p| p.join("/"))
+        .with_context(|| format!("`{}` is not valid UTF-8", path.display()))
+}
+
+/// Sets a file's permission bits (no-op where there are none).
+pub fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("failed to set permissions on `{}`", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
