@@ -20,6 +20,14 @@ echo "== cargo test" >&2
 test_log=$(mktemp)
 trap 'rm -f "$test_log"' EXIT
 cargo test --locked -- --test-threads="${PIXI_AIRGAP_TEST_THREADS:-2}" 2>&1 | tee "$test_log"
+# Every test removes what it starts; a container or network left with our label is a bug.
+leftovers=$(docker ps -aq --filter label=io.pixi-airgap.managed; docker network ls -q --filter label=io.pixi-airgap.managed)
+if [ -n "$leftovers" ]; then
+  echo "error: the tests left Docker objects labelled io.pixi-airgap.managed:" >&2
+  docker ps -a --filter label=io.pixi-airgap.managed >&2
+  docker network ls --filter label=io.pixi-airgap.managed >&2
+  exit 1
+fi
 echo "== pack demo (what a CI job does with pack alone)" >&2
 scripts/pack-demo.sh
 echo "== memory benchmark" >&2

@@ -135,14 +135,18 @@ ensure_rootfs() {
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
-ensure_images() {
-  local pixi_bin="$1" rootfs="$2"
+ensure_nopixi_image() {
+  local rootfs="$1"
   if ! image_exists "$NOPIXI_TAG"; then
     log "importing $NOPIXI_TAG"
     docker import --change 'CMD ["/bin/sh"]' \
       --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
       "$rootfs" "$NOPIXI_TAG" >/dev/null
   fi
+}
+
+ensure_pixi_image() {
+  local pixi_bin="$1" rootfs="$2"
   if ! image_exists "$IMAGE_TAG"; then
     log "importing $IMAGE_TAG"
     local staging
@@ -168,16 +172,21 @@ main() {
     image_exists "$PIXI_AIRGAP_TEST_IMAGE" || die "PIXI_AIRGAP_TEST_IMAGE=$PIXI_AIRGAP_TEST_IMAGE is not a local image"
     log "using your pixi image $PIXI_AIRGAP_TEST_IMAGE"
   fi
-  local pixi_bin rootfs
+  local pixi_bin="" rootfs
   if image_exists "$IMAGE_TAG" && image_exists "$NOPIXI_TAG"; then
     log "images $IMAGE_TAG and $NOPIXI_TAG are ready (cached)"
+  elif [ -n "${PIXI_AIRGAP_TEST_IMAGE:-}" ] && ! image_exists "$IMAGE_TAG"; then
+    # Your own pixi image replaces ours: only the image without pixi is still needed.
+    rootfs=$(ensure_rootfs)
+    ensure_nopixi_image "$rootfs"
   else
     pixi_bin=$(ensure_pixi)
     rootfs=$(ensure_rootfs)
-    ensure_images "$pixi_bin" "$rootfs"
+    ensure_nopixi_image "$rootfs"
+    ensure_pixi_image "$pixi_bin" "$rootfs"
   fi
   if [ "${1:-}" = "--print-env" ]; then
-    echo "export PIXI_AIRGAP_TESTBED_IMAGE='$IMAGE_TAG'"
+    echo "export PIXI_AIRGAP_TESTBED_IMAGE='${PIXI_AIRGAP_TEST_IMAGE:-$IMAGE_TAG}'"
     echo "export PIXI_AIRGAP_TESTBED_NOPIXI_IMAGE='$NOPIXI_TAG'"
   fi
 }

@@ -105,6 +105,67 @@ fn pack_makes_a_verified_product_and_identical_archives() {
 }
 
 #[test]
+fn pack_works_on_the_other_fixtures() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    // Several environments; the proof bootstraps all of them and verifies in `default`.
+    let (tmp, project) = locked_fixture(&bed, &server, "multi");
+    let workdir = tmp.path().join("wd-multi");
+    let output = pack(
+        &bed,
+        &server,
+        &project,
+        &workdir,
+        &["--json", "--verify-task", "smoke", "--verify-user", "4242"],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["stage"]["environments"],
+        serde_json::json!(["default", "alpha", "beta"])
+    );
+    assert_eq!(report["proof"]["user"], "4242:4242");
+    assert_eq!(report["product"]["packages"], 4);
+
+    // Links, odd names, resources and secrets; the verification is a script from the project.
+    let (tmp, project) = locked_fixture(&bed, &server, "stager");
+    let resources = tmp.path().join("res");
+    dress_stager_project(&project, &resources);
+    let workdir = tmp.path().join("wd-stager");
+    let (r, script) = (
+        resources.display().to_string(),
+        project.join("ci/check.sh").display().to_string(),
+    );
+    let output = pack(
+        &bed,
+        &server,
+        &project,
+        &workdir,
+        &[
+            "--json",
+            "--resources-dir",
+            &r,
+            "--verify-script",
+            &script,
+            "--verify-expect",
+            "script-ok",
+            "--archive",
+            "tar",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["proof"]["verification"]["passed"], true);
+    let product = workdir.join("product");
+    assert_eq!(
+        sha256_file(&product.join("res/models/big.bin")),
+        sha256_file(&resources.join("models/big.bin"))
+    );
+    assert!(!product.join("stager/.env").exists() && !product.join("res/.npmrc").exists());
+    assert!(workdir.join("product.tar").is_file());
+}
+
+#[test]
 fn pack_stops_at_the_first_failure_with_its_exit_code() {
     let Some(bed) = testbed() else { return };
     let server = ChannelServer::start(&bed);

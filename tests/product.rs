@@ -103,9 +103,29 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
         .join("helpers/make-archive-ready-product.sh")
         .is_file());
 
-    let output = make_product(&workdir, &name, None);
+    let w = workdir.display().to_string();
+    let output = pixi_airgap(&[
+        "make-product",
+        "--workdir",
+        &w,
+        "--project-name",
+        &name,
+        "--json",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let product = workdir.join("product");
+    let made: serde_json::Value = serde_json::from_slice(&output.stdout).expect("--json report");
+    assert_eq!(made["product_dir"], product.display().to_string());
+    assert_eq!(
+        made["manifest"],
+        product.join("pixi-airgap.json").display().to_string()
+    );
+    assert_eq!(made["environments"], serde_json::json!(["default"]));
+    let manifest_now = read_json(&product.join("pixi-airgap.json"));
+    assert_eq!(
+        made["files"],
+        manifest_now["files"].as_array().unwrap().len()
+    );
     for part in [
         "single-env/pixi.toml",
         "single-env/pixi.lock",

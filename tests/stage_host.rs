@@ -569,3 +569,81 @@ fn progress_is_drawn_only_on_a_terminal() {
         "control characters in a pipe:\n{err}"
     );
 }
+
+#[test]
+fn env_reaches_the_build_container_and_a_workdir_inside_the_project_is_not_staged() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (_tmp, project) = locked_fixture(&bed, &server, "single");
+    // The default layout when run from the project folder: ./tmp/workdir-... inside the project.
+    let workdir = project.join("tmp/wd");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let mut args = stage_args(&bed, &server, &p, &w);
+    args.extend([
+        "--env",
+        "AIRGAP_TEST_TOKEN=from-the-command-line",
+        "--env",
+        "PIXI_AIRGAP_TEST_PASSED_THROUGH",
+        "--verify-run",
+        "--",
+        "sh",
+        "-c",
+        "echo token=$AIRGAP_TEST_TOKEN passed=$PIXI_AIRGAP_TEST_PASSED_THROUGH cache=$PIXI_CACHE_DIR",
+    ]);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+        .args(&args)
+        .env("PIXI_AIRGAP_TEST_PASSED_THROUGH", "from-the-shell")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let log = std::fs::read_to_string(workdir.join("out/verify.log")).unwrap();
+    assert!(
+        log.contains("token=from-the-command-line passed=from-the-shell cache=/workdir/pixi-cache"),
+        "{log}"
+    );
+    assert!(
+        !workdir.join("project/single-env/tmp/wd").exists(),
+        "the workdir was staged into itself"
+    );
+}
+
+#[test]
+fn sigterm_removes_the_container_too() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let workdir = tmp.path().join("wd");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let mut args = stage_args(&bed, &server, &p, &w);
+    args.extend(["--verify-run", "--", "sleep", "120"]);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !workdir.join("out/verify.log").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "staging never reached the verification"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(containers_for_workdir(&bed, &workdir).len(), 1);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        containers_for_workdir(&bed, &workdir).is_empty(),
+        "container left after SIGTERM"
+    );
+}
