@@ -539,26 +539,26 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         known.insert(record.path.clone());
         let path = product_dir.join(&record.path);
         report.checked += 1;
-        let ok = match &record.symlink {
-            Some(target) => std::fs::read_link(&path)
-                .map(|t| t.to_string_lossy() == target.as_str())
-                .unwrap_or(false),
-            None => match std::fs::symlink_metadata(&path) {
-                Err(_) => {
-                    report.missing.push(record.path.clone());
-                    continue;
-                }
-                Ok(meta) if !meta.is_file() => false,
-                Ok(meta) if Some(meta.len()) != record.size => false,
-                Ok(_) => hash_file(&path)? == record.sha256.clone().unwrap_or_default(),
-            },
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            report.missing.push(record.path.clone());
+            continue;
         };
-        if !ok {
-            if std::fs::symlink_metadata(&path).is_err() {
-                report.missing.push(record.path.clone());
-            } else {
-                report.changed.push(record.path.clone());
+        let intact = match &record.symlink {
+            Some(target) => {
+                meta.file_type().is_symlink()
+                    && std::fs::read_link(&path)
+                        .is_ok_and(|t| t.to_string_lossy() == target.as_str())
             }
+            // A lost execute bit breaks a package's programs just like changed bytes do.
+            None => {
+                meta.is_file()
+                    && Some(meta.len()) == record.size
+                    && crate::fsutil::is_executable(&meta) == record.executable
+                    && record.sha256.as_deref() == Some(hash_file(&path)?.as_str())
+            }
+        };
+        if !intact {
+            report.changed.push(record.path.clone());
         }
     }
     for entry in WalkDir::new(product_dir).follow_links(false) {
@@ -606,6 +606,123 @@ fn hash_file(path: &Path) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A staged workdir as stage-host leaves it, without running it.
+    fn staged_workdir(root: &Path) -> Workdir {
+        let wd = Workdir::new(root).unwrap();
+        let project = wd.project("demo");
+        std::fs::create_dir_all(project.join(".pixi/envs/default")).unwrap();
+        std::fs::write(project.join("pixi.toml"), "[project]\nname = \"demo\"\n").unwrap();
+        std::fs::write(project.join("pixi.lock"), "version: 4\n").unwrap();
+        std::fs::write(project.join(".pixi/envs/default/huge"), "env").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("pixi.toml", project.join("link")).unwrap();
+        let pkg = wd.pixi_cache().join("pkgs/a-1-0/bin");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(pkg.join("tool"), "#!/bin/sh\n").unwrap();
+        crate::fsutil::set_mode(&pkg.join("tool"), 0o755).unwrap();
+        std::fs::write(wd.pixi_cache().join("pkgs/a-1-0.lock"), "").unwrap();
+        std::fs::create_dir_all(wd.pixi_cache().join("pypi/.tmp")).unwrap();
+        std::fs::create_dir_all(wd.resources()).unwrap();
+        std::fs::create_dir_all(wd.out()).unwrap();
+        let stage = serde_json::json!({
+            "format_version": 1, "tool_version": "0", "command": "stage-host",
+            "project_name": "demo", "manifest": "pixi.toml", "environments": ["default"],
+            "image": "img", "image_id": "sha256:abc", "image_repo_digests": [],
+            "pixi_version": "pixi 0.15.2", "platform": "linux-64", "container_workdir": "/workdir",
+            "lock_sha256": "00", "lock_version": 4,
+            "excluded": {"counts": {}, "secrets": [], "skipped_special": []},
+            "installs": [], "verification": null, "workdir": root,
+            "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z",
+            "result": "success"
+        });
+        std::fs::write(wd.out().join("stage.json"), stage.to_string()).unwrap();
+        wd
+    }
+
+    #[test]
+    fn make_then_check_and_detect_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let wd = staged_workdir(&dir.path().join("wd"));
+        let options = MakeOptions {
+            workdir: wd.clone(),
+            project_name: "demo".to_string(),
+            output: wd.product(),
+        };
+        let manifest = make(&options).unwrap();
+        let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "bootstrap-project.sh",
+                "demo/link",
+                "demo/pixi.lock",
+                "demo/pixi.toml",
+                "envs.sh",
+                "pkg-cache/pkgs/a-1-0/bin/tool",
+            ],
+            "no envs, no res/ when empty, no lock files or tmp folders from the cache"
+        );
+        if std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
+            assert_eq!(
+                manifest.created_at, "2026-01-01T00:01:00Z",
+                "the staging run's end"
+            );
+        }
+        assert!(!wd.product().join("res").exists());
+        // Same workdir, same manifest bytes.
+        let first = std::fs::read(wd.product().join(MANIFEST_FILE)).unwrap();
+        make(&options).unwrap();
+        assert_eq!(
+            std::fs::read(wd.product().join(MANIFEST_FILE)).unwrap(),
+            first
+        );
+        let (_, report) = check(&wd.product()).unwrap();
+        assert_eq!(report.checked, 6);
+        assert!(report.extra.is_empty());
+
+        // A lost execute bit, a retargeted link and an extra file.
+        let tool = wd.product().join("pkg-cache/pkgs/a-1-0/bin/tool");
+        crate::fsutil::set_mode(&tool, 0o644).unwrap();
+        std::fs::remove_file(wd.product().join("demo/link")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("pixi.lock", wd.product().join("demo/link")).unwrap();
+        std::fs::write(wd.product().join("demo/extra.txt"), "x").unwrap();
+        let err = check(&wd.product()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("changed: pkg-cache/pkgs/a-1-0/bin/tool"),
+            "{text}"
+        );
+        assert!(text.contains("changed: demo/link"), "{text}");
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+    }
+
+    #[test]
+    fn make_refuses_a_wrong_name_and_an_unstaged_workdir() {
+        let dir = tempfile::tempdir().unwrap();
+        let wd = staged_workdir(&dir.path().join("wd"));
+        let options = MakeOptions {
+            workdir: wd.clone(),
+            project_name: "other".to_string(),
+            output: wd.product(),
+        };
+        let err = make(&options).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("does not match the staged project `demo`"),
+            "{err}"
+        );
+        let empty = Workdir::new(&dir.path().join("empty")).unwrap();
+        let options = MakeOptions {
+            workdir: empty.clone(),
+            project_name: "demo".to_string(),
+            output: empty.product(),
+        };
+        let err = make(&options).unwrap_err();
+        assert!(err.to_string().contains("is not a staged workdir"), "{err}");
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+    }
 
     #[test]
     fn cache_filter() {
