@@ -424,6 +424,28 @@ fn input_and_infrastructure_errors_have_their_exit_codes() {
     assert!(err.contains("online first"), "{err}");
     assert!(containers_for_workdir(&bed, &w).is_empty());
 
+    // The channel out of reach (no --network): the install fails, 3, pointing at its log.
+    let w = tmp.path().join("wd-offline");
+    let output = pixi_airgap(&[
+        "stage-host",
+        "--image",
+        &bed.image,
+        "--project-dir",
+        &p,
+        "--workdir",
+        &w.display().to_string(),
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("`pixi install --locked` failed with exit code"),
+        "{err}"
+    );
+    assert!(err.contains("install-default.log"), "{err}");
+    let log = std::fs::read_to_string(w.join("out/install-default.log")).unwrap();
+    assert!(log.contains("airgap-channel"), "{log}");
+    assert!(containers_for_workdir(&bed, &w).is_empty());
+
     // Missing lock: 2, before Docker.
     std::fs::remove_file(stale.join("pixi.lock")).unwrap();
     let output = pixi_airgap(&[
