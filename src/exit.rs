@@ -89,7 +89,7 @@ hinted_error!(
 
 /// The run was stopped by a signal; cleanup has already happened when this is returned.
 #[derive(Debug, thiserror::Error)]
-#[error("interrupted by {0}; the build container was removed")]
+#[error("interrupted by {0}")]
 pub struct Interrupted(pub &'static str);
 
 /// Picks the exit status for an error by its kind.

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod pixi;
 pub mod product;
 pub mod progress;
+pub mod shutdown;
 pub mod stage;
 pub mod verify;
 pub mod workdir;
@@ -34,7 +35,10 @@ pub fn run(cli: cli::Cli) -> Status {
             return exit::report(&err);
         }
     };
-    let result = runtime.block_on(commands::dispatch(cli.command));
+    let result = runtime.block_on(async {
+        shutdown::install();
+        commands::dispatch(cli.command).await
+    });
     match result {
         Ok(status) => status,
         Err(err) => exit::report(&err),

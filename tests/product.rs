@@ -382,17 +382,6 @@ fn interrupted_make_product_leaves_the_previous_product() {
             f.write_all(&chunk).unwrap();
         }
     }
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
-        .args([
-            "make-product",
-            "--workdir",
-            &workdir.display().to_string(),
-            "--project-name",
-            &name,
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let partial_exists = || {
         std::fs::read_dir(&workdir).unwrap().flatten().any(|e| {
             e.file_name()
@@ -400,18 +389,63 @@ fn interrupted_make_product_leaves_the_previous_product() {
                 .starts_with(".product.partial-")
         })
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !partial_exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "make-product finished before it could be interrupted"
-        );
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), None, "killed by a signal, not finished");
+    // Starts make-product and sends `signal` once it is writing the new product.
+    let interrupt = |signal: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+            .args([
+                "make-product",
+                "--workdir",
+                &workdir.display().to_string(),
+                "--project-name",
+                &name,
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !partial_exists() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "make-product finished before it could be interrupted"
+            );
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait_with_output().unwrap()
+    };
+
+    // Ctrl-C: make-product stops, removes its partial product, exits 130.
+    let output = interrupt("-INT");
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !partial_exists(),
+        "the partial product was not removed after SIGINT"
+    );
+    assert_eq!(
+        std::fs::read(product.join("pixi-airgap.json")).unwrap(),
+        before,
+        "previous product changed"
+    );
+    pixi_airgap::product::check(&product).expect("the previous product is intact");
+
+    // SIGKILL: no chance to clean up; the previous product is still intact.
+    let output = interrupt("-KILL");
+    assert_eq!(
+        output.status.code(),
+        None,
+        "killed by a signal, not finished"
+    );
+    assert!(partial_exists());
     assert_eq!(
         std::fs::read(product.join("pixi-airgap.json")).unwrap(),
         before,

@@ -9,7 +9,7 @@ pub mod stage_host;
 pub mod verify_product;
 
 use crate::cli::Command;
-use crate::exit::{Interrupted, Status};
+use crate::exit::Status;
 
 /// Resolves and runs one subcommand.
 pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
@@ -38,44 +38,6 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
         Command::VerifyProduct(args) => {
             let options = verify_product::Options::resolve(args)?;
             verify_product::run(&options).await
-        }
-    }
-}
-
-/// Resolves when the process is asked to stop (Ctrl-C / SIGINT, or SIGTERM), naming the signal.
-pub async fn shutdown_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            // Without signal handlers we can only wait forever; the work itself still finishes.
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
-    }
-}
-
-/// Runs `work` until it ends or a stop signal arrives; on a signal the work is dropped (so its
-/// container guard can clean up) and [`Interrupted`] is returned.
-pub async fn until_signal<T>(
-    work: impl std::future::Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<T> {
-    tokio::select! {
-        result = work => result,
-        signal = shutdown_signal() => {
-            tracing::warn!("received {signal}, cleaning up");
-            Err(Interrupted(signal).into())
         }
     }
 }

@@ -111,7 +111,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         container.short_id(),
         options.project_path
     );
-    let result = super::until_signal(stage::run_in_container(
+    let result = crate::shutdown::until_stopped(stage::run_in_container(
         &container,
         &plan,
         &record,

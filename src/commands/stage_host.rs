@@ -145,7 +145,7 @@ pub async fn stage(options: &Options) -> anyhow::Result<StageReport> {
     if options.keep_container {
         container.keep();
     }
-    let result = super::until_signal(stage::run_in_container(
+    let result = crate::shutdown::until_stopped(stage::run_in_container(
         &container,
         plan,
         &record,

@@ -201,7 +201,8 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
         id: Some(image.id.clone()),
         repo_digests: image.repo_digests.clone(),
     };
-    let result = super::until_signal(prove(&container, options, &manifest, &record)).await;
+    let result =
+        crate::shutdown::until_stopped(prove(&container, options, &manifest, &record)).await;
     let removed = container.remove().await;
     let (mut report, status) = result?;
     removed?;

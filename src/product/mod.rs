@@ -347,6 +347,7 @@ fn copy_tree(
         .sort_by_file_name()
         .into_iter();
     while let Some(entry) = walker.next() {
+        crate::shutdown::check()?;
         let entry = entry.with_context(|| format!("failed to walk `{}`", src.display()))?;
         let rel = entry
             .path()
@@ -418,6 +419,7 @@ fn copy_file_hashed(src: &Path, dest: &Path) -> anyhow::Result<(String, u64, boo
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
+        crate::shutdown::check()?;
         let n = input
             .read(&mut buf)
             .with_context(|| format!("failed to read `{}`", src.display()))?;
@@ -536,6 +538,7 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
     let mut report = CheckReport::default();
     let mut known = std::collections::HashSet::new();
     for record in &manifest.files {
+        crate::shutdown::check()?;
         known.insert(record.path.clone());
         let path = product_dir.join(&record.path);
         report.checked += 1;

@@ -234,6 +234,7 @@ pub fn write_tar<W: Write>(entries: &[TarEntry], owner: Owner, out: W) -> anyhow
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     for entry in entries {
+        crate::shutdown::check()?;
         match &entry.kind {
             EntryKind::Dir => append(&mut builder, owner, &entry.path, Data::Dir)?,
             EntryKind::Symlink { target } => {
@@ -569,6 +570,7 @@ pub fn extract_reader<R: Read>(
     archive.set_overwrite(true);
     let mut stats = ExtractStats::default();
     for entry in archive.entries().context("failed to read the tar stream")? {
+        crate::shutdown::check()?;
         let mut entry = entry.context("failed to read a tar entry")?;
         let path = entry
             .path()
