@@ -14,7 +14,7 @@ Exit codes:
   2    bad input (arguments, project, manifest, pixi.lock, workdir)
   3    Docker, image or pixi problem
   4    other failure on this host (disk, permissions)
-  130  interrupted (containers were removed)"
+  130  interrupted by Ctrl-C or SIGTERM (cleaned up; a second signal exits at once)"
     };
 }
 
