@@ -3,11 +3,11 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0    | success |
-//! | 1    | the verification ran and failed (the workdir and its logs are still written) |
+//! | 1    | the verification ran and failed (the workdir and its logs are still written), or a product did not install offline |
 //! | 2    | bad input: arguments, project, manifest, lock file, workdir |
 //! | 3    | infrastructure: Docker unreachable, image missing, image without pixi, pixi failures |
 //! | 4    | anything else that went wrong on this host (disk full, permissions, ...) |
-//! | 130  | interrupted by Ctrl-C or SIGTERM (containers were cleaned up) |
+//! | 130  | interrupted by Ctrl-C or SIGTERM (cleaned up; a second signal exits at once) |
 //!
 //! Commands return `anyhow::Error`s; the code is chosen by looking for an [`InputError`],
 //! [`crate::docker::DockerError`], [`InfraError`] or [`Interrupted`] anywhere in the cause chain.
