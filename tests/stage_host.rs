@@ -465,52 +465,6 @@ fn input_and_infrastructure_errors_have_their_exit_codes() {
     );
 }
 
-#[test]
-fn sigint_removes_the_container() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "single");
-    let workdir = tmp.path().join("wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let mut args = stage_args(&bed, &server, &p, &w);
-    args.extend(["--verify-run", "--", "sleep", "120"]);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
-        .args(&args)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the verification runs: the container exists and the verification log is open.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let running = || {
-        workdir.join("out/verify.log").exists()
-            && !containers_for_workdir(&bed, &workdir).is_empty()
-    };
-    while !running() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "staging never reached the verification"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "pixi-airgap ended early"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted by SIGINT"), "{err}");
-    assert!(
-        containers_for_workdir(&bed, &workdir).is_empty(),
-        "container left after SIGINT"
-    );
-}
-
 /// pyproject.toml manifests need pixi >= 0.18: this runs when PIXI_AIRGAP_TEST_PYPROJECT_IMAGE names
 /// a local image with such a pixi (the built-in test bed has 0.15.2). Manifest detection and name
 /// parsing for pyproject are unit-tested in `src/pixi.rs` regardless.
@@ -629,8 +583,8 @@ fn env_reaches_the_build_container_and_a_workdir_inside_the_project_is_not_stage
     );
 }
 
-#[test]
-fn sigterm_removes_the_container_too() {
+/// Stages with a verification that sleeps, sends `signal` while it runs, and checks the cleanup.
+fn interrupt_while_verifying(signal: &str, name: &str) {
     let Some(bed) = testbed() else { return };
     let server = ChannelServer::start(&bed);
     let (tmp, project) = locked_fixture(&bed, &server, "single");
@@ -638,34 +592,49 @@ fn sigterm_removes_the_container_too() {
     let (p, w) = (project.display().to_string(), workdir.display().to_string());
     let mut args = stage_args(&bed, &server, &p, &w);
     args.extend(["--verify-run", "--", "sleep", "120"]);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
         .args(&args)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Wait until the verification runs: the container exists and the verification log is open.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !workdir.join("out/verify.log").exists() {
+    let running = || {
+        workdir.join("out/verify.log").exists()
+            && !containers_for_workdir(&bed, &workdir).is_empty()
+    };
+    while !running() {
         assert!(
             std::time::Instant::now() < deadline,
             "staging never reached the verification"
         );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "pixi-airgap ended early"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    assert_eq!(containers_for_workdir(&bed, &workdir).len(), 1);
     let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let output = child.wait_with_output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains(&format!("interrupted by {name}")), "{err}");
     assert!(
         containers_for_workdir(&bed, &workdir).is_empty(),
-        "container left after SIGTERM"
+        "container left after {name}"
     );
+}
+
+#[test]
+fn sigint_removes_the_container() {
+    interrupt_while_verifying("-INT", "SIGINT");
+}
+
+#[test]
+fn sigterm_removes_the_container_too() {
+    interrupt_while_verifying("-TERM", "SIGTERM");
 }
