@@ -378,6 +378,7 @@ fn refilter<R: Read, W: Write>(
         .entries()
         .context("failed to read the project stream")?
     {
+        crate::shutdown::check()?;
         let mut entry = entry.context("failed to read an entry of the project stream")?;
         let rel = strip(&entry.path().context("unreadable entry path")?)?;
         let kind = entry.header().entry_type();
