@@ -1,5 +1,7 @@
 //! Command-line structures (clap derive) and nothing else: validation happens when each command
 //! resolves its arguments into options.
+// Doc comments here are `--help` text, written for terminals (`<FORMAT>`), not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
 
