@@ -24,6 +24,16 @@ pub fn slash_path(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("`{}` is not valid UTF-8", path.display()))
 }
 
+/// Whether `dir` is a folder with something in it (`false` when it does not exist).
+pub fn dir_has_entries(dir: &Path) -> anyhow::Result<bool> {
+    if !dir.is_dir() {
+        return Ok(false);
+    }
+    let mut entries =
+        std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))?;
+    Ok(entries.next().is_some())
+}
+
 /// Sets a file's permission bits (no-op where there are none).
 pub fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
     #[cfg(unix)]

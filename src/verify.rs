@@ -168,6 +168,19 @@ impl VerifySpec {
     }
 }
 
+/// The environment a verification runs in: `default` when it is among `environments`, else the
+/// first one. Staging and the offline proof must agree on it.
+pub fn environment(environments: &[String]) -> &str {
+    if environments.iter().any(|e| e == "default") {
+        "default"
+    } else {
+        environments
+            .first()
+            .map(String::as_str)
+            .unwrap_or("default")
+    }
+}
+
 /// The outcome of a verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyVerdict {

@@ -66,9 +66,7 @@ impl Workdir {
         if force || !self.root.exists() {
             return Ok(());
         }
-        let mut entries = std::fs::read_dir(&self.root)
-            .with_context(|| format!("failed to read `{}`", self.root.display()))?;
-        if entries.next().is_some() {
+        if crate::fsutil::dir_has_entries(&self.root)? {
             return Err(
                 InputError::new(format!("workdir `{}` is not empty", self.root.display()))
                     .with_hint(

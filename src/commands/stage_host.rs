@@ -118,11 +118,7 @@ pub async fn stage(options: &Options) -> anyhow::Result<StageReport> {
     plan.workdir.prepare()?;
     let docker = Docker::connect().await?;
     let image = docker.require_image(&options.image, options.pull).await?;
-    let record = ImageRecord {
-        name: Some(options.image.clone()),
-        id: Some(image.id.clone()),
-        repo_digests: image.repo_digests.clone(),
-    };
+    let record = ImageRecord::local(&options.image, &image);
     let spec = ContainerSpec {
         image: options.image.clone(),
         labels: vec![

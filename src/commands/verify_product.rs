@@ -196,11 +196,7 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
     if options.keep_container {
         container.keep();
     }
-    let record = ImageRecord {
-        name: Some(options.image.clone()),
-        id: Some(image.id.clone()),
-        repo_digests: image.repo_digests.clone(),
-    };
+    let record = ImageRecord::local(&options.image, &image);
     let result =
         crate::shutdown::until_stopped(prove(&container, options, &manifest, &record)).await;
     let removed = container.remove().await;
@@ -323,7 +319,8 @@ async fn prove(
         tracing::info!("no verification given or recorded: the proof is the offline install");
         return Ok((report, Status::Success));
     };
-    let environment = verify_environment(manifest);
+    // The same choice as at staging time.
+    let environment = crate::verify::environment(&manifest.environments).to_string();
     let project = format!("{product_in_container}/{}", manifest.project_name);
     let resources = format!("{product_in_container}/res");
     let place = VerifyPlace {
@@ -341,7 +338,7 @@ async fn prove(
     let exec = ExecSpec::new(cmd)
         .env(&env)
         .working_dir(project.clone())
-        .user(options.user.map(|o| format!("{}:{}", o.uid, o.gid)));
+        .user(report.user.clone());
     let verification =
         stage::verify_in_container(container, &spec, &environment, &exec, &options.out_dir).await?;
     report.timings.verification_seconds = verification.seconds;
@@ -356,19 +353,6 @@ async fn prove(
     } else {
         report.result = ProofResult::VerificationFailed;
         Ok((report, Status::VerificationFailed))
-    }
-}
-
-/// `default` when the product has it, else its first environment (as at staging time).
-fn verify_environment(manifest: &ProductManifest) -> String {
-    if manifest.environments.iter().any(|e| e == "default") {
-        "default".to_string()
-    } else {
-        manifest
-            .environments
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "default".to_string())
     }
 }
 

@@ -222,7 +222,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     let staging = partial.path();
     copy_tree(&project, staging, project_name, &mut files, keep_project)?;
     let resources = workdir.resources();
-    if dir_has_entries(&resources)? {
+    if crate::fsutil::dir_has_entries(&resources)? {
         copy_tree(&resources, staging, "res", &mut files, |_, _| true)?;
     }
     copy_tree(
@@ -291,15 +291,6 @@ fn created_at(stage: &StageReport) -> String {
         .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_else(|| stage.finished_at.clone())
-}
-
-fn dir_has_entries(dir: &Path) -> anyhow::Result<bool> {
-    if !dir.is_dir() {
-        return Ok(false);
-    }
-    let mut entries =
-        std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))?;
-    Ok(entries.next().is_some())
 }
 
 /// The staged project goes in whole, except environments (not relocatable; pixi rebuilds them).

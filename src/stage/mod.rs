@@ -123,6 +123,17 @@ pub struct ImageRecord {
     pub repo_digests: Vec<String>,
 }
 
+impl ImageRecord {
+    /// A local image, by the name the user gave and what the engine says about it.
+    pub fn local(name: &str, info: &crate::docker::ImageInfo) -> Self {
+        Self {
+            name: Some(name.to_string()),
+            id: Some(info.id.clone()),
+            repo_digests: info.repo_digests.clone(),
+        }
+    }
+}
+
 impl StagePlan {
     fn cw(&self) -> &str {
         self.container_workdir.trim_end_matches('/')
@@ -148,14 +159,7 @@ impl StagePlan {
 
     /// The environment the verification runs in: `default` when it is staged, else the first one.
     pub fn verify_environment(&self) -> &str {
-        if self.environments.iter().any(|e| e == "default") {
-            "default"
-        } else {
-            self.environments
-                .first()
-                .map(String::as_str)
-                .unwrap_or("default")
-        }
+        crate::verify::environment(&self.environments)
     }
 
     /// The folders every staged container workdir has, relative to it.
