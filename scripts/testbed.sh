@@ -21,7 +21,7 @@ SUITE=bookworm
 # Packages the image needs on top of minbase: pixi 0.15 links libssl3 and reads the glibc version
 # from `ldd` (libc-bin, already in minbase); newer pixi needs CA certificates; busybox serves the
 # test channel over HTTP and gives the tests a second POSIX sh.
-IMAGE_PACKAGES=libssl3,ca-certificates,busybox
+IMAGE_PACKAGES=libssl3,ca-certificates,busybox,libexpat1,zlib1g
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
@@ -117,7 +117,10 @@ TOML
 }
 
 ensure_rootfs() {
-  local tarball="$CACHE/rootfs-$SUITE.tar"
+  # The cache key includes the package list, so adding a package rebuilds the root file system.
+  local key
+  key=$(printf '%s' "$IMAGE_PACKAGES" | sha256sum | cut -c1-12)
+  local tarball="$CACHE/rootfs-$SUITE-$key.tar"
   if [ -f "$tarball" ]; then echo "$tarball"; return; fi
   local mirror dir
   mirror=$(debian_mirror)
