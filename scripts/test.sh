@@ -18,24 +18,61 @@ echo "== cargo clippy" >&2
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo doc" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
-echo "== cargo test" >&2
 test_log=$(mktemp)
 trap 'rm -f "$test_log"' EXIT
-cargo test --locked -- --test-threads="${PIXI_AIRGAP_TEST_THREADS:-2}" 2>&1 | tee "$test_log"
-# Every test removes what it starts; a container or network left with our label is a bug.
-leftovers=$(docker ps -aq --filter label=io.pixi-airgap.managed; docker network ls -q --filter label=io.pixi-airgap.managed)
-if [ -n "$leftovers" ]; then
-  echo "error: the tests left Docker objects labelled io.pixi-airgap.managed:" >&2
-  docker ps -a --filter label=io.pixi-airgap.managed >&2
-  docker network ls --filter label=io.pixi-airgap.managed >&2
+status=0
+
+# Tests named `only_modern_pixi` need pixi >= 0.18 (pyproject.toml manifests, PyPI through uv);
+# tests named `only_pixi015` need the 0.15 line. The image's own `pixi --version` picks the filter.
+version_filter() {
+  local version
+  version=$(docker run --rm --network none "$1" pixi --version | awk '{print $2}')
+  case "$version" in
+    0.[0-9].* | 0.1[0-7].*) echo only_modern_pixi ;;
+    *) echo only_pixi015 ;;
+  esac
+}
+
+# One leg of the matrix: the tests against one pixi image ($2: which test targets).
+run_leg() {
+  local image="$1" skip
+  shift
+  skip=$(version_filter "$image")
+  echo "== cargo test on $image (skipping *$skip*)" >&2
+  PIXI_AIRGAP_TEST_IMAGE="$image" cargo test --locked --no-fail-fast "$@" -- \
+    --test-threads="${PIXI_AIRGAP_TEST_THREADS:-2}" --skip "$skip" 2>&1 | tee -a "$test_log" || status=1
+  # Every test removes what it starts; a container or network left with our label is a bug.
+  local leftovers
+  leftovers=$(docker ps -aq --filter label=io.pixi-airgap.managed; docker network ls -q --filter label=io.pixi-airgap.managed)
+  if [ -n "$leftovers" ]; then
+    echo "error: the tests left Docker objects labelled io.pixi-airgap.managed:" >&2
+    docker ps -a --filter label=io.pixi-airgap.managed >&2
+    docker network ls --filter label=io.pixi-airgap.managed >&2
+    status=1
+  fi
+}
+
+# Leg 1: everything (unit, CLI and end-to-end tests) on the first image; leg 2: the end-to-end
+# tests again on the current pixi line.
+run_leg "$PIXI_AIRGAP_TESTBED_IMAGE"
+if [ -n "${PIXI_AIRGAP_TESTBED_MODERN_IMAGE:-}" ] && [ -z "${PIXI_AIRGAP_TEST_IMAGE:-}" ]; then
+  run_leg "$PIXI_AIRGAP_TESTBED_MODERN_IMAGE" --test '*'
+elif [ -n "${PIXI_AIRGAP_TEST_IMAGE:-}" ]; then
+  echo "== PIXI_AIRGAP_TEST_IMAGE=$PIXI_AIRGAP_TEST_IMAGE: the suite ran on that image only" >&2
+else
+  echo "== the pixi 0.77 leg did NOT run: ../shared/testbed is not beside this clone" >&2
+fi
+if [ "$status" -ne 0 ]; then
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+       END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
   exit 1
 fi
+
 echo "== pack demo (what a CI job does with pack alone)" >&2
 scripts/pack-demo.sh
 echo "== memory benchmark" >&2
 benches/memory.sh "${PIXI_AIRGAP_BENCH_SIZE_MIB:-512}"
 
-# One closing line for the whole suite (cargo prints one per test binary, the last of which is the
-# doc tests').
+# One closing line for the whole suite, both legs (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"

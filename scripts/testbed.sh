@@ -17,6 +17,11 @@ PIXI_VERSION=0.15.2
 CACHE=${PIXI_AIRGAP_TESTBED_CACHE:-$HOME/.cache/pixi-airgap-testbed}
 IMAGE_TAG=${PIXI_AIRGAP_TESTBED_IMAGE_TAG:-pixi-airgap-testbed:pixi-$PIXI_VERSION}
 NOPIXI_TAG=${PIXI_AIRGAP_TESTBED_NOPIXI_TAG:-pixi-airgap-testbed:no-pixi}
+# The current pixi line, from the prebuilt binary that CI always has beside the clone (never
+# committed, never shipped in a product).
+MODERN_VERSION=0.77.0
+MODERN_TAG=${PIXI_AIRGAP_TESTBED_MODERN_TAG:-pixi-airgap-testbed:pixi-$MODERN_VERSION}
+SHARED_TESTBED=${PIXI_AIRGAP_SHARED_TESTBED:-$(cd "$(dirname "$0")/.." && pwd)/../shared/testbed}
 SUITE=bookworm
 # Packages the image needs on top of minbase: pixi 0.15 links libssl3 and reads the glibc version
 # from `ldd` (libc-bin, already in minbase); newer pixi needs CA certificates; busybox serves the
@@ -37,6 +42,7 @@ ensure_host_tools() {
   command -v dash >/dev/null 2>&1 || missing+=(dash)
   command -v busybox >/dev/null 2>&1 || missing+=(busybox)
   command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+  command -v zsh >/dev/null 2>&1 || missing+=(zsh)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing host packages: ${missing[*]}"
     need_root_or_sudo apt-get update -qq >&2
@@ -149,9 +155,9 @@ ensure_nopixi_image() {
 }
 
 ensure_pixi_image() {
-  local pixi_bin="$1" rootfs="$2"
-  if ! image_exists "$IMAGE_TAG"; then
-    log "importing $IMAGE_TAG"
+  local pixi_bin="$1" rootfs="$2" tag="${3:-$IMAGE_TAG}" version="${4:-$PIXI_VERSION}"
+  if ! image_exists "$tag"; then
+    log "importing $tag"
     local staging
     staging=$(mktemp -d)
     mkdir -p "$staging/usr/local/bin"
@@ -161,10 +167,74 @@ ensure_pixi_image() {
     tar -C "$staging" --owner=0 --group=0 --numeric-owner -rf "$staging/image.tar" ./usr/local/bin/pixi
     docker import --change 'CMD ["/bin/sh"]' \
       --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
-      --change "LABEL io.pixi-airgap.testbed.pixi-version=$PIXI_VERSION" \
-      "$staging/image.tar" "$IMAGE_TAG" >/dev/null
+      --change "LABEL io.pixi-airgap.testbed.pixi-version=$version" \
+      "$staging/image.tar" "$tag" >/dev/null
     rm -rf "$staging"
   fi
+}
+
+# A `python` conda package from the suite's own Debian python3.11 (see scripts/testbed-python.py).
+# Prints the folder holding the package and its repodata record.
+PYTHON_DEBS="python3.11-minimal libpython3.11-minimal libpython3.11-stdlib"
+ensure_python_pkg() {
+  local out="$CACHE/python-pkg"
+  if compgen -G "$out/python-*.tar.bz2.json" >/dev/null; then echo "$out"; return; fi
+  log "assembling a python conda package from Debian's $PYTHON_DEBS"
+  local work="$CACHE/python-debs"
+  rm -rf "$work" && mkdir -p "$work/x"
+  # shellcheck disable=SC2086 # a list of package names
+  if ! (cd "$work" && apt-get download -qq $PYTHON_DEBS >&2); then
+    need_root_or_sudo apt-get update -qq >&2
+    # shellcheck disable=SC2086
+    (cd "$work" && apt-get download -qq $PYTHON_DEBS >&2)
+  fi
+  for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
+  python3 "$(dirname "$0")/testbed-python.py" conda-python "$work/x" "$out.tmp"
+  rm -rf "$out" && mv "$out.tmp" "$out" && rm -rf "$work"
+  echo "$out"
+}
+
+# A PEP 503 index of real wheels (a package with a dependency between two wheels; setuptools to
+# build sdists) and one sdist-only package, fetched once from PyPI with pip.
+PYPI_WHEELS="python-dateutil==2.9.0.post0 six==1.16.0 setuptools==75.3.0"
+PYPI_SDISTS="pyperclip==1.9.0"
+ensure_pypi_index() {
+  local out="$CACHE/pypi-index"
+  if [ -f "$out/simple/index.html" ]; then echo "$out"; return; fi
+  log "downloading the PyPI test index: $PYPI_WHEELS $PYPI_SDISTS"
+  local dl="$CACHE/pypi-download"
+  rm -rf "$dl" && mkdir -p "$dl"
+  # shellcheck disable=SC2086 # lists of requirements
+  PIP_FIND_LINKS='' python3 -m pip download -q --no-deps --only-binary=:all: -d "$dl" $PYPI_WHEELS >&2
+  # shellcheck disable=SC2086
+  PIP_FIND_LINKS='' python3 -m pip download -q --no-deps --no-binary=:all: -d "$dl" $PYPI_SDISTS >&2
+  python3 "$(dirname "$0")/testbed-python.py" pypi-index "$dl" "$out.tmp"
+  rm -rf "$out" && mv "$out.tmp" "$out" && rm -rf "$dl"
+  echo "$out"
+}
+
+# The prebuilt pixi of the current line, checked against both sha256 sums of its SHA256SUMS.
+# Prints the binary's path, or nothing when the shared test bed is not beside this clone.
+ensure_modern_pixi() {
+  local bin="$CACHE/bin/pixi-$MODERN_VERSION"
+  local zst="$SHARED_TESTBED/pixi-$MODERN_VERSION-x86_64-unknown-linux-gnu.zst"
+  local sums="$SHARED_TESTBED/SHA256SUMS"
+  if [ ! -f "$zst" ] || [ ! -f "$sums" ]; then
+    return 0
+  fi
+  local want_zst want_bin
+  want_zst=$(awk -v f="$(basename "$zst")" '$2 == f {print $1}' "$sums")
+  want_bin=$(awk -v f="pixi-$MODERN_VERSION" '$2 == f {print $1}' "$sums")
+  if [ -z "$want_zst" ] || [ -z "$want_bin" ]; then die "$sums lacks the sums of pixi $MODERN_VERSION"; fi
+  if [ -x "$bin" ] && [ "$(sha256sum <"$bin" | cut -d' ' -f1)" = "$want_bin" ]; then
+    echo "$bin"; return
+  fi
+  [ "$(sha256sum <"$zst" | cut -d' ' -f1)" = "$want_zst" ] || die "sha256 mismatch: $zst"
+  mkdir -p "$CACHE/bin"
+  zstd -q -d -f -o "$bin.tmp" "$zst"
+  [ "$(sha256sum <"$bin.tmp" | cut -d' ' -f1)" = "$want_bin" ] || { rm -f "$bin.tmp"; die "sha256 mismatch: decompressed pixi $MODERN_VERSION"; }
+  chmod 0755 "$bin.tmp" && mv "$bin.tmp" "$bin"
+  echo "$bin"
 }
 
 main() {
@@ -188,7 +258,25 @@ main() {
     ensure_nopixi_image "$rootfs"
     ensure_pixi_image "$pixi_bin" "$rootfs"
   fi
+  local modern_bin modern_image=""
+  modern_bin=$(ensure_modern_pixi)
+  if [ -n "$modern_bin" ]; then
+    if ! image_exists "$MODERN_TAG"; then
+      ensure_pixi_image "$modern_bin" "$(ensure_rootfs)" "$MODERN_TAG" "$MODERN_VERSION"
+    fi
+    modern_image=$MODERN_TAG
+  elif [ -n "${CI:-}" ]; then
+    die "pixi $MODERN_VERSION is not in $SHARED_TESTBED: CI runs the suite on it and never skips it"
+  else
+    log "pixi $MODERN_VERSION is not in $SHARED_TESTBED: the pixi $MODERN_VERSION leg will not run"
+  fi
+  local python_pkg pypi_index
+  python_pkg=$(ensure_python_pkg)
+  pypi_index=$(ensure_pypi_index)
   if [ "${1:-}" = "--print-env" ]; then
+    echo "export PIXI_AIRGAP_TESTBED_PYTHON_PKG='$python_pkg'"
+    echo "export PIXI_AIRGAP_TESTBED_PYPI_INDEX='$pypi_index'"
+    echo "export PIXI_AIRGAP_TESTBED_MODERN_IMAGE='$modern_image'"
     echo "export PIXI_AIRGAP_TESTBED_IMAGE='${PIXI_AIRGAP_TEST_IMAGE:-$IMAGE_TAG}'"
     echo "export PIXI_AIRGAP_TESTBED_NOPIXI_IMAGE='$NOPIXI_TAG'"
   fi

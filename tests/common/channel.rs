@@ -191,6 +191,22 @@ pub fn write_channel(dir: &Path) {
     std::fs::write(noarch.join("repodata.json"), repodata.to_string()).unwrap();
     let linux = dir.join("linux-64");
     std::fs::create_dir_all(&linux).unwrap();
-    let empty = json!({"info": {"subdir": "linux-64"}, "packages": {}, "packages.conda": {}, "repodata_version": 1});
-    std::fs::write(linux.join("repodata.json"), empty.to_string()).unwrap();
+    // The `python` package that scripts/testbed.sh assembles from Debian's interpreter, with its
+    // repodata record beside it.
+    let mut linux_entries = serde_json::Map::new();
+    if let Some(pkg_dir) = std::env::var_os("PIXI_AIRGAP_TESTBED_PYTHON_PKG") {
+        for entry in std::fs::read_dir(&pkg_dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let sidecar: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let file_name = sidecar["file_name"].as_str().unwrap().to_string();
+            std::fs::copy(Path::new(&pkg_dir).join(&file_name), linux.join(&file_name)).unwrap();
+            linux_entries.insert(file_name, sidecar["record"].clone());
+        }
+    }
+    let linux_repodata = json!({"info": {"subdir": "linux-64"}, "packages": linux_entries, "packages.conda": {}, "repodata_version": 1});
+    std::fs::write(linux.join("repodata.json"), linux_repodata.to_string()).unwrap();
 }

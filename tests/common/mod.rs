@@ -37,6 +37,52 @@ pub struct Testbed {
     pub nopixi_image: String,
 }
 
+/// PyPI index URL on the test network (a PEP 503 simple index served next to the channel).
+pub const PYPI_URL: &str = "http://airgap-channel:8080/pypi/simple";
+
+impl Testbed {
+    /// What `pixi --version` prints in the image under test: tests compare against this, never
+    /// against a literal version.
+    pub fn pixi_version(&self) -> String {
+        let docker = self.docker.clone();
+        let image = self.image.clone();
+        runtime().block_on(async move {
+            let spec = ContainerSpec {
+                image,
+                labels: vec![("io.pixi-airgap.test".into(), "version".into())],
+                network: Some("none".into()),
+                ..Default::default()
+            };
+            let container = docker
+                .start_container(&spec)
+                .await
+                .expect("version container");
+            let out = container
+                .exec(&ExecSpec::new(["pixi", "--version"]), None)
+                .await
+                .unwrap();
+            container.remove().await.unwrap();
+            assert!(out.success(), "pixi --version failed: {}", out.text());
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+    }
+}
+
+/// Whether the test bed has the Python package and the PyPI index (scripts/testbed.sh builds
+/// them); tests that need them fail with this message otherwise.
+pub fn require_python_bed() {
+    for var in [
+        "PIXI_AIRGAP_TESTBED_PYTHON_PKG",
+        "PIXI_AIRGAP_TESTBED_PYPI_INDEX",
+    ] {
+        assert!(
+            std::env::var_os(var).is_some(),
+            "{var} is not set: run the tests through scripts/test.sh, or \
+             `eval \"$(scripts/testbed.sh --print-env)\"` first"
+        );
+    }
+}
+
 /// The test bed, or `None` when the user opted out of Docker tests. Panics with instructions when
 /// Docker or the images are missing.
 pub fn testbed() -> Option<Testbed> {
@@ -115,6 +161,19 @@ impl ChannelServer {
                 .expect("channel container");
             let dir = tempfile::tempdir().unwrap();
             channel::write_channel(&dir.path().join("testchannel"));
+            if let Some(index) = std::env::var_os("PIXI_AIRGAP_TESTBED_PYPI_INDEX") {
+                copy_tree(Path::new(&index), &dir.path().join("pypi"));
+                let (entries, _) =
+                    archive::plan_dir(&dir.path().join("pypi"), Path::new("pypi"), None).unwrap();
+                docker
+                    .upload(
+                        container.id(),
+                        "/srv",
+                        archive::tar_stream(entries, archive::Owner::ROOT),
+                    )
+                    .await
+                    .expect("upload PyPI index");
+            }
             let (entries, _) = archive::plan_dir(
                 &dir.path().join("testchannel"),
                 Path::new("testchannel"),
@@ -320,6 +379,82 @@ pub fn dress_stager_project(project: &Path, resources: &Path) {
     std::io::Write::flush(&mut big).unwrap();
     std::fs::write(resources.join("README.txt"), b"resources\n").unwrap();
     std::fs::write(resources.join(".npmrc"), b"TOP-SECRET-VALUE\n").unwrap();
+}
+
+/// Stages a fixture with its smoke verification and returns (tmp, workdir).
+pub fn staged(
+    bed: &Testbed,
+    server: &ChannelServer,
+    fixture: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, PathBuf, String) {
+    let (tmp, project) = locked_fixture(bed, server, fixture);
+    let workdir = tmp.path().join("wd");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let mut args = vec![
+        "stage-host",
+        "--image",
+        &bed.image,
+        "--network",
+        &server.network,
+        "--project-dir",
+        &p,
+        "--workdir",
+        &w,
+    ];
+    args.extend(extra);
+    let output = pixi_airgap(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(workdir.join("out/stage.json")).unwrap()).unwrap();
+    let name = report["project_name"].as_str().unwrap().to_string();
+    (tmp, workdir, name)
+}
+
+pub fn make_product(workdir: &Path, name: &str, output: Option<&Path>) -> std::process::Output {
+    let w = workdir.display().to_string();
+    let mut args = vec![
+        "make-product".to_string(),
+        "--workdir".into(),
+        w,
+        "--project-name".into(),
+        name.into(),
+    ];
+    if let Some(out) = output {
+        args.extend(["--output".to_string(), out.display().to_string()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    pixi_airgap(&refs)
+}
+
+pub fn verify_product(
+    bed: &Testbed,
+    product: &Path,
+    out: &Path,
+    name: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let (p, o) = (product.display().to_string(), out.display().to_string());
+    let mut args = vec![
+        "verify-product",
+        "--image",
+        &bed.image,
+        "--product-dir",
+        &p,
+        "--out-dir",
+        &o,
+        "--project-name",
+        name,
+    ];
+    args.extend(extra);
+    pixi_airgap(&args)
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
 }
 
 pub fn sha256_file(path: &Path) -> String {

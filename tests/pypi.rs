@@ -1,0 +1,124 @@
+//! End-to-end tests of projects with PyPI dependencies: locked against the test bed's PyPI index
+//! (real wheels fetched once by scripts/testbed.sh), staged online, and installed from the product
+//! with the network cut, the verification importing every PyPI package. pixi 0.15 cannot install
+//! PyPI packages without a system-wide Python of its own choosing, so these run on the current pixi
+//! only (`only_modern_pixi`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+const IMPORTS_OK: &str = "pypi ok 2.9.0.post0 1.16.0 2024";
+
+/// Every file under `root` whose path names the `six` distribution (its wheel, unpacked or not).
+fn six_in_uv_cache(root: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().to_lowercase();
+            name.starts_with("six-1.16.0") || name == "six"
+        })
+        .map(|e| e.into_path())
+        .collect()
+}
+
+#[test]
+fn pypi_dependencies_install_offline_only_modern_pixi() {
+    let Some(bed) = testbed() else { return };
+    require_python_bed();
+    let server = ChannelServer::start(&bed);
+    let (tmp, workdir, name) = staged(
+        &bed,
+        &server,
+        "pypi",
+        &["--verify-task", "imports", "--verify-expect", IMPORTS_OK],
+    );
+    let lock = std::fs::read_to_string(workdir.join("project/pypi-env/pixi.lock")).unwrap();
+    assert!(lock.contains("six-1.16.0-py2.py3-none-any.whl"), "{lock}");
+    assert!(
+        !six_in_uv_cache(&workdir.join("pixi-cache/uv-cache")).is_empty(),
+        "the uv cache in the workdir holds the wheels"
+    );
+
+    let product = tmp.path().join("product");
+    let output = make_product(&workdir, &name, Some(&product));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = tmp.path().join("proof");
+    let output = verify_product(&bed, &product, &out, &name, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = read_json(&out.join("verify-report.json"));
+    assert_eq!(report["network_mode"], "none");
+    assert_eq!(report["verification"]["passed"], true);
+    let log = std::fs::read_to_string(out.join("verify.log")).unwrap();
+    assert!(log.contains(IMPORTS_OK), "{log}");
+    assert!(containers_for_workdir(&bed, &out).is_empty());
+}
+
+#[test]
+fn pyproject_with_pypi_dependencies_packs_only_modern_pixi() {
+    let Some(bed) = testbed() else { return };
+    require_python_bed();
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "pyproject");
+    let workdir = tmp.path().join("wd");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let output = pixi_airgap(&[
+        "pack",
+        "--image",
+        &bed.image,
+        "--network",
+        &server.network,
+        "--project-dir",
+        &p,
+        "--workdir",
+        &w,
+        "--archive",
+        "tar",
+        "--verify-task",
+        "imports",
+        "--verify-expect",
+        IMPORTS_OK,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(workdir
+        .join("product/pyproject-env/pyproject.toml")
+        .is_file());
+    assert!(workdir.join("product.tar").is_file());
+    let proof = std::fs::read_to_string(workdir.join("proof/verify.log")).unwrap();
+    assert!(proof.contains(IMPORTS_OK), "{proof}");
+}
+
+/// Negative control: the proof really reads the PyPI packages from the product's uv cache.
+#[test]
+fn product_missing_a_wheel_fails_offline_only_modern_pixi() {
+    let Some(bed) = testbed() else { return };
+    require_python_bed();
+    let server = ChannelServer::start(&bed);
+    let (tmp, workdir, name) = staged(&bed, &server, "pypi", &["--verify-task", "imports"]);
+    let removed = six_in_uv_cache(&workdir.join("pixi-cache/uv-cache"));
+    assert!(!removed.is_empty(), "six is in the uv cache");
+    for path in &removed {
+        if path.is_dir() {
+            std::fs::remove_dir_all(path).unwrap();
+        } else if path.exists() || path.is_symlink() {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let product = tmp.path().join("product-without-six");
+    let output = make_product(&workdir, &name, Some(&product));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = tmp.path().join("proof");
+    let output = verify_product(&bed, &product, &out, &name, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = read_json(&out.join("verify-report.json"));
+    assert_eq!(report["result"], "bootstrap-failed", "{report}");
+    let log = std::fs::read_to_string(out.join("bootstrap.log")).unwrap();
+    assert!(
+        log.to_lowercase().contains("six"),
+        "the log names the wheel:\n{log}"
+    );
+}
