@@ -213,6 +213,29 @@ ensure_pypi_index() {
   echo "$out"
 }
 
+# The CycloneDX 1.5 JSON schema (and the SPDX and JSF schemas it references), as the
+# cyclonedx-python-lib package ships them, for the test that validates the product's SBOM.
+CYCLONEDX_LIB="cyclonedx-python-lib==11.12.0"
+ensure_cyclonedx_schema() {
+  local out="$CACHE/cyclonedx-schema"
+  if [ -f "$out/bom-1.5.SNAPSHOT.schema.json" ]; then echo "$out"; return; fi
+  log "downloading the CycloneDX schema ($CYCLONEDX_LIB)"
+  local dl="$CACHE/cyclonedx-download"
+  rm -rf "$dl" && mkdir -p "$dl"
+  PIP_FIND_LINKS='' python3 -m pip download -q --no-deps --only-binary=:all: -d "$dl" "$CYCLONEDX_LIB" >&2
+  python3 - "$dl" "$out.tmp" <<'PY'
+import glob, os, sys, zipfile
+dl, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+with zipfile.ZipFile(glob.glob(os.path.join(dl, "*.whl"))[0]) as z:
+    for name in ("bom-1.5.SNAPSHOT.schema.json", "spdx.SNAPSHOT.schema.json", "jsf-0.82.SNAPSHOT.schema.json"):
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(z.read("cyclonedx/schema/_res/" + name))
+PY
+  rm -rf "$out" && mv "$out.tmp" "$out" && rm -rf "$dl"
+  echo "$out"
+}
+
 # The prebuilt pixi of the current line, checked against both sha256 sums of its SHA256SUMS.
 # Prints the binary's path, or nothing when the shared test bed is not beside this clone.
 ensure_modern_pixi() {
@@ -270,10 +293,13 @@ main() {
   else
     log "pixi $MODERN_VERSION is not in $SHARED_TESTBED: the pixi $MODERN_VERSION leg will not run"
   fi
-  local python_pkg pypi_index
+  local python_pkg pypi_index cyclonedx_schema
   python_pkg=$(ensure_python_pkg)
   pypi_index=$(ensure_pypi_index)
+  cyclonedx_schema=$(ensure_cyclonedx_schema)
   if [ "${1:-}" = "--print-env" ]; then
+    echo "export PIXI_AIRGAP_TESTBED_CYCLONEDX_SCHEMA='$cyclonedx_schema'"
+    echo "export PIXI_AIRGAP_TESTBED_LEGACY_IMAGE='$IMAGE_TAG'"
     echo "export PIXI_AIRGAP_TESTBED_PYTHON_PKG='$python_pkg'"
     echo "export PIXI_AIRGAP_TESTBED_PYPI_INDEX='$pypi_index'"
     echo "export PIXI_AIRGAP_TESTBED_MODERN_IMAGE='$modern_image'"

@@ -68,6 +68,11 @@ pub enum Command {
     #[command(after_help = PACK_HELP)]
     Pack(PackArgs),
 
+    /// Will this project install offline? Reads the manifest and pixi.lock on this host and
+    /// reports what an install from the cache cannot be expected to do; starts nothing
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout
     #[command(
         after_help = "Example:\n  pixi-airgap completions bash > ~/.local/share/bash-completion/completions/pixi-airgap"
@@ -90,6 +95,18 @@ Example:
       --project-path-in-container /home/dev/myproj --workdir ./tmp/workdir-myproj --verify-task smoke
 
 The container needs sh, mkdir, rm and pixi. Result: the same workdir as stage-host.
+
+",
+    exit_codes!()
+);
+
+const CHECK_HELP: &str = concat!(
+    "\
+Example:
+  pixi-airgap check --project-dir ./myproj --pixi-version 0.77.0 --json > check.json
+
+Exit 2 when a finding is an error (the offline install cannot work); warnings exit 0.
+The stage commands and pack run the same check before starting a container.
 
 ",
     exit_codes!()
@@ -216,6 +233,33 @@ pub struct PackArgs {
     /// Also write WORKDIR/product.<FORMAT> (deterministic) and its .sha256
     #[arg(long, value_name = "FORMAT")]
     pub archive: Option<crate::product::archive::ArchiveFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The project folder (pixi.toml or pyproject.toml, and pixi.lock)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub project_dir: PathBuf,
+
+    /// Environment to check (repeatable) [default: all]
+    #[arg(long = "environment", short = 'e', value_name = "ENV")]
+    pub environments: Vec<String>,
+
+    /// The platform of the build and proof images
+    #[arg(long, value_name = "PLATFORM", default_value = "linux-64")]
+    pub platform: String,
+
+    /// The build image's pixi version (checks the lock format and requires-pixi)
+    #[arg(long, value_name = "VERSION")]
+    pub pixi_version: Option<String>,
+
+    /// The proof image's glibc version (checks __glibc needs)
+    #[arg(long, value_name = "VERSION")]
+    pub glibc: Option<String>,
+
+    /// Print the findings as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,15 +4,18 @@
 //! `Options::resolve(args)` that validates the command line once, and a `run(&Options)` that does
 //! the work and can be called from tests.
 
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod docker;
 pub mod exit;
 pub mod fsutil;
+pub mod lockfile;
 pub mod logging;
 pub mod pixi;
 pub mod product;
 pub mod progress;
+pub mod sbom;
 pub mod shutdown;
 pub mod stage;
 pub mod verify;

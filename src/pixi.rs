@@ -216,46 +216,20 @@ impl LockInfo {
         let bytes =
             std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
         let sha256 = hex(&Sha256::digest(&bytes));
-        let doc: serde_yaml::Value = serde_yaml::from_slice(&bytes).map_err(|err| {
+        let lock = crate::lockfile::Lock::parse(&bytes).map_err(|err| {
             InputError::new(format!(
                 "`{}` is not a valid lock file: {err}",
                 path.display()
             ))
         })?;
-        let version = doc.get("version").and_then(|v| v.as_u64());
-        let environments = doc
-            .get("environments")
-            .and_then(|e| e.as_mapping())
-            .map(|m| {
-                m.keys()
-                    .filter_map(|k| k.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut conda_packages = BTreeSet::new();
-        if let Some(packages) = doc.get("packages").and_then(|p| p.as_sequence()) {
-            // Format 4: `{kind: conda, url: URL}`; formats 5 and 6: `{conda: URL}`.
-            for p in packages {
-                let url = p.get("conda").and_then(|u| u.as_str()).or_else(|| {
-                    (p.get("kind").and_then(|k| k.as_str()) == Some("conda"))
-                        .then(|| p.get("url").and_then(|u| u.as_str()))
-                        .flatten()
-                });
-                if let Some(url) = url {
-                    conda_packages.insert(url.to_string());
-                }
-            }
-        }
-        if let Some(packages) = doc.get("package").and_then(|p| p.as_sequence()) {
-            // Format 3 and earlier: `package:` entries with `manager:` and `url:`.
-            for p in packages {
-                if p.get("manager").and_then(|m| m.as_str()) == Some("conda") {
-                    if let Some(url) = p.get("url").and_then(|u| u.as_str()) {
-                        conda_packages.insert(url.to_string());
-                    }
-                }
-            }
-        }
+        let conda_packages: BTreeSet<String> = lock
+            .packages
+            .iter()
+            .filter(|p| p.is_conda_archive())
+            .map(|p| p.location.clone())
+            .collect();
+        let version = lock.version;
+        let environments = lock.environments.keys().cloned().collect();
         Ok(Self {
             path,
             sha256,

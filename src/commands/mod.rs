@@ -1,6 +1,7 @@
 //! One module per subcommand. Each has `Options::resolve(args)` (validation, no side effects beyond
 //! reading the project) and `run(&Options)`.
 
+pub mod check;
 pub mod make_product;
 pub mod pack;
 pub mod stage_args;
@@ -25,6 +26,10 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
         Command::Pack(args) => {
             let options = pack::Options::resolve(args)?;
             pack::run(&options).await
+        }
+        Command::Check(args) => {
+            let options = check::Options::resolve(args)?;
+            check::run(&options).await
         }
         Command::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();

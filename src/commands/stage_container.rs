@@ -172,6 +172,7 @@ async fn plan(
     let manifest = Manifest::discover(&local).map_err(in_container)?;
     let lock = LockInfo::read(&local).map_err(in_container)?;
     let environments = manifest.select_environments(&options.common.requested_environments)?;
+    let preflight = crate::check::preflight(&local, &environments).map_err(in_container)?;
     let mut verify = options.verify.clone();
     if let Some(VerifySpec {
         kind: VerifyKind::Script {
@@ -203,6 +204,7 @@ async fn plan(
         env: options.common.env.clone(),
         filter: options.common.filter.clone(),
         verify,
+        preflight,
     };
     Ok((tmp, plan))
 }

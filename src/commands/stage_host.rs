@@ -57,6 +57,7 @@ impl Options {
         let manifest = Manifest::discover(&project_dir)?;
         let lock = LockInfo::read(&project_dir)?;
         let environments = manifest.select_environments(&requested_environments)?;
+        let preflight = crate::check::preflight(&project_dir, &environments)?;
         if project_dir.starts_with(workdir.root()) {
             return Err(InputError::new(format!(
                 "the project `{}` is inside the workdir `{}`",
@@ -86,6 +87,7 @@ impl Options {
                 env,
                 filter,
                 verify,
+                preflight,
             },
         })
     }

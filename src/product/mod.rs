@@ -50,6 +50,12 @@ pub struct ProductManifest {
     pub image: ImageInfo,
     pub lock: LockRecord,
     pub verification: Option<RecordedVerification>,
+    /// The pre-flight findings of the staging run (what may not work offline, and why).
+    #[serde(default)]
+    pub preflight: Vec<crate::check::Finding>,
+    /// The CycloneDX SBOM's file name in the product (listed in `files` too).
+    #[serde(default)]
+    pub sbom: Option<String>,
     pub files: Vec<FileRecord>,
 }
 
@@ -233,14 +239,34 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         keep_cache,
     )?;
     let envs_sh = templates::envs_sh(project_name)?;
-    write_script(staging, "envs.sh", &envs_sh, false, &mut files)?;
+    write_file(staging, "envs.sh", &envs_sh, false, &mut files)?;
     let bootstrap =
         templates::bootstrap_sh(project_name, &stage.pixi_version, &stage.environments)?;
-    write_script(
+    write_file(
         staging,
         "bootstrap-project.sh",
         &bootstrap,
         true,
+        &mut files,
+    )?;
+    let created_at = created_at(&stage);
+    let lock = crate::lockfile::Lock::read(&staging.join(project_name).join("pixi.lock"))?;
+    let sbom = crate::sbom::build(&crate::sbom::SbomInput {
+        project_name,
+        lock: &lock,
+        lock_sha256: &stage.lock_sha256,
+        environments: &stage.environments,
+        platform: stage.platform.as_deref().unwrap_or("linux-64"),
+        cache_dir: Some(&workdir.pixi_cache()),
+        timestamp: &created_at,
+    });
+    let mut sbom_text = serde_json::to_string_pretty(&sbom).context("failed to encode the SBOM")?;
+    sbom_text.push('\n');
+    write_file(
+        staging,
+        crate::sbom::SBOM_FILE,
+        &sbom_text,
+        false,
         &mut files,
     )?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -251,7 +277,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
             name: env!("CARGO_PKG_NAME").to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
-        created_at: created_at(&stage),
+        created_at,
         project_name: project_name.clone(),
         manifest_file: stage.manifest.clone(),
         environments: stage.environments.clone(),
@@ -267,6 +293,8 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
             format_version: stage.lock_version,
         },
         verification: stage.verification.as_ref().map(RecordedVerification::from),
+        preflight: stage.preflight.findings.clone(),
+        sbom: Some(crate::sbom::SBOM_FILE.to_string()),
         files,
     };
     let mut json = serde_json::to_vec_pretty(&manifest).context("failed to encode the manifest")?;
@@ -435,7 +463,8 @@ fn copy_file_hashed(src: &Path, dest: &Path) -> anyhow::Result<(String, u64, boo
     ))
 }
 
-fn write_script(
+/// Writes a file the product itself adds (scripts, the SBOM) and records it.
+fn write_file(
     root: &Path,
     name: &str,
     text: &str,
@@ -654,6 +683,7 @@ mod tests {
                 "demo/pixi.toml",
                 "envs.sh",
                 "pkg-cache/pkgs/a-1-0/bin/tool",
+                "sbom.cdx.json",
             ],
             "no envs, no res/ when empty, no lock files or tmp folders from the cache"
         );
@@ -672,7 +702,7 @@ mod tests {
             first
         );
         let (_, report) = check(&wd.product()).unwrap();
-        assert_eq!(report.checked, 6);
+        assert_eq!(report.checked, 7);
         assert!(report.extra.is_empty());
 
         // A lost execute bit, a retargeted link and an extra file.

@@ -50,6 +50,9 @@ pub struct StagePlan {
     pub env: Vec<String>,
     pub filter: StageFilter,
     pub verify: Option<VerifySpec>,
+    /// The host-side pre-flight check; the version checks are added once the container's pixi
+    /// is known.
+    pub preflight: crate::check::CheckReport,
 }
 
 /// What a staging run did; written to `out/stage.json` and printed with `--json`.
@@ -70,6 +73,9 @@ pub struct StageReport {
     pub lock_sha256: String,
     pub lock_version: Option<u64>,
     pub excluded: ExclusionReport,
+    /// What the pre-flight check found ("will this work offline?"); older reports lack it.
+    #[serde(default)]
+    pub preflight: crate::check::CheckReport,
     pub installs: Vec<StepReport>,
     pub verification: Option<VerificationReport>,
     pub workdir: PathBuf,
@@ -231,6 +237,13 @@ pub async fn run_in_container(
     let out = plan.workdir.out();
     let pixi_version = preflight(container, image).await?;
     tracing::info!("{pixi_version} in container {}", container.short_id());
+    // Can this pixi read the lock and meet requires-pixi? Known only now; still before upload.
+    let mut checked = plan.preflight.clone();
+    checked.add_pixi_version(&pixi_version);
+    if checked.errors() > plan.preflight.errors() {
+        checked.log();
+        return Err(checked.error());
+    }
 
     let mkdir = container
         .exec(&ExecSpec::new(["mkdir", "-p", "--", plan.cw()]), None)
@@ -307,6 +320,7 @@ pub async fn run_in_container(
         lock_sha256: plan.lock.sha256.clone(),
         lock_version: plan.lock.version,
         excluded,
+        preflight: checked,
         installs,
         verification,
         workdir: plan.workdir.root().to_path_buf(),

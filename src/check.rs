@@ -1,0 +1,935 @@
+//! The pre-flight check: "will this work offline?", answered from the manifest and `pixi.lock` on
+//! the host, before any container starts. `pixi-airgap check` runs it alone; the stage commands
+//! run it first (errors stop them with exit 2, warnings are logged) and record the findings in
+//! `out/stage.json`, from where `make-product` copies them into the product's manifest.
+//!
+//! What it reports, each finding with a one-line reason and a fix:
+//! - PyPI source distributions, path, editable and git dependencies: built at install time, so
+//!   the offline install needs their build back-end in the cache (warning), and a path outside the
+//!   project is not staged at all (error);
+//! - pixi-build source packages (conda locations that are not package archives): built at install
+//!   time (warning);
+//! - a lock format the build image's pixi cannot read, a `requires-pixi` it does not meet (errors;
+//!   needs the image's pixi version, which stage commands learn from the container);
+//! - environments or the build platform missing from the lock (errors);
+//! - `__glibc` needs above the proof image's glibc (error, when the glibc version is given) and
+//!   `__cuda` needs (warning: the proof container has no GPU driver);
+//! - a stale lock, judged only where it is certain: a dependency the manifest names for an
+//!   environment that the lock's environment does not contain at all (error). Version changes
+//!   and removed dependencies are left to `pixi install --locked` in the container.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::lockfile::{self, Lock, PackageKind, PypiSource};
+use crate::pixi::{Manifest, ManifestKind};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One thing an offline install from the cache cannot be expected to do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Stable identifier (`pypi-sdist`, `stale-lock`, ...), for scripts.
+    pub code: String,
+    /// What it is about: a package, an environment, the lock.
+    pub subject: String,
+    pub reason: String,
+    pub fix: String,
+}
+
+impl Finding {
+    fn new(
+        severity: Severity,
+        code: &str,
+        subject: impl Into<String>,
+        reason: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            severity,
+            code: code.to_string(),
+            subject: subject.into(),
+            reason: reason.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// One line for a terminal or a log.
+    pub fn line(&self) -> String {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        format!(
+            "{level}: {} [{}]: {}; fix: {}",
+            self.subject, self.code, self.reason, self.fix
+        )
+    }
+}
+
+/// What is known about the machines the project will meet, beyond the project itself.
+#[derive(Debug, Clone)]
+pub struct CheckInputs {
+    /// Environments to check; empty means every environment of the manifest.
+    pub environments: Vec<String>,
+    /// The platform the build and proof images run (`linux-64`).
+    pub platform: String,
+    /// `pixi --version` of the build image, when known (`pixi 0.77.0` or `0.77.0`).
+    pub pixi_version: Option<String>,
+    /// glibc of the proof image, when known (`2.36`).
+    pub glibc: Option<String>,
+}
+
+impl Default for CheckInputs {
+    fn default() -> Self {
+        Self {
+            environments: Vec::new(),
+            platform: "linux-64".to_string(),
+            pixi_version: None,
+            glibc: None,
+        }
+    }
+}
+
+/// The findings of one check, errors first.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct CheckReport {
+    pub platform: String,
+    pub environments: Vec<String>,
+    pub lock_version: Option<u64>,
+    pub pixi_version: Option<String>,
+    /// The manifest's `requires-pixi`, kept for [`CheckReport::add_pixi_version`].
+    pub requires_pixi: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
+impl CheckReport {
+    /// Adds the findings that need the build image's pixi version (the stage commands learn it
+    /// from the container, after the host-side check).
+    pub fn add_pixi_version(&mut self, pixi_version: &str) {
+        if self.pixi_version.is_some() {
+            return;
+        }
+        self.findings.extend(version_findings(
+            self.requires_pixi.as_deref(),
+            self.lock_version,
+            pixi_version,
+        ));
+        self.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        self.pixi_version = Some(pixi_version.to_string());
+    }
+
+    pub fn errors(&self) -> usize {
+        self.count(Severity::Error)
+    }
+    pub fn warnings(&self) -> usize {
+        self.count(Severity::Warning)
+    }
+    fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    /// Logs every finding (errors and warnings alike go to the log as warnings: the caller
+    /// decides what an error stops).
+    pub fn log(&self) {
+        for finding in &self.findings {
+            tracing::warn!("{}", finding.line());
+        }
+    }
+
+    /// The report, or an input error listing its errors when it has any.
+    pub fn into_result(self) -> anyhow::Result<Self> {
+        if self.errors() == 0 {
+            Ok(self)
+        } else {
+            Err(self.error())
+        }
+    }
+
+    /// An input error (exit 2) that lists the report's errors.
+    pub fn error(&self) -> anyhow::Error {
+        let lines: Vec<String> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(Finding::line)
+            .collect();
+        crate::exit::InputError::new(format!(
+            "the project cannot be installed offline as it stands:\n  {}",
+            lines.join("\n  ")
+        ))
+        .with_hint(
+            "fix the errors above (`pixi-airgap check` lists them without starting anything)",
+        )
+        .into()
+    }
+}
+
+/// The stage commands' host-side check: logs every finding and fails (exit 2) on errors.
+pub fn preflight(project_dir: &Path, environments: &[String]) -> anyhow::Result<CheckReport> {
+    let report = run(
+        project_dir,
+        &CheckInputs {
+            environments: environments.to_vec(),
+            ..CheckInputs::default()
+        },
+    )?;
+    report.log();
+    report.into_result()
+}
+
+/// Checks the project in `project_dir` (manifest and `pixi.lock`).
+pub fn run(project_dir: &Path, inputs: &CheckInputs) -> anyhow::Result<CheckReport> {
+    let manifest = Manifest::discover(project_dir)?;
+    let lock_path = project_dir.join("pixi.lock");
+    if !lock_path.is_file() {
+        // The same message the stage commands give.
+        crate::pixi::LockInfo::read(project_dir)?;
+    }
+    let lock = Lock::read(&lock_path)?;
+    let text = std::fs::read_to_string(&manifest.path)
+        .with_context(|| format!("failed to read `{}`", manifest.path.display()))?;
+    let facts = ManifestFacts::parse(manifest.kind, &text, &inputs.platform)?;
+    let environments = manifest.select_environments(&inputs.environments)?;
+    Ok(check(project_dir, &facts, &lock, &environments, inputs))
+}
+
+fn check(
+    project_dir: &Path,
+    facts: &ManifestFacts,
+    lock: &Lock,
+    environments: &[String],
+    inputs: &CheckInputs,
+) -> CheckReport {
+    let mut findings = Vec::new();
+    if let Some(v) = &inputs.pixi_version {
+        findings.extend(version_findings(
+            facts.requires_pixi.as_deref(),
+            lock.version,
+            v,
+        ));
+    } else if lock.version.is_some_and(|v| v > lockfile::NEWEST_FORMAT) {
+        findings.push(Finding::new(
+            Severity::Warning,
+            "lock-format-unknown",
+            "pixi.lock",
+            format!(
+                "lock format {} is newer than this tool knows ({})",
+                lock.version.unwrap_or_default(),
+                lockfile::NEWEST_FORMAT
+            ),
+            "make sure the build image's pixi is at least as new as the pixi that wrote the lock",
+        ));
+    }
+    let platform = inputs.platform.as_str();
+    let mut seen = BTreeSet::new();
+    for env in environments {
+        let Some(locked) = lock.environments.get(env) else {
+            findings.push(Finding::new(
+                Severity::Error,
+                "environment-not-locked",
+                format!("environment `{env}`"),
+                "pixi.lock has no such environment",
+                "run `pixi lock` online and keep the updated pixi.lock",
+            ));
+            continue;
+        };
+        if !locked.packages.contains_key(platform) {
+            findings.push(Finding::new(
+                Severity::Error,
+                "platform-not-locked",
+                format!("environment `{env}`"),
+                format!(
+                    "pixi.lock has no packages for `{platform}`, the platform of the build image"
+                ),
+                format!("add `{platform}` to the manifest's platforms and run `pixi lock` online"),
+            ));
+            continue;
+        }
+        let packages = lock.environment_packages(env, platform);
+        findings.extend(stale_findings(env, facts, &packages));
+        for pkg in packages {
+            if !seen.insert((pkg.kind, pkg.location.clone())) {
+                continue;
+            }
+            findings.extend(package_findings(project_dir, facts, pkg, inputs));
+        }
+    }
+    if let Some(needed) = lock
+        .platform_virtual_packages
+        .get(platform)
+        .and_then(|v| v.iter().find_map(|p| p.strip_prefix("__glibc=")))
+    {
+        if let Some(have) = &inputs.glibc {
+            if compare_versions(needed, have) == std::cmp::Ordering::Greater {
+                findings.push(Finding::new(
+                    Severity::Error,
+                    "glibc-too-old",
+                    "pixi.lock",
+                    format!("the lock's system requirements need glibc {needed}, the proof image has {have}"),
+                    "use a build and proof image with a newer glibc, or lower [system-requirements] libc",
+                ));
+            }
+        }
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    CheckReport {
+        platform: inputs.platform.clone(),
+        environments: environments.to_vec(),
+        lock_version: lock.version,
+        pixi_version: inputs.pixi_version.clone(),
+        requires_pixi: facts.requires_pixi.clone(),
+        findings,
+    }
+}
+
+fn package_findings(
+    project_dir: &Path,
+    facts: &ManifestFacts,
+    pkg: &lockfile::LockedPackage,
+    inputs: &CheckInputs,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let subject = match &pkg.version {
+        Some(v) => format!("{} {v}", pkg.name),
+        None => pkg.name.clone(),
+    };
+    match pkg.kind {
+        PackageKind::Pypi => {
+            let editable = pkg.editable
+                || facts
+                    .editable
+                    .contains(&lockfile::normalize_pypi_name(&pkg.name));
+            match pkg.pypi_source() {
+                None => {}
+                Some(PypiSource::Sdist) => out.push(Finding::new(
+                    Severity::Warning,
+                    "pypi-sdist",
+                    format!("PyPI {subject}"),
+                    "a source distribution: it is built when installed, which needs its build back-end (e.g. setuptools) from the cache",
+                    "prefer a wheel (pin a version that has one), and let the offline proof show that it builds from the cache",
+                )),
+                Some(PypiSource::Path) => {
+                    let path = pkg.location.trim_start_matches("file://");
+                    let inside = path_inside(project_dir, path);
+                    if !inside {
+                        out.push(Finding::new(
+                            Severity::Error,
+                            "pypi-path-outside-project",
+                            format!("PyPI {subject}"),
+                            format!("path `{}` lies outside the project, so it is not staged or carried", pkg.location),
+                            "move the package into the project folder (or publish a wheel) and lock again",
+                        ));
+                    } else if editable {
+                        out.push(Finding::new(
+                            Severity::Warning,
+                            "pypi-editable",
+                            format!("PyPI {subject}"),
+                            format!("editable install of `{}`: built when installed, and tied to the product's copy of the source", pkg.location),
+                            "keep its build back-end in the cache (the offline proof shows whether it is), or build a wheel",
+                        ));
+                    } else {
+                        out.push(Finding::new(
+                            Severity::Warning,
+                            "pypi-path",
+                            format!("PyPI {subject}"),
+                            format!("local path `{}`: built when installed", pkg.location),
+                            "keep its build back-end in the cache (the offline proof shows whether it is), or build a wheel",
+                        ));
+                    }
+                }
+                Some(PypiSource::Git) => out.push(Finding::new(
+                    Severity::Warning,
+                    "pypi-git",
+                    format!("PyPI {subject}"),
+                    "a git dependency: fetched and built when installed; offline only a cached checkout can serve it",
+                    "publish a wheel to an index you lock against, or vendor the package into the project",
+                )),
+            }
+        }
+        PackageKind::Conda => {
+            if !pkg.is_conda_archive() {
+                out.push(Finding::new(
+                    Severity::Warning,
+                    "source-package",
+                    format!("conda {subject}"),
+                    format!("a pixi-build source package (`{}`): built when installed, with a build back-end that may need the network", pkg.location),
+                    "build the package once and lock the built archive from a channel instead",
+                ));
+            }
+            for dep in &pkg.depends {
+                let mut words = dep.split_whitespace();
+                match words.next() {
+                    Some("__cuda") => out.push(Finding::new(
+                        Severity::Warning,
+                        "needs-cuda",
+                        format!("conda {subject}"),
+                        format!("depends on `{dep}`; the proof container has no GPU driver"),
+                        "set CONDA_OVERRIDE_CUDA with --env so pixi installs it; GPU code cannot be verified there",
+                    )),
+                    Some("__glibc") => {
+                        let (Some(have), Some(spec)) = (&inputs.glibc, words.next()) else {
+                            continue;
+                        };
+                        if !spec_matches(spec, have) {
+                            out.push(Finding::new(
+                                Severity::Error,
+                                "glibc-too-old",
+                                format!("conda {subject}"),
+                                format!("depends on `{dep}`, the proof image has glibc {have}"),
+                                "use a build and proof image with a newer glibc",
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether a lock path (relative to the project, or absolute) stays inside the project folder.
+fn path_inside(project_dir: &Path, path: &str) -> bool {
+    let joined = if Path::new(path).is_absolute() {
+        PathBuf::from(path)
+    } else {
+        project_dir.join(path)
+    };
+    let mut parts: Vec<std::path::Component> = Vec::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => parts.push(other),
+        }
+    }
+    let normal: PathBuf = parts.iter().collect();
+    let project: PathBuf = project_dir
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    normal.starts_with(project)
+}
+
+/// The lowest pixi release that reads each lock format (from pixi's release notes: format 5 came
+/// with 0.21, 6 with 0.40, 7 with 0.68). Newer pixi reads every older format.
+const FIRST_READER: [(u64, &str); 4] = [(4, "0.13.0"), (5, "0.21.0"), (6, "0.40.0"), (7, "0.68.0")];
+
+fn version_findings(
+    requires_pixi: Option<&str>,
+    lock_version: Option<u64>,
+    pixi: &str,
+) -> Vec<Finding> {
+    let pixi = pixi.trim().trim_start_matches("pixi").trim();
+    let mut out = Vec::new();
+    if let Some(format) = lock_version {
+        if let Some((_, first)) = FIRST_READER.iter().find(|(f, _)| *f == format) {
+            if compare_versions(pixi, first) == std::cmp::Ordering::Less {
+                out.push(Finding::new(
+                    Severity::Error,
+                    "lock-format-unreadable",
+                    "pixi.lock",
+                    format!("lock format {format} needs pixi {first} or newer; the build image has pixi {pixi}"),
+                    format!("use an image with pixi >= {first}, or lock with the image's pixi"),
+                ));
+            }
+        }
+    }
+    if let Some(spec) = requires_pixi {
+        if !spec_matches(spec, pixi) {
+            out.push(Finding::new(
+                Severity::Error,
+                "requires-pixi",
+                "manifest",
+                format!("requires-pixi = \"{spec}\", the build image has pixi {pixi}"),
+                "use an image whose pixi meets requires-pixi",
+            ));
+        }
+    }
+    out
+}
+
+fn stale_findings(
+    env: &str,
+    facts: &ManifestFacts,
+    packages: &[&lockfile::LockedPackage],
+) -> Vec<Finding> {
+    let conda: BTreeSet<String> = packages
+        .iter()
+        .filter(|p| p.kind == PackageKind::Conda)
+        .map(|p| p.name.to_lowercase())
+        .collect();
+    // PyPI names come from PyPI records and from the purls of conda packages that provide them.
+    let pypi: BTreeSet<String> = packages
+        .iter()
+        .filter(|p| p.kind == PackageKind::Pypi)
+        .map(|p| lockfile::normalize_pypi_name(&p.name))
+        .chain(packages.iter().flat_map(|p| p.pypi_names.iter().cloned()))
+        .collect();
+    let Some(deps) = facts.environment_deps(env) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for name in &deps.conda {
+        if !conda.contains(name) {
+            out.push(stale(env, &format!("conda dependency `{name}`")));
+        }
+    }
+    for name in &deps.pypi {
+        // A PyPI dependency may be served by a conda package of the same name.
+        if !pypi.contains(name) && !conda.contains(name) {
+            out.push(stale(env, &format!("PyPI dependency `{name}`")));
+        }
+    }
+    out
+}
+
+fn stale(env: &str, what: &str) -> Finding {
+    Finding::new(
+        Severity::Error,
+        "stale-lock",
+        format!("environment `{env}`"),
+        format!("the manifest asks for {what}, which pixi.lock does not have: the lock is older than the manifest"),
+        "run `pixi lock` online and keep the updated pixi.lock",
+    )
+}
+
+/// Dependency names of one feature.
+#[derive(Debug, Clone, Default)]
+struct Deps {
+    conda: BTreeSet<String>,
+    pypi: BTreeSet<String>,
+}
+
+/// What the check needs from the manifest: dependency names per feature, environments' features,
+/// editable PyPI dependencies and `requires-pixi`.
+#[derive(Debug, Clone, Default)]
+struct ManifestFacts {
+    features: BTreeMap<String, Deps>,
+    /// Environment -> (features, whether the default feature is included).
+    environments: BTreeMap<String, (Vec<String>, bool)>,
+    editable: BTreeSet<String>,
+    requires_pixi: Option<String>,
+}
+
+impl ManifestFacts {
+    fn parse(kind: ManifestKind, text: &str, platform: &str) -> anyhow::Result<Self> {
+        let doc: toml::Table = text.parse().context("the manifest is not valid TOML")?;
+        let empty = toml::Table::new();
+        let pixi = match kind {
+            ManifestKind::PixiToml => &doc,
+            ManifestKind::Pyproject => doc
+                .get("tool")
+                .and_then(|t| t.get("pixi"))
+                .and_then(|p| p.as_table())
+                .unwrap_or(&empty),
+        };
+        let mut facts = Self {
+            requires_pixi: ["workspace", "project"].iter().find_map(|s| {
+                pixi.get(*s)
+                    .and_then(|t| t.get("requires-pixi"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            }),
+            ..Self::default()
+        };
+        let mut default = Deps::default();
+        facts.add_feature_tables(&mut default, pixi, platform);
+        if kind == ManifestKind::Pyproject {
+            if let Some(deps) = doc
+                .get("project")
+                .and_then(|p| p.get("dependencies"))
+                .and_then(|d| d.as_array())
+            {
+                default
+                    .pypi
+                    .extend(deps.iter().filter_map(|d| d.as_str()).map(pep508_name));
+            }
+            if let Some(extras) = doc
+                .get("project")
+                .and_then(|p| p.get("optional-dependencies"))
+                .and_then(|d| d.as_table())
+            {
+                for (extra, deps) in extras {
+                    let names: Vec<String> = deps
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|d| d.as_str())
+                                .map(pep508_name)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    facts
+                        .features
+                        .entry(extra.clone())
+                        .or_default()
+                        .pypi
+                        .extend(names);
+                }
+            }
+        }
+        facts.features.insert("default".to_string(), default);
+        if let Some(features) = pixi.get("feature").and_then(|f| f.as_table()) {
+            for (name, table) in features {
+                let Some(table) = table.as_table() else {
+                    continue;
+                };
+                let mut deps = facts.features.remove(name).unwrap_or_default();
+                facts.add_feature_tables(&mut deps, table, platform);
+                facts.features.insert(name.clone(), deps);
+            }
+        }
+        facts
+            .environments
+            .insert("default".to_string(), (Vec::new(), true));
+        if let Some(envs) = pixi.get("environments").and_then(|e| e.as_table()) {
+            for (name, value) in envs {
+                let (features, no_default) = match value {
+                    toml::Value::Array(a) => (strings(a), false),
+                    toml::Value::Table(t) => (
+                        t.get("features")
+                            .and_then(|f| f.as_array())
+                            .map(|a| strings(a))
+                            .unwrap_or_default(),
+                        t.get("no-default-feature").and_then(|v| v.as_bool()) == Some(true),
+                    ),
+                    _ => continue,
+                };
+                facts
+                    .environments
+                    .insert(name.clone(), (features, !no_default));
+            }
+        }
+        Ok(facts)
+    }
+
+    /// `[dependencies]`, `[pypi-dependencies]` and their `[target.PLATFORM.*]` forms of one table.
+    fn add_feature_tables(&mut self, deps: &mut Deps, table: &toml::Table, platform: &str) {
+        let mut tables = vec![table];
+        if let Some(t) = table
+            .get("target")
+            .and_then(|t| t.get(platform))
+            .and_then(|t| t.as_table())
+        {
+            tables.push(t);
+        }
+        for t in tables {
+            // `[host-dependencies]`/`[build-dependencies]` belong to pixi-build, not environments.
+            if let Some(d) = t.get("dependencies").and_then(|d| d.as_table()) {
+                deps.conda.extend(d.keys().map(|k| k.to_lowercase()));
+            }
+            if let Some(d) = t.get("pypi-dependencies").and_then(|d| d.as_table()) {
+                for (name, spec) in d {
+                    let name = lockfile::normalize_pypi_name(name);
+                    if spec.get("editable").and_then(|e| e.as_bool()) == Some(true) {
+                        self.editable.insert(name.clone());
+                    }
+                    deps.pypi.insert(name);
+                }
+            }
+        }
+    }
+
+    fn environment_deps(&self, env: &str) -> Option<Deps> {
+        let (features, with_default) = self.environments.get(env)?;
+        let mut all = Deps::default();
+        let names = features
+            .iter()
+            .map(String::as_str)
+            .chain(with_default.then_some("default"));
+        for name in names {
+            if let Some(d) = self.features.get(name) {
+                all.conda.extend(d.conda.iter().cloned());
+                all.pypi.extend(d.pypi.iter().cloned());
+            }
+        }
+        Some(all)
+    }
+}
+
+fn strings(a: &[toml::Value]) -> Vec<String> {
+    a.iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The project name of a PEP 508 requirement (`requests[socks]>=2; python_version>"3"`).
+fn pep508_name(req: &str) -> String {
+    let end = req
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(req.len());
+    lockfile::normalize_pypi_name(req[..end].trim())
+}
+
+/// Compares dotted versions numerically, part by part (`0.9` < `0.10`); non-numeric tails compare
+/// as text.
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let split = |v: &str| -> Vec<String> {
+        v.trim()
+            .split(['.', '-', '+'])
+            .map(str::to_string)
+            .collect()
+    };
+    let (a, b) = (split(a), split(b));
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).map(String::as_str).unwrap_or("0");
+        let y = b.get(i).map(String::as_str).unwrap_or("0");
+        let ord = match (x.parse::<u64>(), y.parse::<u64>()) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => x.cmp(y),
+        };
+        if ord != std::cmp::Ordering::Equal {
+            return ord;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+/// Whether `version` meets a comma-separated version spec (`>=0.40,<1`, `==0.77.0`, `0.77.*`).
+pub fn spec_matches(spec: &str, version: &str) -> bool {
+    use std::cmp::Ordering::*;
+    spec.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .all(|c| {
+            let (op, v) = ["==", ">=", "<=", "!=", "~=", ">", "<", "="]
+                .iter()
+                .find_map(|op| c.strip_prefix(op).map(|v| (*op, v.trim())))
+                .unwrap_or(("==", c));
+            if let Some(prefix) = v.strip_suffix(".*") {
+                let matches = version == prefix || version.starts_with(&format!("{prefix}."));
+                return if op == "!=" { !matches } else { matches };
+            }
+            let ord = compare_versions(version, v);
+            match op {
+                "==" | "=" => ord == Equal,
+                "!=" => ord != Equal,
+                ">=" => ord != Less,
+                "<=" => ord != Greater,
+                ">" => ord == Greater,
+                "<" => ord == Less,
+                // ~=X.Y: >= X.Y and == X.*
+                _ => {
+                    let prefix = v.rsplit_once('.').map(|(p, _)| p).unwrap_or(v);
+                    ord != Less && (version == prefix || version.starts_with(&format!("{prefix}.")))
+                }
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/locks")
+            .join(name)
+    }
+
+    fn codes(report: &CheckReport) -> Vec<(Severity, &str, &str)> {
+        report
+            .findings
+            .iter()
+            .map(|f| (f.severity, f.code.as_str(), f.subject.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_conda_only_project_has_no_findings() {
+        let report = run(&fixture("v4-multi"), &CheckInputs::default()).unwrap();
+        assert!(report.findings.is_empty(), "{:#?}", report.findings);
+        assert_eq!(report.environments, ["default", "alpha", "beta"]);
+    }
+
+    #[test]
+    fn pypi_sources_are_warnings() {
+        let report = run(&fixture("v7-mixed"), &CheckInputs::default()).unwrap();
+        let c = codes(&report);
+        assert!(
+            c.contains(&(Severity::Warning, "pypi-sdist", "PyPI pyperclip 1.9.0")),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(&(Severity::Warning, "pypi-editable", "PyPI localpkg")),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(&(Severity::Warning, "pypi-git", "PyPI gitpkg 0.1.0")),
+            "{c:?}"
+        );
+        assert_eq!(report.errors(), 0, "{c:?}");
+        assert_eq!(report.warnings(), 3, "{c:?}");
+    }
+
+    #[test]
+    fn versions_of_pixi_that_cannot_read_the_lock() {
+        let inputs = CheckInputs {
+            pixi_version: Some("pixi 0.15.2".into()),
+            ..CheckInputs::default()
+        };
+        let report = run(&fixture("v7-mixed"), &inputs).unwrap();
+        assert!(codes(&report).contains(&(Severity::Error, "lock-format-unreadable", "pixi.lock")));
+        assert_eq!(report.findings[0].severity, Severity::Error, "errors first");
+        let inputs = CheckInputs {
+            pixi_version: Some("pixi 0.77.0".into()),
+            ..CheckInputs::default()
+        };
+        let report = run(&fixture("v7-mixed"), &inputs).unwrap();
+        assert_eq!(report.errors(), 0);
+        assert!(run(
+            &fixture("v4-multi"),
+            &CheckInputs {
+                pixi_version: Some("0.15.2".into()),
+                ..CheckInputs::default()
+            }
+        )
+        .unwrap()
+        .findings
+        .is_empty());
+    }
+
+    fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["pixi.toml", "pixi.lock"] {
+            std::fs::copy(fixture(name).join(f), dir.join(f)).unwrap();
+        }
+        (tmp, dir)
+    }
+
+    fn edit(path: &Path, from: &str, to: &str) {
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(text.contains(from), "{from} not in {}", path.display());
+        std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+    }
+
+    #[test]
+    fn requires_pixi_and_platforms_and_environments() {
+        let (_tmp, dir) = copy_fixture("v4-multi");
+        edit(
+            &dir.join("pixi.toml"),
+            "version = \"0.1.0\"",
+            "version = \"0.1.0\"\nrequires-pixi = \">=0.40\"",
+        );
+        let inputs = CheckInputs {
+            pixi_version: Some("pixi 0.15.2".into()),
+            platform: "linux-aarch64".into(),
+            ..CheckInputs::default()
+        };
+        let report = run(&dir, &inputs).unwrap();
+        let c = codes(&report);
+        assert!(
+            c.contains(&(Severity::Error, "requires-pixi", "manifest")),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(&(
+                Severity::Error,
+                "platform-not-locked",
+                "environment `alpha`"
+            )),
+            "{c:?}"
+        );
+        assert!(report.clone().into_result().is_err());
+
+        edit(
+            &dir.join("pixi.toml"),
+            "beta = [\"beta\"]",
+            "beta = [\"beta\"]\ngamma = [\"alpha\"]",
+        );
+        let report = run(&dir, &CheckInputs::default()).unwrap();
+        assert!(codes(&report).contains(&(
+            Severity::Error,
+            "environment-not-locked",
+            "environment `gamma`"
+        )));
+    }
+
+    #[test]
+    fn a_dependency_missing_from_the_lock_is_a_stale_lock() {
+        let (_tmp, dir) = copy_fixture("v4-multi");
+        edit(
+            &dir.join("pixi.toml"),
+            "[feature.beta.dependencies]",
+            "[feature.beta.dependencies]\nairgap-new = \"*\"",
+        );
+        let report = run(&dir, &CheckInputs::default()).unwrap();
+        assert_eq!(
+            codes(&report),
+            [(Severity::Error, "stale-lock", "environment `beta`")],
+            "only the environment with the feature"
+        );
+        assert!(report.findings[0].reason.contains("airgap-new"));
+    }
+
+    #[test]
+    fn virtual_packages() {
+        let (_tmp, dir) = copy_fixture("v4-multi");
+        edit(
+            &dir.join("pixi.lock"),
+            "  depends:\n  - airgap-base\n",
+            "  depends:\n  - airgap-base\n  - __glibc >=2.38\n  - __cuda\n",
+        );
+        let inputs = CheckInputs {
+            glibc: Some("2.36".into()),
+            ..CheckInputs::default()
+        };
+        let c = codes(&run(&dir, &inputs).unwrap())
+            .into_iter()
+            .map(|(s, c, _)| (s, c.to_string()))
+            .collect::<Vec<_>>();
+        assert!(
+            c.contains(&(Severity::Error, "glibc-too-old".into())),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(&(Severity::Warning, "needs-cuda".into())),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn paths_outside_the_project_are_errors() {
+        let p = Path::new("/work/proj");
+        assert!(path_inside(p, "./localpkg"));
+        assert!(path_inside(p, "."));
+        assert!(!path_inside(p, "../other"));
+        assert!(!path_inside(p, "/opt/pkg"));
+        assert!(path_inside(p, "/work/proj/sub"));
+    }
+
+    #[test]
+    fn version_specs() {
+        assert!(spec_matches(">=0.40", "0.77.0"));
+        assert!(!spec_matches(">=0.40", "0.15.2"));
+        assert!(spec_matches(">=0.40,<1", "0.77.0"));
+        assert!(spec_matches("0.77.*", "0.77.0"));
+        assert!(!spec_matches("==0.76.0", "0.77.0"));
+        assert!(spec_matches("~=0.77.0", "0.77.3"));
+        assert!(spec_matches(">=2.17", "2.36"));
+        assert!(!spec_matches(">=2.38", "2.36"));
+        assert_eq!(
+            pep508_name("Requests[socks] >=2; python_version>'3'"),
+            "requests"
+        );
+    }
+}
