@@ -233,6 +233,22 @@ fn bootstrapped_products_work_from_any_folder_in_every_shell_and_a_moved_one_rei
         assert_eq!(vars, expected(&a), "{shell:?}");
         assert!(out.stderr.is_empty(), "{shell:?}: {}", text(&out.stderr));
     }
+    // envs.sh reached through a link (as from /etc/profile.d): the recorded folder, in every shell.
+    let profile_d = tmp.path().join("target machine/profile.d");
+    std::fs::create_dir_all(&profile_d).unwrap();
+    std::os::unix::fs::symlink(a.join("envs.sh"), profile_d.join("product-a.sh")).unwrap();
+    for shell in &shells {
+        let out = machine.run(
+            shell,
+            &format!(
+                ". {} && env | grep -E '^(PIXI_|RATTLER_)' | sort",
+                quote(&profile_d.join("product-a.sh"))
+            ),
+            &[],
+        );
+        assert!(out.status.success(), "{shell:?}");
+        assert_eq!(text(&out.stdout), expected(&a), "{shell:?}");
+    }
     let run_smoke = |shell: &[&str], product: &Path| {
         machine.run(
             shell,
