@@ -2,7 +2,9 @@
 //! `templates/`, embedded in the binary; `@NAME@` placeholders are replaced by shell-quoted values
 //! and a rendered script with a placeholder left over is an error.
 
-use anyhow::bail;
+use std::path::Path;
+
+use anyhow::{bail, Context};
 
 pub const ENVS_SH: &str = include_str!("templates/envs.sh");
 pub const BOOTSTRAP_SH: &str = include_str!("templates/bootstrap-project.sh");
@@ -62,6 +64,53 @@ fn leftover_placeholder(text: &str) -> Option<String> {
     None
 }
 
+/// The line of `envs.sh` where `bootstrap-project.sh` records the product's folder; as made, it
+/// records nothing.
+pub const ENVS_SH_RECORD_MARKER: &str = "_pixi_airgap_recorded=";
+const ENVS_SH_UNRECORDED_LINE: &str = "_pixi_airgap_recorded=''";
+
+/// `envs.sh` as `make-product` wrote it, given the text of one that `bootstrap-project.sh` may
+/// have changed since: the recorded folder is the only change bootstrapping makes, so the
+/// product's manifest can still vouch for the rest. `None` when the text has no single record line.
+pub fn envs_sh_as_made(text: &str) -> Option<String> {
+    let mut found = 0;
+    let lines: Vec<&str> = text
+        .split_inclusive('\n')
+        .map(|line| {
+            if line.starts_with(ENVS_SH_RECORD_MARKER) {
+                found += 1;
+                if line.ends_with('\n') {
+                    "_pixi_airgap_recorded=''\n"
+                } else {
+                    ENVS_SH_UNRECORDED_LINE
+                }
+            } else {
+                line
+            }
+        })
+        .collect();
+    (found == 1).then(|| lines.concat())
+}
+
+/// Whether the `envs.sh` at `path`, once its recorded folder is taken out, is the one a
+/// product's manifest describes (`size` bytes with this `sha256`).
+pub fn envs_sh_matches_as_made(path: &Path, size: u64, sha256: &str) -> anyhow::Result<bool> {
+    use sha2::Digest;
+    // A product's envs.sh is a few kilobytes; anything much larger is not one.
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    if meta.len() > 1024 * 1024 {
+        return Ok(false);
+    }
+    let text =
+        std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    let Some(made) = std::str::from_utf8(&text).ok().and_then(envs_sh_as_made) else {
+        return Ok(false);
+    };
+    Ok(made.len() as u64 == size
+        && crate::pixi::hex(&sha2::Sha256::digest(made.as_bytes())) == sha256)
+}
+
 pub fn envs_sh(project_name: &str) -> anyhow::Result<String> {
     render(ENVS_SH, &[("PROJECT_NAME", Value::Word(project_name))])
 }
@@ -108,6 +157,29 @@ mod tests {
         );
         // An e-mail address or a lone @ is not a placeholder.
         assert!(render("mail me@host.org @ x", &[]).is_ok());
+    }
+
+    #[test]
+    fn envs_sh_has_one_empty_record_line_and_bootstrapping_changes_only_it() {
+        let made = envs_sh("demo").unwrap();
+        let records: Vec<&str> = made
+            .lines()
+            .filter(|l| l.starts_with(ENVS_SH_RECORD_MARKER))
+            .collect();
+        assert_eq!(records, [ENVS_SH_UNRECORDED_LINE]);
+        assert_eq!(envs_sh_as_made(&made).as_deref(), Some(made.as_str()));
+        let recorded = made.replace(
+            ENVS_SH_UNRECORDED_LINE,
+            r"_pixi_airgap_recorded='/opt/it'\''s here'",
+        );
+        assert_ne!(recorded, made);
+        assert_eq!(envs_sh_as_made(&recorded).as_deref(), Some(made.as_str()));
+        // Any other change shows.
+        let edited = recorded.replace("PIXI_FROZEN=true", "PIXI_FROZEN=false");
+        assert_ne!(envs_sh_as_made(&edited).as_deref(), Some(made.as_str()));
+        let doubled = format!("{recorded}{ENVS_SH_UNRECORDED_LINE}\n");
+        assert_eq!(envs_sh_as_made(&doubled), None);
+        assert_eq!(envs_sh_as_made("export X=1\n"), None);
     }
 
     #[test]

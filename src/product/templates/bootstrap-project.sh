@@ -1,16 +1,84 @@
 #!/bin/sh
 # pixi-airgap product bootstrap for @PROJECT_NAME@: installs the project offline from pkg-cache/.
 #
-#   sh bootstrap-project.sh
+#   sh /path/to/product/bootstrap-project.sh
 #
 # Runs `pixi install --frozen` for each environment that was staged. Safe to run again.
-# Exit codes: 0 installed; 3 pixi is missing; otherwise pixi's own exit code.
+# Records the product's folder in envs.sh, so that `. /path/to/product/envs.sh` works from any
+# folder in any shell. Environments hold absolute paths: run from another folder than the one it
+# installed in (the product was moved), it removes the project's own .pixi/envs and installs again.
+# Exit codes: 0 installed; 2 the product is damaged or not writable; 3 pixi is missing;
+# otherwise pixi's own exit code.
 set -eu
 
 project_name=@PROJECT_NAME@
 build_pixi_version=@PIXI_VERSION@
+# The line of envs.sh that holds the recorded folder (it is the only one starting so).
+marker=_pixi_airgap_recorded=
+
+fail() {
+  echo "bootstrap: $1" >&2
+  exit 2
+}
+
+# The folder recorded in an envs.sh, unquoted; empty when none is.
+recorded_in() {
+  sed -n "s/^$marker//p" "$1" | sed "s/^'//; s/'\$//; s/'\\\\''/'/g"
+}
 
 here=$(cd -- "$(dirname -- "$0")" && pwd -P)
+case $project_name in
+  '' | . | .. | */*) fail "'$project_name' is not a project folder name" ;;
+esac
+project=$here/$project_name
+[ -f "$here/envs.sh" ] || fail "'$here/envs.sh' is missing: this is not a complete pixi-airgap product"
+if [ ! -d "$project" ] || [ -L "$project" ]; then
+  fail "'$project' is missing or not a folder: this is not a complete pixi-airgap product"
+fi
+[ "$(grep -c "^$marker" "$here/envs.sh")" = 1 ] || fail "'$here/envs.sh' has no place to record the product's folder (was it edited?)"
+case $here in
+  *"
+"*) fail "the product's folder name holds a line break; move the product to a plain path" ;;
+esac
+
+recorded=$(recorded_in "$here/envs.sh")
+if [ -n "$recorded" ] && [ "$recorded" != "$here" ]; then
+  environments=$project/.pixi/envs
+  if [ -L "$project/.pixi" ]; then
+    fail "'$project/.pixi' is a symbolic link; remove it yourself before bootstrapping again"
+  fi
+  if [ -e "$environments" ] || [ -L "$environments" ]; then
+    echo "bootstrap: this product was installed in '$recorded' and is now in '$here'; its environments hold the old paths: removing '$environments' and reinstalling" >&2
+    rm -rf -- "$environments"
+  else
+    echo "bootstrap: this product was installed in '$recorded' and is now in '$here': installing it here" >&2
+  fi
+fi
+
+# Record this folder in envs.sh: written next to it, checked, then renamed over it.
+if [ "$recorded" != "$here" ]; then
+  quoted=\'$(printf '%s' "$here" | sed "s/'/'\\\\''/g")\'
+  temporary=$here/.envs.sh.bootstrap-$$
+  # Created anew (set -C), so that what is removed on failure is only ever our own file.
+  (set -C && : >"$temporary") 2>/dev/null ||
+    fail "cannot create '$temporary': the product folder must be writable by whoever bootstraps it"
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in
+      "$marker"*) printf '%s\n' "$marker$quoted" ;;
+      *) printf '%s\n' "$line" ;;
+    esac
+  done <"$here/envs.sh" >"$temporary" || {
+    rm -f -- "$temporary"
+    fail "cannot write '$temporary'"
+  }
+  if [ "$(recorded_in "$temporary")" != "$here" ]; then
+    rm -f -- "$temporary"
+    fail "recording '$here' in envs.sh did not read back the same folder"
+  fi
+  chmod 0644 "$temporary"
+  mv -f -- "$temporary" "$here/envs.sh" || fail "cannot replace '$here/envs.sh'"
+fi
+
 export PIXI_AIRGAP_PRODUCT_DIR="$here"
 # shellcheck source=envs.sh
 . "$here/envs.sh"
@@ -26,7 +94,7 @@ if [ "$local_pixi_version" != "$build_pixi_version" ]; then
   echo "bootstrap: warning: this machine has $local_pixi_version, the product was built with $build_pixi_version" >&2
 fi
 
-cd "$here/$project_name"
+cd "$project"
 set -- @ENVIRONMENTS@
 for environment in "$@"; do
   echo "bootstrap: installing environment '$environment' of '$project_name' offline" >&2
@@ -37,4 +105,4 @@ for environment in "$@"; do
     pixi install --frozen --environment "$environment"
   fi
 done
-echo "bootstrap: '$project_name' is installed ($*)" >&2
+echo "bootstrap: '$project_name' is installed in '$here' ($*)" >&2

@@ -1,30 +1,54 @@
 # shellcheck shell=sh
 # pixi-airgap product environment for @PROJECT_NAME@.
-# Source it, do not run it:   . ./envs.sh      (bash, zsh, dash, busybox sh)
+# Source it, do not run it:   . /path/to/product/envs.sh      (bash, zsh, dash, busybox sh)
 #
 # Points pixi at this product's package cache and keeps it from going online. The product folder is
-# found from PIXI_AIRGAP_PRODUCT_DIR when set, else from this file's own location (bash, zsh), else
-# from the current folder (shells that cannot tell a sourced file's path, like dash).
+# this file's own folder when the shell can tell it (bash, zsh; through a link, the recorded one);
+# otherwise (dash, busybox sh) the folder recorded below by bootstrap-project.sh, else
+# PIXI_AIRGAP_PRODUCT_DIR, else the current folder. A shell that knows the file's path never takes
+# an inherited PIXI_AIRGAP_PRODUCT_DIR, so sourcing a second product moves pixi onto its cache.
 
-if [ -n "${PIXI_AIRGAP_PRODUCT_DIR:-}" ]; then
-  _pixi_airgap_dir=$PIXI_AIRGAP_PRODUCT_DIR
-elif [ -n "${BASH_VERSION:-}" ]; then
+# Written by bootstrap-project.sh (the folder it installed the product in); empty until then.
+_pixi_airgap_recorded=''
+
+# This file's own path, where the shell can tell it.
+_pixi_airgap_self=
+if [ -n "${BASH_VERSION:-}" ]; then
   # shellcheck disable=SC3028,SC3054
-  _pixi_airgap_dir=$(dirname -- "${BASH_SOURCE[0]}")
+  _pixi_airgap_self=${BASH_SOURCE[0]:-}
 elif [ -n "${ZSH_VERSION:-}" ]; then
   # zsh syntax, hidden from other shells' parsers by eval.
-  eval '_pixi_airgap_dir=${${(%):-%x}:h}'
+  eval '_pixi_airgap_self=${(%):-%x}'
+fi
+
+if [ -n "$_pixi_airgap_self" ]; then
+  _pixi_airgap_dir=$(dirname -- "$_pixi_airgap_self")
+  # Reached through a link (from /etc/profile.d, say): the folder bootstrapping recorded.
+  if [ ! -d "$_pixi_airgap_dir/pkg-cache" ] && [ -n "$_pixi_airgap_recorded" ] && [ -f "$_pixi_airgap_recorded/envs.sh" ] && [ -d "$_pixi_airgap_recorded/pkg-cache" ]; then
+    _pixi_airgap_dir=$_pixi_airgap_recorded
+  fi
+elif [ -n "$_pixi_airgap_recorded" ] && [ -f "$_pixi_airgap_recorded/envs.sh" ] && [ -d "$_pixi_airgap_recorded/pkg-cache" ]; then
+  _pixi_airgap_dir=$_pixi_airgap_recorded
+elif [ -n "${PIXI_AIRGAP_PRODUCT_DIR:-}" ]; then
+  _pixi_airgap_dir=$PIXI_AIRGAP_PRODUCT_DIR
 else
   _pixi_airgap_dir=$PWD
 fi
 
 if [ ! -f "$_pixi_airgap_dir/envs.sh" ] || [ ! -d "$_pixi_airgap_dir/pkg-cache" ]; then
-  echo "envs.sh: no pixi-airgap product in '$_pixi_airgap_dir': cd into the product folder or set PIXI_AIRGAP_PRODUCT_DIR" >&2
-  unset _pixi_airgap_dir
+  echo "envs.sh: no pixi-airgap product (envs.sh and pkg-cache/) in '$_pixi_airgap_dir'" >&2
+  echo "envs.sh: shells like dash cannot tell where a sourced file is: run the product's bootstrap-project.sh once (it records the product's folder in envs.sh), cd into the product folder, or set PIXI_AIRGAP_PRODUCT_DIR" >&2
+  unset _pixi_airgap_dir _pixi_airgap_recorded _pixi_airgap_self
   # shellcheck disable=SC2317
   return 1 2>/dev/null || exit 1
 fi
 _pixi_airgap_dir=$(cd -- "$_pixi_airgap_dir" && pwd -P)
+
+# Environments hold absolute paths: a product used from another folder than the one it was
+# installed in needs bootstrapping again.
+if [ -n "$_pixi_airgap_recorded" ] && [ "$_pixi_airgap_recorded" != "$_pixi_airgap_dir" ]; then
+  echo "envs.sh: warning: this product was installed in '$_pixi_airgap_recorded' and is now in '$_pixi_airgap_dir': run '$_pixi_airgap_dir/bootstrap-project.sh' again" >&2
+fi
 
 export PIXI_AIRGAP_PRODUCT_DIR="$_pixi_airgap_dir"
 export PIXI_CACHE_DIR="$_pixi_airgap_dir/pkg-cache"
@@ -40,4 +64,4 @@ done
 export PIXI_FROZEN=true
 export PIXI_OFFLINE=true
 
-unset _pixi_airgap_dir _pixi_airgap_var
+unset _pixi_airgap_dir _pixi_airgap_var _pixi_airgap_recorded _pixi_airgap_self
