@@ -106,10 +106,7 @@ fn existing_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let report = stage(options).await?;
     if options.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
+        crate::output::json(&report)?;
     }
     Ok(report.status())
 }
