@@ -57,7 +57,6 @@ impl Options {
         let manifest = Manifest::discover(&project_dir)?;
         let lock = LockInfo::read(&project_dir)?;
         let environments = manifest.select_environments(&requested_environments)?;
-        let preflight = crate::check::preflight(&project_dir, &environments)?;
         if project_dir.starts_with(workdir.root()) {
             return Err(InputError::new(format!(
                 "the project `{}` is inside the workdir `{}`",
@@ -67,6 +66,8 @@ impl Options {
             .into());
         }
         let verify = VerifySpec::resolve(&verify, &project_dir, resources_dir.as_deref())?;
+        // Last of the checks without Docker: the arguments are right, is the project?
+        let preflight = crate::check::preflight(&project_dir, &environments)?;
         Ok(Self {
             image,
             pull,
