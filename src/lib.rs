@@ -13,6 +13,7 @@ pub mod logging;
 pub mod pixi;
 pub mod product;
 pub mod progress;
+pub mod secrets;
 pub mod shutdown;
 pub mod stage;
 pub mod verify;
