@@ -307,6 +307,8 @@ struct TokenRule {
     exact: bool,
     /// The byte before the prefix must not be a letter or digit.
     word_start: bool,
+    /// The body starts with this many digits (Slack tokens start with a team or user number).
+    lead_digits: usize,
 }
 
 const fn rule(
@@ -324,6 +326,7 @@ const fn rule(
         max,
         exact: true,
         word_start: true,
+        lead_digits: 0,
     }
 }
 
@@ -341,11 +344,17 @@ const fn at_least(
         max: usize::MAX,
         exact: false,
         word_start: true,
+        lead_digits: 0,
     }
 }
 
 const fn anywhere(mut r: TokenRule) -> TokenRule {
     r.word_start = false;
+    r
+}
+
+const fn digits_first(mut r: TokenRule, n: usize) -> TokenRule {
+    r.lead_digits = n;
     r
 }
 
@@ -367,12 +376,15 @@ const TOKEN_RULES: &[TokenRule] = &[
     at_least("GitLab deploy token", "gldt-", UrlSafe, 20),
     at_least("GitLab runner token", "glrt-", UrlSafe, 20),
     rule("GitLab pipeline trigger token", "glptt-", LowerHex, 40, 40),
-    at_least("Slack bot token", "xoxb-", UrlSafe, 10),
-    at_least("Slack app token", "xoxa-", UrlSafe, 10),
-    at_least("Slack user token", "xoxp-", UrlSafe, 10),
-    at_least("Slack refresh token", "xoxr-", UrlSafe, 10),
-    at_least("Slack session token", "xoxs-", UrlSafe, 10),
-    at_least("Slack configuration token", "xoxe-", UrlSafe, 10),
+    digits_first(at_least("Slack bot token", "xoxb-", UrlSafe, 10), 8),
+    digits_first(at_least("Slack app token", "xoxa-", UrlSafe, 10), 1),
+    digits_first(at_least("Slack user token", "xoxp-", UrlSafe, 10), 8),
+    digits_first(at_least("Slack refresh token", "xoxr-", UrlSafe, 10), 1),
+    digits_first(at_least("Slack session token", "xoxs-", UrlSafe, 10), 1),
+    digits_first(
+        at_least("Slack configuration token", "xoxe-", UrlSafe, 10),
+        1,
+    ),
     anywhere(at_least(
         "Slack webhook",
         "hooks.slack.com/services/T",
@@ -388,7 +400,6 @@ const TOKEN_RULES: &[TokenRule] = &[
     rule("Hugging Face token", "hf_", Alpha, 34, 34),
     at_least("OpenAI project key", "sk-proj-", UrlSafe, 40),
     at_least("Anthropic API key", "sk-ant-api", UrlSafe, 80),
-    at_least("SendGrid API key", "SG.", Path, 66),
     rule("Shopify access token", "shpat_", LowerHex, 32, 32),
     rule("Shopify shared secret", "shpss_", LowerHex, 32, 32),
     rule("DigitalOcean token", "dop_v1_", LowerHex, 64, 64),
@@ -430,6 +441,9 @@ pub fn content_finding(data: &[u8]) -> Option<&'static str> {
         if b == b'P' && data[i..].starts_with(b"PuTTY-User-Key-File-") {
             return Some("PuTTY private key");
         }
+        if b == b'S' && sendgrid_key(data, i) {
+            return Some("SendGrid API key");
+        }
         if !first[usize::from(b)] {
             continue;
         }
@@ -455,10 +469,46 @@ fn token_at(r: &TokenRule, data: &[u8], at: usize) -> bool {
         .take(r.max.saturating_add(1))
         .take_while(|b| r.alphabet.contains(**b))
         .count();
-    if len < r.min {
+    if len < r.min || (r.exact && len > r.max) {
         return false;
     }
-    !(r.exact && len > r.max)
+    let body = &body[..len];
+    body.iter().take(r.lead_digits).all(u8::is_ascii_digit) && !placeholder(body)
+}
+
+/// Documentation writes tokens as `glpat-xxxxxxxxxxxxxxxxxxxx` or `AKIAXXXXXXXXXXXXXXXX`: a body
+/// made of a handful of distinct characters is a placeholder, not a credential.
+fn placeholder(body: &[u8]) -> bool {
+    const MIN_DISTINCT: usize = 6;
+    let mut seen = [false; 256];
+    let mut distinct = 0;
+    for &b in body {
+        if !seen[usize::from(b)] {
+            seen[usize::from(b)] = true;
+            distinct += 1;
+            if distinct >= MIN_DISTINCT {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// SendGrid keys: `SG.`, 22 characters, `.`, 43 characters.
+fn sendgrid_key(data: &[u8], at: usize) -> bool {
+    const PREFIX: &[u8] = b"SG.";
+    if !data[at..].starts_with(PREFIX) || (at > 0 && data[at - 1].is_ascii_alphanumeric()) {
+        return false;
+    }
+    let body = &data[at + PREFIX.len()..];
+    let run = |from: usize| {
+        body.get(from..).map_or(0, |rest| {
+            rest.iter()
+                .take_while(|b| Alphabet::UrlSafe.contains(**b))
+                .count()
+        })
+    };
+    run(0) == 22 && body.get(22) == Some(&b'.') && run(23) == 43 && !placeholder(&body[..22])
 }
 
 /// `-----BEGIN ... PRIVATE KEY...-----`, then key material, then `-----END`: the material is
@@ -703,8 +753,12 @@ mod tests {
     #[test]
     fn token_formats() {
         let hits = [
-            tok("AKIA", "FAKEFAKEFAKEFAKE"),
-            tok("ghp_", &"Fake0".repeat(8)[..36]),
+            tok("AKIA", "FAKEFAKE0EXAMPLE"),
+            tok(
+                "SG.",
+                "FAKEfake0000FAKEfake00.FAKEfake0000FAKEfake0000FAKEfake0000FAKEfak",
+            ),
+            tok("ghp_", &"FAKEfake0000".repeat(3)),
             tok("github_pat_", &"Fake_0".repeat(12)),
             tok("glpat-", "FakeFakeFake-0000000"),
             tok("xoxb-", "0000000000-fake"),
@@ -712,10 +766,10 @@ mod tests {
                 "https://hooks.slack.com/services/",
                 "T0000/B0000/FAKEFAKEFAKE",
             ),
-            tok("sk_live_", "FAKE0000FAKE0000FAKE0000"),
+            tok("sk_live_", "FAKEfake0000FAKEfake0000"),
             tok("AIza", &"Fake_0-".repeat(5)),
-            tok("npm_", &"FAKE".repeat(9)),
-            tok("pypi-", &format!("AgE{}", "FAKE".repeat(13))),
+            tok("npm_", &"FAKEfake0000".repeat(3)),
+            tok("pypi-", &format!("AgE{}", "FAKEfake00".repeat(6))),
         ];
         for text in &hits {
             let line = format!("token = \"{text}\"\n");
@@ -724,9 +778,16 @@ mod tests {
         for text in [
             "the key id starts with AKIA and is 20 characters long",
             "pattern = r'ghp_[A-Za-z0-9]{36}'",
-            &tok("AKIA", "FAKEFAKEFAKEFAKEFAKE"),
-            &tok("xAKIA", "FAKEFAKEFAKEFAKE"),
-            &tok("sk_test_", "FAKE0000FAKE0000FAKE0000"),
+            &tok("AKIA", "FAKEFAKE0EXAMPLEFAKE"),
+            &tok("xAKIA", "FAKEFAKE0EXAMPLE"),
+            &tok("AKIA", "XXXXXXXXXXXXXXXX"),
+            &tok("glpat-", "xxxxxxxxxxxxxxxxxxxx"),
+            &tok("xoxb-", "your-bot-token-here"),
+            &tok(
+                "https://SG.",
+                "example.org/a/long/path/that/goes/on/and/on/and/on/for/a/while",
+            ),
+            &tok("sk_test_", "FAKEfake0000FAKEfake0000"),
             "import hf_hub; hf_hub_download()",
         ] {
             assert_eq!(content_finding(text.as_bytes()), None, "{text}");
