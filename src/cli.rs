@@ -346,6 +346,10 @@ pub struct StageArgs {
     #[arg(long, value_name = "GLOB")]
     pub include_secret: Vec<String>,
 
+    /// Stage even when `.pixi/config.toml`, the manifest or `pixi.lock` hold credentials in URLs
+    #[arg(long)]
+    pub allow_url_credentials: bool,
+
     /// Reuse a non-empty workdir: its pixi-airgap folders are replaced
     #[arg(long)]
     pub force: bool,

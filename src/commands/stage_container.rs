@@ -152,7 +152,13 @@ async fn plan(
         .unwrap_or_else(|| PathBuf::from("project"));
     let local = tmp.path().join(folder);
     std::fs::create_dir_all(&local).context("failed to create a temporary folder")?;
-    for name in ["pixi.toml", "pyproject.toml", "pixi.lock"] {
+    std::fs::create_dir_all(local.join(".pixi")).context("failed to create a temporary folder")?;
+    for name in [
+        "pixi.toml",
+        "pyproject.toml",
+        "pixi.lock",
+        ".pixi/config.toml",
+    ] {
         let path = format!("{}/{name}", options.project_path);
         if let Some(bytes) = docker.read_file(container.id(), &path, LIMIT).await? {
             std::fs::write(local.join(name), bytes)
@@ -170,6 +176,13 @@ async fn plan(
     let lock = LockInfo::read(&local).map_err(in_container)?;
     let environments = manifest.select_environments(&options.common.requested_environments)?;
     let preflight = crate::check::preflight(&local, &environments).map_err(in_container)?;
+    // Before anything is written into the container.
+    let config = local.join(".pixi/config.toml");
+    let mut files = crate::secrets::pixi_files(&config, &manifest.path, &lock.path, &local);
+    for file in &mut files {
+        file.label = format!("{}/{}", options.project_path, file.label);
+    }
+    crate::secrets::check_url_credentials(&files, options.common.allow_url_credentials)?;
     let mut verify = options.verify.clone();
     if let Some(VerifySpec {
         kind: VerifyKind::Script {

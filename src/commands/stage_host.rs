@@ -44,6 +44,7 @@ impl Options {
             requested_environments,
             env,
             filter,
+            allow_url_credentials,
             force,
             json,
         } = CommonOptions::resolve(stage)?;
@@ -57,6 +58,11 @@ impl Options {
         let manifest = Manifest::discover(&project_dir)?;
         let lock = LockInfo::read(&project_dir)?;
         let environments = manifest.select_environments(&requested_environments)?;
+        let pixi_config = project_dir.join(".pixi/config.toml");
+        crate::secrets::check_url_credentials(
+            &crate::secrets::pixi_files(&pixi_config, &manifest.path, &lock.path, &project_dir),
+            allow_url_credentials,
+        )?;
         if project_dir.starts_with(workdir.root()) {
             return Err(InputError::new(format!(
                 "the project `{}` is inside the workdir `{}`",

@@ -160,6 +160,14 @@ pub fn plan_dir(
                 .with_context(|| format!("failed to read link `{}`", item.path().display()))?;
             EntryKind::Symlink { target }
         } else if file_type.is_file() {
+            if let Some(why) = filter
+                .map(|f| f.file_content_exclusion(&rel, item.path()))
+                .transpose()?
+                .flatten()
+            {
+                report.record(&rel, why);
+                continue;
+            }
             let meta = item
                 .metadata()
                 .with_context(|| format!("failed to stat `{}`", item.path().display()))?;
@@ -410,10 +418,27 @@ fn refilter<R: Read, W: Write>(
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size();
                 let executable = entry.header().mode().unwrap_or(0o644) & 0o111 != 0;
+                // Small files are held (bounded by the limit) for the content check.
+                let mut held = Vec::new();
+                let reader: Box<dyn Read> = if keep_config || size >= crate::secrets::CONTENT_LIMIT
+                {
+                    Box::new(&mut entry)
+                } else {
+                    (&mut entry)
+                        .take(size)
+                        .read_to_end(&mut held)
+                        .with_context(|| format!("failed to read `{}`", rel.display()))?;
+                    if let Some(why) = filter.content_exclusion(&rel, &held) {
+                        report.record(&rel, why);
+                        skipped.push(rel);
+                        continue;
+                    }
+                    Box::new(held.as_slice())
+                };
                 let data = Data::File {
                     size,
                     executable,
-                    reader: Box::new(&mut entry),
+                    reader,
                 };
                 append(&mut builder, owner, &path, data)?;
             }
