@@ -137,6 +137,13 @@ pub fn plan_dir(
             .to_path_buf();
         let file_type = item.file_type();
         if let (Some(filter), false) = (filter, rel.as_os_str().is_empty()) {
+            // An earlier pixi-airgap workdir inside the project (the default `tmp/workdir-*`) is
+            // never staged into the next one.
+            if file_type.is_dir() && crate::workdir::is_marked(item.path()) {
+                report.record(&rel, Exclusion::Junk);
+                walker.skip_current_dir();
+                continue;
+            }
             if let Some(why) = filter.exclusion(&rel) {
                 report.record(&rel, why);
                 if file_type.is_dir() {
