@@ -880,6 +880,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn earlier_workdirs_inside_the_project_are_not_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("tmp/workdir-old/pixi-cache")).unwrap();
+        std::fs::write(
+            root.join("tmp/workdir-old").join(crate::workdir::MARKER),
+            "x",
+        )
+        .unwrap();
+        std::fs::write(root.join("tmp/workdir-old/pixi-cache/big"), "x").unwrap();
+        std::fs::write(root.join("tmp/notes.txt"), "kept").unwrap();
+        let filter = StageFilter::new(&[], &[]).unwrap();
+        let (entries, _) = plan_dir(root, Path::new("p"), Some(&filter)).unwrap();
+        let paths: Vec<String> = entries
+            .iter()
+            .map(|e| e.path.display().to_string())
+            .collect();
+        assert_eq!(paths, ["p", "p/tmp", "p/tmp/notes.txt"]);
+    }
+
+    #[test]
     fn plan_is_sorted_filtered_and_keeps_pixi_config() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();

@@ -645,6 +645,12 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
         .join(&plan.manifest.name)
         .join(".pixi/envs");
     let limits = archive::ExtractLimits::from_env()?;
+    if crate::fsutil::running_as_root() {
+        tracing::warn!(
+            "running as root: what the container hands back is written with normalised modes \
+             (no setuid, setgid or world-write) and owned by root; prefer a user in the docker group"
+        );
+    }
     tracing::info!(
         "copying {}:{} back to {}",
         container.short_id(),
