@@ -276,6 +276,10 @@ pub struct MakeProductArgs {
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
+    /// Replace an --output folder that is not empty and not an earlier product
+    #[arg(long)]
+    pub force: bool,
+
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,

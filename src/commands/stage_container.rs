@@ -93,7 +93,6 @@ fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerifyK
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
-    options.common.workdir.prepare()?;
     let docker = Docker::connect().await?;
     let container = docker.attach_container(&options.container_id).await?;
     let info = docker.inspect_container(container.id()).await?;
@@ -103,6 +102,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         repo_digests: Vec::new(),
     };
     let (_manifest_dir, plan) = plan(&docker, &container, options).await?;
+    // Deletions last: the host workdir's old folders, then (with --force) our old container
+    // workdir, each only when it carries our marker.
+    options.common.workdir.prepare()?;
     prepare_container_workdir(&container, options).await?;
     tracing::info!(
         "staging `{}` ({}) from container {}:{}",
@@ -235,6 +237,22 @@ async fn prepare_container_workdir(container: &Container, options: &Options) -> 
                 container.short_id()
             ))
             .with_hint("pass --force to replace it, or pick another --container-workdir-path")
+            .into());
+        }
+        let marker = format!("{cw}/{}", crate::workdir::MARKER);
+        let marked = container
+            .exec(
+                &ExecSpec::new(["sh", "-c", "test -f \"$1\"", "sh", marker.as_str()]),
+                None,
+            )
+            .await?;
+        if marked.exit_code != 0 {
+            return Err(InputError::new(format!(
+                "`{cw}` in container {} is not a pixi-airgap workdir (it has no {}): nothing was deleted",
+                container.short_id(),
+                crate::workdir::MARKER
+            ))
+            .with_hint("pick another --container-workdir-path: --force only replaces a container workdir pixi-airgap made")
             .into());
         }
         remove_container_workdir(container, cw).await?;

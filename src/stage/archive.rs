@@ -137,6 +137,13 @@ pub fn plan_dir(
             .to_path_buf();
         let file_type = item.file_type();
         if let (Some(filter), false) = (filter, rel.as_os_str().is_empty()) {
+            // An earlier pixi-airgap workdir inside the project (the default `tmp/workdir-*`) is
+            // never staged into the next one.
+            if file_type.is_dir() && crate::workdir::is_marked(item.path()) {
+                report.record(&rel, Exclusion::Junk);
+                walker.skip_current_dir();
+                continue;
+            }
             if let Some(why) = filter.exclusion(&rel) {
                 report.record(&rel, why);
                 if file_type.is_dir() {
@@ -896,6 +903,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn earlier_workdirs_inside_the_project_are_not_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("tmp/workdir-old/pixi-cache")).unwrap();
+        std::fs::write(
+            root.join("tmp/workdir-old").join(crate::workdir::MARKER),
+            "x",
+        )
+        .unwrap();
+        std::fs::write(root.join("tmp/workdir-old/pixi-cache/big"), "x").unwrap();
+        std::fs::write(root.join("tmp/notes.txt"), "kept").unwrap();
+        let filter = StageFilter::new(&[], &[]).unwrap();
+        let (entries, _) = plan_dir(root, Path::new("p"), Some(&filter)).unwrap();
+        let paths: Vec<String> = entries
+            .iter()
+            .map(|e| e.path.display().to_string())
+            .collect();
+        assert_eq!(paths, ["p", "p/tmp", "p/tmp/notes.txt"]);
+    }
 
     #[test]
     fn plan_is_sorted_filtered_and_keeps_pixi_config() {
