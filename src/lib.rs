@@ -18,6 +18,7 @@ pub mod progress;
 pub mod sbom;
 pub mod shutdown;
 pub mod stage;
+pub mod tar;
 pub mod verify;
 pub mod workdir;
 

@@ -7,7 +7,10 @@ use std::path::Path;
 
 use common::*;
 use pixi_airgap::docker::{Container, ContainerSpec, ExecSpec};
-use pixi_airgap::stage::archive;
+use pixi_airgap::tar::{
+    stream::tar_stream,
+    write::{plan_tree, Owner},
+};
 
 /// Starts the "user's" container on the channel network with `project` copied to /home/dev/<name>.
 fn user_container(bed: &Testbed, server: &ChannelServer, project: &Path) -> Container {
@@ -25,12 +28,12 @@ fn user_container(bed: &Testbed, server: &ChannelServer, project: &Path) -> Cont
             .await
             .unwrap();
         assert!(mkdir.success());
-        let (entries, _) = archive::plan_dir(project, Path::new(&name), None).unwrap();
+        let entries = plan_tree(project, Path::new(&name)).unwrap();
         bed.docker
             .upload(
                 container.id(),
                 "/home/dev",
-                archive::tar_stream(entries, archive::Owner::ROOT),
+                tar_stream(entries, Owner::ROOT),
             )
             .await
             .unwrap();

@@ -5,8 +5,8 @@
 //! Logs are written on the host (`WORKDIR/out/`) as the output arrives, so a failed or interrupted
 //! run still shows what it did.
 
-pub mod archive;
 pub mod filter;
+pub mod walk;
 
 use std::fs::File;
 use std::io::Write;
@@ -18,10 +18,11 @@ use anyhow::Context;
 use crate::docker::{Container, ExecSpec};
 use crate::exit::{InfraError, InputError};
 use crate::pixi::{self, LockInfo, Manifest};
+use crate::tar::write::TarEntry;
 use crate::verify::{VerifyPlace, VerifySpec, VerifyVerdict};
 use crate::workdir::Workdir;
-use archive::{ExclusionReport, TarEntry};
 use filter::StageFilter;
+use walk::ExclusionReport;
 
 /// Where the project comes from.
 #[derive(Debug, Clone)]
@@ -172,10 +173,7 @@ impl StagePlan {
     fn skeleton() -> Vec<TarEntry> {
         ["project", "pixi-cache", "resources"]
             .into_iter()
-            .map(|dir| TarEntry {
-                path: PathBuf::from(dir),
-                kind: archive::EntryKind::Dir,
-            })
+            .map(TarEntry::dir)
             .collect()
     }
 
@@ -199,7 +197,7 @@ impl StagePlan {
         let project_prefix = self.project_prefix();
         let mut entries = Self::skeleton();
         let (project, mut report) =
-            archive::plan_dir(project_dir, &project_prefix, Some(&self.filter))?;
+            walk::plan_filtered(project_dir, &project_prefix, &self.filter)?;
         // A workdir inside the project (e.g. the default ./tmp/... run from the project folder)
         // must not be staged into itself.
         let project = match workdir_inside_project {
@@ -215,7 +213,7 @@ impl StagePlan {
         entries.extend(project);
         if let Some(res) = resources_dir {
             let (mut resources, res_report) =
-                archive::plan_dir(res, Path::new("resources"), Some(&self.filter))?;
+                walk::plan_filtered(res, Path::new("resources"), &self.filter)?;
             // The resources root itself is already listed above.
             resources.retain(|e| e.path != Path::new("resources"));
             entries.extend(resources);
@@ -356,8 +354,10 @@ async fn upload_project(
                 container.short_id(),
                 plan.cw()
             );
-            let bar = crate::progress::bytes("staging", Some(archive::content_size(&entries)));
-            let stream = archive::tar_stream(entries, archive::Owner::ROOT);
+            let bar =
+                crate::progress::bytes("staging", Some(crate::tar::write::content_size(&entries)));
+            let stream = crate::tar::stream::tar_stream(entries, crate::tar::write::Owner::ROOT);
+            let failure = stream.failure();
             let uploaded = docker
                 .upload(
                     container.id(),
@@ -366,6 +366,9 @@ async fn upload_project(
                 )
                 .await;
             bar.finish_and_clear();
+            if let Some(err) = failure.take() {
+                return Err(err.context("failed to stage the project into the container"));
+            }
             uploaded.context("failed to stage the project into the container")?;
             Ok(excluded)
         }
@@ -388,11 +391,11 @@ async fn upload_project(
                 })?;
             let file = spool.reopen().context("failed to open the spool file")?;
             let bar = crate::progress::bytes("reading the project", None);
-            let source = archive::boxed(crate::progress::track(
+            let source = crate::tar::stream::boxed(crate::progress::track(
                 docker.download(container.id(), path),
                 bar.clone(),
             ));
-            let filtered = archive::refilter_stream(
+            let filtered = walk::refilter_stream(
                 source,
                 StagePlan::skeleton(),
                 plan.project_prefix(),
@@ -631,8 +634,8 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
         container.docker().download(container.id(), plan.cw()),
         bar.clone(),
     );
-    let extracted = archive::extract_stream(
-        archive::boxed(stream),
+    let extracted = crate::tar::extract::extract_stream(
+        crate::tar::stream::boxed(stream),
         incoming.path().to_path_buf(),
         move |p| p.starts_with(&skip_envs),
     )
