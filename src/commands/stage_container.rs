@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::StageContainerArgs;
-use crate::docker::{Container, Docker, ExecSpec};
+use crate::docker::ExecSpec;
 use crate::exit::{InfraError, InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
-use crate::stage::{self, ImageRecord, ProjectSource, StagePlan};
+use crate::session::Session;
+use crate::stage::{self, ProjectSource, StagePlan};
 use crate::verify::{interpreter_from_shebang, ScriptLocation, VerifyKind, VerifySpec};
 
 use super::stage_args::{container_path, CommonOptions};
@@ -94,16 +95,10 @@ fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerifyK
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     options.common.workdir.prepare()?;
-    let docker = Docker::connect().await?;
-    let container = docker.attach_container(&options.container_id).await?;
-    let info = docker.inspect_container(container.id()).await?;
-    let record = ImageRecord {
-        name: info.config.as_ref().and_then(|c| c.image.clone()),
-        id: info.image.clone(),
-        repo_digests: Vec::new(),
-    };
-    let (_manifest_dir, plan) = plan(&docker, &container, options).await?;
-    prepare_container_workdir(&container, options).await?;
+    let session = Session::attach(&options.container_id).await?;
+    let container = session.container();
+    let (_manifest_dir, plan) = plan(&session, options).await?;
+    prepare_container_workdir(&session, options).await?;
     tracing::info!(
         "staging `{}` ({}) from container {}:{}",
         plan.manifest.name,
@@ -111,13 +106,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         container.short_id(),
         options.project_path
     );
-    let result = crate::shutdown::until_stopped(stage::run_in_container(
-        &container,
-        &plan,
-        &record,
-        "stage-container",
-    ))
-    .await;
+    let result =
+        crate::shutdown::until_stopped(stage::run_in_container(&session, &plan, "stage-container"))
+            .await;
     // Whatever happened, leave the user's container as we found it.
     let cleaned = if options.keep_container_workdir {
         tracing::info!(
@@ -127,10 +118,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         );
         Ok(())
     } else {
-        remove_container_workdir(&container, &options.common.container_workdir).await
+        remove_container_workdir(&session, &options.common.container_workdir).await
     };
-    let report = result?;
+    let report = session.close(result).await?;
     cleaned?;
+    crate::product::helpers::write(&plan.workdir, &plan.manifest.name)?;
     if options.common.json {
         println!(
             "{}",
@@ -143,10 +135,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
 /// Reads the manifest and lock from the container and turns the options into a plan. The
 /// returned temporary folder holds those copies and must live as long as the plan is used.
 async fn plan(
-    docker: &Docker,
-    container: &Container,
+    session: &Session,
     options: &Options,
 ) -> anyhow::Result<(tempfile::TempDir, StagePlan)> {
+    let (docker, container) = (session.docker(), session.container());
     const LIMIT: usize = 64 * 1024 * 1024;
     let tmp = tempfile::tempdir().context("failed to create a temporary folder")?;
     let folder = Path::new(&options.project_path)
@@ -210,13 +202,17 @@ async fn plan(
 }
 
 /// Refuses an existing container workdir unless `--force`, which deletes it first.
-async fn prepare_container_workdir(container: &Container, options: &Options) -> anyhow::Result<()> {
+async fn prepare_container_workdir(session: &Session, options: &Options) -> anyhow::Result<()> {
     let cw = &options.common.container_workdir;
-    let exists = container
-        .exec(
-            &ExecSpec::new(["sh", "-c", "test -e \"$1\"", "sh", cw.as_str()]),
-            None,
-        )
+    let container = session.container();
+    let exists = session
+        .exec(&ExecSpec::new([
+            "sh",
+            "-c",
+            "test -e \"$1\"",
+            "sh",
+            cw.as_str(),
+        ]))
         .await?;
     if exists.exit_code == 0 {
         if !options.common.force {
@@ -227,14 +223,15 @@ async fn prepare_container_workdir(container: &Container, options: &Options) -> 
             .with_hint("pass --force to replace it, or pick another --container-workdir-path")
             .into());
         }
-        remove_container_workdir(container, cw).await?;
+        remove_container_workdir(session, cw).await?;
     }
     Ok(())
 }
 
-async fn remove_container_workdir(container: &Container, cw: &str) -> anyhow::Result<()> {
-    let rm = container
-        .exec(&ExecSpec::new(["rm", "-rf", "--", cw]), None)
+async fn remove_container_workdir(session: &Session, cw: &str) -> anyhow::Result<()> {
+    let container = session.container();
+    let rm = session
+        .exec(&ExecSpec::new(["rm", "-rf", "--", cw]))
         .await?;
     if !rm.success() {
         return Err(InfraError::new(format!(

@@ -117,11 +117,13 @@ pub enum DockerError {
     },
 }
 
-/// What the engine says about a local image.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ImageInfo {
-    /// `sha256:...` image ID (the content digest of its config).
-    pub id: String,
+/// An image as the reports and the product manifest record it: the name the user gave and what
+/// the engine says about it. The one image record of the crate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageRecord {
+    pub name: Option<String>,
+    /// The image ID (`sha256:...`, the digest of its configuration).
+    pub id: Option<String>,
     /// Registry digests (`repo@sha256:...`), empty for images that were never pushed or pulled.
     pub repo_digests: Vec<String>,
 }
@@ -166,10 +168,11 @@ impl Docker {
     }
 
     /// Looks an image up locally; `Ok(None)` when it is not there.
-    pub async fn image(&self, image: &str) -> Result<Option<ImageInfo>, DockerError> {
+    pub async fn image(&self, image: &str) -> Result<Option<ImageRecord>, DockerError> {
         match self.inner.inspect_image(image).await {
-            Ok(info) => Ok(Some(ImageInfo {
-                id: info.id.unwrap_or_default(),
+            Ok(info) => Ok(Some(ImageRecord {
+                name: Some(image.to_string()),
+                id: Some(info.id.unwrap_or_default()),
                 repo_digests: info.repo_digests.unwrap_or_default(),
             })),
             Err(bollard::errors::Error::DockerResponseServerError {
@@ -183,7 +186,7 @@ impl Docker {
     }
 
     /// The image, which must be local; with `pull`, fetches it first when it is missing.
-    pub async fn require_image(&self, image: &str, pull: bool) -> Result<ImageInfo, DockerError> {
+    pub async fn require_image(&self, image: &str, pull: bool) -> Result<ImageRecord, DockerError> {
         if let Some(info) = self.image(image).await? {
             return Ok(info);
         }

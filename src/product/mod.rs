@@ -14,6 +14,7 @@
 //! so an interrupted run leaves the previous product as it was.
 
 pub mod archive;
+pub mod helpers;
 pub mod templates;
 
 use std::fs::File;
@@ -24,9 +25,11 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
+use crate::docker::ImageRecord;
 use crate::exit::InputError;
 use crate::pixi::hex;
-use crate::stage::{StageReport, VerificationReport};
+use crate::verify::VerificationReport;
+use crate::workdir::report::{StageReport, StageResult};
 use crate::workdir::{remove_tree, Workdir};
 
 /// The manifest's file name inside the product.
@@ -47,7 +50,7 @@ pub struct ProductManifest {
     pub environments: Vec<String>,
     pub platform: Option<String>,
     pub pixi_version: String,
-    pub image: ImageInfo,
+    pub image: ImageRecord,
     pub lock: LockRecord,
     pub verification: Option<RecordedVerification>,
     /// The pre-flight findings of the staging run (what may not work offline, and why).
@@ -88,14 +91,6 @@ impl From<&VerificationReport> for RecordedVerification {
 pub struct ToolInfo {
     pub name: String,
     pub version: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ImageInfo {
-    pub name: Option<String>,
-    /// The image ID (`sha256:...`, the digest of its configuration).
-    pub id: Option<String>,
-    pub repo_digests: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -145,20 +140,6 @@ pub struct MakeOptions {
     pub output: PathBuf,
 }
 
-/// Reads `WORKDIR/out/stage.json`, the record of the staging run a product is made from.
-pub fn read_stage_report(workdir: &Workdir) -> anyhow::Result<StageReport> {
-    let path = workdir.out().join("stage.json");
-    let bytes = std::fs::read(&path).map_err(|err| {
-        InputError::new(format!(
-            "`{}` is not a staged workdir: cannot read out/stage.json ({err})",
-            workdir.root().display()
-        ))
-        .with_hint("run `pixi-airgap stage-host` (or stage-container) with this --workdir first")
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|err| InputError::new(format!("`{}` is damaged: {err}", path.display())).into())
-}
-
 /// Writes the product for a staged workdir and returns its manifest.
 pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     let MakeOptions {
@@ -166,7 +147,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         project_name,
         output,
     } = options;
-    let stage = read_stage_report(workdir)?;
+    let stage = StageReport::read(workdir)?;
     if &stage.project_name != project_name {
         return Err(InputError::new(format!(
             "--project-name `{project_name}` does not match the staged project `{}`",
@@ -189,7 +170,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         ))
         .into());
     }
-    if stage.result != crate::stage::StageResult::Success {
+    if stage.result != StageResult::Success {
         tracing::warn!("the staging run's verification failed; making the product anyway");
     }
     for source in [
@@ -283,11 +264,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         environments: stage.environments.clone(),
         platform: stage.platform.clone(),
         pixi_version: stage.pixi_version.clone(),
-        image: ImageInfo {
-            name: stage.image.clone(),
-            id: stage.image_id.clone(),
-            repo_digests: stage.image_repo_digests.clone(),
-        },
+        image: stage.image_record(),
         lock: LockRecord {
             sha256: stage.lock_sha256.clone(),
             format_version: stage.lock_version,

@@ -1,6 +1,8 @@
 //! Staging: everything that happens in the build container once it runs, shared by `stage-host`
-//! (and later `stage-container`): preflight, upload of the filtered project, `pixi install` with the
-//! cache in the work folder, version records, the verification, and the copy back to the host.
+//! and `stage-container`: the pixi version check, upload of the filtered project ([`walk`],
+//! [`filter`]), `pixi install` with the cache in the work folder, version records, the
+//! verification, the copy back into the workdir, and the record of it all (`out/stage.json`).
+//! The container's lifecycle is the caller's [`Session`].
 //!
 //! Logs are written on the host (`WORKDIR/out/`) as the output arrives, so a failed or interrupted
 //! run still shows what it did.
@@ -8,21 +10,19 @@
 pub mod filter;
 pub mod walk;
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::docker::{Container, ExecSpec};
+use crate::docker::ExecSpec;
 use crate::exit::{InfraError, InputError};
 use crate::pixi::{self, LockInfo, Manifest};
-use crate::tar::write::TarEntry;
-use crate::verify::{VerifyPlace, VerifySpec, VerifyVerdict};
+use crate::session::Session;
+use crate::tar::write::{Owner, TarEntry};
+use crate::verify::{VerificationReport, VerifyPlace, VerifySpec};
+use crate::workdir::report::{ExclusionReport, StageReport, StageResult, StepReport};
 use crate::workdir::Workdir;
 use filter::StageFilter;
-use walk::ExclusionReport;
 
 /// Where the project comes from.
 #[derive(Debug, Clone)]
@@ -54,91 +54,6 @@ pub struct StagePlan {
     /// The host-side pre-flight check; the version checks are added once the container's pixi
     /// is known.
     pub preflight: crate::check::CheckReport,
-}
-
-/// What a staging run did; written to `out/stage.json` and printed with `--json`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StageReport {
-    pub format_version: u32,
-    pub tool_version: String,
-    pub command: String,
-    pub project_name: String,
-    pub manifest: String,
-    pub environments: Vec<String>,
-    pub image: Option<String>,
-    pub image_id: Option<String>,
-    pub image_repo_digests: Vec<String>,
-    pub pixi_version: String,
-    pub platform: Option<String>,
-    pub container_workdir: String,
-    pub lock_sha256: String,
-    pub lock_version: Option<u64>,
-    pub excluded: ExclusionReport,
-    /// What the pre-flight check found ("will this work offline?"); older reports lack it.
-    #[serde(default)]
-    pub preflight: crate::check::CheckReport,
-    pub installs: Vec<StepReport>,
-    pub verification: Option<VerificationReport>,
-    pub workdir: PathBuf,
-    pub started_at: String,
-    pub finished_at: String,
-    pub result: StageResult,
-}
-
-impl StageReport {
-    /// The exit status this run ends with.
-    pub fn status(&self) -> crate::exit::Status {
-        match self.result {
-            StageResult::Success => crate::exit::Status::Success,
-            StageResult::VerificationFailed => crate::exit::Status::VerificationFailed,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StageResult {
-    Success,
-    VerificationFailed,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StepReport {
-    pub environment: String,
-    pub command: String,
-    pub exit_code: i64,
-    pub seconds: f64,
-    pub log: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct VerificationReport {
-    pub spec: VerifySpec,
-    pub environment: String,
-    pub command: String,
-    #[serde(flatten)]
-    pub verdict: VerifyVerdict,
-    pub seconds: f64,
-    pub log: String,
-}
-
-/// Where the image came from, for the report.
-#[derive(Debug, Clone, Default)]
-pub struct ImageRecord {
-    pub name: Option<String>,
-    pub id: Option<String>,
-    pub repo_digests: Vec<String>,
-}
-
-impl ImageRecord {
-    /// A local image, by the name the user gave and what the engine says about it.
-    pub fn local(name: &str, info: &crate::docker::ImageInfo) -> Self {
-        Self {
-            name: Some(name.to_string()),
-            id: Some(info.id.clone()),
-            repo_digests: info.repo_digests.clone(),
-        }
-    }
 }
 
 impl StagePlan {
@@ -226,15 +141,18 @@ impl StagePlan {
 /// Runs the staging steps in a started container. Returns the report; a failed verification is a
 /// result (not an error), everything else that fails is an error with its kind.
 pub async fn run_in_container(
-    container: &Container,
+    session: &Session,
     plan: &StagePlan,
-    image: &ImageRecord,
     command_name: &str,
 ) -> anyhow::Result<StageReport> {
     let started_at = now();
     let out = plan.workdir.out();
-    let pixi_version = preflight(container, image).await?;
-    tracing::info!("{pixi_version} in container {}", container.short_id());
+    let pixi_version = session.pixi_version().await?;
+    let image = session.image();
+    tracing::info!(
+        "{pixi_version} in container {}",
+        session.container().short_id()
+    );
     // Can this pixi read the lock and meet requires-pixi? Known only now; still before upload.
     let mut checked = plan.preflight.clone();
     checked.add_pixi_version(&pixi_version);
@@ -243,8 +161,8 @@ pub async fn run_in_container(
         return Err(checked.error());
     }
 
-    let mkdir = container
-        .exec(&ExecSpec::new(["mkdir", "-p", "--", plan.cw()]), None)
+    let mkdir = session
+        .exec(&ExecSpec::new(["mkdir", "-p", "--", plan.cw()]))
         .await?;
     if !mkdir.success() {
         return Err(InfraError::new(format!(
@@ -254,23 +172,22 @@ pub async fn run_in_container(
         ))
         .into());
     }
-    let excluded = upload_project(container, plan).await?;
+    let excluded = upload_project(session, plan).await?;
     excluded.log("staging");
 
     let env = plan.exec_env();
     let mut installs = Vec::new();
     for environment in &plan.environments {
-        installs.push(install(container, plan, &env, environment, &out).await?);
+        installs.push(install(session, plan, &env, environment, &out).await?);
     }
 
     std::fs::write(out.join("pixi-version.txt"), format!("{pixi_version}\n"))
         .context("failed to write out/pixi-version.txt")?;
-    let info = container
+    let info = session
         .exec(
             &ExecSpec::new(["pixi", "info", "--json"])
                 .env(&env)
                 .working_dir(plan.container_project()),
-            None,
         )
         .await?;
     if !info.success() {
@@ -291,12 +208,11 @@ pub async fn run_in_container(
         });
 
     let verification = match &plan.verify {
-        Some(spec) => Some(run_verification(container, plan, spec, &env, &out).await?),
+        Some(spec) => Some(run_verification(session, plan, spec, &env, &out).await?),
         None => None,
     };
 
-    copy_back(container, plan).await?;
-    write_helpers(&plan.workdir, &plan.manifest.name)?;
+    copy_back(session, plan).await?;
 
     let result = match &verification {
         Some(v) if !v.verdict.passed => StageResult::VerificationFailed,
@@ -326,8 +242,7 @@ pub async fn run_in_container(
         finished_at: now(),
         result,
     };
-    let json = serde_json::to_vec_pretty(&report).context("failed to encode the stage report")?;
-    std::fs::write(out.join("stage.json"), json).context("failed to write out/stage.json")?;
+    report.write(&plan.workdir)?;
     Ok(report)
 }
 
@@ -336,11 +251,9 @@ fn now() -> String {
 }
 
 /// Streams the filtered project (and resources) into the container workdir.
-async fn upload_project(
-    container: &Container,
-    plan: &StagePlan,
-) -> anyhow::Result<ExclusionReport> {
-    let docker = container.docker();
+async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<ExclusionReport> {
+    let container = session.container();
+    let docker = session.docker();
     match &plan.source {
         ProjectSource::Host {
             project_dir,
@@ -354,22 +267,10 @@ async fn upload_project(
                 container.short_id(),
                 plan.cw()
             );
-            let bar =
-                crate::progress::bytes("staging", Some(crate::tar::write::content_size(&entries)));
-            let stream = crate::tar::stream::tar_stream(entries, crate::tar::write::Owner::ROOT);
-            let failure = stream.failure();
-            let uploaded = docker
-                .upload(
-                    container.id(),
-                    plan.cw(),
-                    crate::progress::track(stream, bar.clone()),
-                )
-                .await;
-            bar.finish_and_clear();
-            if let Some(err) = failure.take() {
-                return Err(err.context("failed to stage the project into the container"));
-            }
-            uploaded.context("failed to stage the project into the container")?;
+            session
+                .upload(entries, Owner::ROOT, plan.cw(), "staging")
+                .await
+                .context("failed to stage the project into the container")?;
             Ok(excluded)
         }
         ProjectSource::Container { path } => {
@@ -427,37 +328,8 @@ async fn upload_project(
     }
 }
 
-/// `pixi --version` in the container; exit 126/127 mean there is no pixi to run.
-pub async fn preflight(container: &Container, image: &ImageRecord) -> anyhow::Result<String> {
-    let name = image.name.as_deref().unwrap_or("of this container");
-    let version = container
-        .exec(&ExecSpec::new(["pixi", "--version"]), None)
-        .await?;
-    if matches!(version.exit_code, 126 | 127)
-        || version.text().contains("executable file not found")
-    {
-        return Err(InfraError::new(format!("image {name} has no `pixi` on PATH"))
-            .with_hint("use an image with pixi installed (e.g. scripts/testbed.sh builds one), or add pixi to PATH")
-            .into());
-    }
-    if !version.success() {
-        return Err(InfraError::new(format!(
-            "`pixi --version` failed in image {name} (exit {}): {}",
-            version.exit_code,
-            version.tail(5)
-        ))
-        .into());
-    }
-    Ok(String::from_utf8_lossy(&version.stdout).trim().to_string())
-}
-
-fn create_log(out: &Path, name: &str) -> anyhow::Result<File> {
-    let path = out.join(name);
-    File::create(&path).with_context(|| format!("failed to create `{}`", path.display()))
-}
-
 async fn install(
-    container: &Container,
+    session: &Session,
     plan: &StagePlan,
     env: &[String],
     environment: &str,
@@ -474,7 +346,7 @@ async fn install(
         .env(env)
         .working_dir(plan.container_project());
     tracing::info!("installing environment `{environment}`: {}", spec.display());
-    let (result, seconds) = exec_logged(container, &spec, out, &log_name).await?;
+    let (result, seconds) = session.exec_logged(&spec, out, &log_name).await?;
     if !result.success() {
         let text = result.text();
         if pixi::is_stale_lock_output(&text) {
@@ -505,7 +377,7 @@ async fn install(
 }
 
 async fn run_verification(
-    container: &Container,
+    session: &Session,
     plan: &StagePlan,
     spec: &VerifySpec,
     env: &[String],
@@ -521,87 +393,17 @@ async fn run_verification(
     let exec = ExecSpec::new(spec.command(&environment, "--locked", &place))
         .env(env)
         .working_dir(project.clone());
-    verify_in_container(container, spec, &environment, &exec, out).await
-}
-
-/// Runs a verification command, logs it to `out/verify.log` and judges it. A failed verification
-/// is a report, not an error.
-pub async fn verify_in_container(
-    container: &Container,
-    spec: &VerifySpec,
-    environment: &str,
-    exec: &ExecSpec,
-    out: &Path,
-) -> anyhow::Result<VerificationReport> {
-    tracing::info!("verifying in `{environment}` with {}", spec.describe());
-    let (result, seconds) = exec_logged(container, exec, out, "verify.log").await?;
-    let verdict = spec.judge(result.exit_code, &result.text());
-    if verdict.passed {
-        tracing::info!("verification passed");
-    } else {
-        tracing::error!(
-            "verification failed: {} (log: {})\n{}",
-            verdict.reason(),
-            out.join("verify.log").display(),
-            result.tail(15)
-        );
-    }
-    Ok(VerificationReport {
-        spec: spec.clone(),
-        environment: environment.to_string(),
-        command: exec.display(),
-        verdict,
-        seconds,
-        log: "out/verify.log".to_string(),
-    })
-}
-
-/// Runs `exec`, writing the command line and then its output to `out/<log_name>` as it arrives.
-pub async fn exec_logged(
-    container: &Container,
-    exec: &ExecSpec,
-    out: &Path,
-    log_name: &str,
-) -> anyhow::Result<(crate::docker::ExecOutput, f64)> {
-    let mut log = create_log(out, log_name)?;
-    writeln!(log, "$ {}", exec.display()).with_context(|| format!("failed to write {log_name}"))?;
-    let started = Instant::now();
-    let spinner = crate::progress::spinner(exec.display());
-    let result = container.exec(exec, Some(&mut log)).await;
-    spinner.finish_and_clear();
-    Ok((result?, started.elapsed().as_secs_f64()))
-}
-
-/// `WORKDIR/helpers/`: this pixi-airgap binary and `make-archive-ready-product.sh`, so a workdir
-/// copied to another machine can still make its product without installing anything.
-pub fn write_helpers(workdir: &Workdir, project_name: &str) -> anyhow::Result<()> {
-    let helpers = workdir.helpers();
-    std::fs::create_dir_all(&helpers)
-        .with_context(|| format!("failed to create `{}`", helpers.display()))?;
-    let exe = std::env::current_exe().context("cannot locate the running pixi-airgap binary")?;
-    let binary = helpers.join("pixi-airgap");
-    std::fs::copy(&exe, &binary).with_context(|| {
-        format!(
-            "failed to copy `{}` to `{}`",
-            exe.display(),
-            binary.display()
-        )
-    })?;
-    let script = helpers.join("make-archive-ready-product.sh");
-    let text = crate::product::templates::make_archive_ready_sh(project_name)?;
-    std::fs::write(&script, text)
-        .with_context(|| format!("failed to write `{}`", script.display()))?;
-    crate::fsutil::set_mode(&script, 0o755)?;
-    Ok(())
+    session.verify(spec, &environment, &exec, out).await
 }
 
 /// Copies the container workdir back into the host workdir, without the environments.
-async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()> {
+async fn copy_back(session: &Session, plan: &StagePlan) -> anyhow::Result<()> {
+    let container = session.container();
     let envs = format!("{}/.pixi/envs", plan.container_project());
     // Environments are not relocatable and can be large: drop them before the copy. Best effort;
     // the extraction below leaves them out anyway.
-    let _ = container
-        .exec(&ExecSpec::new(["rm", "-rf", "--", envs.as_str()]), None)
+    let _ = session
+        .exec(&ExecSpec::new(["rm", "-rf", "--", envs.as_str()]))
         .await;
     let root = plan.workdir.root();
     std::fs::create_dir_all(root)

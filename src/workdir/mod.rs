@@ -1,5 +1,9 @@
 //! The host work folder and its layout:
-//! `WORKDIR/{project/<name>, resources, pixi-cache, out, helpers, product}`.
+//! `WORKDIR/{project/<name>, resources, pixi-cache, out, helpers, product}`, and the record a
+//! staging run leaves in it ([`report`]). Staging writes a workdir, the product is made from one:
+//! these types are all the two sides share.
+
+pub mod report;
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +50,10 @@ impl Workdir {
     }
     pub fn out(&self) -> PathBuf {
         self.root.join("out")
+    }
+    /// `out/stage.json`, the record of the staging run.
+    pub fn stage_report(&self) -> PathBuf {
+        self.out().join("stage.json")
     }
     pub fn helpers(&self) -> PathBuf {
         self.root.join("helpers")
