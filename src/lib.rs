@@ -4,6 +4,7 @@
 //! `Options::resolve(args)` that validates the command line once, and a `run(&Options)` that does
 //! the work and can be called from tests.
 
+pub mod atomic;
 pub mod check;
 pub mod cli;
 pub mod commands;

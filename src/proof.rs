@@ -10,7 +10,8 @@ use anyhow::Context;
 
 use crate::docker::{ExecSpec, ImageRecord};
 use crate::exit::{InfraError, InputError, Status};
-use crate::product::{self, ProductManifest};
+use crate::product::manifest::{self, ProductManifest};
+use crate::product::ProductLayout;
 use crate::session::{RunAs, Session, SessionSpec};
 use crate::tar::write::{Owner, TarEntry};
 use crate::verify::{VerificationReport, VerifyPlace, VerifySpec};
@@ -87,7 +88,7 @@ pub enum ProofResult {
 pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)> {
     let started = Instant::now();
     let product_dir = options.product_dir.clone();
-    let (manifest, check) = tokio::task::spawn_blocking(move || product::check(&product_dir))
+    let (manifest, check) = tokio::task::spawn_blocking(move || manifest::check(&product_dir))
         .await
         .context("the check thread failed")??;
     if manifest.project_name != options.project_name {
@@ -180,10 +181,13 @@ async fn prove(
         format!("HOME={home}"),
         format!("PIXI_AIRGAP_PRODUCT_DIR={product_in_container}"),
     ];
-    let bootstrap_exec = ExecSpec::new(["sh", "./bootstrap-project.sh"])
-        .env(&env)
-        .working_dir(product_in_container.clone())
-        .user(user.clone());
+    let bootstrap_exec = ExecSpec::new([
+        "sh".to_string(),
+        format!("./{}", ProductLayout::BOOTSTRAP_SH),
+    ])
+    .env(&env)
+    .working_dir(product_in_container.clone())
+    .user(user.clone());
     tracing::info!(
         "bootstrapping the product offline: {}",
         bootstrap_exec.display()
@@ -242,7 +246,7 @@ async fn prove(
     // The same choice as at staging time.
     let environment = crate::verify::environment(&manifest.environments).to_string();
     let project = format!("{product_in_container}/{}", manifest.project_name);
-    let resources = format!("{product_in_container}/res");
+    let resources = format!("{product_in_container}/{}", ProductLayout::RESOURCES);
     let place = VerifyPlace {
         project_dir: &project,
         resources_dir: &resources,
@@ -251,7 +255,10 @@ async fn prove(
     let mut cmd = vec![
         "sh".to_string(),
         "-c".to_string(),
-        ". \"$PIXI_AIRGAP_PRODUCT_DIR/envs.sh\" && exec \"$@\"".to_string(),
+        format!(
+            ". \"$PIXI_AIRGAP_PRODUCT_DIR/{}\" && exec \"$@\"",
+            ProductLayout::ENVS_SH
+        ),
         "sh".to_string(),
     ];
     cmd.extend(spec.command(&environment, "--frozen", &place));

@@ -101,7 +101,7 @@ fn pack_makes_a_verified_product_and_identical_archives() {
     std::fs::create_dir_all(&unpacked).unwrap();
     let decoder = zstd::Decoder::new(reports[0].0.as_slice()).unwrap();
     pixi_airgap::tar::extract::extract_reader(decoder, &unpacked, |_| false).unwrap();
-    pixi_airgap::product::check(&unpacked.join("product")).unwrap();
+    pixi_airgap::product::manifest::check(&unpacked.join("product")).unwrap();
 }
 
 #[test]

@@ -6,7 +6,8 @@ use anyhow::Context;
 
 use crate::cli::MakeProductArgs;
 use crate::exit::{InputError, Status};
-use crate::product::{self, MakeOptions};
+use crate::product::make::{self, MakeOptions};
+use crate::product::ProductLayout;
 use crate::workdir::Workdir;
 
 #[derive(Debug, Clone)]
@@ -47,15 +48,6 @@ impl Options {
     }
 }
 
-/// Writes the product off the async threads (copying and hashing is blocking file work).
-pub async fn make(options: &MakeOptions) -> anyhow::Result<product::ProductManifest> {
-    let make = options.clone();
-    let spinner = crate::progress::spinner(format!("writing {}", options.output.display()));
-    let made = tokio::task::spawn_blocking(move || product::make(&make)).await;
-    spinner.finish_and_clear();
-    made.context("the product thread failed")?
-}
-
 /// The `--json` report.
 #[derive(Debug, serde::Serialize)]
 pub struct MakeReport {
@@ -69,11 +61,11 @@ pub struct MakeReport {
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
-    let manifest = make(&options.make).await?;
+    let manifest = make::run(&options.make).await?;
     if options.json {
         let report = MakeReport {
             product_dir: options.make.output.clone(),
-            manifest: options.make.output.join(product::MANIFEST_FILE),
+            manifest: ProductLayout::new(&options.make.output).manifest(),
             project_name: manifest.project_name.clone(),
             environments: manifest.environments.clone(),
             pixi_version: manifest.pixi_version.clone(),

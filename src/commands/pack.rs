@@ -7,16 +7,17 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::cli::PackArgs;
+use crate::cli::{ArchiveArg, PackArgs};
 use crate::exit::Status;
 use crate::product::archive::{self, ArchiveFormat, ArchiveInfo};
-use crate::product::MakeOptions;
+use crate::product::make::{self, MakeOptions};
+use crate::product::ProductLayout;
 use crate::proof::{self, ProofOptions, ProofReport};
 use crate::session::RunAs;
 use crate::workdir::report::StageReport;
 
+use super::stage_host;
 use super::verify_product::parse_user;
-use super::{make_product, stage_host};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -37,6 +38,10 @@ impl Options {
         let stage = stage_host::Options::resolve(host)?;
         let verify_image = verify_image.unwrap_or_else(|| stage.image.clone());
         let verify_user = verify_user.as_deref().map(parse_user).transpose()?;
+        let archive = archive.map(|format| match format {
+            ArchiveArg::Tar => ArchiveFormat::Tar,
+            ArchiveArg::TarZst => ArchiveFormat::TarZst,
+        });
         Ok(Self {
             stage,
             verify_image,
@@ -136,13 +141,13 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             project_name: report.project_name.clone(),
             output: workdir.product(),
         };
-        let manifest = make_product::make(&make).await?;
+        let manifest = make::run(&make).await?;
         lap("make-product", &mut phases);
         report.product = Some(ProductSummary {
             dir: workdir.product(),
             files: manifest.files.len(),
             size_bytes: manifest.total_size(),
-            packages: count_packages(&workdir.product().join("pkg-cache/pkgs")),
+            packages: count_packages(&ProductLayout::new(&workdir.product()).packages()),
         });
 
         tracing::info!("pack 3/3: verify-product (network cut)");

@@ -61,13 +61,13 @@ impl StagePlan {
         self.container_workdir.trim_end_matches('/')
     }
     fn container_project(&self) -> String {
-        format!("{}/project/{}", self.cw(), self.manifest.name)
+        format!("{}/{}/{}", self.cw(), Workdir::PROJECTS, self.manifest.name)
     }
     fn container_resources(&self) -> String {
-        format!("{}/resources", self.cw())
+        format!("{}/{}", self.cw(), Workdir::RESOURCES)
     }
     fn container_cache(&self) -> String {
-        format!("{}/pixi-cache", self.cw())
+        format!("{}/{}", self.cw(), Workdir::PIXI_CACHE)
     }
 
     /// Variables for every exec: the user's, then the cache redirection (which wins).
@@ -86,14 +86,14 @@ impl StagePlan {
 
     /// The folders every staged container workdir has, relative to it.
     fn skeleton() -> Vec<TarEntry> {
-        ["project", "pixi-cache", "resources"]
+        Workdir::CONTAINER_FOLDERS
             .into_iter()
             .map(TarEntry::dir)
             .collect()
     }
 
     fn project_prefix(&self) -> PathBuf {
-        PathBuf::from("project").join(&self.manifest.name)
+        PathBuf::from(Workdir::PROJECTS).join(&self.manifest.name)
     }
 
     /// Plans the upload from host folders: project under `project/<name>`, resources under
@@ -128,9 +128,9 @@ impl StagePlan {
         entries.extend(project);
         if let Some(res) = resources_dir {
             let (mut resources, res_report) =
-                walk::plan_filtered(res, Path::new("resources"), &self.filter)?;
+                walk::plan_filtered(res, Path::new(Workdir::RESOURCES), &self.filter)?;
             // The resources root itself is already listed above.
-            resources.retain(|e| e.path != Path::new("resources"));
+            resources.retain(|e| e.path != Path::new(Workdir::RESOURCES));
             entries.extend(resources);
             report.merge(res_report);
         }
@@ -422,7 +422,7 @@ async fn copy_back(session: &Session, plan: &StagePlan) -> anyhow::Result<()> {
         .map(PathBuf::from)
         .context("the container workdir has no name")?;
     let skip_envs = base
-        .join("project")
+        .join(Workdir::PROJECTS)
         .join(&plan.manifest.name)
         .join(".pixi/envs");
     tracing::info!(
@@ -451,15 +451,11 @@ async fn copy_back(session: &Session, plan: &StagePlan) -> anyhow::Result<()> {
         stats.entries,
         stats.bytes as f64 / (1024.0 * 1024.0)
     );
-    for folder in ["project", "resources", "pixi-cache"] {
+    for folder in Workdir::CONTAINER_FOLDERS {
         let from = incoming.path().join(&base).join(folder);
-        let to = root.join(folder);
-        if !from.exists() {
-            continue;
+        if from.exists() {
+            crate::atomic::replace_dir(&from, &root.join(folder))?;
         }
-        crate::workdir::remove_tree(&to)?;
-        std::fs::rename(&from, &to)
-            .with_context(|| format!("failed to move `{}` into place", to.display()))?;
     }
     Ok(())
 }

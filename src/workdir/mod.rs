@@ -12,7 +12,13 @@ use anyhow::Context;
 use crate::exit::InputError;
 
 /// Folders a staging run writes; `--force` replaces exactly these.
-pub const STAGED_FOLDERS: [&str; 5] = ["project", "resources", "pixi-cache", "out", "helpers"];
+pub const STAGED_FOLDERS: [&str; 5] = [
+    Workdir::PROJECTS,
+    Workdir::RESOURCES,
+    Workdir::PIXI_CACHE,
+    Workdir::OUT,
+    Workdir::HELPERS,
+];
 
 #[derive(Debug, Clone)]
 pub struct Workdir {
@@ -20,6 +26,19 @@ pub struct Workdir {
 }
 
 impl Workdir {
+    /// `project/<name>`: the staged project.
+    pub const PROJECTS: &'static str = "project";
+    pub const RESOURCES: &'static str = "resources";
+    pub const PIXI_CACHE: &'static str = "pixi-cache";
+    /// Logs and records of the staging run.
+    pub const OUT: &'static str = "out";
+    pub const HELPERS: &'static str = "helpers";
+    pub const PRODUCT: &'static str = "product";
+    /// The folders a container workdir has, the same as the host's (staging copies one onto the
+    /// other).
+    pub const CONTAINER_FOLDERS: [&'static str; 3] =
+        [Self::PROJECTS, Self::PIXI_CACHE, Self::RESOURCES];
+
     /// `path` made absolute; nothing is touched.
     pub fn new(path: &Path) -> anyhow::Result<Self> {
         let root = std::path::absolute(path)
@@ -37,29 +56,29 @@ impl Workdir {
         &self.root
     }
     pub fn projects(&self) -> PathBuf {
-        self.root.join("project")
+        self.root.join(Self::PROJECTS)
     }
     pub fn project(&self, name: &str) -> PathBuf {
         self.projects().join(name)
     }
     pub fn resources(&self) -> PathBuf {
-        self.root.join("resources")
+        self.root.join(Self::RESOURCES)
     }
     pub fn pixi_cache(&self) -> PathBuf {
-        self.root.join("pixi-cache")
+        self.root.join(Self::PIXI_CACHE)
     }
     pub fn out(&self) -> PathBuf {
-        self.root.join("out")
+        self.root.join(Self::OUT)
     }
     /// `out/stage.json`, the record of the staging run.
     pub fn stage_report(&self) -> PathBuf {
         self.out().join("stage.json")
     }
     pub fn helpers(&self) -> PathBuf {
-        self.root.join("helpers")
+        self.root.join(Self::HELPERS)
     }
     pub fn product(&self) -> PathBuf {
-        self.root.join("product")
+        self.root.join(Self::PRODUCT)
     }
 
     /// Checks (before any Docker work) that the workdir may be written: absent, empty, or `force`.
