@@ -3,6 +3,19 @@
 //! The binary is a thin shell around [`run`]; every subcommand is a module under [`commands`] with an
 //! `Options::resolve(args)` that validates the command line once, and a `run(&Options)` that does
 //! the work and can be called from tests.
+//!
+//! How the modules depend on each other (none imports one that imports it back):
+//!
+//! ```text
+//! commands ──> stage ──┐            product ──> workdir (Workdir, out/stage.json)
+//!    │                 ├──> session ──> docker, tar
+//!    ├──> proof ───────┘      └─> verify
+//!    └──> output, exit (exit codes and how errors are shown)
+//! stage ──> workdir <── product     (stage and product meet only here)
+//! product, stage, proof ──> tar, atomic
+//! ```
+
+#![deny(clippy::print_stdout)]
 
 pub mod atomic;
 pub mod check;
@@ -13,6 +26,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod lockfile;
 pub mod logging;
+pub mod output;
 pub mod pixi;
 pub mod product;
 pub mod progress;

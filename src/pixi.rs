@@ -59,7 +59,6 @@ impl Manifest {
                 "`{}` has no pixi.toml or pyproject.toml",
                 project_dir.display()
             ))
-            .with_hint("point --project-dir at the folder that holds your pixi manifest")
             .into());
         };
         let text = std::fs::read_to_string(&path)

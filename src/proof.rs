@@ -93,7 +93,7 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
         .context("the check thread failed")??;
     if manifest.project_name != options.project_name {
         return Err(InputError::new(format!(
-            "--project-name `{}` does not match the product's project `{}`",
+            "project name `{}` does not match the product's project `{}`",
             options.project_name, manifest.project_name
         ))
         .into());

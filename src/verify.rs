@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::cli::VerifyArgs;
 use crate::exit::InputError;
 
 /// What to run.
@@ -49,68 +48,6 @@ pub struct VerifyPlace<'a> {
 }
 
 impl VerifySpec {
-    /// Validates the verification flags. A script must exist and lie inside the project or the
-    /// resources folder, because only those are carried into the container.
-    pub fn resolve(
-        args: &VerifyArgs,
-        project_dir: &Path,
-        resources_dir: Option<&Path>,
-    ) -> anyhow::Result<Option<Self>> {
-        Self::resolve_with(args, |script| {
-            resolve_script(script, project_dir, resources_dir)
-        })
-    }
-
-    /// Like [`VerifySpec::resolve`], with the script located by `script` (for projects that are
-    /// not on this host).
-    pub fn resolve_with(
-        args: &VerifyArgs,
-        script: impl FnOnce(&Path) -> anyhow::Result<VerifyKind>,
-    ) -> anyhow::Result<Option<Self>> {
-        let VerifyArgs {
-            verify_run,
-            verify_task,
-            verify_script,
-            verify_expect,
-            command,
-        } = args;
-        let kind = if *verify_run {
-            if command.is_empty() {
-                return Err(InputError::new("--verify-run needs a command after `--`").into());
-            }
-            Some(VerifyKind::Run {
-                argv: command.clone(),
-            })
-        } else if !command.is_empty() {
-            return Err(InputError::new(format!(
-                "unexpected arguments after `--`: {}",
-                command.join(" ")
-            ))
-            .with_hint("to run a command as the verification, write `--verify-run -- CMD ARGS...`")
-            .into());
-        } else if let Some(task) = verify_task {
-            if task.trim().is_empty() {
-                return Err(InputError::new("--verify-task needs a task name").into());
-            }
-            Some(VerifyKind::Task { task: task.clone() })
-        } else if let Some(path) = verify_script {
-            Some(script(path)?)
-        } else {
-            None
-        };
-        match (kind, verify_expect) {
-            (Some(kind), expect) => Ok(Some(Self {
-                kind,
-                expect: expect.clone(),
-            })),
-            (None, Some(_)) => Err(InputError::new(
-                "--verify-expect needs a verification (--verify-run, --verify-task or --verify-script)",
-            )
-            .into()),
-            (None, None) => Ok(None),
-        }
-    }
-
     /// The command line, run in the project folder. `lock_flag` is `--locked` online and
     /// `--frozen` offline.
     pub fn command(&self, environment: &str, lock_flag: &str, place: &VerifyPlace) -> Vec<String> {
@@ -214,7 +151,9 @@ impl VerifyVerdict {
     }
 }
 
-fn resolve_script(
+/// Locates a verification script on this host. It must exist and lie inside the project or the
+/// resources folder, because only those are carried into the container.
+pub fn resolve_script(
     script: &Path,
     project_dir: &Path,
     resources_dir: Option<&Path>,
@@ -242,7 +181,7 @@ fn resolve_script(
             "verification script `{}` is neither in the project nor in the resources folder",
             script.display()
         ))
-        .with_hint("only the project and --resources-dir are copied into the container: move the script into one of them")
+        .with_hint("only the project and the resources folder are copied into the container: move the script into one of them")
         .into());
     };
     let path = crate::fsutil::slash_path(&rel)?;
@@ -280,16 +219,6 @@ pub fn interpreter_from_shebang(head: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn args() -> VerifyArgs {
-        VerifyArgs {
-            verify_run: false,
-            verify_task: None,
-            verify_script: None,
-            verify_expect: None,
-            command: vec![],
-        }
-    }
-
     #[test]
     fn shebangs() {
         assert_eq!(interpreter_from_shebang("#!/bin/bash\necho"), ["/bin/bash"]);
@@ -298,70 +227,6 @@ mod tests {
             ["/usr/bin/env", "python3", "-u"]
         );
         assert_eq!(interpreter_from_shebang("echo hi\n"), ["sh"]);
-    }
-
-    #[test]
-    fn run_needs_command_and_command_needs_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut a = args();
-        a.verify_run = true;
-        assert!(VerifySpec::resolve(&a, dir.path(), None).is_err());
-        let mut a = args();
-        a.command = vec!["x".into()];
-        let err = VerifySpec::resolve(&a, dir.path(), None).unwrap_err();
-        assert!(err.to_string().contains("--verify-run -- CMD"), "{err}");
-        let mut a = args();
-        a.verify_expect = Some("x".into());
-        assert!(VerifySpec::resolve(&a, dir.path(), None).is_err());
-        assert_eq!(
-            VerifySpec::resolve(&args(), dir.path(), None).unwrap(),
-            None
-        );
-    }
-
-    #[test]
-    fn script_must_be_carried_along() {
-        let dir = tempfile::tempdir().unwrap();
-        let project = dir.path().join("p");
-        let res = dir.path().join("r");
-        std::fs::create_dir_all(project.join("ci")).unwrap();
-        std::fs::create_dir_all(&res).unwrap();
-        std::fs::write(project.join("ci/check.py"), "#!/usr/bin/env python\n").unwrap();
-        std::fs::write(res.join("check.sh"), "echo ok\n").unwrap();
-        std::fs::write(dir.path().join("outside.sh"), "echo\n").unwrap();
-        let mut a = args();
-        a.verify_script = Some(project.join("ci/check.py"));
-        let spec = VerifySpec::resolve(&a, &project, Some(&res))
-            .unwrap()
-            .unwrap();
-        let place = VerifyPlace {
-            project_dir: "/w/project/p",
-            resources_dir: "/w/resources",
-        };
-        assert_eq!(
-            spec.command("default", "--locked", &place),
-            [
-                "pixi",
-                "run",
-                "--locked",
-                "/usr/bin/env",
-                "python",
-                "/w/project/p/ci/check.py"
-            ]
-        );
-        a.verify_script = Some(res.join("check.sh"));
-        let spec = VerifySpec::resolve(&a, &project, Some(&res))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            spec.command("e", "--frozen", &place)[5..],
-            ["sh", "/w/resources/check.sh"]
-        );
-        a.verify_script = Some(dir.path().join("outside.sh"));
-        let err = VerifySpec::resolve(&a, &project, Some(&res)).unwrap_err();
-        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
-        a.verify_script = Some(dir.path().join("missing.sh"));
-        assert!(VerifySpec::resolve(&a, &project, Some(&res)).is_err());
     }
 
     #[test]

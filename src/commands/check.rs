@@ -8,6 +8,7 @@ use anyhow::Context;
 use crate::check::{self, CheckInputs};
 use crate::cli::CheckArgs;
 use crate::exit::{InputError, Status};
+use crate::output::Printer;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -50,22 +51,17 @@ impl Options {
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let report = check::run(&options.project_dir, &options.inputs)?;
-    for finding in &report.findings {
-        eprintln!("{}", finding.line());
-    }
-    eprintln!(
+    let printer = Printer::new(options.json);
+    let mut lines: Vec<String> = report.findings.iter().map(|f| f.line()).collect();
+    lines.push(format!(
         "check: {} error(s), {} warning(s) for {} ({})",
         report.errors(),
         report.warnings(),
         report.environments.join(", "),
         report.platform
-    );
-    if options.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
-    }
+    ));
+    printer.summary(&lines);
+    printer.report(&report)?;
     Ok(if report.errors() > 0 {
         Status::InputError
     } else {

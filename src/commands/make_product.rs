@@ -6,6 +6,7 @@ use anyhow::Context;
 
 use crate::cli::MakeProductArgs;
 use crate::exit::{InputError, Status};
+use crate::output::Printer;
 use crate::product::make::{self, MakeOptions};
 use crate::product::ProductLayout;
 use crate::workdir::Workdir;
@@ -62,20 +63,15 @@ pub struct MakeReport {
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let manifest = make::run(&options.make).await?;
-    if options.json {
-        let report = MakeReport {
-            product_dir: options.make.output.clone(),
-            manifest: ProductLayout::new(&options.make.output).manifest(),
-            project_name: manifest.project_name.clone(),
-            environments: manifest.environments.clone(),
-            pixi_version: manifest.pixi_version.clone(),
-            files: manifest.files.len(),
-            size_bytes: manifest.total_size(),
-        };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
-    }
+    let report = MakeReport {
+        product_dir: options.make.output.clone(),
+        manifest: ProductLayout::new(&options.make.output).manifest(),
+        project_name: manifest.project_name.clone(),
+        environments: manifest.environments.clone(),
+        pixi_version: manifest.pixi_version.clone(),
+        files: manifest.files.len(),
+        size_bytes: manifest.total_size(),
+    };
+    Printer::new(options.json).report(&report)?;
     Ok(Status::Success)
 }

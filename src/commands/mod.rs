@@ -7,6 +7,7 @@ pub mod pack;
 pub mod stage_args;
 pub mod stage_container;
 pub mod stage_host;
+pub mod verify_args;
 pub mod verify_product;
 
 use crate::cli::Command;
@@ -33,7 +34,9 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
         }
         Command::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "pixi-airgap", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "pixi-airgap", &mut script);
+            crate::output::Printer::new(true).data(&script)?;
             Ok(Status::Success)
         }
         Command::MakeProduct(args) => {

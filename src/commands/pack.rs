@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::cli::{ArchiveArg, PackArgs};
 use crate::exit::Status;
+use crate::output::Printer;
 use crate::product::archive::{self, ArchiveFormat, ArchiveInfo};
 use crate::product::make::{self, MakeOptions};
 use crate::product::ProductLayout;
@@ -184,12 +185,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     };
     report.phases = phases;
     summary(&report);
-    if options.stage.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
-    }
+    Printer::new(options.stage.json).report(&report)?;
     Ok(status)
 }
 

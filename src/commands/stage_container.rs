@@ -12,6 +12,7 @@ use anyhow::Context;
 use crate::cli::StageContainerArgs;
 use crate::docker::ExecSpec;
 use crate::exit::{InfraError, InputError, Status};
+use crate::output::Printer;
 use crate::pixi::{LockInfo, Manifest};
 use crate::session::Session;
 use crate::stage::{self, ProjectSource, StagePlan};
@@ -59,8 +60,9 @@ impl Options {
             .into());
         }
         // A script is a path inside the container's project; its `#!` line is read in `run`.
-        let verify =
-            VerifySpec::resolve_with(&verify, |script| container_script(script, &project_path))?;
+        let verify = super::verify_args::resolve_with(&verify, |script| {
+            container_script(script, &project_path)
+        })?;
         Ok(Self {
             container_id,
             project_path,
@@ -123,12 +125,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let report = session.close(result).await?;
     cleaned?;
     crate::product::helpers::write(&plan.workdir, &plan.manifest.name)?;
-    if options.common.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
-    }
+    Printer::new(options.common.json).report(&report)?;
     Ok(report.status())
 }
 

@@ -7,11 +7,12 @@ use anyhow::Context;
 use crate::cli::StageHostArgs;
 
 use super::stage_args::CommonOptions;
+use super::verify_args;
 use crate::exit::{InputError, Status};
+use crate::output::Printer;
 use crate::pixi::{LockInfo, Manifest};
 use crate::session::{Session, SessionSpec};
 use crate::stage::{self, ProjectSource, StagePlan};
-use crate::verify::VerifySpec;
 use crate::workdir::report::{StageReport, StageResult};
 
 /// Validated `stage-host` options.
@@ -55,7 +56,12 @@ impl Options {
         let resources_dir = resources_dir
             .map(|d| existing_dir(&d, "--resources-dir"))
             .transpose()?;
-        let manifest = Manifest::discover(&project_dir)?;
+        let manifest = Manifest::discover(&project_dir).map_err(|err| {
+            crate::exit::with_hint(
+                err,
+                "point --project-dir at the folder that holds your pixi manifest",
+            )
+        })?;
         let lock = LockInfo::read(&project_dir)?;
         let environments = manifest.select_environments(&requested_environments)?;
         let preflight = crate::check::preflight(&project_dir, &environments)?;
@@ -67,7 +73,7 @@ impl Options {
             ))
             .into());
         }
-        let verify = VerifySpec::resolve(&verify, &project_dir, resources_dir.as_deref())?;
+        let verify = verify_args::resolve(&verify, &project_dir, resources_dir.as_deref())?;
         Ok(Self {
             image,
             pull,
@@ -106,12 +112,7 @@ fn existing_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
 /// (the workdir is written all the same).
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let report = stage(options).await?;
-    if options.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
-    }
+    Printer::new(options.json).report(&report)?;
     Ok(report.status())
 }
 

@@ -3,12 +3,13 @@
 
 use anyhow::Context;
 
+use super::verify_args;
 use crate::cli::VerifyProductArgs;
 use crate::exit::{InputError, Status};
+use crate::output::Printer;
 use crate::product::ProductLayout;
 use crate::proof::{self, ProofOptions};
 use crate::session::RunAs;
-use crate::verify::VerifySpec;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -45,7 +46,7 @@ impl Options {
         }
         let user = user.as_deref().map(parse_user).transpose()?;
         let layout = ProductLayout::new(&product_dir);
-        let verify = VerifySpec::resolve(
+        let verify = verify_args::resolve(
             &verify,
             &layout.project(&project_name),
             Some(&layout.resources()),
@@ -80,10 +81,7 @@ pub fn parse_user(text: &str) -> anyhow::Result<RunAs> {
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let (report, status) = proof::run(&options.proof).await?;
-    if options.json {
-        let json = serde_json::to_string_pretty(&report).context("failed to encode the report")?;
-        println!("{json}");
-    }
+    Printer::new(options.json).report(&report)?;
     Ok(status)
 }
 

@@ -35,13 +35,13 @@ pub const LABEL_WORKDIR: &str = "io.pixi-airgap.workdir";
 /// Failures at the Docker boundary, one per operation.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
-    #[error("cannot reach the Docker daemon at {host}\nhint: start Docker, or point DOCKER_HOST at a running engine")]
+    #[error("cannot reach the Docker daemon at {host}")]
     Connect {
         host: String,
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("image `{image}` is not present in the local Docker engine\nhint: build or load it first (docker load / docker import), or pass --pull where a registry is reachable")]
+    #[error("image `{image}` is not present in the local Docker engine")]
     ImageNotFound { image: String },
     #[error("failed to inspect image `{image}`")]
     InspectImage {
@@ -73,9 +73,9 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("container {id} is not running (state: {state})\nhint: start it first; pixi-airgap never starts or stops your containers")]
+    #[error("container {id} is not running (state: {state})")]
     ContainerNotRunning { id: String, state: String },
-    #[error("there is no container `{id}`\nhint: `docker ps` lists the running containers")]
+    #[error("there is no container `{id}`")]
     NoSuchContainer { id: String },
     #[error("failed to remove container {id}")]
     RemoveContainer {
@@ -115,6 +115,25 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
+}
+
+impl DockerError {
+    /// What the user can do about it, when there is something.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            DockerError::Connect { .. } => {
+                Some("start Docker, or point DOCKER_HOST at a running engine")
+            }
+            DockerError::ImageNotFound { .. } => Some(
+                "build or load it first (docker load / docker import), or let pixi-airgap pull it where a registry is reachable",
+            ),
+            DockerError::ContainerNotRunning { .. } => {
+                Some("start it first; pixi-airgap never starts or stops your containers")
+            }
+            DockerError::NoSuchContainer { .. } => Some("`docker ps` lists the running containers"),
+            _ => None,
+        }
+    }
 }
 
 /// An image as the reports and the product manifest record it: the name the user gave and what
@@ -252,6 +271,7 @@ impl Docker {
     }
 
     /// A tar stream of `path` in the container; its entries start with the basename of `path`.
+    /// A failure of the engine arrives as an `io::Error` wrapping a [`DockerError::Download`].
     pub fn download(
         &self,
         container: &str,
@@ -260,9 +280,14 @@ impl Docker {
         let options = DownloadFromContainerOptionsBuilder::default()
             .path(path)
             .build();
+        let (container_id, path) = (container.to_string(), path.to_string());
         self.inner
             .download_from_container(container, Some(options))
-            .map(|chunk| chunk.map_err(std::io::Error::other))
+            .map(move |chunk| {
+                chunk.map_err(|source| {
+                    std::io::Error::other(download_error(&container_id, &path, source))
+                })
+            })
     }
 
     /// The content of one small file in a container (at most `limit` bytes are kept), or `None`

@@ -47,7 +47,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     let stage = StageReport::read(workdir)?;
     if &stage.project_name != project_name {
         return Err(InputError::new(format!(
-            "--project-name `{project_name}` does not match the staged project `{}`",
+            "project name `{project_name}` does not match the staged project `{}`",
             stage.project_name
         ))
         .into());
@@ -77,7 +77,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     ] {
         if output.starts_with(&source) {
             return Err(InputError::new(format!(
-                "--output `{}` lies inside `{}`, which goes into the product",
+                "the product folder `{}` lies inside `{}`, which goes into the product",
                 output.display(),
                 source.display()
             ))

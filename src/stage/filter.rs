@@ -10,7 +10,6 @@ use std::path::Path;
 use anyhow::Context;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::exit::InputError;
 use crate::workdir::report::Exclusion;
 
 /// Folders that are never walked into: VCS data, environments, build output and tool caches
@@ -91,6 +90,19 @@ const SECRET_TEMPLATES: &[&str] = &[".env.example", ".env.sample", ".env.templat
 /// pixi needs on the other side too. Each is kept whatever the other patterns say.
 const KEPT_INSIDE_JUNK: &[&str] = &[".pixi/config.toml"];
 
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A pattern list that does not compile, by list (the caller knows what the user called it).
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("bad exclude pattern")]
+    Exclude(#[source] BoxError),
+    #[error("bad include-secret pattern")]
+    IncludeSecret(#[source] BoxError),
+    #[error("the built-in patterns do not compile")]
+    BuiltIn(#[source] BoxError),
+}
+
 /// The compiled filter; build it once, use it for every walk.
 #[derive(Debug, Clone)]
 pub struct StageFilter {
@@ -103,16 +115,16 @@ pub struct StageFilter {
 
 impl StageFilter {
     /// Compiles the default lists plus the user's patterns; a bad pattern is an input error.
-    pub fn new(exclude: &[String], include_secret: &[String]) -> anyhow::Result<Self> {
+    pub fn new(exclude: &[String], include_secret: &[String]) -> Result<Self, FilterError> {
+        let built_in = |e: anyhow::Error| FilterError::BuiltIn(e.into());
         Ok(Self {
-            junk: compile(JUNK.iter().copied()).context("built-in junk patterns")?,
-            secrets: compile(SECRETS.iter().copied()).context("built-in secret patterns")?,
-            templates: compile(SECRET_TEMPLATES.iter().copied())
-                .context("built-in template patterns")?,
+            junk: compile(JUNK.iter().copied()).map_err(built_in)?,
+            secrets: compile(SECRETS.iter().copied()).map_err(built_in)?,
+            templates: compile(SECRET_TEMPLATES.iter().copied()).map_err(built_in)?,
             user: compile(exclude.iter().map(String::as_str))
-                .map_err(|e| InputError::new(format!("bad --exclude pattern: {e:#}")))?,
+                .map_err(|e| FilterError::Exclude(e.into()))?,
             include_secrets: compile(include_secret.iter().map(String::as_str))
-                .map_err(|e| InputError::new(format!("bad --include-secret pattern: {e:#}")))?,
+                .map_err(|e| FilterError::IncludeSecret(e.into()))?,
         })
     }
 
@@ -235,8 +247,10 @@ mod tests {
     }
 
     #[test]
-    fn bad_pattern_is_input_error() {
+    fn a_bad_pattern_names_its_list() {
         let err = StageFilter::new(&["a{".to_string()], &[]).unwrap_err();
-        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        assert!(matches!(err, FilterError::Exclude(_)), "{err:?}");
+        let err = StageFilter::new(&[], &["b{".to_string()]).unwrap_err();
+        assert!(matches!(err, FilterError::IncludeSecret(_)), "{err:?}");
     }
 }

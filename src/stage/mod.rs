@@ -305,8 +305,11 @@ async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<E
             )
             .await;
             bar.finish_and_clear();
-            let (file, excluded) = filtered.map_err(|err| {
-                crate::docker::download_error(container.id(), path, format!("{err:#}"))
+            let (file, excluded) = filtered.with_context(|| {
+                format!(
+                    "failed to copy {}:{path} out of the container",
+                    container.short_id()
+                )
             })?;
             drop(file);
             let reader = tokio::fs::File::open(spool.path())
@@ -443,8 +446,13 @@ async fn copy_back(session: &Session, plan: &StagePlan) -> anyhow::Result<()> {
     )
     .await;
     bar.finish_and_clear();
-    let stats = extracted.map_err(|err| {
-        crate::docker::download_error(container.id(), plan.cw(), format!("{err:#}"))
+    let stats = extracted.with_context(|| {
+        format!(
+            "failed to copy {}:{} back to `{}`",
+            container.short_id(),
+            plan.cw(),
+            root.display()
+        )
     })?;
     tracing::info!(
         "copied back {} entries ({:.1} MiB)",

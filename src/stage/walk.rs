@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::filter::StageFilter;
-use crate::tar::extract::is_contained;
+use crate::tar::extract::{is_contained, UnsafeEntry};
 use crate::tar::stream::{read_blocking, ByteStream};
 use crate::tar::write::{plan_dir, EntryKind, Owner, TarBuilder, TarEntry};
 use crate::workdir::report::ExclusionReport;
@@ -86,10 +86,7 @@ fn refilter<R: Read, W: Write>(
     let mut kept_parents: HashSet<PathBuf> = HashSet::new();
     let strip = |path: &Path| -> anyhow::Result<PathBuf> {
         if !is_contained(path) {
-            anyhow::bail!(
-                "refusing tar entry `{}`: it points outside the project",
-                path.display()
-            );
+            return Err(UnsafeEntry::new(path, "the project").into());
         }
         let mut parts = path.components();
         parts.next();

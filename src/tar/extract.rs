@@ -9,6 +9,24 @@ use anyhow::Context;
 
 use super::stream::{read_blocking, ByteStream};
 
+/// A tar entry that would land outside the folder it is unpacked in.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing tar entry `{path}`: it points outside {outside}")]
+pub struct UnsafeEntry {
+    pub path: String,
+    /// What it would escape: "the destination", "the project".
+    pub outside: &'static str,
+}
+
+impl UnsafeEntry {
+    pub fn new(path: &Path, outside: &'static str) -> Self {
+        Self {
+            path: path.display().to_string(),
+            outside,
+        }
+    }
+}
+
 /// What an extraction wrote.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ExtractStats {
@@ -56,10 +74,7 @@ pub fn extract_reader<R: Read>(
             .context("a tar entry has an unreadable path")?
             .into_owned();
         if !is_contained(&path) {
-            anyhow::bail!(
-                "refusing tar entry `{}`: it points outside the destination",
-                path.display()
-            );
+            return Err(UnsafeEntry::new(&path, "the destination").into());
         }
         if skip(&path) {
             stats.skipped += 1;
@@ -70,10 +85,7 @@ pub fn extract_reader<R: Read>(
             .unpack_in(dest)
             .with_context(|| format!("failed to unpack `{}`", path.display()))?;
         if !unpacked {
-            anyhow::bail!(
-                "refusing tar entry `{}`: it points outside the destination",
-                path.display()
-            );
+            return Err(UnsafeEntry::new(&path, "the destination").into());
         }
         stats.entries += 1;
     }

@@ -95,11 +95,7 @@ impl Workdir {
         }
         if crate::fsutil::dir_has_entries(&self.root)? {
             return Err(
-                InputError::new(format!("workdir `{}` is not empty", self.root.display()))
-                    .with_hint(
-                        "pick a new --workdir, or pass --force to replace its staged folders",
-                    )
-                    .into(),
+                InputError::new(format!("workdir `{}` is not empty", self.root.display())).into(),
             );
         }
         Ok(())

@@ -91,7 +91,7 @@ impl StageReport {
                 workdir.root().display()
             ))
             .with_hint(
-                "run `pixi-airgap stage-host` (or stage-container) with this --workdir first",
+                "stage it first with `pixi-airgap stage-host` or `pixi-airgap stage-container`",
             )
         })?;
         serde_json::from_slice(&bytes).map_err(|err| {
@@ -119,7 +119,7 @@ impl Exclusion {
         match self {
             Exclusion::Junk => "VCS folders, caches and environments",
             Exclusion::Secret => "secrets",
-            Exclusion::User => "--exclude patterns",
+            Exclusion::User => "your exclude patterns",
         }
     }
 }
@@ -172,7 +172,7 @@ impl ExclusionReport {
         }
         if !self.secrets.is_empty() {
             tracing::info!(
-                "{what}: secrets not staged: {} (stage one with --include-secret PATTERN)",
+                "{what}: secrets not staged: {} (a secret can be opted in by pattern)",
                 self.secrets.join(", ")
             );
         }
