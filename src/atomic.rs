@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::workdir::remove_tree;
+use crate::fsutil::remove_tree;
 
 /// A folder being written for `dest`; [`PendingDir::commit`] puts it in place.
 pub struct PendingDir {

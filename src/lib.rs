@@ -4,15 +4,14 @@
 //! `Options::resolve(args)` that validates the command line once, and a `run(&Options)` that does
 //! the work and can be called from tests.
 //!
-//! How the modules depend on each other (none imports one that imports it back):
+//! How the modules depend on each other (none imports one that imports it back; `stage` and
+//! `product` meet only through `workdir`):
 //!
 //! ```text
-//! commands ──> stage ──┐            product ──> workdir (Workdir, out/stage.json)
-//!    │                 ├──> session ──> docker, tar
-//!    ├──> proof ───────┘      └─> verify
-//!    └──> output, exit (exit codes and how errors are shown)
-//! stage ──> workdir <── product     (stage and product meet only here)
-//! product, stage, proof ──> tar, atomic
+//! commands ──> stage ───> session ──> docker, tar, verify
+//!    │           └──────> workdir (Workdir, out/stage.json) <── product ──> tar, atomic
+//!    ├──> proof ──> session, product (manifest, layout)
+//!    └──> output (stdout), exit (exit codes and how errors are shown)
 //! ```
 
 #![deny(clippy::print_stdout)]

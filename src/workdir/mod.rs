@@ -107,29 +107,12 @@ impl Workdir {
         for folder in STAGED_FOLDERS {
             let path = self.root.join(folder);
             if path.exists() {
-                remove_tree(&path)?;
+                crate::fsutil::remove_tree(&path)?;
             }
         }
         std::fs::create_dir_all(self.out())
             .with_context(|| format!("failed to create `{}`", self.out().display()))
     }
-}
-
-/// Removes a folder tree, making read-only folders writable first (package caches have them).
-pub fn remove_tree(path: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => return Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(_) => {}
-    }
-    #[cfg(unix)]
-    for entry in walkdir::WalkDir::new(path).into_iter().flatten() {
-        use std::os::unix::fs::PermissionsExt;
-        if entry.file_type().is_dir() {
-            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755));
-        }
-    }
-    std::fs::remove_dir_all(path).with_context(|| format!("failed to remove `{}`", path.display()))
 }
 
 #[cfg(test)]
