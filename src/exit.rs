@@ -12,8 +12,10 @@
 //!
 //! Commands return `anyhow::Error`s with their causes kept (never flattened into strings). The
 //! code comes from the innermost typed cause: [`InputError`] 2, [`InfraError`] and
-//! [`DockerError`] 3 (the engine's own causes below a `DockerError` are not looked at), an
-//! `io::Error` on this host 4; [`Interrupted`] anywhere wins. Hints are printed last, once.
+//! [`DockerError`] 3, an `io::Error` on this host 4; [`Interrupted`] anywhere wins. One of our
+//! own kinds decides for everything below it: its sources (the engine's errors below a
+//! `DockerError`, the read error below "not a staged workdir") explain, they do not classify.
+//! Hints are printed last, once.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -156,10 +158,11 @@ pub fn classify(err: &anyhow::Error) -> Status {
     }
     let mut status = Status::HostError;
     for cause in causes {
+        // Our own kinds classify everything below them (their sources explain, not decide).
         if cause.is::<InputError>() || cause.is::<UnsafeEntry>() {
-            status = Status::InputError;
+            return Status::InputError;
         } else if cause.is::<InfraError>() {
-            status = Status::Infrastructure;
+            return Status::Infrastructure;
         } else if let Some(docker) = cause.downcast_ref::<DockerError>() {
             // Naming a container that is missing or stopped is the user's input.
             return match docker {
@@ -228,8 +231,15 @@ mod tests {
         let disk = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space");
         let err = anyhow::Error::new(disk).context("failed to unpack `x`");
         assert_eq!(classify(&err), Status::HostError);
-        let err = anyhow::Error::new(InfraError::new("staging failed").with_source(err));
-        assert_eq!(classify(&err), Status::HostError, "the inner cause decides");
+        let err = err.context("copying back");
+        assert_eq!(classify(&err), Status::HostError, "context changes nothing");
+        let read = std::io::Error::new(std::io::ErrorKind::NotFound, "missing");
+        let err = anyhow::Error::new(InputError::new("not a staged workdir").with_source(read));
+        assert_eq!(
+            classify(&err),
+            Status::InputError,
+            "our kind decides below it"
+        );
         let err = anyhow::Error::new(InfraError::new("pixi failed")).context("staging");
         assert_eq!(classify(&err), Status::Infrastructure);
         let wrapped = std::io::Error::other(InputError::new("bad entry"));

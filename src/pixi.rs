@@ -216,10 +216,8 @@ impl LockInfo {
             std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
         let sha256 = hex(&Sha256::digest(&bytes));
         let lock = crate::lockfile::Lock::parse(&bytes).map_err(|err| {
-            InputError::new(format!(
-                "`{}` is not a valid lock file: {err}",
-                path.display()
-            ))
+            InputError::new(format!("`{}` is not a valid lock file", path.display()))
+                .with_source(err)
         })?;
         let conda_packages: BTreeSet<String> = lock
             .packages

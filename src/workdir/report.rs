@@ -87,15 +87,18 @@ impl StageReport {
         let path = workdir.stage_report();
         let bytes = std::fs::read(&path).map_err(|err| {
             InputError::new(format!(
-                "`{}` is not a staged workdir: cannot read out/stage.json ({err})",
+                "`{}` is not a staged workdir: cannot read out/stage.json",
                 workdir.root().display()
             ))
+            .with_source(err)
             .with_hint(
                 "stage it first with `pixi-airgap stage-host` or `pixi-airgap stage-container`",
             )
         })?;
         serde_json::from_slice(&bytes).map_err(|err| {
-            InputError::new(format!("`{}` is damaged: {err}", path.display())).into()
+            InputError::new(format!("`{}` is damaged", path.display()))
+                .with_source(err)
+                .into()
         })
     }
 }
