@@ -1,7 +1,7 @@
 //! The offline proof, counterpart of [`crate::product::make`]: the product is checked against its
 //! manifest, copied into a fresh container that has no network at all (checked through the engine
 //! and from inside), bootstrapped from `pkg-cache/` alone, and verified. Whether a product passes
-//! is decided here, in [`prove`], and nowhere else.
+//! is decided here, in `prove`, and nowhere else.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
