@@ -271,10 +271,6 @@ async fn prove(
         .await?;
     report.timings.verification_seconds = verification.seconds;
     let passed = verification.verdict.passed;
-    let verification = VerificationReport {
-        log: "verify.log".to_string(),
-        ..verification
-    };
     report.verification = Some(verification);
     if passed {
         Ok((report, Status::Success))

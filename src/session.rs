@@ -169,7 +169,7 @@ impl Session {
     }
 
     /// Runs a verification command, logs it to `out/verify.log` and judges it. A failed
-    /// verification is a report, not an error.
+    /// verification is a report, not an error; its `log` is the log's name in `out`.
     pub async fn verify(
         &self,
         spec: &VerifySpec,
@@ -196,7 +196,7 @@ impl Session {
             command: exec.display(),
             verdict,
             seconds,
-            log: "out/verify.log".to_string(),
+            log: "verify.log".to_string(),
         })
     }
 

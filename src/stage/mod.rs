@@ -375,7 +375,7 @@ async fn install(
         command: spec.display(),
         exit_code: result.exit_code,
         seconds,
-        log: format!("out/{log_name}"),
+        log: format!("{}/{log_name}", Workdir::OUT),
     })
 }
 
@@ -396,7 +396,12 @@ async fn run_verification(
     let exec = ExecSpec::new(spec.command(&environment, "--locked", &place))
         .env(env)
         .working_dir(project.clone());
-    session.verify(spec, &environment, &exec, out).await
+    let verification = session.verify(spec, &environment, &exec, out).await?;
+    // Reports name their logs relative to the workdir.
+    Ok(VerificationReport {
+        log: format!("{}/{}", Workdir::OUT, verification.log),
+        ..verification
+    })
 }
 
 /// Copies the container workdir back into the host workdir, without the environments.
