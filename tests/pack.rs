@@ -104,6 +104,7 @@ fn pack_makes_a_verified_product_and_identical_archives() {
         decoder,
         &unpacked,
         None,
+        None,
         pixi_airgap::stage::archive::ExtractLimits::default(),
         |_| false,
     )

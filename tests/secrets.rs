@@ -192,6 +192,7 @@ fn container_filter_excludes_every_secret_and_keeps_every_lookalike() {
         out.as_slice(),
         &dest,
         None,
+        None,
         archive::ExtractLimits::default(),
         |_| false,
     )

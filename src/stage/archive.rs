@@ -641,6 +641,7 @@ pub async fn extract_stream<S, F>(
     stream: S,
     dest: PathBuf,
     strip: Option<PathBuf>,
+    abs_root: Option<PathBuf>,
     limits: ExtractLimits,
     skip: F,
 ) -> anyhow::Result<ExtractStats>
@@ -651,7 +652,14 @@ where
     let reader = tokio_util::io::StreamReader::new(stream);
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
     tokio::task::spawn_blocking(move || {
-        extract_reader(bridge, &dest, strip.as_deref(), limits, skip)
+        extract_reader(
+            bridge,
+            &dest,
+            strip.as_deref(),
+            abs_root.as_deref(),
+            limits,
+            skip,
+        )
     })
     .await
     .context("the extraction thread failed")?
@@ -669,6 +677,9 @@ where
 ///   world-write bit survives;
 /// - more than `limits` bytes or entries stops the extraction with an error.
 ///
+/// `abs_root` is where the stripped folder lives in the container (`/workdir`): absolute links
+/// into it are rewritten as relative links (uv's cache has them); other absolute links are refused.
+///
 /// With `strip`, every entry must lie under that folder of the archive (an engine's download of
 /// `/workdir` is `workdir/...`), which is removed from its path: `dest` is then the tree the links
 /// are judged against, so nothing can point above it once it is in place. `skip` sees the
@@ -677,6 +688,7 @@ pub fn extract_reader<R: Read>(
     reader: R,
     dest: &Path,
     strip: Option<&Path>,
+    abs_root: Option<&Path>,
     limits: ExtractLimits,
     skip: impl Fn(&Path) -> bool,
 ) -> anyhow::Result<ExtractStats> {
@@ -726,17 +738,33 @@ pub fn extract_reader<R: Read>(
             continue;
         }
         let kind = entry.header().entry_type();
+        let mut rewritten: Option<PathBuf> = None;
         match kind {
             tar::EntryType::Regular
             | tar::EntryType::Continuous
             | tar::EntryType::GNUSparse
             | tar::EntryType::Directory => {}
             tar::EntryType::Symlink => {
-                let target = entry
+                let mut target = entry
                     .link_name()
                     .context("a link entry has an unreadable target")?
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
+                // uv's cache links its entries by absolute path inside the container workdir:
+                // such a link becomes the same link, relative, so it stays inside (and keeps
+                // working wherever the tree is moved). Any other absolute link is refused.
+                if let (Some(abs), true) = (abs_root, target.is_absolute()) {
+                    if let Ok(inside) = target.strip_prefix(abs) {
+                        let depth = path.components().count().saturating_sub(1);
+                        let mut relative = PathBuf::new();
+                        for _ in 0..depth {
+                            relative.push("..");
+                        }
+                        relative.push(inside);
+                        rewritten = Some(relative.clone());
+                        target = relative;
+                    }
+                }
                 if !link_stays_inside(&path, &target) {
                     return Err(refuse(
                         &path,
@@ -803,7 +831,11 @@ pub fn extract_reader<R: Read>(
                     ));
                 }
             }
-            if kind == tar::EntryType::Link {
+            if let Some(link_target) = rewritten.take() {
+                let _ = std::fs::remove_file(&target);
+                std::os::unix::fs::symlink(&link_target, &target)
+                    .with_context(|| format!("failed to create link `{}`", target.display()))?;
+            } else if kind == tar::EntryType::Link {
                 let source = entry
                     .link_name()
                     .context("a hard link entry has an unreadable target")?
@@ -972,9 +1004,14 @@ mod tests {
         assert_eq!(a, b);
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        let stats = extract_reader(a.as_slice(), &out, None, ExtractLimits::default(), |_| {
-            false
-        })
+        let stats = extract_reader(
+            a.as_slice(),
+            &out,
+            None,
+            None,
+            ExtractLimits::default(),
+            |_| false,
+        )
         .unwrap();
         assert_eq!(stats.entries, 3);
         assert_eq!(
@@ -1006,6 +1043,7 @@ mod tests {
         let err = extract_reader(
             data.as_slice(),
             &dest,
+            None,
             None,
             ExtractLimits::default(),
             |_| false,
@@ -1052,6 +1090,7 @@ mod tests {
             out.as_slice(),
             &dest,
             None,
+            None,
             ExtractLimits::default(),
             |_| false,
         )
@@ -1083,9 +1122,14 @@ mod tests {
         let data = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        let stats = extract_reader(data.as_slice(), &out, None, ExtractLimits::default(), |p| {
-            p.starts_with("w/drop")
-        })
+        let stats = extract_reader(
+            data.as_slice(),
+            &out,
+            None,
+            None,
+            ExtractLimits::default(),
+            |p| p.starts_with("w/drop"),
+        )
         .unwrap();
         assert_eq!(stats.skipped, 2);
         assert!(out.join("w/keep").is_dir());
@@ -1122,6 +1166,7 @@ mod tests {
             data,
             &dest,
             Some(Path::new("wd")),
+            None,
             ExtractLimits::default(),
             |_| false,
         );
@@ -1153,6 +1198,41 @@ mod tests {
         ]);
         let (_tmp, r) = extract(&data);
         assert!(r.unwrap_err().is::<RefusedEntry>());
+    }
+
+    #[test]
+    fn absolute_links_into_the_container_workdir_become_relative() {
+        let data = hostile(&[
+            ("wd/cache/archive/a1/mod.py", T::Regular, 0o644, "x"),
+            (
+                "wd/cache/wheels/six/1.0",
+                T::Symlink,
+                0o777,
+                "/workdir/cache/archive/a1",
+            ),
+            ("wd/cache/evil", T::Symlink, 0o777, "/workdir/../etc"),
+        ]);
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("in");
+        std::fs::create_dir(&dest).unwrap();
+        let err = extract_reader(
+            data.as_slice(),
+            &dest,
+            Some(Path::new("wd")),
+            Some(Path::new("/workdir")),
+            ExtractLimits::default(),
+            |_| false,
+        )
+        .unwrap_err();
+        assert!(
+            err.is::<RefusedEntry>(),
+            "`/workdir/../etc` still leaves: {err}"
+        );
+        assert_eq!(
+            std::fs::read_link(dest.join("cache/wheels/six/1.0")).unwrap(),
+            Path::new("../../../cache/archive/a1")
+        );
+        assert!(dest.join("cache/wheels/six/1.0/mod.py").is_file());
     }
 
     #[test]
@@ -1237,6 +1317,7 @@ mod tests {
             data.as_slice(),
             tmp.path(),
             Some(Path::new("wd")),
+            None,
             limits,
             |_| false,
         )
@@ -1250,6 +1331,7 @@ mod tests {
             data.as_slice(),
             tmp.path(),
             Some(Path::new("wd")),
+            None,
             limits,
             |_| false
         )

@@ -666,6 +666,7 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
         archive::boxed(stream),
         incoming.path().to_path_buf(),
         Some(base),
+        Some(PathBuf::from(plan.cw())),
         limits,
         move |p| p.starts_with(&skip_envs),
     )
