@@ -119,7 +119,7 @@ Example:
       --workdir ./tmp/workdir-myproj --archive tar.zst --verify-task smoke
 
 Result: WORKDIR/{project,resources,pixi-cache,out,helpers}, WORKDIR/product, WORKDIR/proof
-(offline proof logs) and, with --archive, WORKDIR/product.tar[.zst] + .sha256.
+(offline proof: proof-*.log, verify-report.json) and, with --archive, WORKDIR/product.tar[.zst] + .sha256.
 Stops at the first failing step with that step's exit code.
 
 ",
@@ -141,11 +141,14 @@ const VERIFY_PRODUCT_HELP: &str = concat!(
     "\
 Example:
   pixi-airgap verify-product --image my-pixi-image:latest \\
-      --product-dir ./tmp/workdir-myproj/product --out-dir ./tmp/proof-myproj \\
+      --product-dir ./tmp/workdir-myproj/product --out-dir ./tmp/workdir-myproj/out \\
       --project-name myproj --user 1000:1000 --verify-task smoke
 
-Without a verification option, the verification recorded at staging time runs again.
-Exit code 1 also means the product did not install offline (see OUT_DIR/bootstrap.log).
+Without a verification option, the verifications recorded at staging time run again.
+The proof writes OUT_DIR/proof-bootstrap.log, OUT_DIR/proof-verify*.log and
+OUT_DIR/verify-report.json next to the staging logs, never over them; an earlier proof there
+is an error (exit 2) unless --force.
+Exit code 1 also means the product did not install offline (see OUT_DIR/proof-bootstrap.log).
 
 ",
     exit_codes!()
@@ -311,6 +314,10 @@ pub struct VerifyProductArgs {
     #[arg(long)]
     pub keep_container: bool,
 
+    /// Replace an earlier offline proof in --out-dir (its proof-*.log and verify-report.json)
+    #[arg(long)]
+    pub force: bool,
+
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
@@ -366,8 +373,9 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "TASK", conflicts_with = "verify_script")]
     pub verify_task: Option<String>,
 
-    /// Run this script (inside the project or resources folder) under `pixi run`
-    /// (verify-product: inside the product's project or res folder)
+    /// Run this script under `pixi run`. A relative PATH is looked for in the project, then the
+    /// resources folder, then the current folder; the script must lie in the project or the
+    /// resources (verify-product: the product's project or res/ folder)
     #[arg(long, value_name = "PATH")]
     pub verify_script: Option<PathBuf>,
 

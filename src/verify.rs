@@ -202,42 +202,171 @@ impl VerifyVerdict {
     }
 }
 
+/// Where a `--verify-script` path is looked for. The rule, the same in `stage-host`,
+/// `stage-container` and `verify-product`:
+///
+/// * a relative path is tried against the project folder first (that is where the script runs),
+///   then the resources folder, then the current folder; the first existing file wins;
+/// * an absolute path, and a file found through the current folder, must lie in the project or
+///   the resources folder: only those are carried into the container (and into the product);
+/// * when nothing is found, the error (exit 2) names every place tried.
+///
+/// For `stage-host` the folders are `--project-dir` and `--resources-dir`; for `verify-product`
+/// the product's `<name>/` and `res/`; for `stage-container` only the project in the container
+/// (there are no resources, and the current folder is on another machine).
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptSearch<'a> {
+    pub project: &'a Path,
+    pub resources: Option<&'a Path>,
+    /// `None` when the current folder cannot hold the script (a project inside a container).
+    pub current_dir: Option<&'a Path>,
+}
+
+/// A place a script was looked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptCandidate {
+    pub location: ScriptLocation,
+    /// `/`-separated, relative to the project or resources folder.
+    pub rel: String,
+    /// The full path looked at.
+    pub full: PathBuf,
+}
+
+/// Finds `script` by the [`ScriptSearch`] rule; `is_file` says whether a full path is a file.
+pub fn locate_script(
+    script: &Path,
+    search: &ScriptSearch,
+    is_file: impl Fn(&Path) -> bool,
+) -> anyhow::Result<ScriptCandidate> {
+    let bases = [
+        (ScriptLocation::Project, Some(search.project)),
+        (ScriptLocation::Resources, search.resources),
+    ];
+    let inside = |full: &Path| {
+        bases.iter().find_map(|(location, base)| {
+            let rel = full.strip_prefix((*base)?).ok()?;
+            let rel = crate::fsutil::slash_path(rel).ok()?;
+            (!rel.is_empty()).then(|| ScriptCandidate {
+                location: *location,
+                rel,
+                full: full.to_path_buf(),
+            })
+        })
+    };
+    let mut tried = Vec::new();
+    if script.is_absolute() {
+        let full = normalize(script).unwrap_or_else(|| script.to_path_buf());
+        let found = inside(&full).or_else(|| {
+            // The folders are known by their real paths; the script may be named through a link.
+            std::fs::canonicalize(&full)
+                .ok()
+                .and_then(|real| inside(&real))
+        });
+        let Some(found) = found else {
+            return Err(outside_error(script, search));
+        };
+        if is_file(&found.full) {
+            return Ok(found);
+        }
+        tried.push((found.full, place_name(found.location)));
+        return Err(missing_script_error(script, &tried));
+    }
+    for (location, base) in bases {
+        let Some(base) = base else { continue };
+        let Some(full) = normalize(&base.join(script)) else {
+            continue;
+        };
+        // `../x` from the project may still land in the resources: tried there, not here.
+        let Some(found) = inside(&full).filter(|f| f.location == location) else {
+            continue;
+        };
+        if is_file(&found.full) {
+            return Ok(found);
+        }
+        tried.push((found.full, place_name(location)));
+    }
+    if let Some(cwd) = search.current_dir {
+        let full = normalize(&cwd.join(script)).unwrap_or_else(|| cwd.join(script));
+        if is_file(&full) {
+            // The project is known by its real path; so is a file reached through links.
+            let real = std::fs::canonicalize(&full).unwrap_or(full);
+            return inside(&real).ok_or_else(|| outside_error(script, search));
+        }
+        tried.push((full, "the current folder"));
+    }
+    Err(missing_script_error(script, &tried))
+}
+
+fn place_name(location: ScriptLocation) -> &'static str {
+    match location {
+        ScriptLocation::Project => "the project",
+        ScriptLocation::Resources => "the resources folder",
+    }
+}
+
+/// The error for a script found nowhere: it names every place tried.
+pub fn missing_script_error(script: &Path, tried: &[(PathBuf, &str)]) -> anyhow::Error {
+    let places: Vec<String> = tried
+        .iter()
+        .map(|(full, place)| format!("  {} ({place})", full.display()))
+        .collect();
+    InputError::new(format!(
+        "verification script `{}` does not exist; tried:\n{}",
+        script.display(),
+        places.join("\n")
+    ))
+    .with_hint("a relative --verify-script is looked for in the project, then the resources folder, then the current folder")
+    .into()
+}
+
+fn outside_error(script: &Path, search: &ScriptSearch) -> anyhow::Error {
+    let mut places = vec![format!("`{}`", search.project.display())];
+    if let Some(res) = search.resources {
+        places.push(format!("`{}`", res.display()));
+    }
+    InputError::new(format!(
+        "verification script `{}` is neither in the project nor in the resources folder ({})",
+        script.display(),
+        places.join(", ")
+    ))
+    .with_hint("only the project and the resources are copied into the container: move the script into one of them")
+    .into()
+}
+
+/// `a/./b/../c` -> `a/c`, without looking at the disk; `None` when `..` climbs above the start.
+fn normalize(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() || out.as_os_str().is_empty() {
+                    return None;
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
 fn resolve_script(
     script: &Path,
     project_dir: &Path,
     resources_dir: Option<&Path>,
 ) -> anyhow::Result<VerifyKind> {
-    let absolute = std::path::absolute(script)
-        .with_context(|| format!("failed to resolve `{}`", script.display()))?;
-    if !absolute.is_file() {
-        return Err(InputError::new(format!(
-            "verification script `{}` does not exist",
-            script.display()
-        ))
-        .into());
-    }
-    let found = [
-        (ScriptLocation::Project, Some(project_dir)),
-        (ScriptLocation::Resources, resources_dir),
-    ]
-    .into_iter()
-    .find_map(|(location, base)| {
-        let rel = absolute.strip_prefix(base?).ok()?;
-        Some((location, rel.to_path_buf()))
-    });
-    let Some((location, rel)) = found else {
-        return Err(InputError::new(format!(
-            "verification script `{}` is neither in the project nor in the resources folder",
-            script.display()
-        ))
-        .with_hint("only the project and --resources-dir are copied into the container: move the script into one of them")
-        .into());
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let search = ScriptSearch {
+        project: project_dir,
+        resources: resources_dir,
+        current_dir: Some(&cwd),
     };
-    let path = crate::fsutil::slash_path(&rel)?;
-    let head = read_head(&absolute)?;
+    let found = locate_script(script, &search, Path::is_file)?;
+    let head = read_head(&found.full)?;
     Ok(VerifyKind::Script {
-        location,
-        path,
+        location: found.location,
+        path: found.rel,
         interpreter: interpreter_from_shebang(&head),
     })
 }
@@ -350,6 +479,72 @@ mod tests {
         assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
         a.verify_script = Some(dir.path().join("missing.sh"));
         assert!(VerifySpec::resolve(&a, &project, Some(&res)).is_err());
+    }
+
+    #[test]
+    fn relative_scripts_are_looked_for_in_project_resources_then_current_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, res, cwd) = (
+            dir.path().join("p"),
+            dir.path().join("r"),
+            dir.path().join("elsewhere"),
+        );
+        for d in [project.join("ci"), res.join("ci"), cwd.clone()] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(project.join("ci/both.sh"), "").unwrap();
+        std::fs::write(res.join("ci/both.sh"), "").unwrap();
+        std::fs::write(res.join("ci/res.sh"), "").unwrap();
+        std::fs::write(cwd.join("here.sh"), "").unwrap();
+        let search = ScriptSearch {
+            project: &project,
+            resources: Some(&res),
+            current_dir: Some(&cwd),
+        };
+        let find = |s: &str| locate_script(Path::new(s), &search, Path::is_file);
+        let found = find("./ci/both.sh").unwrap();
+        assert_eq!(
+            (found.location, found.rel.as_str()),
+            (ScriptLocation::Project, "ci/both.sh")
+        );
+        let found = find("ci/res.sh").unwrap();
+        assert_eq!(
+            (found.location, found.rel.as_str()),
+            (ScriptLocation::Resources, "ci/res.sh")
+        );
+        // Found through the current folder, but not carried along.
+        let err = find("here.sh").unwrap_err();
+        assert!(err.to_string().contains("neither in the project"), "{err}");
+        // From the current folder into the project.
+        let search_in = ScriptSearch {
+            current_dir: Some(dir.path()),
+            ..search
+        };
+        let found = locate_script(Path::new("p/ci/both.sh"), &search_in, Path::is_file).unwrap();
+        assert_eq!(found.rel, "ci/both.sh");
+        let err = find("ci/nope.sh").unwrap_err();
+        let text = err.to_string();
+        for place in [
+            project.join("ci/nope.sh"),
+            res.join("ci/nope.sh"),
+            cwd.join("ci/nope.sh"),
+        ] {
+            assert!(text.contains(&place.display().to_string()), "{text}");
+        }
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        // An absolute path must lie in the project or the resources.
+        let abs = project.join("ci/both.sh");
+        assert_eq!(
+            locate_script(&abs, &search, Path::is_file).unwrap().rel,
+            "ci/both.sh"
+        );
+        let err = locate_script(&cwd.join("here.sh"), &search, Path::is_file).unwrap_err();
+        assert!(err.to_string().contains("neither in the project"), "{err}");
+        assert!(normalize(Path::new("/a/../..")).is_none());
+        assert_eq!(
+            normalize(Path::new("/a/./b/../c")).unwrap(),
+            Path::new("/a/c")
+        );
     }
 
     #[test]

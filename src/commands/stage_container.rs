@@ -14,7 +14,10 @@ use crate::docker::{Container, Docker, ExecSpec};
 use crate::exit::{InfraError, InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
 use crate::stage::{self, ImageRecord, ProjectSource, StagePlan};
-use crate::verify::{interpreter_from_shebang, ScriptLocation, VerifyKind, VerifySpec};
+use crate::verify::{
+    interpreter_from_shebang, locate_script, missing_script_error, ScriptLocation, ScriptSearch,
+    VerifyKind, VerifySpec,
+};
 
 use super::stage_args::{container_path, CommonOptions};
 
@@ -70,24 +73,19 @@ impl Options {
     }
 }
 
+/// The script's place in the container's project, by the rule of [`crate::verify::ScriptSearch`]
+/// (the project only: no resources, and this host's current folder is not in the container). Its
+/// existence and `#!` line are checked in [`plan`].
 fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerifyKind> {
-    let text = script.to_string_lossy();
-    let absolute = if text.starts_with('/') {
-        text.to_string()
-    } else {
-        format!("{project_path}/{text}")
+    let search = ScriptSearch {
+        project: Path::new(project_path),
+        resources: None,
+        current_dir: None,
     };
-    let rel = absolute
-        .strip_prefix(&format!("{project_path}/"))
-        .filter(|rel| !rel.split('/').any(|p| p == ".." || p.is_empty()))
-        .ok_or_else(|| {
-            InputError::new(format!(
-                "verification script `{text}` is not inside the project `{project_path}` in the container"
-            ))
-        })?;
+    let found = locate_script(script, &search, |_| true)?;
     Ok(VerifyKind::Script {
         location: ScriptLocation::Project,
-        path: rel.to_string(),
+        path: found.rel,
         interpreter: vec!["sh".to_string()],
     })
 }
@@ -186,9 +184,8 @@ async fn plan(
             .read_file(container.id(), &full, 256)
             .await?
             .ok_or_else(|| {
-                InputError::new(format!(
-                    "verification script `{full}` does not exist in the container"
-                ))
+                let full = PathBuf::from(&full);
+                missing_script_error(&full, &[(full.clone(), "the project in the container")])
             })?;
         *interpreter = interpreter_from_shebang(&String::from_utf8_lossy(&head));
     }

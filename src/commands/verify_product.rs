@@ -19,6 +19,14 @@ use crate::verify::{VerifyPlace, VerifySpec};
 /// (`<container-workdir>/project/<name>`), so a product that only works where it was built fails.
 pub const PROOF_ROOT: &str = "/pixi-airgap-proof";
 
+/// The proof's files in `--out-dir`. They never share a name with a staging run's logs
+/// (`verify.log`, `install-*.log`, `stage.json`), so the runbook's `--out-dir WORKDIR/out` keeps
+/// both records side by side.
+pub const BOOTSTRAP_LOG: &str = "proof-bootstrap.log";
+pub const VERIFY_LOG: &str = "proof-verify.log";
+pub const REPORT_FILE: &str = "verify-report.json";
+const PROOF_LOG_PREFIX: &str = "proof-";
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub image: String,
@@ -28,6 +36,8 @@ pub struct Options {
     pub project_name: String,
     pub user: Option<Owner>,
     pub keep_container: bool,
+    /// Replace an earlier proof in `out_dir`.
+    pub force: bool,
     pub json: bool,
     /// From the command line; `None` = the verification recorded in the product (if any).
     pub verify: Option<VerifySpec>,
@@ -43,6 +53,7 @@ impl Options {
             project_name,
             user,
             keep_container,
+            force,
             json,
             verify,
         } = args;
@@ -61,6 +72,9 @@ impl Options {
             return Err(InputError::new("--out-dir must not be inside the product").into());
         }
         let user = user.as_deref().map(parse_user).transpose()?;
+        if !force {
+            refuse_earlier_proof(&out_dir)?;
+        }
         let project = product_dir.join(&project_name);
         let verify = VerifySpec::resolve(&verify, &project, Some(&product_dir.join("res")))?;
         Ok(Self {
@@ -71,10 +85,52 @@ impl Options {
             project_name,
             user,
             keep_container,
+            force,
             json,
             verify,
         })
     }
+}
+
+/// The files of an earlier proof in `out_dir`: `verify-report.json` and `proof-*.log`.
+fn earlier_proof(out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(out_dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => {
+            return Err(err).with_context(|| format!("failed to read `{}`", out_dir.display()))
+        }
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("failed to read `{}`", out_dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours =
+            name == REPORT_FILE || (name.starts_with(PROOF_LOG_PREFIX) && name.ends_with(".log"));
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// An earlier proof is evidence: it is only replaced on request.
+fn refuse_earlier_proof(out_dir: &Path) -> anyhow::Result<()> {
+    let found = earlier_proof(out_dir)?;
+    if let Some(first) = found.first() {
+        return Err(InputError::new(format!(
+            "`{}` already holds an offline proof (`{}`)",
+            out_dir.display(),
+            first
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ))
+        .with_hint("pass --force to replace it, or pick another --out-dir")
+        .into());
+    }
+    Ok(())
 }
 
 /// `UID` or `UID:GID`, numeric: the product's files are handed to that owner in the container.
@@ -177,6 +233,14 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
     let check_seconds = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("failed to create `{}`", options.out_dir.display()))?;
+    if !options.force {
+        refuse_earlier_proof(&options.out_dir)?;
+    }
+    // With --force: the earlier proof's files go, so none of them can pass for this one's.
+    for old in earlier_proof(&options.out_dir)? {
+        std::fs::remove_file(&old)
+            .with_context(|| format!("failed to remove `{}`", old.display()))?;
+    }
 
     let docker = Docker::connect().await?;
     let image = docker.require_image(&options.image, options.pull).await?;
@@ -207,7 +271,7 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
     report.timings.check_seconds = check_seconds;
     report.timings.total_seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report).context("failed to encode the report")?;
-    let report_path = options.out_dir.join("verify-report.json");
+    let report_path = options.out_dir.join(REPORT_FILE);
     std::fs::write(&report_path, format!("{json}\n"))
         .with_context(|| format!("failed to write `{}`", report_path.display()))?;
     match report.result {
@@ -218,11 +282,11 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
         ),
         ProofResult::BootstrapFailed => tracing::error!(
             "offline proof failed: the product did not install without network (log: {})",
-            options.out_dir.join("bootstrap.log").display()
+            options.out_dir.join(BOOTSTRAP_LOG).display()
         ),
         ProofResult::VerificationFailed => tracing::error!(
             "offline proof failed: the product installed, but its verification failed (log: {})",
-            options.out_dir.join("verify.log").display()
+            options.out_dir.join(VERIFY_LOG).display()
         ),
     }
     Ok((report, status))
@@ -264,18 +328,13 @@ async fn prove(
         "bootstrapping the product offline: {}",
         bootstrap_exec.display()
     );
-    let (boot, bootstrap_seconds) = stage::exec_logged(
-        container,
-        &bootstrap_exec,
-        &options.out_dir,
-        "bootstrap.log",
-    )
-    .await?;
+    let (boot, bootstrap_seconds) =
+        stage::exec_logged(container, &bootstrap_exec, &options.out_dir, BOOTSTRAP_LOG).await?;
     let bootstrap = BootstrapReport {
         command: bootstrap_exec.display(),
         exit_code: boot.exit_code,
         seconds: bootstrap_seconds,
-        log: "bootstrap.log".to_string(),
+        log: BOOTSTRAP_LOG.to_string(),
     };
     let mut report = ProofReport {
         format_version: 1,
@@ -339,14 +398,17 @@ async fn prove(
         .env(&env)
         .working_dir(project.clone())
         .user(report.user.clone());
-    let verification =
-        stage::verify_in_container(container, &spec, &environment, &exec, &options.out_dir).await?;
+    let verification = stage::verify_in_container(
+        container,
+        &spec,
+        &environment,
+        &exec,
+        &options.out_dir,
+        VERIFY_LOG,
+    )
+    .await?;
     report.timings.verification_seconds = verification.seconds;
     let passed = verification.verdict.passed;
-    let verification = VerificationReport {
-        log: "verify.log".to_string(),
-        ..verification
-    };
     report.verification = Some(verification);
     if passed {
         Ok((report, Status::Success))

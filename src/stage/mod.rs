@@ -518,20 +518,26 @@ async fn run_verification(
     let exec = ExecSpec::new(spec.command(&environment, "--locked", &place))
         .env(env)
         .working_dir(project.clone());
-    verify_in_container(container, spec, &environment, &exec, out).await
+    let report =
+        verify_in_container(container, spec, &environment, &exec, out, "verify.log").await?;
+    Ok(VerificationReport {
+        log: "out/verify.log".to_string(),
+        ..report
+    })
 }
 
-/// Runs a verification command, logs it to `out/verify.log` and judges it. A failed verification
-/// is a report, not an error.
+/// Runs a verification command, logs it to `out/<log_name>` and judges it. A failed verification
+/// is a report, not an error; its `log` is `log_name`.
 pub async fn verify_in_container(
     container: &Container,
     spec: &VerifySpec,
     environment: &str,
     exec: &ExecSpec,
     out: &Path,
+    log_name: &str,
 ) -> anyhow::Result<VerificationReport> {
     tracing::info!("verifying in `{environment}` with {}", spec.describe());
-    let (result, seconds) = exec_logged(container, exec, out, "verify.log").await?;
+    let (result, seconds) = exec_logged(container, exec, out, log_name).await?;
     let verdict = spec.judge(result.exit_code, &result.text());
     if verdict.passed {
         tracing::info!("verification passed");
@@ -539,7 +545,7 @@ pub async fn verify_in_container(
         tracing::error!(
             "verification failed: {} (log: {})\n{}",
             verdict.reason(),
-            out.join("verify.log").display(),
+            out.join(log_name).display(),
             result.tail(15)
         );
     }
@@ -549,7 +555,7 @@ pub async fn verify_in_container(
         command: exec.display(),
         verdict,
         seconds,
-        log: "out/verify.log".to_string(),
+        log: log_name.to_string(),
     })
 }
 
