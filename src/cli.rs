@@ -357,6 +357,11 @@ pub struct StageArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Put the build container's own pixi (the one that filled the cache) into the product, for
+    /// machines without pixi; copied out of the container, never downloaded
+    #[arg(long)]
+    pub bundle_pixi: bool,
+
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,

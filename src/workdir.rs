@@ -1,5 +1,5 @@
 //! The host work folder and its layout:
-//! `WORKDIR/{project/<name>, resources, pixi-cache, out, helpers, product}`.
+//! `WORKDIR/{project/<name>, resources, pixi-cache, out, helpers, pixi-bin, product}`.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,14 @@ use anyhow::Context;
 use crate::exit::InputError;
 
 /// Folders a staging run writes; `--force` replaces exactly these.
-pub const STAGED_FOLDERS: [&str; 5] = ["project", "resources", "pixi-cache", "out", "helpers"];
+pub const STAGED_FOLDERS: [&str; 6] = [
+    "project",
+    "resources",
+    "pixi-cache",
+    "out",
+    "helpers",
+    "pixi-bin",
+];
 
 #[derive(Debug, Clone)]
 pub struct Workdir {
@@ -49,6 +56,10 @@ impl Workdir {
     }
     pub fn helpers(&self) -> PathBuf {
         self.root.join("helpers")
+    }
+    /// The build container's pixi, with `--bundle-pixi`.
+    pub fn pixi_bin(&self) -> PathBuf {
+        self.root.join("pixi-bin")
     }
     pub fn product(&self) -> PathBuf {
         self.root.join("product")

@@ -16,6 +16,7 @@ pub struct CommonOptions {
     pub filter: StageFilter,
     pub force: bool,
     pub json: bool,
+    pub bundle_pixi: bool,
 }
 
 impl CommonOptions {
@@ -29,6 +30,7 @@ impl CommonOptions {
             include_secret,
             force,
             json,
+            bundle_pixi,
         } = args;
         let container_workdir = container_path(&container_workdir_path)?;
         let workdir = Workdir::new(&workdir.unwrap_or_else(Workdir::default_path))?;
@@ -41,6 +43,7 @@ impl CommonOptions {
             filter: StageFilter::new(&exclude, &include_secret)?,
             force,
             json,
+            bundle_pixi,
         })
     }
 }

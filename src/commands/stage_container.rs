@@ -202,6 +202,7 @@ async fn plan(
         filter: options.common.filter.clone(),
         verify,
         preflight,
+        bundle_pixi: options.common.bundle_pixi,
     };
     Ok((tmp, plan))
 }

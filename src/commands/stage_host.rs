@@ -46,6 +46,7 @@ impl Options {
             filter,
             force,
             json,
+            bundle_pixi,
         } = CommonOptions::resolve(stage)?;
         if image.trim().is_empty() {
             return Err(InputError::new("--image must name an image").into());
@@ -88,6 +89,7 @@ impl Options {
                 filter,
                 verify,
                 preflight,
+                bundle_pixi,
             },
         })
     }

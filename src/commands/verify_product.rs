@@ -156,7 +156,10 @@ pub struct ProofReport {
     pub image: Option<String>,
     pub image_id: Option<String>,
     pub image_repo_digests: Vec<String>,
+    /// What `pixi --version` printed for the pixi the proof ran.
     pub pixi_version: String,
+    /// Whether that was the product's own pixi (`--bundle-pixi`) rather than the image's.
+    pub bundled_pixi: bool,
     pub network_mode: String,
     pub network_interfaces: Vec<String>,
     pub user: Option<String>,
@@ -300,13 +303,11 @@ async fn prove(
     image: &ImageRecord,
 ) -> anyhow::Result<(ProofReport, Status)> {
     let (network_mode, interfaces) = check_no_network(container).await?;
-    let pixi_version = stage::preflight(container, image).await?;
-    if pixi_version != manifest.pixi_version {
-        tracing::warn!(
-            "the proof image has {pixi_version}; the product was built with {}",
-            manifest.pixi_version
-        );
-    }
+    // A product that carries its pixi needs none in the image: that is what it is for.
+    let image_pixi = match &manifest.pixi {
+        Some(_) => None,
+        None => Some(stage::preflight(container, image).await?),
+    };
 
     let product_in_container = format!("{PROOF_ROOT}/product");
     let home = format!("{PROOF_ROOT}/home");
@@ -320,6 +321,16 @@ async fn prove(
         format!("HOME={home}"),
         format!("PIXI_AIRGAP_PRODUCT_DIR={product_in_container}"),
     ];
+    let pixi_version = match image_pixi {
+        Some(version) => version,
+        None => bundled_pixi_version(container, &env, user.clone()).await?,
+    };
+    if pixi_version != manifest.pixi_version {
+        tracing::warn!(
+            "the proof runs {pixi_version}; the product was built with {}",
+            manifest.pixi_version
+        );
+    }
     let bootstrap_exec = ExecSpec::new(["sh", "./bootstrap-project.sh"])
         .env(&env)
         .working_dir(product_in_container.clone())
@@ -346,6 +357,7 @@ async fn prove(
         image_id: image.id.clone(),
         image_repo_digests: image.repo_digests.clone(),
         pixi_version,
+        bundled_pixi: manifest.pixi.is_some(),
         network_mode,
         network_interfaces: interfaces,
         user,
@@ -416,6 +428,38 @@ async fn prove(
         report.result = ProofResult::VerificationFailed;
         Ok((report, Status::VerificationFailed))
     }
+}
+
+/// The version of the pixi a user of the product gets: the one on PATH after sourcing `envs.sh`.
+/// A bundled pixi that does not run is not an error here: the bootstrap then fails, and the proof
+/// with it.
+async fn bundled_pixi_version(
+    container: &Container,
+    env: &[String],
+    user: Option<String>,
+) -> anyhow::Result<String> {
+    let exec = ExecSpec::new([
+        "sh",
+        "-c",
+        ". \"$PIXI_AIRGAP_PRODUCT_DIR/envs.sh\" && command -v pixi && pixi --version",
+    ])
+    .env(env)
+    .user(user);
+    let out = container.exec(&exec, None).await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let path = lines.next().unwrap_or_default().to_string();
+    let version = lines.next().unwrap_or_default().trim().to_string();
+    if !out.success() || version.is_empty() {
+        tracing::warn!(
+            "the product's bundled pixi does not run in the proof image (exit {}): {}",
+            out.exit_code,
+            out.tail(5)
+        );
+        return Ok("unknown (the bundled pixi did not run)".to_string());
+    }
+    tracing::info!("the proof uses the product's bundled {version} ({path})");
+    Ok(version)
 }
 
 /// Refuses to go on unless the engine says the container has network mode `none` with no

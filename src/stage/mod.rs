@@ -53,6 +53,8 @@ pub struct StagePlan {
     /// The host-side pre-flight check; the version checks are added once the container's pixi
     /// is known.
     pub preflight: crate::check::CheckReport,
+    /// Copy the container's pixi into `WORKDIR/pixi-bin/pixi` for the product.
+    pub bundle_pixi: bool,
 }
 
 /// What a staging run did; written to `out/stage.json` and printed with `--json`.
@@ -78,6 +80,9 @@ pub struct StageReport {
     pub preflight: crate::check::CheckReport,
     pub installs: Vec<StepReport>,
     pub verification: Option<VerificationReport>,
+    /// The build container's pixi, copied with `--bundle-pixi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundled_pixi: Option<BundledPixi>,
     pub workdir: PathBuf,
     pub started_at: String,
     pub finished_at: String,
@@ -119,6 +124,19 @@ pub struct VerificationReport {
     pub verdict: VerifyVerdict,
     pub seconds: f64,
     pub log: String,
+}
+
+/// The build container's pixi binary, copied to the workdir with `--bundle-pixi`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BundledPixi {
+    /// In the workdir, `/`-separated.
+    pub path: String,
+    /// Where it was in the container.
+    pub source: String,
+    /// `pixi --version` of that binary.
+    pub version: String,
+    pub sha256: String,
+    pub size: u64,
 }
 
 /// Where the image came from, for the report.
@@ -299,6 +317,11 @@ pub async fn run_in_container(
 
     copy_back(container, plan).await?;
     write_helpers(&plan.workdir, &plan.manifest.name)?;
+    let bundled_pixi = if plan.bundle_pixi {
+        Some(copy_pixi(container, &plan.workdir, &pixi_version).await?)
+    } else {
+        None
+    };
 
     let result = match &verification {
         Some(v) if !v.verdict.passed => StageResult::VerificationFailed,
@@ -323,6 +346,7 @@ pub async fn run_in_container(
         preflight: checked,
         installs,
         verification,
+        bundled_pixi,
         workdir: plan.workdir.root().to_path_buf(),
         started_at,
         finished_at: now(),
@@ -596,6 +620,94 @@ pub fn write_helpers(workdir: &Workdir, project_name: &str) -> anyhow::Result<()
         .with_context(|| format!("failed to write `{}`", script.display()))?;
     crate::fsutil::set_mode(&script, 0o755)?;
     Ok(())
+}
+
+/// Copies the pixi that ran in the container (`command -v pixi`, links resolved) to
+/// `WORKDIR/pixi-bin/pixi` through the engine's archive API: the very binary that filled the
+/// cache, never a download. The tar is treated as hostile: one regular file, or nothing.
+async fn copy_pixi(
+    container: &Container,
+    workdir: &Workdir,
+    version: &str,
+) -> anyhow::Result<BundledPixi> {
+    let locate = container
+        .exec(
+            &ExecSpec::new([
+                "sh",
+                "-c",
+                "p=$(command -v pixi) || exit 127; readlink -f \"$p\" 2>/dev/null || printf '%s\\n' \"$p\"",
+            ]),
+            None,
+        )
+        .await?;
+    let source = String::from_utf8_lossy(&locate.stdout).trim().to_string();
+    if !locate.success() || !source.starts_with('/') || source.contains('\n') {
+        return Err(InfraError::new(format!(
+            "--bundle-pixi: cannot locate pixi in container {} (exit {}): {}",
+            container.short_id(),
+            locate.exit_code,
+            locate.tail(5)
+        ))
+        .into());
+    }
+    let base = Path::new(&source)
+        .file_name()
+        .map(PathBuf::from)
+        .context("pixi's path in the container has no file name")?;
+    let root = workdir.root();
+    let incoming = tempfile::Builder::new()
+        .prefix(".pixi-bin-incoming-")
+        .tempdir_in(root)
+        .with_context(|| format!("failed to create a folder in `{}`", root.display()))?;
+    tracing::info!(
+        "copying {}:{source} for --bundle-pixi",
+        container.short_id()
+    );
+    let bar = crate::progress::bytes("copying pixi", None);
+    let stream = crate::progress::track(
+        container.docker().download(container.id(), &source),
+        bar.clone(),
+    );
+    let expected = base.clone();
+    let extracted = archive::extract_stream(
+        archive::boxed(stream),
+        incoming.path().to_path_buf(),
+        move |p| p != expected.as_path(),
+    )
+    .await;
+    bar.finish_and_clear();
+    let stats = extracted.map_err(|err| {
+        crate::docker::download_error(container.id(), &source, format!("{err:#}"))
+    })?;
+    let file = incoming.path().join(&base);
+    let is_file = std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file());
+    if stats.entries != 1 || stats.skipped != 0 || !is_file {
+        return Err(InfraError::new(format!(
+            "--bundle-pixi: `{source}` in container {} is not a single regular file",
+            container.short_id()
+        ))
+        .into());
+    }
+    let dir = workdir.pixi_bin();
+    crate::workdir::remove_tree(&dir)?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    let dest = dir.join("pixi");
+    std::fs::rename(&file, &dest)
+        .with_context(|| format!("failed to move pixi to `{}`", dest.display()))?;
+    crate::fsutil::set_mode(&dest, 0o755)?;
+    let size = std::fs::metadata(&dest)
+        .with_context(|| format!("failed to read `{}`", dest.display()))?
+        .len();
+    let sha256 = crate::product::hash_file(&dest)?;
+    tracing::info!("bundled {version} ({source}, sha256 {sha256})");
+    Ok(BundledPixi {
+        path: "pixi-bin/pixi".to_string(),
+        source,
+        version: version.to_string(),
+        sha256,
+        size,
+    })
 }
 
 /// Copies the container workdir back into the host workdir, without the environments.
