@@ -374,9 +374,9 @@ pub struct VerifyArgs {
     #[arg(long, requires = "command", conflicts_with_all = ["verify_task", "verify_script"])]
     pub verify_run: bool,
 
-    /// Run this pixi task (`pixi run TASK`)
-    #[arg(long, value_name = "TASK", conflicts_with = "verify_script")]
-    pub verify_task: Option<String>,
+    /// Run this pixi task (`pixi run TASK`); ENV:TASK runs it in environment ENV (repeatable)
+    #[arg(long, value_name = "[ENV:]TASK", conflicts_with = "verify_script")]
+    pub verify_task: Vec<String>,
 
     /// Run this script under `pixi run`. A relative PATH is looked for in the project, then the
     /// resources folder, then the current folder; the script must lie in the project or the
@@ -387,6 +387,11 @@ pub struct VerifyArgs {
     /// The verification also fails unless its output contains this text
     #[arg(long, value_name = "TEXT")]
     pub verify_expect: Option<String>,
+
+    /// Run the verification in this environment (repeatable: once in each)
+    /// [default: `default` when staged, else the first staged environment]
+    #[arg(long, value_name = "ENV")]
+    pub verify_env: Vec<String>,
 
     /// The command for --verify-run
     #[arg(last = true, value_name = "CMD")]

@@ -1,5 +1,10 @@
 //! The user's proof that an environment works: a command, a pixi task or a script, optionally with
-//! text its output must contain. Shared by staging (online) and `verify-product` (offline).
+//! text its output must contain, in one or more environments. Shared by staging (online) and
+//! `verify-product` (offline).
+//!
+//! Which environment a verification runs in: `--verify-env ENV` (repeatable) runs it in each ENV;
+//! `--verify-task ENV:TASK` (repeatable) runs that task in ENV; otherwise `default` when it is
+//! staged, else the first staged environment.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +46,68 @@ pub struct VerifySpec {
     pub expect: Option<String>,
 }
 
+/// A verification as asked for: `environment` is `None` for "the usual one" (see [`environment`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyRequest {
+    pub environment: Option<String>,
+    pub spec: VerifySpec,
+}
+
+/// A verification bound to the environment it runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub environment: String,
+    pub spec: VerifySpec,
+}
+
+/// Binds requests to environments, refusing one that is not among `environments` (the staged
+/// ones: nothing else is installed).
+pub fn assign(
+    requests: &[VerifyRequest],
+    environments: &[String],
+) -> anyhow::Result<Vec<Verification>> {
+    requests
+        .iter()
+        .map(|request| {
+            let environment = match &request.environment {
+                Some(env) if environments.contains(env) => env.clone(),
+                Some(env) => {
+                    return Err(InputError::new(format!(
+                        "cannot verify in environment `{env}`: it is not staged (staged: {})",
+                        environments.join(", ")
+                    ))
+                    .with_hint("stage it with -e/--environment, or verify in a staged environment")
+                    .into())
+                }
+                None => environment(environments).to_string(),
+            };
+            Ok(Verification {
+                environment,
+                spec: request.spec.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The log of verification `index` of `total`: `PREFIX.log` when there is one, else
+/// `PREFIX-<n>-<environment>.log` (1-based), so that none overwrites another.
+pub fn log_name(prefix: &str, index: usize, total: usize, environment: &str) -> String {
+    if total <= 1 {
+        return format!("{prefix}.log");
+    }
+    let env: String = environment
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{prefix}-{}-{env}.log", index + 1)
+}
+
 /// Where the staged tree sits inside a container, to turn a spec into a command line.
 #[derive(Debug, Clone)]
 pub struct VerifyPlace<'a> {
@@ -55,7 +122,7 @@ impl VerifySpec {
         args: &VerifyArgs,
         project_dir: &Path,
         resources_dir: Option<&Path>,
-    ) -> anyhow::Result<Option<Self>> {
+    ) -> anyhow::Result<Vec<VerifyRequest>> {
         Self::resolve_with(args, |script| {
             resolve_script(script, project_dir, resources_dir)
         })
@@ -66,21 +133,27 @@ impl VerifySpec {
     pub fn resolve_with(
         args: &VerifyArgs,
         script: impl FnOnce(&Path) -> anyhow::Result<VerifyKind>,
-    ) -> anyhow::Result<Option<Self>> {
+    ) -> anyhow::Result<Vec<VerifyRequest>> {
         let VerifyArgs {
             verify_run,
             verify_task,
             verify_script,
             verify_expect,
+            verify_env,
             command,
         } = args;
-        let kind = if *verify_run {
+        // Each kind comes with the environment it names itself (only `ENV:TASK` does).
+        let mut kinds: Vec<(Option<String>, VerifyKind)> = Vec::new();
+        if *verify_run {
             if command.is_empty() {
                 return Err(InputError::new("--verify-run needs a command after `--`").into());
             }
-            Some(VerifyKind::Run {
-                argv: command.clone(),
-            })
+            kinds.push((
+                None,
+                VerifyKind::Run {
+                    argv: command.clone(),
+                },
+            ));
         } else if !command.is_empty() {
             return Err(InputError::new(format!(
                 "unexpected arguments after `--`: {}",
@@ -88,27 +161,66 @@ impl VerifySpec {
             ))
             .with_hint("to run a command as the verification, write `--verify-run -- CMD ARGS...`")
             .into());
-        } else if let Some(task) = verify_task {
-            if task.trim().is_empty() {
-                return Err(InputError::new("--verify-task needs a task name").into());
+        } else if !verify_task.is_empty() {
+            for text in verify_task {
+                let (env, task) = match text.split_once(':') {
+                    Some((env, task)) => (Some(env.trim()), task),
+                    None => (None, text.as_str()),
+                };
+                if task.trim().is_empty() || env.is_some_and(str::is_empty) {
+                    return Err(InputError::new(format!(
+                        "--verify-task `{text}` is not TASK or ENV:TASK"
+                    ))
+                    .into());
+                }
+                kinds.push((
+                    env.map(str::to_string),
+                    VerifyKind::Task {
+                        task: task.to_string(),
+                    },
+                ));
             }
-            Some(VerifyKind::Task { task: task.clone() })
         } else if let Some(path) = verify_script {
-            Some(script(path)?)
-        } else {
-            None
-        };
-        match (kind, verify_expect) {
-            (Some(kind), expect) => Ok(Some(Self {
-                kind,
-                expect: expect.clone(),
-            })),
-            (None, Some(_)) => Err(InputError::new(
-                "--verify-expect needs a verification (--verify-run, --verify-task or --verify-script)",
-            )
-            .into()),
-            (None, None) => Ok(None),
+            kinds.push((None, script(path)?));
         }
+        if kinds.is_empty() {
+            for (flag, given) in [
+                ("--verify-expect", verify_expect.is_some()),
+                ("--verify-env", !verify_env.is_empty()),
+            ] {
+                if given {
+                    return Err(InputError::new(format!(
+                        "{flag} needs a verification (--verify-run, --verify-task or --verify-script)"
+                    ))
+                    .into());
+                }
+            }
+        }
+        if let Some(env) = verify_env.iter().find(|e| e.trim().is_empty()) {
+            return Err(
+                InputError::new(format!("--verify-env `{env}` names no environment")).into(),
+            );
+        }
+        let mut requests = Vec::new();
+        for (own_env, kind) in kinds {
+            let spec = Self {
+                kind,
+                expect: verify_expect.clone(),
+            };
+            // `ENV:TASK` runs in ENV; anything else in each --verify-env, or the usual one.
+            let environments: Vec<Option<String>> = match own_env {
+                Some(env) => vec![Some(env)],
+                None if verify_env.is_empty() => vec![None],
+                None => verify_env.iter().cloned().map(Some).collect(),
+            };
+            for environment in environments {
+                requests.push(VerifyRequest {
+                    environment,
+                    spec: spec.clone(),
+                });
+            }
+        }
+        Ok(requests)
     }
 
     /// The command line, run in the project folder. `lock_flag` is `--locked` online and
@@ -400,9 +512,10 @@ mod tests {
     fn args() -> VerifyArgs {
         VerifyArgs {
             verify_run: false,
-            verify_task: None,
+            verify_task: vec![],
             verify_script: None,
             verify_expect: None,
+            verify_env: vec![],
             command: vec![],
         }
     }
@@ -430,9 +543,14 @@ mod tests {
         let mut a = args();
         a.verify_expect = Some("x".into());
         assert!(VerifySpec::resolve(&a, dir.path(), None).is_err());
-        assert_eq!(
-            VerifySpec::resolve(&args(), dir.path(), None).unwrap(),
-            None
+        assert_eq!(VerifySpec::resolve(&args(), dir.path(), None).unwrap(), []);
+        let mut a = args();
+        a.verify_env = vec!["alpha".into()];
+        let err = VerifySpec::resolve(&a, dir.path(), None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--verify-env needs a verification"),
+            "{err}"
         );
     }
 
@@ -448,9 +566,9 @@ mod tests {
         std::fs::write(dir.path().join("outside.sh"), "echo\n").unwrap();
         let mut a = args();
         a.verify_script = Some(project.join("ci/check.py"));
-        let spec = VerifySpec::resolve(&a, &project, Some(&res))
-            .unwrap()
-            .unwrap();
+        let spec = VerifySpec::resolve(&a, &project, Some(&res)).unwrap()[0]
+            .spec
+            .clone();
         let place = VerifyPlace {
             project_dir: "/w/project/p",
             resources_dir: "/w/resources",
@@ -467,9 +585,9 @@ mod tests {
             ]
         );
         a.verify_script = Some(res.join("check.sh"));
-        let spec = VerifySpec::resolve(&a, &project, Some(&res))
-            .unwrap()
-            .unwrap();
+        let spec = VerifySpec::resolve(&a, &project, Some(&res)).unwrap()[0]
+            .spec
+            .clone();
         assert_eq!(
             spec.command("e", "--frozen", &place)[5..],
             ["sh", "/w/resources/check.sh"]
@@ -544,6 +662,58 @@ mod tests {
         assert_eq!(
             normalize(Path::new("/a/./b/../c")).unwrap(),
             Path::new("/a/c")
+        );
+    }
+
+    #[test]
+    fn environments_per_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let staged = ["default".to_string(), "alpha".into(), "beta".into()];
+        let mut a = args();
+        a.verify_task = vec!["smoke".into(), "beta:check".into()];
+        a.verify_env = vec!["alpha".into(), "default".into()];
+        let requests = VerifySpec::resolve(&a, dir.path(), None).unwrap();
+        let bound = assign(&requests, &staged).unwrap();
+        let pairs: Vec<(String, String)> = bound
+            .iter()
+            .map(|v| match &v.spec.kind {
+                VerifyKind::Task { task } => (v.environment.clone(), task.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("alpha".to_string(), "smoke".to_string()),
+                ("default".into(), "smoke".into()),
+                ("beta".into(), "check".into())
+            ]
+        );
+        let mut a = args();
+        a.verify_task = vec!["smoke".into()];
+        let bound = assign(
+            &VerifySpec::resolve(&a, dir.path(), None).unwrap(),
+            &staged[1..],
+        )
+        .unwrap();
+        assert_eq!(
+            bound[0].environment, "alpha",
+            "no default: the first staged"
+        );
+        a.verify_task = vec!["gamma:smoke".into()];
+        let err = assign(&VerifySpec::resolve(&a, dir.path(), None).unwrap(), &staged).unwrap_err();
+        assert!(
+            err.to_string().contains("`gamma`: it is not staged"),
+            "{err}"
+        );
+        for bad in [":smoke", "beta:", ""] {
+            a.verify_task = vec![bad.into()];
+            assert!(VerifySpec::resolve(&a, dir.path(), None).is_err(), "{bad}");
+        }
+        assert_eq!(log_name("verify", 0, 1, "alpha"), "verify.log");
+        assert_eq!(
+            log_name("proof-verify", 1, 3, "a/b"),
+            "proof-verify-2-a_b.log"
         );
     }
 

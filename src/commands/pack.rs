@@ -155,7 +155,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             // Staging already refused a used workdir without --force.
             force: options.stage.force,
             json: false,
-            verify: None,
+            verify: Vec::new(),
         };
         let (proof, status) = verify_product::verify(&verify).await?;
         lap("verify-product", &mut phases);

@@ -16,7 +16,7 @@ use crate::pixi::{LockInfo, Manifest};
 use crate::stage::{self, ImageRecord, ProjectSource, StagePlan};
 use crate::verify::{
     interpreter_from_shebang, locate_script, missing_script_error, ScriptLocation, ScriptSearch,
-    VerifyKind, VerifySpec,
+    VerifyKind, VerifyRequest, VerifySpec,
 };
 
 use super::stage_args::{container_path, CommonOptions};
@@ -28,7 +28,7 @@ pub struct Options {
     pub project_path: String,
     pub common: CommonOptions,
     pub keep_container_workdir: bool,
-    pub verify: Option<VerifySpec>,
+    pub verify: Vec<VerifyRequest>,
 }
 
 impl Options {
@@ -171,14 +171,14 @@ async fn plan(
     let lock = LockInfo::read(&local).map_err(in_container)?;
     let environments = manifest.select_environments(&options.common.requested_environments)?;
     let preflight = crate::check::preflight(&local, &environments).map_err(in_container)?;
-    let mut verify = options.verify.clone();
-    if let Some(VerifySpec {
-        kind: VerifyKind::Script {
+    let mut verifications = crate::verify::assign(&options.verify, &environments)?;
+    for verification in &mut verifications {
+        let VerifyKind::Script {
             path, interpreter, ..
-        },
-        ..
-    }) = verify.as_mut()
-    {
+        } = &mut verification.spec.kind
+        else {
+            continue;
+        };
         let full = format!("{}/{path}", options.project_path);
         let head = docker
             .read_file(container.id(), &full, 256)
@@ -200,7 +200,7 @@ async fn plan(
         environments,
         env: options.common.env.clone(),
         filter: options.common.filter.clone(),
-        verify,
+        verifications,
         preflight,
         bundle_pixi: options.common.bundle_pixi,
     };

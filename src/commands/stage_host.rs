@@ -67,7 +67,10 @@ impl Options {
             ))
             .into());
         }
-        let verify = VerifySpec::resolve(&verify, &project_dir, resources_dir.as_deref())?;
+        let verifications = crate::verify::assign(
+            &VerifySpec::resolve(&verify, &project_dir, resources_dir.as_deref())?,
+            &environments,
+        )?;
         Ok(Self {
             image,
             pull,
@@ -87,7 +90,7 @@ impl Options {
                 environments,
                 env,
                 filter,
-                verify,
+                verifications,
                 preflight,
                 bundle_pixi,
             },

@@ -13,7 +13,7 @@ use crate::exit::{InfraError, InputError, Status};
 use crate::product::{self, ProductManifest};
 use crate::stage::archive::{self, Owner};
 use crate::stage::{self, ImageRecord, VerificationReport};
-use crate::verify::{VerifyPlace, VerifySpec};
+use crate::verify::{Verification, VerifyPlace, VerifyRequest, VerifySpec};
 
 /// Where the product is unpacked in the proof container. Deliberately unlike the staging path
 /// (`<container-workdir>/project/<name>`), so a product that only works where it was built fails.
@@ -24,6 +24,8 @@ pub const PROOF_ROOT: &str = "/pixi-airgap-proof";
 /// both records side by side.
 pub const BOOTSTRAP_LOG: &str = "proof-bootstrap.log";
 pub const VERIFY_LOG: &str = "proof-verify.log";
+/// With several verifications: `proof-verify-<n>-<environment>.log`.
+const VERIFY_LOG_PREFIX: &str = "proof-verify";
 pub const REPORT_FILE: &str = "verify-report.json";
 const PROOF_LOG_PREFIX: &str = "proof-";
 
@@ -39,8 +41,8 @@ pub struct Options {
     /// Replace an earlier proof in `out_dir`.
     pub force: bool,
     pub json: bool,
-    /// From the command line; `None` = the verification recorded in the product (if any).
-    pub verify: Option<VerifySpec>,
+    /// From the command line; empty = the verifications recorded in the product (if any).
+    pub verify: Vec<VerifyRequest>,
 }
 
 impl Options {
@@ -166,7 +168,10 @@ pub struct ProofReport {
     pub files_checked: usize,
     pub extra_files: Vec<String>,
     pub bootstrap: BootstrapReport,
+    /// The first of `verifications`.
     pub verification: Option<VerificationReport>,
+    /// Every verification, each in its environment.
+    pub verifications: Vec<VerificationReport>,
     pub timings: Timings,
     pub result: ProofResult,
 }
@@ -233,6 +238,12 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
         );
     }
     tracing::info!("product matches its manifest ({} files)", check.checked);
+    // Those asked for, else those recorded at staging time; each in its own environment.
+    let verifications = if options.verify.is_empty() {
+        manifest.recorded_verifications()
+    } else {
+        crate::verify::assign(&options.verify, &manifest.environments)?
+    };
     let check_seconds = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("failed to create `{}`", options.out_dir.display()))?;
@@ -264,8 +275,14 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
         container.keep();
     }
     let record = ImageRecord::local(&options.image, &image);
-    let result =
-        crate::shutdown::until_stopped(prove(&container, options, &manifest, &record)).await;
+    let result = crate::shutdown::until_stopped(prove(
+        &container,
+        options,
+        &manifest,
+        &record,
+        &verifications,
+    ))
+    .await;
     let removed = container.remove().await;
     let (mut report, status) = result?;
     removed?;
@@ -288,8 +305,14 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
             options.out_dir.join(BOOTSTRAP_LOG).display()
         ),
         ProofResult::VerificationFailed => tracing::error!(
-            "offline proof failed: the product installed, but its verification failed (log: {})",
-            options.out_dir.join(VERIFY_LOG).display()
+            "offline proof failed: the product installed, but a verification failed (logs: {})",
+            report
+                .verifications
+                .iter()
+                .filter(|v| !v.verdict.passed)
+                .map(|v| options.out_dir.join(&v.log).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
     Ok((report, status))
@@ -301,6 +324,7 @@ async fn prove(
     options: &Options,
     manifest: &ProductManifest,
     image: &ImageRecord,
+    verifications: &[Verification],
 ) -> anyhow::Result<(ProofReport, Status)> {
     let (network_mode, interfaces) = check_no_network(container).await?;
     // A product that carries its pixi needs none in the image: that is what it is for.
@@ -365,6 +389,7 @@ async fn prove(
         extra_files: Vec::new(),
         bootstrap,
         verification: None,
+        verifications: Vec::new(),
         timings: Timings {
             upload_seconds,
             bootstrap_seconds,
@@ -382,47 +407,46 @@ async fn prove(
         return Ok((report, Status::VerificationFailed));
     }
 
-    let spec = options
-        .verify
-        .clone()
-        .or_else(|| manifest.verification.as_ref().map(|v| v.spec.clone()));
-    let Some(spec) = spec else {
+    if verifications.is_empty() {
         tracing::info!("no verification given or recorded: the proof is the offline install");
         return Ok((report, Status::Success));
-    };
-    // The same choice as at staging time.
-    let environment = crate::verify::environment(&manifest.environments).to_string();
+    }
     let project = format!("{product_in_container}/{}", manifest.project_name);
     let resources = format!("{product_in_container}/res");
     let place = VerifyPlace {
         project_dir: &project,
         resources_dir: &resources,
     };
-    // envs.sh is sourced first, exactly as a user on the air-gapped machine does.
-    let mut cmd = vec![
-        "sh".to_string(),
-        "-c".to_string(),
-        ". \"$PIXI_AIRGAP_PRODUCT_DIR/envs.sh\" && exec \"$@\"".to_string(),
-        "sh".to_string(),
-    ];
-    cmd.extend(spec.command(&environment, "--frozen", &place));
-    let exec = ExecSpec::new(cmd)
-        .env(&env)
-        .working_dir(project.clone())
-        .user(report.user.clone());
-    let verification = stage::verify_in_container(
-        container,
-        &spec,
-        &environment,
-        &exec,
-        &options.out_dir,
-        VERIFY_LOG,
-    )
-    .await?;
-    report.timings.verification_seconds = verification.seconds;
-    let passed = verification.verdict.passed;
-    report.verification = Some(verification);
-    if passed {
+    // Every verification runs, and is recorded, even after one has failed.
+    for (index, Verification { environment, spec }) in verifications.iter().enumerate() {
+        // envs.sh is sourced first, exactly as a user on the air-gapped machine does.
+        let mut cmd = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            ". \"$PIXI_AIRGAP_PRODUCT_DIR/envs.sh\" && exec \"$@\"".to_string(),
+            "sh".to_string(),
+        ];
+        cmd.extend(spec.command(environment, "--frozen", &place));
+        let exec = ExecSpec::new(cmd)
+            .env(&env)
+            .working_dir(project.clone())
+            .user(report.user.clone());
+        let log_name =
+            crate::verify::log_name(VERIFY_LOG_PREFIX, index, verifications.len(), environment);
+        let verification = stage::verify_in_container(
+            container,
+            spec,
+            environment,
+            &exec,
+            &options.out_dir,
+            &log_name,
+        )
+        .await?;
+        report.timings.verification_seconds += verification.seconds;
+        report.verifications.push(verification);
+    }
+    report.verification = report.verifications.first().cloned();
+    if report.verifications.iter().all(|v| v.verdict.passed) {
         Ok((report, Status::Success))
     } else {
         report.result = ProofResult::VerificationFailed;

@@ -50,7 +50,12 @@ pub struct ProductManifest {
     pub pixi_version: String,
     pub image: ImageInfo,
     pub lock: LockRecord,
+    /// The first of `verifications` (what format-1 readers know).
     pub verification: Option<RecordedVerification>,
+    /// Every verification of the staging run, each with its environment; `verify-product` runs
+    /// them all again offline. Older manifests only have `verification`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verifications: Vec<RecordedVerification>,
     /// The pre-flight findings of the staging run (what may not work offline, and why).
     #[serde(default)]
     pub preflight: Vec<crate::check::Finding>,
@@ -137,6 +142,22 @@ pub struct FileRecord {
 }
 
 impl ProductManifest {
+    /// The staging run's verifications, from either field.
+    pub fn recorded_verifications(&self) -> Vec<crate::verify::Verification> {
+        let recorded = if self.verifications.is_empty() {
+            self.verification.iter().collect::<Vec<_>>()
+        } else {
+            self.verifications.iter().collect()
+        };
+        recorded
+            .into_iter()
+            .map(|r| crate::verify::Verification {
+                environment: r.environment.clone(),
+                spec: r.spec.clone(),
+            })
+            .collect()
+    }
+
     pub fn total_size(&self) -> u64 {
         self.files.iter().filter_map(|f| f.size).sum()
     }
@@ -315,6 +336,11 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
             format_version: stage.lock_version,
         },
         verification: stage.verification.as_ref().map(RecordedVerification::from),
+        verifications: stage
+            .verifications
+            .iter()
+            .map(RecordedVerification::from)
+            .collect(),
         preflight: stage.preflight.findings.clone(),
         sbom: Some(crate::sbom::SBOM_FILE.to_string()),
         pixi,

@@ -18,7 +18,7 @@ use anyhow::Context;
 use crate::docker::{Container, ExecSpec};
 use crate::exit::{InfraError, InputError};
 use crate::pixi::{self, LockInfo, Manifest};
-use crate::verify::{VerifyPlace, VerifySpec, VerifyVerdict};
+use crate::verify::{Verification, VerifyPlace, VerifySpec, VerifyVerdict};
 use crate::workdir::Workdir;
 use archive::{ExclusionReport, TarEntry};
 use filter::StageFilter;
@@ -49,7 +49,8 @@ pub struct StagePlan {
     /// `KEY=VALUE` pairs for every exec in the container.
     pub env: Vec<String>,
     pub filter: StageFilter,
-    pub verify: Option<VerifySpec>,
+    /// Each runs in its environment, in this order.
+    pub verifications: Vec<Verification>,
     /// The host-side pre-flight check; the version checks are added once the container's pixi
     /// is known.
     pub preflight: crate::check::CheckReport,
@@ -79,7 +80,11 @@ pub struct StageReport {
     #[serde(default)]
     pub preflight: crate::check::CheckReport,
     pub installs: Vec<StepReport>,
+    /// The first of `verifications` (what format-1 readers know).
     pub verification: Option<VerificationReport>,
+    /// Every verification, each in its environment (older reports lack it).
+    #[serde(default)]
+    pub verifications: Vec<VerificationReport>,
     /// The build container's pixi, copied with `--bundle-pixi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundled_pixi: Option<BundledPixi>,
@@ -179,11 +184,6 @@ impl StagePlan {
             env.push(format!("{var}={}", self.container_cache()));
         }
         env
-    }
-
-    /// The environment the verification runs in: `default` when it is staged, else the first one.
-    pub fn verify_environment(&self) -> &str {
-        crate::verify::environment(&self.environments)
     }
 
     /// The folders every staged container workdir has, relative to it.
@@ -310,10 +310,18 @@ pub async fn run_in_container(
                 .map(str::to_string)
         });
 
-    let verification = match &plan.verify {
-        Some(spec) => Some(run_verification(container, plan, spec, &env, &out).await?),
-        None => None,
-    };
+    // Every verification runs, and is recorded, even after one has failed.
+    let mut verifications = Vec::new();
+    for (index, verification) in plan.verifications.iter().enumerate() {
+        let log_name = crate::verify::log_name(
+            "verify",
+            index,
+            plan.verifications.len(),
+            &verification.environment,
+        );
+        verifications
+            .push(run_verification(container, plan, verification, &env, &out, &log_name).await?);
+    }
 
     copy_back(container, plan).await?;
     write_helpers(&plan.workdir, &plan.manifest.name)?;
@@ -323,9 +331,10 @@ pub async fn run_in_container(
         None
     };
 
-    let result = match &verification {
-        Some(v) if !v.verdict.passed => StageResult::VerificationFailed,
-        _ => StageResult::Success,
+    let result = if verifications.iter().all(|v| v.verdict.passed) {
+        StageResult::Success
+    } else {
+        StageResult::VerificationFailed
     };
     let report = StageReport {
         format_version: 1,
@@ -345,7 +354,8 @@ pub async fn run_in_container(
         excluded,
         preflight: checked,
         installs,
-        verification,
+        verification: verifications.first().cloned(),
+        verifications,
         bundled_pixi,
         workdir: plan.workdir.root().to_path_buf(),
         started_at,
@@ -528,24 +538,24 @@ async fn install(
 async fn run_verification(
     container: &Container,
     plan: &StagePlan,
-    spec: &VerifySpec,
+    verification: &Verification,
     env: &[String],
     out: &Path,
+    log_name: &str,
 ) -> anyhow::Result<VerificationReport> {
-    let environment = plan.verify_environment().to_string();
+    let Verification { environment, spec } = verification;
     let project = plan.container_project();
     let resources = plan.container_resources();
     let place = VerifyPlace {
         project_dir: &project,
         resources_dir: &resources,
     };
-    let exec = ExecSpec::new(spec.command(&environment, "--locked", &place))
+    let exec = ExecSpec::new(spec.command(environment, "--locked", &place))
         .env(env)
         .working_dir(project.clone());
-    let report =
-        verify_in_container(container, spec, &environment, &exec, out, "verify.log").await?;
+    let report = verify_in_container(container, spec, environment, &exec, out, log_name).await?;
     Ok(VerificationReport {
-        log: "out/verify.log".to_string(),
+        log: format!("out/{log_name}"),
         ..report
     })
 }
