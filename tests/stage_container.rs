@@ -104,12 +104,22 @@ fn stages_from_a_running_container_like_stage_host_and_leaves_it_clean() {
             "ci/check.sh",
             "--verify-expect",
             "script-ok",
+            "--bundle-pixi",
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["command"], "stage-container");
     assert_eq!(report["verification"]["passed"], true);
+    // --bundle-pixi: the user's container's own pixi, copied out through the engine.
+    assert_eq!(
+        report["bundled_pixi"]["version"],
+        bed.pixi_version().as_str()
+    );
+    assert_eq!(
+        report["bundled_pixi"]["sha256"],
+        sha256_file(&wd.join("pixi-bin/pixi")).as_str()
+    );
     assert!(stderr(&out).contains("secrets not staged"));
 
     // Same staged project, same cached packages, as stage-host.
