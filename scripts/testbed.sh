@@ -173,6 +173,30 @@ ensure_pixi_image() {
   fi
 }
 
+# The adversarial image: the same rootfs, with tests/fixtures/hostile/pixi as its "pixi" (it plants
+# attacks in the container workdir instead of installing). Rebuilt when the script changes.
+HOSTILE_TAG=${PIXI_AIRGAP_TESTBED_HOSTILE_TAG:-pixi-airgap-testbed:hostile}
+ensure_hostile_image() {
+  local script sum
+  script="$(cd "$(dirname "$0")/.." && pwd)/tests/fixtures/hostile/pixi"
+  sum=$(sha256sum <"$script" | cut -c1-16)
+  if [ "$(docker image inspect -f '{{ index .Config.Labels "io.pixi-airgap.testbed.hostile" }}' "$HOSTILE_TAG" 2>/dev/null)" = "$sum" ]; then
+    return
+  fi
+  log "importing $HOSTILE_TAG"
+  local staging
+  staging=$(mktemp -d)
+  mkdir -p "$staging/usr/local/bin"
+  install -m 0755 "$script" "$staging/usr/local/bin/pixi"
+  cp "$(ensure_rootfs)" "$staging/image.tar"
+  tar -C "$staging" --owner=0 --group=0 --numeric-owner -rf "$staging/image.tar" ./usr/local/bin/pixi
+  docker import --change 'CMD ["/bin/sh"]' \
+    --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change "LABEL io.pixi-airgap.testbed.hostile=$sum" \
+    "$staging/image.tar" "$HOSTILE_TAG" >/dev/null
+  rm -rf "$staging"
+}
+
 # A `python` conda package from the suite's own Debian python3.11 (see scripts/testbed-python.py).
 # Prints the folder holding the package and its repodata record.
 PYTHON_DEBS="python3.11-minimal libpython3.11-minimal libpython3.11-stdlib"
@@ -293,6 +317,7 @@ main() {
   else
     log "pixi $MODERN_VERSION is not in $SHARED_TESTBED: the pixi $MODERN_VERSION leg will not run"
   fi
+  ensure_hostile_image
   local python_pkg pypi_index cyclonedx_schema
   python_pkg=$(ensure_python_pkg)
   pypi_index=$(ensure_pypi_index)
@@ -300,6 +325,7 @@ main() {
   if [ "${1:-}" = "--print-env" ]; then
     echo "export PIXI_AIRGAP_TESTBED_CYCLONEDX_SCHEMA='$cyclonedx_schema'"
     echo "export PIXI_AIRGAP_TESTBED_LEGACY_IMAGE='$IMAGE_TAG'"
+    echo "export PIXI_AIRGAP_TESTBED_HOSTILE_IMAGE='$HOSTILE_TAG'"
     echo "export PIXI_AIRGAP_TESTBED_PYTHON_PKG='$python_pkg'"
     echo "export PIXI_AIRGAP_TESTBED_PYPI_INDEX='$pypi_index'"
     echo "export PIXI_AIRGAP_TESTBED_MODERN_IMAGE='$modern_image'"

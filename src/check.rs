@@ -236,6 +236,13 @@ fn check(
     }
     let platform = inputs.platform.as_str();
     let mut seen = BTreeSet::new();
+    // A lock without any environment (an empty or pre-format-4 lock) cannot be judged here; pixi
+    // itself says what it makes of it.
+    let environments = if lock.environments.is_empty() {
+        &[][..]
+    } else {
+        environments
+    };
     for env in environments {
         let Some(locked) = lock.environments.get(env) else {
             findings.push(Finding::new(
@@ -904,6 +911,16 @@ mod tests {
         assert!(
             c.contains(&(Severity::Warning, "needs-cuda".into())),
             "{c:?}"
+        );
+    }
+
+    #[test]
+    fn source_packages_are_warnings() {
+        let report = run(&fixture("v7-source"), &CheckInputs::default()).unwrap();
+        let c = codes(&report);
+        assert_eq!(
+            c,
+            [(Severity::Warning, "source-package", "conda mypkg 0.1.0")]
         );
     }
 

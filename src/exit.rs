@@ -95,10 +95,13 @@ pub struct Interrupted(pub &'static str);
 /// Picks the exit status for an error by its kind.
 pub fn classify(err: &anyhow::Error) -> Status {
     for cause in err.chain() {
+        if cause.is::<crate::output::BrokenPipe>() {
+            return Status::Success;
+        }
         if cause.is::<Interrupted>() {
             return Status::Interrupted;
         }
-        if cause.is::<InputError>() {
+        if cause.is::<InputError>() || cause.is::<crate::stage::archive::RefusedEntry>() {
             return Status::InputError;
         }
         if let Some(docker) = cause.downcast_ref::<crate::docker::DockerError>() {
@@ -119,6 +122,10 @@ pub fn classify(err: &anyhow::Error) -> Status {
 /// Prints an error with its causes to stderr and returns its exit status.
 pub fn report(err: &anyhow::Error) -> Status {
     let status = classify(err);
+    if err.is::<crate::output::BrokenPipe>() {
+        // `--json | head`: the reader has what it wanted; say nothing.
+        return status;
+    }
     let mut text = format!("error: {err}");
     for cause in err.chain().skip(1) {
         text.push_str(&format!("\n  caused by: {cause}"));

@@ -4,6 +4,8 @@
 //! `Options::resolve(args)` that validates the command line once, and a `run(&Options)` that does
 //! the work and can be called from tests.
 
+#![deny(clippy::print_stdout)]
+
 pub mod check;
 pub mod cli;
 pub mod commands;
@@ -12,6 +14,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod lockfile;
 pub mod logging;
+pub mod output;
 pub mod pixi;
 pub mod product;
 pub mod progress;

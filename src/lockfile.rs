@@ -7,8 +7,9 @@
 //! - 4 (pixi 0.15 and nearby): `packages: [{kind: conda|pypi, name, version, url, ...}]`;
 //! - 5 and 6: `packages: [{conda: URL, ...} | {pypi: URL, ...}]`;
 //! - 7 (current pixi): as 6; conda records may omit `name`/`version` (taken from the file name),
-//!   a `conda:` location that is not a package archive is a source package built by pixi-build, and
-//!   a `pypi:` location may be a path (`./pkg`) or a `git+` URL.
+//!   source packages built by pixi-build are `conda_source: "NAME[HASH] @ LOCATION"` (a `conda:`
+//!   location that is not a package archive counts as one too), and a `pypi:` location may be a
+//!   path (`./pkg`) or a `git+` URL.
 //!
 //! Environments, in every format: `environments: {NAME: {packages: {PLATFORM: [{conda|pypi: LOC}]}}}`.
 //! Older formats (3 and below, `package:` entries with `manager:`) are read for their conda URLs only.
@@ -228,7 +229,11 @@ fn str_field(v: &serde_yaml::Value, key: &str) -> Option<String> {
 }
 
 fn package_ref(v: &serde_yaml::Value) -> Option<PackageRef> {
-    for (key, kind) in [("conda", PackageKind::Conda), ("pypi", PackageKind::Pypi)] {
+    for (key, kind) in [
+        ("conda", PackageKind::Conda),
+        ("conda_source", PackageKind::Conda),
+        ("pypi", PackageKind::Pypi),
+    ] {
         if let Some(loc) = v.get(key).and_then(|l| l.as_str()) {
             return Some(PackageRef {
                 kind,
@@ -251,6 +256,15 @@ fn package_record(v: &serde_yaml::Value) -> Option<LockedPackage> {
         }
     };
     let (file_name, file_version) = match kind {
+        // `NAME[HASH] @ LOCATION`
+        PackageKind::Conda if v.get("conda_source").is_some() => (
+            location
+                .split(['[', ' ', '@'])
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            None,
+        ),
         PackageKind::Conda => {
             let (n, ver) = conda_name_from_file(&location);
             (n.to_string(), ver.map(str::to_string))
@@ -385,6 +399,15 @@ mod tests {
                 "__archspec=0=x86_64"
             ]
         );
+    }
+
+    #[test]
+    fn reads_source_packages() {
+        let lock = fixture("v7-source");
+        let pkgs = lock.environment_packages("default", "linux-64");
+        let source = pkgs.iter().find(|p| p.name == "mypkg").unwrap();
+        assert!(!source.is_conda_archive());
+        assert_eq!(source.version.as_deref(), Some("0.1.0"));
     }
 
     #[test]

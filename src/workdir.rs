@@ -111,7 +111,11 @@ pub fn remove_tree(path: &Path) -> anyhow::Result<()> {
         Err(_) => {}
     }
     #[cfg(unix)]
-    for entry in walkdir::WalkDir::new(path).into_iter().flatten() {
+    for entry in walkdir::WalkDir::new(path)
+        .follow_root_links(false)
+        .into_iter()
+        .flatten()
+    {
         use std::os::unix::fs::PermissionsExt;
         if entry.file_type().is_dir() {
             let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755));

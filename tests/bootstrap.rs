@@ -12,17 +12,21 @@ use std::process::{Command, Output};
 
 use common::*;
 
-/// The pixi the test bed builds (the same version as in its image), or PIXI_AIRGAP_TEST_HOST_PIXI.
+/// The test bed's host copy of the pixi in the image under test
+/// (`~/.cache/pixi-airgap-testbed/bin/pixi-VERSION`), or PIXI_AIRGAP_TEST_HOST_PIXI.
 fn host_pixi() -> PathBuf {
     let pixi = std::env::var_os("PIXI_AIRGAP_TEST_HOST_PIXI")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
+            let bed = testbed().expect("the test bed");
+            let version = bed.pixi_version();
+            let version = version.trim_start_matches("pixi").trim();
             let home = std::env::var_os("HOME").expect("HOME");
-            Path::new(&home).join(".cache/pixi-airgap-testbed/bin/pixi-0.15.2")
+            Path::new(&home).join(format!(".cache/pixi-airgap-testbed/bin/pixi-{version}"))
         });
     assert!(
         pixi.is_file(),
-        "`{}` is missing: run scripts/testbed.sh (it builds pixi 0.15.2 there) or set PIXI_AIRGAP_TEST_HOST_PIXI",
+        "`{}` is missing: run scripts/testbed.sh (it keeps a host copy of each test-bed pixi there) or set PIXI_AIRGAP_TEST_HOST_PIXI",
         pixi.display()
     );
     pixi

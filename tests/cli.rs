@@ -149,3 +149,31 @@ fn unreachable_docker_exits_3_with_a_hint() {
     );
     assert!(err.contains("hint:"), "{err}");
 }
+
+/// `--json | head` and the like: a reader that goes away is not an error, and nothing panics.
+#[test]
+fn a_closed_stdout_exits_0_quietly() {
+    let bin = env!("CARGO_BIN_EXE_pixi-airgap");
+    let fixture = common::fixtures().join("locks/v7-mixed");
+    for args in [
+        "completions zsh".to_string(),
+        format!("check --json --project-dir '{}'", fixture.display()),
+    ] {
+        // `true` exits before the binary has started up, so every write meets a closed pipe.
+        let script =
+            format!("'{bin}' {args} 2>err.txt | true; echo \"${{PIPESTATUS[0]}}\"; cat err.txt");
+        let tmp = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("0"), "{args}: {text}");
+        assert!(
+            !text.contains("panicked") && !text.contains("Broken pipe"),
+            "{args}: {text}"
+        );
+    }
+}

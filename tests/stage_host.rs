@@ -405,7 +405,8 @@ fn input_and_infrastructure_errors_have_their_exit_codes() {
     );
     assert!(containers_for_workdir(&bed, &w).is_empty());
 
-    // Stale lock: 2, telling the user to update pixi.lock online.
+    // Stale lock: 2, found on the host before any container starts, telling the user to lock
+    // again online.
     let stale = tmp.path().join("stale");
     copy_tree(&project, &stale);
     let manifest = std::fs::read_to_string(stale.join("pixi.toml")).unwrap();
@@ -423,8 +424,15 @@ fn input_and_infrastructure_errors_have_their_exit_codes() {
     let output = pixi_airgap(&args);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let err = stderr(&output);
-    assert!(err.contains("pixi.lock is not up to date"), "{err}");
-    assert!(err.contains("online first"), "{err}");
+    assert!(
+        err.contains("[stale-lock]") && err.contains("airgap-alpha"),
+        "{err}"
+    );
+    assert!(err.contains("run `pixi lock` online"), "{err}");
+    assert!(
+        !err.contains("in container"),
+        "no container was needed:\n{err}"
+    );
     assert!(containers_for_workdir(&bed, &w).is_empty());
 
     // The channel out of reach (no --network): the install fails, 3, pointing at its log.

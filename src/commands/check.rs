@@ -61,10 +61,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         report.platform
     );
     if options.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
+        crate::output::json(&report)?;
     }
     Ok(if report.errors() > 0 {
         Status::InputError

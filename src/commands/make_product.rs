@@ -80,10 +80,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             files: manifest.files.len(),
             size_bytes: manifest.total_size(),
         };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
+        crate::output::json(&report)?;
     }
     Ok(Status::Success)
 }

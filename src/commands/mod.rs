@@ -33,7 +33,9 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
         }
         Command::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "pixi-airgap", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "pixi-airgap", &mut script);
+            crate::output::write(&script)?;
             Ok(Status::Success)
         }
         Command::MakeProduct(args) => {

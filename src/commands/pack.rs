@@ -181,10 +181,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     report.phases = phases;
     summary(&report);
     if options.stage.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
+        crate::output::json(&report)?;
     }
     Ok(status)
 }

@@ -130,10 +130,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let report = result?;
     cleaned?;
     if options.common.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
+        crate::output::json(&report)?;
     }
     Ok(report.status())
 }

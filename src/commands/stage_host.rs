@@ -58,7 +58,6 @@ impl Options {
         let manifest = Manifest::discover(&project_dir)?;
         let lock = LockInfo::read(&project_dir)?;
         let environments = manifest.select_environments(&requested_environments)?;
-        let preflight = crate::check::preflight(&project_dir, &environments)?;
         if project_dir.starts_with(workdir.root()) {
             return Err(InputError::new(format!(
                 "the project `{}` is inside the workdir `{}`",
@@ -71,6 +70,8 @@ impl Options {
             &VerifySpec::resolve(&verify, &project_dir, resources_dir.as_deref())?,
             &environments,
         )?;
+        // Last of the checks without Docker: the arguments are right, is the project?
+        let preflight = crate::check::preflight(&project_dir, &environments)?;
         Ok(Self {
             image,
             pull,
@@ -111,10 +112,7 @@ fn existing_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let report = stage(options).await?;
     if options.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("failed to encode the report")?
-        );
+        crate::output::json(&report)?;
     }
     Ok(report.status())
 }

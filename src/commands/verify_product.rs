@@ -204,8 +204,7 @@ pub enum ProofResult {
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let (report, status) = verify(options).await?;
     if options.json {
-        let json = serde_json::to_string_pretty(&report).context("failed to encode the report")?;
-        println!("{json}");
+        crate::output::json(&report)?;
     }
     Ok(status)
 }

@@ -462,6 +462,7 @@ fn copy_tree(
 ) -> anyhow::Result<()> {
     let mut walker = WalkDir::new(src)
         .follow_links(false)
+        .follow_root_links(false)
         .sort_by_file_name()
         .into_iter();
     while let Some(entry) = walker.next() {
@@ -484,6 +485,7 @@ fn copy_tree(
         if file_type.is_dir() {
             std::fs::create_dir_all(&dest)
                 .with_context(|| format!("failed to create `{}`", dest.display()))?;
+            crate::fsutil::set_mode(&dest, 0o755)?;
         } else if file_type.is_symlink() {
             let target = std::fs::read_link(entry.path())
                 .with_context(|| format!("failed to read link `{}`", entry.path().display()))?;
@@ -553,8 +555,9 @@ fn copy_file_hashed(src: &Path, dest: &Path) -> anyhow::Result<(String, u64, boo
     output
         .flush()
         .with_context(|| format!("failed to write `{}`", dest.display()))?;
-    std::fs::set_permissions(dest, meta.permissions())
-        .with_context(|| format!("failed to set permissions on `{}`", dest.display()))?;
+    // Only the execute bit crosses into the product: never setuid, setgid, sticky or world-write.
+    let executable = crate::fsutil::is_executable(&meta);
+    crate::fsutil::set_mode(dest, if executable { 0o755 } else { 0o644 })?;
     Ok((
         hex(&hasher.finalize()),
         size,
@@ -694,7 +697,10 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
             report.changed.push(record.path.clone());
         }
     }
-    for entry in WalkDir::new(product_dir).follow_links(false) {
+    for entry in WalkDir::new(product_dir)
+        .follow_links(false)
+        .follow_root_links(false)
+    {
         let entry = entry.with_context(|| format!("failed to walk `{}`", product_dir.display()))?;
         if entry.file_type().is_dir() {
             continue;

@@ -125,6 +125,7 @@ pub fn plan_dir(
     let mut report = ExclusionReport::default();
     let mut walker = WalkDir::new(root)
         .follow_links(false)
+        .follow_root_links(false)
         .sort_by_file_name()
         .into_iter();
     while let Some(item) = walker.next() {
@@ -538,38 +539,128 @@ pub fn tar_stream(
 }
 
 /// What an extraction wrote.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct ExtractStats {
     pub entries: u64,
     pub skipped: u64,
     pub bytes: u64,
+    /// FIFOs, devices and other special files that were left out (paths inside the archive).
+    pub special: Vec<PathBuf>,
+    /// Files whose setuid/setgid/sticky or world-write bits were dropped.
+    pub sanitized_modes: u64,
+}
+
+/// Bounds on what one extraction may write, so that a container cannot fill the host's disk
+/// through us. The defaults are far above any real package cache.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtractLimits {
+    pub max_bytes: u64,
+    pub max_entries: u64,
+}
+
+/// Environment variables that override [`ExtractLimits`].
+pub const MAX_BYTES_VAR: &str = "PIXI_AIRGAP_MAX_EXTRACT_BYTES";
+pub const MAX_ENTRIES_VAR: &str = "PIXI_AIRGAP_MAX_EXTRACT_ENTRIES";
+
+impl Default for ExtractLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 256 << 30,
+            max_entries: 5_000_000,
+        }
+    }
+}
+
+impl ExtractLimits {
+    /// The defaults, overridden by `PIXI_AIRGAP_MAX_EXTRACT_BYTES` / `_ENTRIES` when set.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut limits = Self::default();
+        let read = |var: &str| -> anyhow::Result<Option<u64>> {
+            match std::env::var(var) {
+                Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+                    crate::exit::InputError::new(format!("{var}=`{v}` is not a whole number"))
+                        .into()
+                }),
+                Err(_) => Ok(None),
+            }
+        };
+        if let Some(v) = read(MAX_BYTES_VAR)? {
+            limits.max_bytes = v;
+        }
+        if let Some(v) = read(MAX_ENTRIES_VAR)? {
+            limits.max_entries = v;
+        }
+        Ok(limits)
+    }
+}
+
+/// A tar entry refused because of what it is (not because the host failed): a hostile or broken
+/// archive from a container.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing tar entry `{path}`: {why}")]
+pub struct RefusedEntry {
+    pub path: String,
+    pub why: String,
 }
 
 /// Unpacks a tar stream into `dest` (which should be a fresh, empty folder), leaving out entries for
-/// which `skip` says yes. Entries that would escape `dest` are refused with an error.
-pub async fn extract_stream<S, F>(stream: S, dest: PathBuf, skip: F) -> anyhow::Result<ExtractStats>
+/// which `skip` says yes. See [`extract_reader`] for what is refused.
+pub async fn extract_stream<S, F>(
+    stream: S,
+    dest: PathBuf,
+    strip: Option<PathBuf>,
+    limits: ExtractLimits,
+    skip: F,
+) -> anyhow::Result<ExtractStats>
 where
     S: Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
     F: Fn(&Path) -> bool + Send + 'static,
 {
     let reader = tokio_util::io::StreamReader::new(stream);
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
-    tokio::task::spawn_blocking(move || extract_reader(bridge, &dest, skip))
-        .await
-        .context("the extraction thread failed")?
+    tokio::task::spawn_blocking(move || {
+        extract_reader(bridge, &dest, strip.as_deref(), limits, skip)
+    })
+    .await
+    .context("the extraction thread failed")?
 }
 
-/// The blocking half of [`extract_stream`]; also used for archives on disk.
+/// The blocking half of [`extract_stream`]. Every archive is treated as hostile:
+/// - entries with `..`, absolute paths, or that would land outside `dest` are refused;
+/// - symbolic links whose target is absolute or leaves `dest` are refused (relative links inside
+///   the tree, as conda packages have them, are kept), checked by their text when they arrive and
+///   again through the file system once everything is written (a chain of links cannot escape);
+/// - hard links must name a path inside the archive;
+/// - FIFOs, devices and other special files are left out and listed;
+/// - modes are normalised: files 0644, or 0755 when any execute bit is set; folders 0755 (so a
+///   read-only folder from the image never blocks its own children); no setuid, setgid, sticky or
+///   world-write bit survives;
+/// - more than `limits` bytes or entries stops the extraction with an error.
+///
+/// With `strip`, every entry must lie under that folder of the archive (an engine's download of
+/// `/workdir` is `workdir/...`), which is removed from its path: `dest` is then the tree the links
+/// are judged against, so nothing can point above it once it is in place. `skip` sees the
+/// stripped path.
 pub fn extract_reader<R: Read>(
     reader: R,
     dest: &Path,
+    strip: Option<&Path>,
+    limits: ExtractLimits,
     skip: impl Fn(&Path) -> bool,
 ) -> anyhow::Result<ExtractStats> {
     let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
+    archive.set_preserve_permissions(false);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
     let mut stats = ExtractStats::default();
+    let mut links = Vec::new();
+    let refuse = |path: &Path, why: &str| -> anyhow::Error {
+        RefusedEntry {
+            path: path.display().to_string(),
+            why: why.to_string(),
+        }
+        .into()
+    };
     for entry in archive.entries().context("failed to read the tar stream")? {
         crate::shutdown::check()?;
         let mut entry = entry.context("failed to read a tar entry")?;
@@ -577,32 +668,196 @@ pub fn extract_reader<R: Read>(
             .path()
             .context("a tar entry has an unreadable path")?
             .into_owned();
-        if path
-            .components()
-            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
-        {
-            anyhow::bail!(
-                "refusing tar entry `{}`: it points outside the destination",
-                path.display()
-            );
+        if path.components().any(|c| {
+            matches!(
+                c,
+                Component::ParentDir | Component::Prefix(_) | Component::RootDir
+            )
+        }) {
+            return Err(refuse(&path, "it points outside the destination"));
         }
+        let path = match strip {
+            Some(prefix) => match path.strip_prefix(prefix) {
+                Ok(rest) if rest.as_os_str().is_empty() => continue,
+                Ok(rest) => rest.to_path_buf(),
+                Err(_) => {
+                    return Err(refuse(
+                        &path,
+                        &format!("it is not under `{}`", prefix.display()),
+                    ))
+                }
+            },
+            None => path,
+        };
         if skip(&path) {
             stats.skipped += 1;
             continue;
         }
-        stats.bytes += entry.size();
-        let unpacked = entry
-            .unpack_in(dest)
-            .with_context(|| format!("failed to unpack `{}`", path.display()))?;
-        if !unpacked {
-            anyhow::bail!(
-                "refusing tar entry `{}`: it points outside the destination",
-                path.display()
-            );
+        let kind = entry.header().entry_type();
+        match kind {
+            tar::EntryType::Regular
+            | tar::EntryType::Continuous
+            | tar::EntryType::GNUSparse
+            | tar::EntryType::Directory => {}
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .context("a link entry has an unreadable target")?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                if !link_stays_inside(&path, &target) {
+                    return Err(refuse(
+                        &path,
+                        &format!(
+                            "its link target `{}` leaves the extracted tree",
+                            target.display()
+                        ),
+                    ));
+                }
+                links.push(path.clone());
+            }
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .context("a hard link entry has an unreadable target")?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                if target.as_os_str().is_empty()
+                    || target
+                        .components()
+                        .any(|c| !matches!(c, Component::Normal(_)))
+                {
+                    return Err(refuse(
+                        &path,
+                        &format!("hard link to `{}` outside the archive", target.display()),
+                    ));
+                }
+            }
+            // Extended headers are consumed by the tar reader; anything else is special.
+            _ => {
+                stats.special.push(path);
+                stats.skipped += 1;
+                continue;
+            }
         }
         stats.entries += 1;
+        stats.bytes += entry.size();
+        if stats.bytes > limits.max_bytes || stats.entries > limits.max_entries {
+            return Err(refuse(
+                &path,
+                &format!(
+                    "the archive passes the extraction limit ({} bytes, {} entries; raise it with \
+                     {MAX_BYTES_VAR} / {MAX_ENTRIES_VAR})",
+                    limits.max_bytes, limits.max_entries
+                ),
+            ));
+        }
+        let mode = entry.header().mode().unwrap_or(0o644);
+        if strip.is_some() {
+            // `unpack_in` places an entry by its own path; a stripped one goes through the same
+            // check by hand: its parent must resolve inside `dest`.
+            let target = dest.join(&path);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("failed to create `{}`", parent.display()))?;
+                let real = std::fs::canonicalize(parent)
+                    .with_context(|| format!("failed to resolve `{}`", parent.display()))?;
+                let root = std::fs::canonicalize(dest)
+                    .with_context(|| format!("failed to resolve `{}`", dest.display()))?;
+                if !real.starts_with(&root) {
+                    return Err(refuse(
+                        &path,
+                        "it would be written through a link out of the tree",
+                    ));
+                }
+            }
+            if kind == tar::EntryType::Link {
+                let source = entry
+                    .link_name()
+                    .context("a hard link entry has an unreadable target")?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                let source = source
+                    .strip_prefix(strip.unwrap_or(Path::new("")))
+                    .map_err(|_| {
+                        refuse(&path, "hard link to a file outside the extracted folder")
+                    })?;
+                let source = dest.join(source);
+                let meta = std::fs::symlink_metadata(&source).map_err(|_| {
+                    refuse(&path, "hard link to a file the archive has not written")
+                })?;
+                if !meta.is_file() {
+                    return Err(refuse(
+                        &path,
+                        "hard link to something that is not a plain file",
+                    ));
+                }
+                let _ = std::fs::remove_file(&target);
+                std::fs::hard_link(&source, &target)
+                    .with_context(|| format!("failed to link `{}`", target.display()))?;
+            } else {
+                entry
+                    .unpack(&target)
+                    .with_context(|| format!("failed to unpack `{}`", path.display()))?;
+            }
+        } else {
+            let unpacked = entry
+                .unpack_in(dest)
+                .with_context(|| format!("failed to unpack `{}`", path.display()))?;
+            if !unpacked {
+                return Err(refuse(&path, "it points outside the destination"));
+            }
+        }
+        let clean = match kind {
+            tar::EntryType::Directory => Some(0o755),
+            tar::EntryType::Symlink => None,
+            _ if mode & 0o111 != 0 => Some(0o755),
+            _ => Some(0o644),
+        };
+        if let Some(clean) = clean {
+            if mode & 0o7777 != clean {
+                stats.sanitized_modes += u64::from(mode & 0o7002 != 0);
+            }
+            crate::fsutil::set_mode(&dest.join(&path), clean)?;
+        }
+    }
+    // A link whose text stays inside can still leave through another link: resolve each one.
+    let root = std::fs::canonicalize(dest)
+        .with_context(|| format!("failed to resolve `{}`", dest.display()))?;
+    for link in links {
+        if let Ok(resolved) = std::fs::canonicalize(dest.join(&link)) {
+            if !resolved.starts_with(&root) {
+                return Err(refuse(
+                    &link,
+                    "it resolves, through other links, outside the extracted tree",
+                ));
+            }
+        }
     }
     Ok(stats)
+}
+
+/// Whether a symbolic link at `path` (relative to the extraction root) with this target stays
+/// inside the root, judged by the text alone.
+pub fn link_stays_inside(path: &Path, target: &Path) -> bool {
+    if target.is_absolute() || target.as_os_str().is_empty() {
+        return false;
+    }
+    let mut depth: usize = path.components().count().saturating_sub(1);
+    for c in target.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if depth == 0 {
+                    return false;
+                }
+                depth -= 1;
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
 }
 
 /// Makes a (non-`'static`) stream usable by [`extract_stream`].
@@ -664,7 +919,10 @@ mod tests {
         assert_eq!(a, b);
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        let stats = extract_reader(a.as_slice(), &out, |_| false).unwrap();
+        let stats = extract_reader(a.as_slice(), &out, None, ExtractLimits::default(), |_| {
+            false
+        })
+        .unwrap();
         assert_eq!(stats.entries, 3);
         assert_eq!(
             std::fs::read_to_string(out.join("top/ünïcode name.txt")).unwrap(),
@@ -692,7 +950,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("dest");
         std::fs::create_dir(&dest).unwrap();
-        let err = extract_reader(data.as_slice(), &dest, |_| false).unwrap_err();
+        let err = extract_reader(
+            data.as_slice(),
+            &dest,
+            None,
+            ExtractLimits::default(),
+            |_| false,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("outside the destination"), "{err}");
         assert!(!dir.path().join("escape.txt").exists());
     }
@@ -730,7 +995,14 @@ mod tests {
         .unwrap();
         let dest = dir.path().join("out");
         std::fs::create_dir(&dest).unwrap();
-        extract_reader(out.as_slice(), &dest, |_| false).unwrap();
+        extract_reader(
+            out.as_slice(),
+            &dest,
+            None,
+            ExtractLimits::default(),
+            |_| false,
+        )
+        .unwrap();
         let p = dest.join("project/p");
         assert_eq!(
             std::fs::read_to_string(p.join("src/app.py")).unwrap(),
@@ -758,9 +1030,192 @@ mod tests {
         let data = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        let stats = extract_reader(data.as_slice(), &out, |p| p.starts_with("w/drop")).unwrap();
+        let stats = extract_reader(data.as_slice(), &out, None, ExtractLimits::default(), |p| {
+            p.starts_with("w/drop")
+        })
+        .unwrap();
         assert_eq!(stats.skipped, 2);
         assert!(out.join("w/keep").is_dir());
         assert!(!out.join("w/drop").exists());
+    }
+
+    /// A hostile archive, built entry by entry.
+    fn hostile(entries: &[(&str, tar::EntryType, u32, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, mode, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(*mode);
+            match *kind {
+                tar::EntryType::Symlink | tar::EntryType::Link => {
+                    h.set_size(0);
+                    h.set_link_name(data).unwrap();
+                    b.append_data(&mut h, path, std::io::empty()).unwrap();
+                }
+                _ => {
+                    h.set_size(data.len() as u64);
+                    b.append_data(&mut h, path, data.as_bytes()).unwrap();
+                }
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn extract(data: &[u8]) -> (tempfile::TempDir, anyhow::Result<ExtractStats>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("in");
+        std::fs::create_dir(&dest).unwrap();
+        let r = extract_reader(
+            data,
+            &dest,
+            Some(Path::new("wd")),
+            ExtractLimits::default(),
+            |_| false,
+        );
+        (tmp, r)
+    }
+
+    use tar::EntryType as T;
+
+    #[test]
+    fn links_that_leave_the_tree_are_refused() {
+        for (name, target) in [
+            ("absolute", "/etc/passwd"),
+            ("relative", "../../../../root"),
+            ("to the workdir's parent", "../.."),
+        ] {
+            let data = hostile(&[
+                ("wd/", T::Directory, 0o755, ""),
+                ("wd/x/l", T::Symlink, 0o777, target),
+            ]);
+            let (_tmp, r) = extract(&data);
+            let err = r.expect_err(name);
+            assert!(err.is::<RefusedEntry>(), "{name}: {err:#}");
+        }
+        // Each link alone stays inside; together they point above the root.
+        let data = hostile(&[
+            ("wd/d/", T::Directory, 0o755, ""),
+            ("wd/d/up", T::Symlink, 0o777, ".."),
+            ("wd/chain", T::Symlink, 0o777, "d/up/.."),
+        ]);
+        let (_tmp, r) = extract(&data);
+        assert!(r.unwrap_err().is::<RefusedEntry>());
+    }
+
+    #[test]
+    fn in_tree_links_are_kept() {
+        let data = hostile(&[
+            ("wd/pkg/bin/tool", T::Regular, 0o755, "#!/bin/sh\n"),
+            ("wd/pkg/bin/alias", T::Symlink, 0o777, "tool"),
+            ("wd/pkg/lib", T::Symlink, 0o777, "../pkg/bin"),
+        ]);
+        let (tmp, r) = extract(&data);
+        r.unwrap();
+        let dest = tmp.path().join("in");
+        assert_eq!(
+            std::fs::read_link(dest.join("pkg/bin/alias")).unwrap(),
+            Path::new("tool")
+        );
+        assert!(dest.join("pkg/lib/tool").is_file());
+    }
+
+    #[test]
+    fn modes_are_normalised_and_special_files_left_out() {
+        use std::os::unix::fs::PermissionsExt;
+        let data = hostile(&[
+            ("wd/suid", T::Regular, 0o4755, "x"),
+            ("wd/sgid", T::Regular, 0o2711, "x"),
+            ("wd/ww", T::Regular, 0o666, "x"),
+            ("wd/tmp/", T::Directory, 0o1777, ""),
+            ("wd/ro/", T::Directory, 0o555, ""),
+            ("wd/ro/sub/", T::Directory, 0o555, ""),
+            ("wd/ro/sub/child", T::Regular, 0o444, "x"),
+            ("wd/pipe", T::Fifo, 0o644, ""),
+            ("wd/dev", T::Char, 0o644, ""),
+        ]);
+        let (tmp, r) = extract(&data);
+        let stats = r.unwrap();
+        let dest = tmp.path().join("in");
+        let mode = |p: &str| {
+            std::fs::metadata(dest.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("suid"), 0o755);
+        assert_eq!(mode("sgid"), 0o755);
+        assert_eq!(mode("ww"), 0o644);
+        assert_eq!(mode("tmp"), 0o755);
+        assert_eq!(mode("ro"), 0o755);
+        assert_eq!(mode("ro/sub/child"), 0o644);
+        assert_eq!(stats.sanitized_modes, 4);
+        assert_eq!(stats.special, [PathBuf::from("pipe"), PathBuf::from("dev")]);
+        assert!(!dest.join("pipe").exists());
+    }
+
+    #[test]
+    fn hard_links_stay_inside_and_limits_hold() {
+        let data = hostile(&[
+            ("wd/a", T::Regular, 0o644, "x"),
+            ("wd/b", T::Link, 0o644, "wd/a"),
+        ]);
+        let (tmp, r) = extract(&data);
+        r.unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("in/b")).unwrap(), b"x");
+        for target in ["/etc/hostname", "wd/../../etc/hostname", "other/a"] {
+            let data = hostile(&[
+                ("wd/a", T::Regular, 0o644, "x"),
+                ("wd/b", T::Link, 0o644, target),
+            ]);
+            let (_tmp, r) = extract(&data);
+            assert!(r.unwrap_err().is::<RefusedEntry>(), "{target}");
+        }
+        let data = hostile(&[
+            ("wd/a", T::Regular, 0o644, "0123456789"),
+            ("wd/b", T::Regular, 0o644, "0123456789"),
+        ]);
+        let tmp = tempfile::tempdir().unwrap();
+        let limits = ExtractLimits {
+            max_bytes: 15,
+            max_entries: 100,
+        };
+        let err = extract_reader(
+            data.as_slice(),
+            tmp.path(),
+            Some(Path::new("wd")),
+            limits,
+            |_| false,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(MAX_BYTES_VAR), "{err}");
+        let limits = ExtractLimits {
+            max_bytes: 100,
+            max_entries: 1,
+        };
+        assert!(extract_reader(
+            data.as_slice(),
+            tmp.path(),
+            Some(Path::new("wd")),
+            limits,
+            |_| false
+        )
+        .is_err());
+        // Entries outside the stripped folder are refused.
+        let data = hostile(&[("elsewhere/a", T::Regular, 0o644, "x")]);
+        let (_tmp, r) = extract(&data);
+        assert!(r.unwrap_err().is::<RefusedEntry>());
+    }
+
+    #[test]
+    fn link_text_checks() {
+        assert!(link_stays_inside(Path::new("a/b/l"), Path::new("../c")));
+        assert!(link_stays_inside(Path::new("a/b/l"), Path::new("../../c")));
+        assert!(!link_stays_inside(
+            Path::new("a/b/l"),
+            Path::new("../../../c")
+        ));
+        assert!(!link_stays_inside(Path::new("l"), Path::new("/x")));
+        assert!(!link_stays_inside(Path::new("l"), Path::new("")));
     }
 }

@@ -679,9 +679,16 @@ async fn copy_pixi(
         bar.clone(),
     );
     let expected = base.clone();
+    // One file is expected: a pixi binary is well under a gigabyte.
+    let limits = archive::ExtractLimits {
+        max_bytes: 1 << 30,
+        max_entries: 16,
+    };
     let extracted = archive::extract_stream(
         archive::boxed(stream),
         incoming.path().to_path_buf(),
+        None,
+        limits,
         move |p| p != expected.as_path(),
     )
     .await;
@@ -744,10 +751,10 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
         .file_name()
         .map(PathBuf::from)
         .context("the container workdir has no name")?;
-    let skip_envs = base
-        .join("project")
+    let skip_envs = Path::new("project")
         .join(&plan.manifest.name)
         .join(".pixi/envs");
+    let limits = archive::ExtractLimits::from_env()?;
     tracing::info!(
         "copying {}:{} back to {}",
         container.short_id(),
@@ -762,20 +769,76 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
     let extracted = archive::extract_stream(
         archive::boxed(stream),
         incoming.path().to_path_buf(),
+        Some(base),
+        limits,
         move |p| p.starts_with(&skip_envs),
     )
     .await;
     bar.finish_and_clear();
     let stats = extracted.map_err(|err| {
-        crate::docker::download_error(container.id(), plan.cw(), format!("{err:#}"))
+        // What the container handed back is refused by what it is: bad input, not the engine.
+        if err.is::<archive::RefusedEntry>() {
+            return err.context(format!(
+                "the container's workdir `{}` holds something that may not reach this host",
+                plan.cw()
+            ));
+        }
+        crate::docker::download_error(container.id(), plan.cw(), format!("{err:#}")).into()
     })?;
     tracing::info!(
         "copied back {} entries ({:.1} MiB)",
         stats.entries,
         stats.bytes as f64 / (1024.0 * 1024.0)
     );
+    if !stats.special.is_empty() {
+        tracing::warn!(
+            "left out {} special file(s) (FIFOs, devices) the container made: {}",
+            stats.special.len(),
+            stats
+                .special
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if stats.sanitized_modes > 0 {
+        tracing::warn!(
+            "dropped setuid/setgid/sticky or world-write bits from {} file(s) the container made",
+            stats.sanitized_modes
+        );
+    }
+    // Every staged folder must come back as a real folder, never a link (a container could point
+    // one at the host's home and have us walk it into the product).
+    let project_rel = Path::new("project").join(&plan.manifest.name);
+    for rel in [
+        Path::new("project"),
+        project_rel.as_path(),
+        Path::new("resources"),
+        Path::new("pixi-cache"),
+    ] {
+        let path = incoming.path().join(rel);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(InputError::new(format!(
+                    "the container replaced `{}` in its workdir by something that is not a folder (a link?)",
+                    rel.display()
+                ))
+                .into())
+            }
+            Err(_) if rel == project_rel || rel == Path::new("project") => {
+                return Err(InputError::new(format!(
+                    "the container's workdir lost `{}`",
+                    rel.display()
+                ))
+                .into())
+            }
+            Err(_) => {}
+        }
+    }
     for folder in ["project", "resources", "pixi-cache"] {
-        let from = incoming.path().join(&base).join(folder);
+        let from = incoming.path().join(folder);
         let to = root.join(folder);
         if !from.exists() {
             continue;

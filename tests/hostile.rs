@@ -1,0 +1,267 @@
+//! Adversarial images: the test bed's `pixi-airgap-testbed:hostile` has a "pixi" that, instead of
+//! installing, plants an attack in the container workdir (tests/fixtures/hostile/pixi; the attack is
+//! named by the file `ATTACK` in the staged project). Every run must end with a clear refusal
+//! (exit 2) or a sanitized result, and nothing outside the workdir may change: a sentinel tree
+//! beside the workdir (a home-like folder with `.ssh`) and the project itself are hashed before
+//! and after.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn hostile_image() -> String {
+    std::env::var("PIXI_AIRGAP_TESTBED_HOSTILE_IMAGE")
+        .expect("PIXI_AIRGAP_TESTBED_HOSTILE_IMAGE (scripts/testbed.sh exports it)")
+}
+
+/// Path -> (kind, mode, content hash) of every entry under `root`, links not followed.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .follow_root_links(false)
+    {
+        let entry = entry.unwrap();
+        let meta = entry.path().symlink_metadata().unwrap();
+        let what = if meta.file_type().is_symlink() {
+            format!(
+                "link {}",
+                std::fs::read_link(entry.path()).unwrap().display()
+            )
+        } else if meta.is_file() {
+            format!(
+                "file {:o} {}",
+                meta.permissions().mode(),
+                sha256_file(entry.path())
+            )
+        } else {
+            format!("dir {:o}", meta.permissions().mode())
+        };
+        out.insert(entry.path().strip_prefix(root).unwrap().to_path_buf(), what);
+    }
+    out
+}
+
+struct Attack {
+    tmp: tempfile::TempDir,
+    project: PathBuf,
+    workdir: PathBuf,
+}
+
+impl Attack {
+    fn new(attack: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("multi-env");
+        copy_tree(&fixtures().join("locks/v4-multi"), &project);
+        std::fs::write(project.join("ATTACK"), attack).unwrap();
+        // A home-like sentinel beside the workdir: what an escape would reach first.
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(home.join(".ssh/id_ed25519"), "sentinel key\n").unwrap();
+        std::fs::write(home.join("notes.txt"), "sentinel\n").unwrap();
+        let workdir = tmp.path().join("wd");
+        Self {
+            tmp,
+            project,
+            workdir,
+        }
+    }
+
+    fn outside(&self) -> BTreeMap<PathBuf, String> {
+        let mut all = snapshot(self.tmp.path());
+        all.retain(|p, _| !p.starts_with("wd"));
+        all
+    }
+
+    fn stage(&self, bed: &Testbed, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
+        let image = hostile_image();
+        let (p, w) = (
+            self.project.display().to_string(),
+            self.workdir.display().to_string(),
+        );
+        let mut args = vec![
+            "stage-host",
+            "--image",
+            &image,
+            "--network",
+            "none",
+            "--project-dir",
+            &p,
+            "--workdir",
+            &w,
+        ];
+        args.extend(extra);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+            .args(&args)
+            .envs(env.iter().copied())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        eprintln!("{}", stderr(&output));
+        assert!(
+            containers_for_workdir(bed, &self.workdir).is_empty(),
+            "container left behind"
+        );
+        output
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[test]
+fn hostile_containers_are_refused_or_sanitized_and_nothing_outside_changes() {
+    let Some(bed) = testbed() else { return };
+    let mut tried = 0;
+    // Attacks that must be refused with exit 2, naming what was refused.
+    for (attack, env, expect) in [
+        ("project-link", vec![], "leaves the extracted tree"),
+        ("cache-link", vec![], "leaves the extracted tree"),
+        ("resources-link", vec![], "leaves the extracted tree"),
+        ("deep-relative-link", vec![], "leaves the extracted tree"),
+        ("absolute-link", vec![], "leaves the extracted tree"),
+        (
+            "sparse-huge",
+            vec![("PIXI_AIRGAP_MAX_EXTRACT_BYTES", "67108864")],
+            "passes the extraction limit",
+        ),
+    ] {
+        tried += 1;
+        let a = Attack::new(attack);
+        let before = a.outside();
+        let mut extra = vec![];
+        if attack == "sparse-huge" {
+            extra = vec!["--env", "HOSTILE_SPARSE_SIZE=256M"];
+        }
+        let output = a.stage(&bed, &env, &extra);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{attack}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(expect),
+            "{attack}: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            a.outside(),
+            before,
+            "{attack}: something outside the workdir changed"
+        );
+        assert!(
+            !a.workdir.join("pixi-cache").is_symlink()
+                && !a.workdir.join("project/multi-env").is_symlink(),
+            "{attack}"
+        );
+    }
+    // Attacks that end in a sanitized workdir and product.
+    for attack in [
+        "in-tree-link",
+        "setuid",
+        "readonly-dir",
+        "hardlink-out",
+        "fifo",
+        "none",
+    ] {
+        tried += 1;
+        let a = Attack::new(attack);
+        let before = a.outside();
+        let output = a.stage(&bed, &[], &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{attack}: {}",
+            stderr(&output)
+        );
+        let pkg = a.workdir.join("pixi-cache/pkgs/evil-1.0-0");
+        assert_eq!(
+            std::fs::read_to_string(pkg.join("bin/tool")).unwrap(),
+            "a file the sanitizer must keep\n"
+        );
+        match attack {
+            "in-tree-link" => {
+                assert_eq!(
+                    std::fs::read_link(pkg.join("bin/tool-alias")).unwrap(),
+                    Path::new("tool")
+                );
+            }
+            "setuid" => {
+                assert_eq!(mode(&pkg.join("bin/suid-root")), 0o755);
+                assert_eq!(mode(&pkg.join("bin/sgid")), 0o755);
+                assert_eq!(mode(&pkg.join("tmpdir")), 0o755);
+                assert_eq!(mode(&pkg.join("world-writable")), 0o644);
+                assert!(
+                    stderr(&output).contains("dropped setuid/setgid/sticky or world-write bits")
+                );
+            }
+            "readonly-dir" => {
+                assert_eq!(
+                    std::fs::read_to_string(pkg.join("ro/sub/child")).unwrap(),
+                    "child\n"
+                );
+            }
+            "hardlink-out" => {
+                // The engine sends a hard link to a file outside the folder as a plain copy, and
+                // one inside as a link to what the archive already wrote.
+                let out = pkg.join("hardlinked-out");
+                assert!(std::fs::symlink_metadata(&out).unwrap().is_file());
+                assert_eq!(
+                    std::fs::read_to_string(out).unwrap(),
+                    "outside the workdir\n"
+                );
+                assert_eq!(
+                    std::fs::read_to_string(pkg.join("tool-hard")).unwrap(),
+                    "a file the sanitizer must keep\n"
+                );
+            }
+            "fifo" => {
+                assert!(!pkg.join("pipe").exists());
+                assert!(
+                    stderr(&output).contains("special file"),
+                    "{}",
+                    stderr(&output)
+                );
+            }
+            _ => {}
+        }
+        assert_eq!(
+            a.outside(),
+            before,
+            "{attack}: something outside the workdir changed"
+        );
+        // The product carries no setuid, setgid, sticky or world-writable mode either.
+        let product = a.tmp.path().join("product");
+        let output = make_product(&a.workdir, "multi-env", Some(&product));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{attack}: {}",
+            stderr(&output)
+        );
+        for entry in walkdir::WalkDir::new(&product).follow_links(false) {
+            let entry = entry.unwrap();
+            if entry.file_type().is_symlink() {
+                continue;
+            }
+            let m = mode(entry.path());
+            assert_eq!(
+                m & 0o7002,
+                0,
+                "{attack}: {} has mode {m:o}",
+                entry.path().display()
+            );
+        }
+    }
+    eprintln!("hostile images: {tried} attacks tried");
+}
