@@ -120,7 +120,8 @@ fn a_bundled_pixi_product_is_proven_in_an_image_without_pixi() {
         preferred.contains("PIXI_AIRGAP_USE_PATH_PIXI=1"),
         "{preferred}"
     );
-    let overridden = outputs[3].text();
+    // stdout only: the order of stdout and stderr in an exec's output is not fixed.
+    let overridden = String::from_utf8_lossy(&outputs[3].stdout).into_owned();
     assert!(
         overridden.trim_end().ends_with("/fake/pixi"),
         "{overridden}"
