@@ -119,7 +119,7 @@ Example:
       --workdir ./tmp/workdir-myproj --archive tar.zst --verify-task smoke
 
 Result: WORKDIR/{project,resources,pixi-cache,out,helpers}, WORKDIR/product, WORKDIR/proof
-(offline proof logs) and, with --archive, WORKDIR/product.tar[.zst] + .sha256.
+(offline proof: proof-*.log, verify-report.json) and, with --archive, WORKDIR/product.tar[.zst] + .sha256.
 Stops at the first failing step with that step's exit code.
 
 ",
@@ -141,11 +141,14 @@ const VERIFY_PRODUCT_HELP: &str = concat!(
     "\
 Example:
   pixi-airgap verify-product --image my-pixi-image:latest \\
-      --product-dir ./tmp/workdir-myproj/product --out-dir ./tmp/proof-myproj \\
+      --product-dir ./tmp/workdir-myproj/product --out-dir ./tmp/workdir-myproj/out \\
       --project-name myproj --user 1000:1000 --verify-task smoke
 
-Without a verification option, the verification recorded at staging time runs again.
-Exit code 1 also means the product did not install offline (see OUT_DIR/bootstrap.log).
+Without a verification option, the verifications recorded at staging time run again.
+The proof writes OUT_DIR/proof-bootstrap.log, OUT_DIR/proof-verify*.log and
+OUT_DIR/verify-report.json next to the staging logs, never over them; an earlier proof there
+is an error (exit 2) unless --force.
+Exit code 1 also means the product did not install offline (see OUT_DIR/proof-bootstrap.log).
 
 ",
     exit_codes!()
@@ -315,6 +318,10 @@ pub struct VerifyProductArgs {
     #[arg(long)]
     pub keep_container: bool,
 
+    /// Replace an earlier offline proof in --out-dir (its proof-*.log and verify-report.json)
+    #[arg(long)]
+    pub force: bool,
+
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
@@ -358,6 +365,11 @@ pub struct StageArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Put the build container's own pixi (the one that filled the cache) into the product, for
+    /// machines without pixi; copied out of the container, never downloaded
+    #[arg(long)]
+    pub bundle_pixi: bool,
+
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
@@ -370,18 +382,24 @@ pub struct VerifyArgs {
     #[arg(long, requires = "command", conflicts_with_all = ["verify_task", "verify_script"])]
     pub verify_run: bool,
 
-    /// Run this pixi task (`pixi run TASK`)
-    #[arg(long, value_name = "TASK", conflicts_with = "verify_script")]
-    pub verify_task: Option<String>,
+    /// Run this pixi task (`pixi run TASK`); ENV:TASK runs it in environment ENV (repeatable)
+    #[arg(long, value_name = "[ENV:]TASK", conflicts_with = "verify_script")]
+    pub verify_task: Vec<String>,
 
-    /// Run this script (inside the project or resources folder) under `pixi run`
-    /// (verify-product: inside the product's project or res folder)
+    /// Run this script under `pixi run`. A relative PATH is looked for in the project, then the
+    /// resources folder, then the current folder; the script must lie in the project or the
+    /// resources (verify-product: the product's project or res/ folder)
     #[arg(long, value_name = "PATH")]
     pub verify_script: Option<PathBuf>,
 
     /// The verification also fails unless its output contains this text
     #[arg(long, value_name = "TEXT")]
     pub verify_expect: Option<String>,
+
+    /// Run the verification in this environment (repeatable: once in each)
+    /// [default: `default` when staged, else the first staged environment]
+    #[arg(long, value_name = "ENV")]
+    pub verify_env: Vec<String>,
 
     /// The command for --verify-run
     #[arg(last = true, value_name = "CMD")]

@@ -1,5 +1,5 @@
 //! The host work folder and its layout:
-//! `WORKDIR/{project/<name>, resources, pixi-cache, out, helpers, product}`.
+//! `WORKDIR/{project/<name>, resources, pixi-cache, out, helpers, pixi-bin, product}`.
 //!
 //! A workdir we create carries a marker file, [`MARKER`]; `--force` only ever deletes the staged
 //! folders of a workdir that carries it, and the stagers skip any folder that carries it (an
@@ -12,13 +12,20 @@ use anyhow::Context;
 use crate::exit::InputError;
 
 /// Folders a staging run writes; `--force` replaces exactly these.
-pub const STAGED_FOLDERS: [&str; 5] = ["project", "resources", "pixi-cache", "out", "helpers"];
+pub const STAGED_FOLDERS: [&str; 6] = [
+    "project",
+    "resources",
+    "pixi-cache",
+    "out",
+    "helpers",
+    "pixi-bin",
+];
 
 /// The file that says "pixi-airgap made this workdir" (host side and, for stage-container, in the
 /// container's workdir).
 pub const MARKER: &str = ".pixi-airgap-workdir";
 /// What the marker file holds.
-pub const MARKER_TEXT: &str = "pixi-airgap workdir: pixi-airgap may replace project/, resources/, pixi-cache/, out/ and helpers/ here\n";
+pub const MARKER_TEXT: &str = "pixi-airgap workdir: pixi-airgap may replace project/, resources/, pixi-cache/, out/, helpers/ and pixi-bin/ here\n";
 
 /// Whether `dir` carries the workdir marker.
 pub fn is_marked(dir: &Path) -> bool {
@@ -64,6 +71,10 @@ impl Workdir {
     }
     pub fn helpers(&self) -> PathBuf {
         self.root.join("helpers")
+    }
+    /// The build container's pixi, with `--bundle-pixi`.
+    pub fn pixi_bin(&self) -> PathBuf {
+        self.root.join("pixi-bin")
     }
     pub fn product(&self) -> PathBuf {
         self.root.join("product")

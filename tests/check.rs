@@ -234,7 +234,7 @@ fn sdist_and_editable_warnings_followed_through_the_proof_only_modern_pixi() {
     let out = tmp.path().join("proof");
     let output = verify_product(&bed, &product, &out, &name, &[]);
     let report = read_json(&out.join("verify-report.json"));
-    let log = std::fs::read_to_string(out.join("bootstrap.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(out.join("proof-bootstrap.log")).unwrap_or_default();
     // What the proof does with them is the claim the README makes: recorded here either way.
     assert_eq!(
         output.status.code(),

@@ -5,19 +5,16 @@ mod common;
 
 use common::{pixi_airgap, stderr};
 
+/// A project with a complete pixi.lock (the pre-flight check runs before any argument that needs
+/// Docker).
 fn project_with_lock(dir: &std::path::Path) -> std::path::PathBuf {
     let project = dir.join("proj");
     std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(
-        project.join("pixi.toml"),
-        "[project]\nname = \"proj\"\nchannels = []\nplatforms = [\"linux-64\"]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        project.join("pixi.lock"),
-        "version: 4\nenvironments: {}\npackages: []\n",
-    )
-    .unwrap();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/locks/v4-multi");
+    for file in ["pixi.toml", "pixi.lock"] {
+        std::fs::copy(fixture.join(file), project.join(file)).unwrap();
+    }
     project
 }
 
@@ -61,7 +58,11 @@ fn bad_arguments_exit_2_before_docker() {
         (vec!["--exclude", "a{"], "bad --exclude pattern"),
         (
             vec!["--verify-script", "/nonexistent/check.sh"],
-            "does not exist",
+            "is neither in the project nor in the resources folder",
+        ),
+        (
+            vec!["--verify-script", "ci/nope.sh"],
+            "does not exist; tried:",
         ),
         (vec!["--", "echo", "hi"], "--verify-run -- CMD"),
     ];

@@ -12,7 +12,7 @@ fn product(dir: &Path, name: &str) -> PathBuf {
     std::fs::create_dir_all(product.join("pkg-cache")).unwrap();
     std::fs::write(
         product.join("envs.sh"),
-        pixi_airgap::product::templates::envs_sh("demo").unwrap(),
+        pixi_airgap::product::templates::envs_sh("demo", "pixi 0.15.2").unwrap(),
     )
     .unwrap();
     std::fs::canonicalize(product).unwrap()

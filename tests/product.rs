@@ -111,9 +111,9 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
         report["product_path_in_container"],
         product.display().to_string()
     );
-    let boot_log = std::fs::read_to_string(out.join("bootstrap.log")).unwrap();
+    let boot_log = std::fs::read_to_string(out.join("proof-bootstrap.log")).unwrap();
     assert!(boot_log.contains("is installed"), "{boot_log}");
-    let verify_log = std::fs::read_to_string(out.join("verify.log")).unwrap();
+    let verify_log = std::fs::read_to_string(out.join("proof-verify.log")).unwrap();
     assert!(
         verify_log.contains("hello from the air gap"),
         "{verify_log}"
@@ -139,7 +139,7 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
         ],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(std::fs::read_to_string(out2.join("verify.log"))
+    assert!(std::fs::read_to_string(out2.join("proof-verify.log"))
         .unwrap()
         .contains("custom-check"));
     assert_eq!(
@@ -178,7 +178,7 @@ fn multi_env_product_verifies_as_a_non_root_user_after_moving() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let report = read_json(&out.join("verify-report.json"));
     assert_eq!(report["user"], "1000:1000");
-    let boot = std::fs::read_to_string(out.join("bootstrap.log")).unwrap();
+    let boot = std::fs::read_to_string(out.join("proof-bootstrap.log")).unwrap();
     for env in ["default", "alpha", "beta"] {
         assert!(
             boot.contains(&format!("installing environment '{env}'")),
@@ -252,7 +252,7 @@ fn missing_package_makes_the_offline_proof_fail() {
     let report = read_json(&out.join("verify-report.json"));
     assert_eq!(report["result"], "bootstrap-failed");
     assert_ne!(report["bootstrap"]["exit_code"], 0);
-    let log = std::fs::read_to_string(out.join("bootstrap.log")).unwrap();
+    let log = std::fs::read_to_string(out.join("proof-bootstrap.log")).unwrap();
     assert!(
         log.contains("airgap-base"),
         "the log should name what could not be fetched:\n{log}"

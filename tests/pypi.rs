@@ -53,7 +53,7 @@ fn pypi_dependencies_install_offline_only_modern_pixi() {
     let report = read_json(&out.join("verify-report.json"));
     assert_eq!(report["network_mode"], "none");
     assert_eq!(report["verification"]["passed"], true);
-    let log = std::fs::read_to_string(out.join("verify.log")).unwrap();
+    let log = std::fs::read_to_string(out.join("proof-verify.log")).unwrap();
     assert!(log.contains(IMPORTS_OK), "{log}");
     assert!(containers_for_workdir(&bed, &out).is_empty());
 }
@@ -88,7 +88,7 @@ fn pyproject_with_pypi_dependencies_packs_only_modern_pixi() {
         .join("product/pyproject-env/pyproject.toml")
         .is_file());
     assert!(workdir.join("product.tar").is_file());
-    let proof = std::fs::read_to_string(workdir.join("proof/verify.log")).unwrap();
+    let proof = std::fs::read_to_string(workdir.join("proof/proof-verify.log")).unwrap();
     assert!(proof.contains(IMPORTS_OK), "{proof}");
 }
 
@@ -116,7 +116,7 @@ fn product_missing_a_wheel_fails_offline_only_modern_pixi() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let report = read_json(&out.join("verify-report.json"));
     assert_eq!(report["result"], "bootstrap-failed", "{report}");
-    let log = std::fs::read_to_string(out.join("bootstrap.log")).unwrap();
+    let log = std::fs::read_to_string(out.join("proof-bootstrap.log")).unwrap();
     assert!(
         log.to_lowercase().contains("six"),
         "the log names the wheel:\n{log}"

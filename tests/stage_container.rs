@@ -50,24 +50,38 @@ fn stages_from_a_running_container_like_stage_host_and_leaves_it_clean() {
 
     let wd = tmp.path().join("container-wd");
     let w = wd.display().to_string();
-    let out = pixi_airgap(&[
-        "stage-container",
-        "--container-id",
-        &id,
-        "--project-path-in-container",
-        "/home/dev/stager",
-        "--workdir",
-        &w,
-        "--json",
-        "--verify-script",
-        "ci/check.sh",
-        "--verify-expect",
-        "script-ok",
-    ]);
+    // A project-relative script, from a folder that has nothing to do with the project.
+    let out = pixi_airgap_in(
+        tmp.path(),
+        &[
+            "stage-container",
+            "--container-id",
+            &id,
+            "--project-path-in-container",
+            "/home/dev/stager",
+            "--workdir",
+            &w,
+            "--json",
+            "--verify-script",
+            "ci/check.sh",
+            "--verify-expect",
+            "script-ok",
+            "--bundle-pixi",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["command"], "stage-container");
     assert_eq!(report["verification"]["passed"], true);
+    // --bundle-pixi: the user's container's own pixi, copied out through the engine.
+    assert_eq!(
+        report["bundled_pixi"]["version"],
+        bed.pixi_version().as_str()
+    );
+    assert_eq!(
+        report["bundled_pixi"]["sha256"],
+        sha256_file(&wd.join("pixi-bin/pixi")).as_str()
+    );
     assert!(stderr(&out).contains("secrets not staged"));
 
     // Same staged project, same cached packages, as stage-host.
@@ -139,6 +153,25 @@ fn stages_from_a_running_container_like_stage_host_and_leaves_it_clean() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let (_, code) = in_container(&bed, &container, "test -e /tmp/airgap-wd");
     assert_ne!(code, 0);
+
+    // A script that is not in the container's project names the place tried.
+    let out = pixi_airgap(&[
+        "stage-container",
+        "--container-id",
+        &id,
+        "--project-path-in-container",
+        "/home/dev/stager",
+        "--workdir",
+        &tmp.path().join("nope-wd").display().to_string(),
+        "--verify-script",
+        "./ci/nope.sh",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/home/dev/stager/ci/nope.sh (the project in the container)"),
+        "{}",
+        stderr(&out)
+    );
 
     // A container workdir that overlaps the project is refused before anything is deleted.
     let out = pixi_airgap(&[

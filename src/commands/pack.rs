@@ -154,8 +154,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             project_name: report.project_name.clone(),
             user: options.verify_user,
             keep_container: false,
+            // Staging already refused a used workdir without --force.
+            force: options.stage.force,
             json: false,
-            verify: None,
+            verify: Vec::new(),
         };
         let (proof, status) = verify_product::verify(&verify).await?;
         lap("verify-product", &mut phases);

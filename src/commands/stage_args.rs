@@ -18,6 +18,7 @@ pub struct CommonOptions {
     pub allow_url_credentials: bool,
     pub force: bool,
     pub json: bool,
+    pub bundle_pixi: bool,
 }
 
 impl CommonOptions {
@@ -32,6 +33,7 @@ impl CommonOptions {
             allow_url_credentials,
             force,
             json,
+            bundle_pixi,
         } = args;
         let container_workdir = container_path(&container_workdir_path)?;
         let workdir = Workdir::new(&workdir.unwrap_or_else(Workdir::default_path))?;
@@ -45,6 +47,7 @@ impl CommonOptions {
             allow_url_credentials,
             force,
             json,
+            bundle_pixi,
         })
     }
 }

@@ -14,7 +14,10 @@ use crate::docker::{Container, Docker, ExecSpec};
 use crate::exit::{InfraError, InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
 use crate::stage::{self, ImageRecord, ProjectSource, StagePlan};
-use crate::verify::{interpreter_from_shebang, ScriptLocation, VerifyKind, VerifySpec};
+use crate::verify::{
+    interpreter_from_shebang, locate_script, missing_script_error, ScriptLocation, ScriptSearch,
+    VerifyKind, VerifyRequest, VerifySpec,
+};
 
 use super::stage_args::{container_path, CommonOptions};
 
@@ -25,7 +28,7 @@ pub struct Options {
     pub project_path: String,
     pub common: CommonOptions,
     pub keep_container_workdir: bool,
-    pub verify: Option<VerifySpec>,
+    pub verify: Vec<VerifyRequest>,
 }
 
 impl Options {
@@ -70,24 +73,19 @@ impl Options {
     }
 }
 
+/// The script's place in the container's project, by the rule of [`crate::verify::ScriptSearch`]
+/// (the project only: no resources, and this host's current folder is not in the container). Its
+/// existence and `#!` line are checked in [`plan`].
 fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerifyKind> {
-    let text = script.to_string_lossy();
-    let absolute = if text.starts_with('/') {
-        text.to_string()
-    } else {
-        format!("{project_path}/{text}")
+    let search = ScriptSearch {
+        project: Path::new(project_path),
+        resources: None,
+        current_dir: None,
     };
-    let rel = absolute
-        .strip_prefix(&format!("{project_path}/"))
-        .filter(|rel| !rel.split('/').any(|p| p == ".." || p.is_empty()))
-        .ok_or_else(|| {
-            InputError::new(format!(
-                "verification script `{text}` is not inside the project `{project_path}` in the container"
-            ))
-        })?;
+    let found = locate_script(script, &search, |_| true)?;
     Ok(VerifyKind::Script {
         location: ScriptLocation::Project,
-        path: rel.to_string(),
+        path: found.rel,
         interpreter: vec!["sh".to_string()],
     })
 }
@@ -185,22 +183,21 @@ async fn plan(
         file.label = format!("{}/{}", options.project_path, file.label);
     }
     crate::secrets::check_url_credentials(&files, options.common.allow_url_credentials)?;
-    let mut verify = options.verify.clone();
-    if let Some(VerifySpec {
-        kind: VerifyKind::Script {
+    let mut verifications = crate::verify::assign(&options.verify, &environments)?;
+    for verification in &mut verifications {
+        let VerifyKind::Script {
             path, interpreter, ..
-        },
-        ..
-    }) = verify.as_mut()
-    {
+        } = &mut verification.spec.kind
+        else {
+            continue;
+        };
         let full = format!("{}/{path}", options.project_path);
         let head = docker
             .read_file(container.id(), &full, 256)
             .await?
             .ok_or_else(|| {
-                InputError::new(format!(
-                    "verification script `{full}` does not exist in the container"
-                ))
+                let full = PathBuf::from(&full);
+                missing_script_error(&full, &[(full.clone(), "the project in the container")])
             })?;
         *interpreter = interpreter_from_shebang(&String::from_utf8_lossy(&head));
     }
@@ -215,8 +212,9 @@ async fn plan(
         environments,
         env: options.common.env.clone(),
         filter: options.common.filter.clone(),
-        verify,
+        verifications,
         preflight,
+        bundle_pixi: options.common.bundle_pixi,
     };
     Ok((tmp, plan))
 }

@@ -47,6 +47,7 @@ impl Options {
             allow_url_credentials,
             force,
             json,
+            bundle_pixi,
         } = CommonOptions::resolve(stage)?;
         if image.trim().is_empty() {
             return Err(InputError::new("--image must name an image").into());
@@ -67,7 +68,10 @@ impl Options {
         if let Some(res) = &resources_dir {
             workdir.check_not_over(res, "resources folder")?;
         }
-        let verify = VerifySpec::resolve(&verify, &project_dir, resources_dir.as_deref())?;
+        let verifications = crate::verify::assign(
+            &VerifySpec::resolve(&verify, &project_dir, resources_dir.as_deref())?,
+            &environments,
+        )?;
         // Last of the checks without Docker: the arguments are right, is the project?
         let preflight = crate::check::preflight(&project_dir, &environments)?;
         Ok(Self {
@@ -89,8 +93,9 @@ impl Options {
                 environments,
                 env,
                 filter,
-                verify,
+                verifications,
                 preflight,
+                bundle_pixi,
             },
         })
     }

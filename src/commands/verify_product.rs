@@ -13,11 +13,21 @@ use crate::exit::{InfraError, InputError, Status};
 use crate::product::{self, ProductManifest};
 use crate::stage::archive::{self, Owner};
 use crate::stage::{self, ImageRecord, VerificationReport};
-use crate::verify::{VerifyPlace, VerifySpec};
+use crate::verify::{Verification, VerifyPlace, VerifyRequest, VerifySpec};
 
 /// Where the product is unpacked in the proof container. Deliberately unlike the staging path
 /// (`<container-workdir>/project/<name>`), so a product that only works where it was built fails.
 pub const PROOF_ROOT: &str = "/pixi-airgap-proof";
+
+/// The proof's files in `--out-dir`. They never share a name with a staging run's logs
+/// (`verify.log`, `install-*.log`, `stage.json`), so the runbook's `--out-dir WORKDIR/out` keeps
+/// both records side by side.
+pub const BOOTSTRAP_LOG: &str = "proof-bootstrap.log";
+pub const VERIFY_LOG: &str = "proof-verify.log";
+/// With several verifications: `proof-verify-<n>-<environment>.log`.
+const VERIFY_LOG_PREFIX: &str = "proof-verify";
+pub const REPORT_FILE: &str = "verify-report.json";
+const PROOF_LOG_PREFIX: &str = "proof-";
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -28,9 +38,11 @@ pub struct Options {
     pub project_name: String,
     pub user: Option<Owner>,
     pub keep_container: bool,
+    /// Replace an earlier proof in `out_dir`.
+    pub force: bool,
     pub json: bool,
-    /// From the command line; `None` = the verification recorded in the product (if any).
-    pub verify: Option<VerifySpec>,
+    /// From the command line; empty = the verifications recorded in the product (if any).
+    pub verify: Vec<VerifyRequest>,
 }
 
 impl Options {
@@ -43,6 +55,7 @@ impl Options {
             project_name,
             user,
             keep_container,
+            force,
             json,
             verify,
         } = args;
@@ -61,6 +74,9 @@ impl Options {
             return Err(InputError::new("--out-dir must not be inside the product").into());
         }
         let user = user.as_deref().map(parse_user).transpose()?;
+        if !force {
+            refuse_earlier_proof(&out_dir)?;
+        }
         let project = product_dir.join(&project_name);
         let verify = VerifySpec::resolve(&verify, &project, Some(&product_dir.join("res")))?;
         Ok(Self {
@@ -71,10 +87,52 @@ impl Options {
             project_name,
             user,
             keep_container,
+            force,
             json,
             verify,
         })
     }
+}
+
+/// The files of an earlier proof in `out_dir`: `verify-report.json` and `proof-*.log`.
+fn earlier_proof(out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(out_dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => {
+            return Err(err).with_context(|| format!("failed to read `{}`", out_dir.display()))
+        }
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("failed to read `{}`", out_dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours =
+            name == REPORT_FILE || (name.starts_with(PROOF_LOG_PREFIX) && name.ends_with(".log"));
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// An earlier proof is evidence: it is only replaced on request.
+fn refuse_earlier_proof(out_dir: &Path) -> anyhow::Result<()> {
+    let found = earlier_proof(out_dir)?;
+    if let Some(first) = found.first() {
+        return Err(InputError::new(format!(
+            "`{}` already holds an offline proof (`{}`)",
+            out_dir.display(),
+            first
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ))
+        .with_hint("pass --force to replace it, or pick another --out-dir")
+        .into());
+    }
+    Ok(())
 }
 
 /// `UID` or `UID:GID`, numeric: the product's files are handed to that owner in the container.
@@ -100,14 +158,20 @@ pub struct ProofReport {
     pub image: Option<String>,
     pub image_id: Option<String>,
     pub image_repo_digests: Vec<String>,
+    /// What `pixi --version` printed for the pixi the proof ran.
     pub pixi_version: String,
+    /// Whether that was the product's own pixi (`--bundle-pixi`) rather than the image's.
+    pub bundled_pixi: bool,
     pub network_mode: String,
     pub network_interfaces: Vec<String>,
     pub user: Option<String>,
     pub files_checked: usize,
     pub extra_files: Vec<String>,
     pub bootstrap: BootstrapReport,
+    /// The first of `verifications`.
     pub verification: Option<VerificationReport>,
+    /// Every verification, each in its environment.
+    pub verifications: Vec<VerificationReport>,
     pub timings: Timings,
     pub result: ProofResult,
 }
@@ -173,9 +237,23 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
         );
     }
     tracing::info!("product matches its manifest ({} files)", check.checked);
+    // Those asked for, else those recorded at staging time; each in its own environment.
+    let verifications = if options.verify.is_empty() {
+        manifest.recorded_verifications()
+    } else {
+        crate::verify::assign(&options.verify, &manifest.environments)?
+    };
     let check_seconds = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("failed to create `{}`", options.out_dir.display()))?;
+    if !options.force {
+        refuse_earlier_proof(&options.out_dir)?;
+    }
+    // With --force: the earlier proof's files go, so none of them can pass for this one's.
+    for old in earlier_proof(&options.out_dir)? {
+        std::fs::remove_file(&old)
+            .with_context(|| format!("failed to remove `{}`", old.display()))?;
+    }
 
     let docker = Docker::connect().await?;
     let image = docker.require_image(&options.image, options.pull).await?;
@@ -196,8 +274,14 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
         container.keep();
     }
     let record = ImageRecord::local(&options.image, &image);
-    let result =
-        crate::shutdown::until_stopped(prove(&container, options, &manifest, &record)).await;
+    let result = crate::shutdown::until_stopped(prove(
+        &container,
+        options,
+        &manifest,
+        &record,
+        &verifications,
+    ))
+    .await;
     let removed = container.remove().await;
     let (mut report, status) = result?;
     removed?;
@@ -206,7 +290,7 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
     report.timings.check_seconds = check_seconds;
     report.timings.total_seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report).context("failed to encode the report")?;
-    let report_path = options.out_dir.join("verify-report.json");
+    let report_path = options.out_dir.join(REPORT_FILE);
     std::fs::write(&report_path, format!("{json}\n"))
         .with_context(|| format!("failed to write `{}`", report_path.display()))?;
     match report.result {
@@ -217,11 +301,17 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
         ),
         ProofResult::BootstrapFailed => tracing::error!(
             "offline proof failed: the product did not install without network (log: {})",
-            options.out_dir.join("bootstrap.log").display()
+            options.out_dir.join(BOOTSTRAP_LOG).display()
         ),
         ProofResult::VerificationFailed => tracing::error!(
-            "offline proof failed: the product installed, but its verification failed (log: {})",
-            options.out_dir.join("verify.log").display()
+            "offline proof failed: the product installed, but a verification failed (logs: {})",
+            report
+                .verifications
+                .iter()
+                .filter(|v| !v.verdict.passed)
+                .map(|v| options.out_dir.join(&v.log).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
     Ok((report, status))
@@ -233,15 +323,14 @@ async fn prove(
     options: &Options,
     manifest: &ProductManifest,
     image: &ImageRecord,
+    verifications: &[Verification],
 ) -> anyhow::Result<(ProofReport, Status)> {
     let (network_mode, interfaces) = check_no_network(container).await?;
-    let pixi_version = stage::preflight(container, image).await?;
-    if pixi_version != manifest.pixi_version {
-        tracing::warn!(
-            "the proof image has {pixi_version}; the product was built with {}",
-            manifest.pixi_version
-        );
-    }
+    // A product that carries its pixi needs none in the image: that is what it is for.
+    let image_pixi = match &manifest.pixi {
+        Some(_) => None,
+        None => Some(stage::preflight(container, image).await?),
+    };
 
     let product_in_container = format!("{PROOF_ROOT}/product");
     let home = format!("{PROOF_ROOT}/home");
@@ -255,6 +344,16 @@ async fn prove(
         format!("HOME={home}"),
         format!("PIXI_AIRGAP_PRODUCT_DIR={product_in_container}"),
     ];
+    let pixi_version = match image_pixi {
+        Some(version) => version,
+        None => bundled_pixi_version(container, &env, user.clone()).await?,
+    };
+    if pixi_version != manifest.pixi_version {
+        tracing::warn!(
+            "the proof runs {pixi_version}; the product was built with {}",
+            manifest.pixi_version
+        );
+    }
     let bootstrap_exec = ExecSpec::new(["sh", "./bootstrap-project.sh"])
         .env(&env)
         .working_dir(product_in_container.clone())
@@ -263,18 +362,13 @@ async fn prove(
         "bootstrapping the product offline: {}",
         bootstrap_exec.display()
     );
-    let (boot, bootstrap_seconds) = stage::exec_logged(
-        container,
-        &bootstrap_exec,
-        &options.out_dir,
-        "bootstrap.log",
-    )
-    .await?;
+    let (boot, bootstrap_seconds) =
+        stage::exec_logged(container, &bootstrap_exec, &options.out_dir, BOOTSTRAP_LOG).await?;
     let bootstrap = BootstrapReport {
         command: bootstrap_exec.display(),
         exit_code: boot.exit_code,
         seconds: bootstrap_seconds,
-        log: "bootstrap.log".to_string(),
+        log: BOOTSTRAP_LOG.to_string(),
     };
     let mut report = ProofReport {
         format_version: 1,
@@ -286,6 +380,7 @@ async fn prove(
         image_id: image.id.clone(),
         image_repo_digests: image.repo_digests.clone(),
         pixi_version,
+        bundled_pixi: manifest.pixi.is_some(),
         network_mode,
         network_interfaces: interfaces,
         user,
@@ -293,6 +388,7 @@ async fn prove(
         extra_files: Vec::new(),
         bootstrap,
         verification: None,
+        verifications: Vec::new(),
         timings: Timings {
             upload_seconds,
             bootstrap_seconds,
@@ -310,49 +406,83 @@ async fn prove(
         return Ok((report, Status::VerificationFailed));
     }
 
-    let spec = options
-        .verify
-        .clone()
-        .or_else(|| manifest.verification.as_ref().map(|v| v.spec.clone()));
-    let Some(spec) = spec else {
+    if verifications.is_empty() {
         tracing::info!("no verification given or recorded: the proof is the offline install");
         return Ok((report, Status::Success));
-    };
-    // The same choice as at staging time.
-    let environment = crate::verify::environment(&manifest.environments).to_string();
+    }
     let project = format!("{product_in_container}/{}", manifest.project_name);
     let resources = format!("{product_in_container}/res");
     let place = VerifyPlace {
         project_dir: &project,
         resources_dir: &resources,
     };
-    // envs.sh is sourced first, exactly as a user on the air-gapped machine does.
-    let mut cmd = vec![
-        "sh".to_string(),
-        "-c".to_string(),
-        ". \"$PIXI_AIRGAP_PRODUCT_DIR/envs.sh\" && exec \"$@\"".to_string(),
-        "sh".to_string(),
-    ];
-    cmd.extend(spec.command(&environment, "--frozen", &place));
-    let exec = ExecSpec::new(cmd)
-        .env(&env)
-        .working_dir(project.clone())
-        .user(report.user.clone());
-    let verification =
-        stage::verify_in_container(container, &spec, &environment, &exec, &options.out_dir).await?;
-    report.timings.verification_seconds = verification.seconds;
-    let passed = verification.verdict.passed;
-    let verification = VerificationReport {
-        log: "verify.log".to_string(),
-        ..verification
-    };
-    report.verification = Some(verification);
-    if passed {
+    // Every verification runs, and is recorded, even after one has failed.
+    for (index, Verification { environment, spec }) in verifications.iter().enumerate() {
+        // envs.sh is sourced first, exactly as a user on the air-gapped machine does.
+        let mut cmd = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            ". \"$PIXI_AIRGAP_PRODUCT_DIR/envs.sh\" && exec \"$@\"".to_string(),
+            "sh".to_string(),
+        ];
+        cmd.extend(spec.command(environment, "--frozen", &place));
+        let exec = ExecSpec::new(cmd)
+            .env(&env)
+            .working_dir(project.clone())
+            .user(report.user.clone());
+        let log_name =
+            crate::verify::log_name(VERIFY_LOG_PREFIX, index, verifications.len(), environment);
+        let verification = stage::verify_in_container(
+            container,
+            spec,
+            environment,
+            &exec,
+            &options.out_dir,
+            &log_name,
+        )
+        .await?;
+        report.timings.verification_seconds += verification.seconds;
+        report.verifications.push(verification);
+    }
+    report.verification = report.verifications.first().cloned();
+    if report.verifications.iter().all(|v| v.verdict.passed) {
         Ok((report, Status::Success))
     } else {
         report.result = ProofResult::VerificationFailed;
         Ok((report, Status::VerificationFailed))
     }
+}
+
+/// The version of the pixi a user of the product gets: the one on PATH after sourcing `envs.sh`.
+/// A bundled pixi that does not run is not an error here: the bootstrap then fails, and the proof
+/// with it.
+async fn bundled_pixi_version(
+    container: &Container,
+    env: &[String],
+    user: Option<String>,
+) -> anyhow::Result<String> {
+    let exec = ExecSpec::new([
+        "sh",
+        "-c",
+        ". \"$PIXI_AIRGAP_PRODUCT_DIR/envs.sh\" && command -v pixi && pixi --version",
+    ])
+    .env(env)
+    .user(user);
+    let out = container.exec(&exec, None).await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let path = lines.next().unwrap_or_default().to_string();
+    let version = lines.next().unwrap_or_default().trim().to_string();
+    if !out.success() || version.is_empty() {
+        tracing::warn!(
+            "the product's bundled pixi does not run in the proof image (exit {}): {}",
+            out.exit_code,
+            out.tail(5)
+        );
+        return Ok("unknown (the bundled pixi did not run)".to_string());
+    }
+    tracing::info!("the proof uses the product's bundled {version} ({path})");
+    Ok(version)
 }
 
 /// Refuses to go on unless the engine says the container has network mode `none` with no

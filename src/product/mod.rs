@@ -7,6 +7,7 @@
 //!   pkg-cache/              pixi's package cache: everything `pixi install --frozen` needs offline
 //!   envs.sh                 source it: points pixi at pkg-cache and keeps it offline
 //!   bootstrap-project.sh    pixi install --frozen for every staged environment
+//!   bin/pixi                with --bundle-pixi: the build container's pixi (envs.sh puts it on PATH)
 //!   pixi-airgap.json        what went in: metadata, and the sha256 and size of every file
 //! ```
 //!
@@ -49,15 +50,37 @@ pub struct ProductManifest {
     pub pixi_version: String,
     pub image: ImageInfo,
     pub lock: LockRecord,
+    /// The first of `verifications` (what format-1 readers know).
     pub verification: Option<RecordedVerification>,
+    /// Every verification of the staging run, each with its environment; `verify-product` runs
+    /// them all again offline. Older manifests only have `verification`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verifications: Vec<RecordedVerification>,
     /// The pre-flight findings of the staging run (what may not work offline, and why).
     #[serde(default)]
     pub preflight: Vec<crate::check::Finding>,
     /// The CycloneDX SBOM's file name in the product (listed in `files` too).
     #[serde(default)]
     pub sbom: Option<String>,
+    /// The pixi the product carries (`--bundle-pixi`); listed in `files` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixi: Option<PixiRecord>,
     pub files: Vec<FileRecord>,
 }
+
+/// The bundled pixi: the binary that filled the package cache, taken from the build container.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PixiRecord {
+    /// `/`-separated path in the product.
+    pub path: String,
+    /// What `pixi --version` printed in the build container.
+    pub version: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Where a bundled pixi goes in the product.
+pub const BUNDLED_PIXI: &str = "bin/pixi";
 
 /// The staging run's verification as the product records it: what ran and how it ended, without
 /// timings, so that the same inputs give the same manifest.
@@ -119,6 +142,22 @@ pub struct FileRecord {
 }
 
 impl ProductManifest {
+    /// The staging run's verifications, from either field.
+    pub fn recorded_verifications(&self) -> Vec<crate::verify::Verification> {
+        let recorded = if self.verifications.is_empty() {
+            self.verification.iter().collect::<Vec<_>>()
+        } else {
+            self.verifications.iter().collect()
+        };
+        recorded
+            .into_iter()
+            .map(|r| crate::verify::Verification {
+                environment: r.environment.clone(),
+                spec: r.spec.clone(),
+            })
+            .collect()
+    }
+
     pub fn total_size(&self) -> u64 {
         self.files.iter().filter_map(|f| f.size).sum()
     }
@@ -242,7 +281,11 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         &mut files,
         keep_cache,
     )?;
-    let envs_sh = templates::envs_sh(project_name)?;
+    let pixi = match &stage.bundled_pixi {
+        Some(bundled) => Some(copy_bundled_pixi(workdir, bundled, staging, &mut files)?),
+        None => None,
+    };
+    let envs_sh = templates::envs_sh(project_name, &stage.pixi_version)?;
     write_file(staging, "envs.sh", &envs_sh, false, &mut files)?;
     let bootstrap =
         templates::bootstrap_sh(project_name, &stage.pixi_version, &stage.environments)?;
@@ -297,8 +340,14 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
             format_version: stage.lock_version,
         },
         verification: stage.verification.as_ref().map(RecordedVerification::from),
+        verifications: stage
+            .verifications
+            .iter()
+            .map(RecordedVerification::from)
+            .collect(),
         preflight: stage.preflight.findings.clone(),
         sbom: Some(crate::sbom::SBOM_FILE.to_string()),
+        pixi,
         files,
     };
     let mut json = serde_json::to_vec_pretty(&manifest).context("failed to encode the manifest")?;
@@ -314,6 +363,56 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         manifest.total_size() as f64 / (1024.0 * 1024.0)
     );
     Ok(manifest)
+}
+
+/// Copies `WORKDIR/pixi-bin/pixi` to `bin/pixi`, refusing a binary that is not the one staging
+/// recorded.
+fn copy_bundled_pixi(
+    workdir: &Workdir,
+    bundled: &crate::stage::BundledPixi,
+    staging: &Path,
+    files: &mut Vec<FileRecord>,
+) -> anyhow::Result<PixiRecord> {
+    let source = workdir.pixi_bin().join("pixi");
+    let meta = std::fs::symlink_metadata(&source).map_err(|err| {
+        InputError::new(format!(
+            "the staging run bundled pixi, but `{}` is missing ({err})",
+            source.display()
+        ))
+        .with_hint("stage again with --bundle-pixi")
+    })?;
+    if !meta.is_file() {
+        return Err(
+            InputError::new(format!("`{}` is not a regular file", source.display())).into(),
+        );
+    }
+    let bin = staging.join("bin");
+    std::fs::create_dir_all(&bin)
+        .with_context(|| format!("failed to create `{}`", bin.display()))?;
+    let (sha256, size, _) = copy_file_hashed(&source, &staging.join(BUNDLED_PIXI))?;
+    if sha256 != bundled.sha256 || size != bundled.size {
+        return Err(InputError::new(format!(
+            "`{}` is not the pixi the staging run copied (sha256 {sha256}, recorded {})",
+            source.display(),
+            bundled.sha256
+        ))
+        .with_hint("stage again with --bundle-pixi")
+        .into());
+    }
+    crate::fsutil::set_mode(&staging.join(BUNDLED_PIXI), 0o755)?;
+    files.push(FileRecord {
+        path: BUNDLED_PIXI.to_string(),
+        sha256: Some(sha256.clone()),
+        size: Some(size),
+        executable: true,
+        symlink: None,
+    });
+    Ok(PixiRecord {
+        path: BUNDLED_PIXI.to_string(),
+        version: bundled.version.clone(),
+        sha256,
+        size,
+    })
 }
 
 fn created_at(stage: &StageReport) -> String {
@@ -720,7 +819,8 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
     Ok((manifest, report))
 }
 
-fn hash_file(path: &Path) -> anyhow::Result<String> {
+/// The sha256 of a file, in hex.
+pub fn hash_file(path: &Path) -> anyhow::Result<String> {
     let mut file =
         File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
     let mut hasher = Sha256::new();

@@ -111,8 +111,15 @@ pub fn envs_sh_matches_as_made(path: &Path, size: u64, sha256: &str) -> anyhow::
         && crate::pixi::hex(&sha2::Sha256::digest(made.as_bytes())) == sha256)
 }
 
-pub fn envs_sh(project_name: &str) -> anyhow::Result<String> {
-    render(ENVS_SH, &[("PROJECT_NAME", Value::Word(project_name))])
+/// `envs.sh`; `pixi_version` is the build's, to tell a bundled pixi from another one on PATH.
+pub fn envs_sh(project_name: &str, pixi_version: &str) -> anyhow::Result<String> {
+    render(
+        ENVS_SH,
+        &[
+            ("PROJECT_NAME", Value::Word(project_name)),
+            ("PIXI_VERSION", Value::Word(pixi_version)),
+        ],
+    )
 }
 
 pub fn bootstrap_sh(
@@ -161,7 +168,7 @@ mod tests {
 
     #[test]
     fn envs_sh_has_one_empty_record_line_and_bootstrapping_changes_only_it() {
-        let made = envs_sh("demo").unwrap();
+        let made = envs_sh("demo", "pixi 0.15.2").unwrap();
         let records: Vec<&str> = made
             .lines()
             .filter(|l| l.starts_with(ENVS_SH_RECORD_MARKER))
@@ -185,7 +192,7 @@ mod tests {
     #[test]
     fn rendered_scripts_snapshot() {
         let envs = ["default".to_string(), "py 3.11".to_string()];
-        insta::assert_snapshot!("envs.sh", envs_sh("demo's project").unwrap());
+        insta::assert_snapshot!("envs.sh", envs_sh("demo's project", "pixi 0.15.2").unwrap());
         insta::assert_snapshot!(
             "bootstrap-project.sh",
             bootstrap_sh("demo's project", "pixi 0.15.2", &envs).unwrap()
@@ -202,7 +209,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let envs = ["default".to_string(), "test".to_string()];
         let scripts = [
-            ("envs.sh", envs_sh("p").unwrap()),
+            ("envs.sh", envs_sh("p", "pixi 0.15.2").unwrap()),
             (
                 "bootstrap-project.sh",
                 bootstrap_sh("p", "pixi 0.15.2", &envs).unwrap(),

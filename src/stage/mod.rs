@@ -18,7 +18,7 @@ use anyhow::Context;
 use crate::docker::{Container, ExecSpec};
 use crate::exit::{InfraError, InputError};
 use crate::pixi::{self, LockInfo, Manifest};
-use crate::verify::{VerifyPlace, VerifySpec, VerifyVerdict};
+use crate::verify::{Verification, VerifyPlace, VerifySpec, VerifyVerdict};
 use crate::workdir::Workdir;
 use archive::{ExclusionReport, TarEntry};
 use filter::StageFilter;
@@ -49,10 +49,13 @@ pub struct StagePlan {
     /// `KEY=VALUE` pairs for every exec in the container.
     pub env: Vec<String>,
     pub filter: StageFilter,
-    pub verify: Option<VerifySpec>,
+    /// Each runs in its environment, in this order.
+    pub verifications: Vec<Verification>,
     /// The host-side pre-flight check; the version checks are added once the container's pixi
     /// is known.
     pub preflight: crate::check::CheckReport,
+    /// Copy the container's pixi into `WORKDIR/pixi-bin/pixi` for the product.
+    pub bundle_pixi: bool,
 }
 
 /// What a staging run did; written to `out/stage.json` and printed with `--json`.
@@ -82,7 +85,14 @@ pub struct StageReport {
     #[serde(default)]
     pub resources_dir: Option<PathBuf>,
     pub installs: Vec<StepReport>,
+    /// The first of `verifications` (what format-1 readers know).
     pub verification: Option<VerificationReport>,
+    /// Every verification, each in its environment (older reports lack it).
+    #[serde(default)]
+    pub verifications: Vec<VerificationReport>,
+    /// The build container's pixi, copied with `--bundle-pixi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundled_pixi: Option<BundledPixi>,
     pub workdir: PathBuf,
     pub started_at: String,
     pub finished_at: String,
@@ -126,6 +136,19 @@ pub struct VerificationReport {
     pub log: String,
 }
 
+/// The build container's pixi binary, copied to the workdir with `--bundle-pixi`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BundledPixi {
+    /// In the workdir, `/`-separated.
+    pub path: String,
+    /// Where it was in the container.
+    pub source: String,
+    /// `pixi --version` of that binary.
+    pub version: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
 /// Where the image came from, for the report.
 #[derive(Debug, Clone, Default)]
 pub struct ImageRecord {
@@ -166,11 +189,6 @@ impl StagePlan {
             env.push(format!("{var}={}", self.container_cache()));
         }
         env
-    }
-
-    /// The environment the verification runs in: `default` when it is staged, else the first one.
-    pub fn verify_environment(&self) -> &str {
-        crate::verify::environment(&self.environments)
     }
 
     /// The folders every staged container workdir has, relative to it.
@@ -309,17 +327,31 @@ pub async fn run_in_container(
                 .map(str::to_string)
         });
 
-    let verification = match &plan.verify {
-        Some(spec) => Some(run_verification(container, plan, spec, &env, &out).await?),
-        None => None,
-    };
+    // Every verification runs, and is recorded, even after one has failed.
+    let mut verifications = Vec::new();
+    for (index, verification) in plan.verifications.iter().enumerate() {
+        let log_name = crate::verify::log_name(
+            "verify",
+            index,
+            plan.verifications.len(),
+            &verification.environment,
+        );
+        verifications
+            .push(run_verification(container, plan, verification, &env, &out, &log_name).await?);
+    }
 
     copy_back(container, plan).await?;
     write_helpers(&plan.workdir, &plan.manifest.name)?;
+    let bundled_pixi = if plan.bundle_pixi {
+        Some(copy_pixi(container, &plan.workdir, &pixi_version).await?)
+    } else {
+        None
+    };
 
-    let result = match &verification {
-        Some(v) if !v.verdict.passed => StageResult::VerificationFailed,
-        _ => StageResult::Success,
+    let result = if verifications.iter().all(|v| v.verdict.passed) {
+        StageResult::Success
+    } else {
+        StageResult::VerificationFailed
     };
     let report = StageReport {
         format_version: 1,
@@ -347,7 +379,9 @@ pub async fn run_in_container(
             ProjectSource::Container { .. } => None,
         },
         installs,
-        verification,
+        verification: verifications.first().cloned(),
+        verifications,
+        bundled_pixi,
         workdir: plan.workdir.root().to_path_buf(),
         started_at,
         finished_at: now(),
@@ -529,34 +563,40 @@ async fn install(
 async fn run_verification(
     container: &Container,
     plan: &StagePlan,
-    spec: &VerifySpec,
+    verification: &Verification,
     env: &[String],
     out: &Path,
+    log_name: &str,
 ) -> anyhow::Result<VerificationReport> {
-    let environment = plan.verify_environment().to_string();
+    let Verification { environment, spec } = verification;
     let project = plan.container_project();
     let resources = plan.container_resources();
     let place = VerifyPlace {
         project_dir: &project,
         resources_dir: &resources,
     };
-    let exec = ExecSpec::new(spec.command(&environment, "--locked", &place))
+    let exec = ExecSpec::new(spec.command(environment, "--locked", &place))
         .env(env)
         .working_dir(project.clone());
-    verify_in_container(container, spec, &environment, &exec, out).await
+    let report = verify_in_container(container, spec, environment, &exec, out, log_name).await?;
+    Ok(VerificationReport {
+        log: format!("out/{log_name}"),
+        ..report
+    })
 }
 
-/// Runs a verification command, logs it to `out/verify.log` and judges it. A failed verification
-/// is a report, not an error.
+/// Runs a verification command, logs it to `out/<log_name>` and judges it. A failed verification
+/// is a report, not an error; its `log` is `log_name`.
 pub async fn verify_in_container(
     container: &Container,
     spec: &VerifySpec,
     environment: &str,
     exec: &ExecSpec,
     out: &Path,
+    log_name: &str,
 ) -> anyhow::Result<VerificationReport> {
     tracing::info!("verifying in `{environment}` with {}", spec.describe());
-    let (result, seconds) = exec_logged(container, exec, out, "verify.log").await?;
+    let (result, seconds) = exec_logged(container, exec, out, log_name).await?;
     let verdict = spec.judge(result.exit_code, &result.text());
     if verdict.passed {
         tracing::info!("verification passed");
@@ -564,7 +604,7 @@ pub async fn verify_in_container(
         tracing::error!(
             "verification failed: {} (log: {})\n{}",
             verdict.reason(),
-            out.join("verify.log").display(),
+            out.join(log_name).display(),
             result.tail(15)
         );
     }
@@ -574,7 +614,7 @@ pub async fn verify_in_container(
         command: exec.display(),
         verdict,
         seconds,
-        log: "out/verify.log".to_string(),
+        log: log_name.to_string(),
     })
 }
 
@@ -615,6 +655,101 @@ pub fn write_helpers(workdir: &Workdir, project_name: &str) -> anyhow::Result<()
         .with_context(|| format!("failed to write `{}`", script.display()))?;
     crate::fsutil::set_mode(&script, 0o755)?;
     Ok(())
+}
+
+/// Copies the pixi that ran in the container (`command -v pixi`, links resolved) to
+/// `WORKDIR/pixi-bin/pixi` through the engine's archive API: the very binary that filled the
+/// cache, never a download. The tar is treated as hostile: one regular file, or nothing.
+async fn copy_pixi(
+    container: &Container,
+    workdir: &Workdir,
+    version: &str,
+) -> anyhow::Result<BundledPixi> {
+    let locate = container
+        .exec(
+            &ExecSpec::new([
+                "sh",
+                "-c",
+                "p=$(command -v pixi) || exit 127; readlink -f \"$p\" 2>/dev/null || printf '%s\\n' \"$p\"",
+            ]),
+            None,
+        )
+        .await?;
+    let source = String::from_utf8_lossy(&locate.stdout).trim().to_string();
+    if !locate.success() || !source.starts_with('/') || source.contains('\n') {
+        return Err(InfraError::new(format!(
+            "--bundle-pixi: cannot locate pixi in container {} (exit {}): {}",
+            container.short_id(),
+            locate.exit_code,
+            locate.tail(5)
+        ))
+        .into());
+    }
+    let base = Path::new(&source)
+        .file_name()
+        .map(PathBuf::from)
+        .context("pixi's path in the container has no file name")?;
+    let root = workdir.root();
+    let incoming = tempfile::Builder::new()
+        .prefix(".pixi-bin-incoming-")
+        .tempdir_in(root)
+        .with_context(|| format!("failed to create a folder in `{}`", root.display()))?;
+    tracing::info!(
+        "copying {}:{source} for --bundle-pixi",
+        container.short_id()
+    );
+    let bar = crate::progress::bytes("copying pixi", None);
+    let stream = crate::progress::track(
+        container.docker().download(container.id(), &source),
+        bar.clone(),
+    );
+    let expected = base.clone();
+    // One file is expected: a pixi binary is well under a gigabyte.
+    let limits = archive::ExtractLimits {
+        max_bytes: 1 << 30,
+        max_entries: 16,
+    };
+    let extracted = archive::extract_stream(
+        archive::boxed(stream),
+        incoming.path().to_path_buf(),
+        None,
+        limits,
+        move |p| p != expected.as_path(),
+    )
+    .await;
+    bar.finish_and_clear();
+    let stats = extracted.map_err(|err| {
+        crate::docker::download_error(container.id(), &source, format!("{err:#}"))
+    })?;
+    let file = incoming.path().join(&base);
+    let is_file = std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file());
+    if stats.entries != 1 || stats.skipped != 0 || !is_file {
+        return Err(InfraError::new(format!(
+            "--bundle-pixi: `{source}` in container {} is not a single regular file",
+            container.short_id()
+        ))
+        .into());
+    }
+    let dir = workdir.pixi_bin();
+    crate::workdir::remove_tree(&dir)?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    let dest = dir.join("pixi");
+    std::fs::rename(&file, &dest)
+        .with_context(|| format!("failed to move pixi to `{}`", dest.display()))?;
+    crate::fsutil::set_mode(&dest, 0o755)?;
+    let size = std::fs::metadata(&dest)
+        .with_context(|| format!("failed to read `{}`", dest.display()))?
+        .len();
+    let sha256 = crate::product::hash_file(&dest)?;
+    tracing::info!("bundled {version} ({source}, sha256 {sha256})");
+    Ok(BundledPixi {
+        path: "pixi-bin/pixi".to_string(),
+        source,
+        version: version.to_string(),
+        sha256,
+        size,
+    })
 }
 
 /// Copies the container workdir back into the host workdir, without the environments.

@@ -287,8 +287,14 @@ pub fn copy_tree(from: &Path, to: &Path) {
 
 /// Runs the real binary.
 pub fn pixi_airgap(args: &[&str]) -> Output {
+    pixi_airgap_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+/// Runs the real binary from `cwd`.
+pub fn pixi_airgap_in(cwd: &Path, args: &[&str]) -> Output {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
         .args(args)
+        .current_dir(cwd)
         .env_remove("RUST_LOG")
         .output()
         .expect("run pixi-airgap");

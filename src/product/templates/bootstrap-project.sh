@@ -3,7 +3,8 @@
 #
 #   sh /path/to/product/bootstrap-project.sh
 #
-# Runs `pixi install --frozen` for each environment that was staged. Safe to run again.
+# Runs `pixi install --frozen` for each environment that was staged, with the product's own pixi
+# (bin/pixi) when it carries one, else the pixi on PATH. Safe to run again.
 # Records the product's folder in envs.sh, so that `. /path/to/product/envs.sh` works from any
 # folder in any shell. Environments hold absolute paths: run from another folder than the one it
 # installed in (the product was moved), it removes the project's own .pixi/envs and installs again.
@@ -83,8 +84,9 @@ export PIXI_AIRGAP_PRODUCT_DIR="$here"
 # shellcheck source=envs.sh
 . "$here/envs.sh"
 
+# envs.sh put the product's own pixi (bin/pixi, with --bundle-pixi) first on PATH.
 if ! command -v pixi >/dev/null 2>&1; then
-  echo "bootstrap: pixi is not on PATH." >&2
+  echo "bootstrap: pixi is not on PATH and the product carries none (make it with --bundle-pixi to include one)." >&2
   echo "bootstrap: this product was built with $build_pixi_version; install that pixi (a single binary) on this machine and run again." >&2
   exit 3
 fi

@@ -64,4 +64,26 @@ done
 export PIXI_FROZEN=true
 export PIXI_OFFLINE=true
 
-unset _pixi_airgap_dir _pixi_airgap_var _pixi_airgap_recorded _pixi_airgap_self
+# A product made with --bundle-pixi carries the pixi that filled pkg-cache in bin/pixi: it goes
+# first on PATH. Another pixi on PATH of another version gets a warning; to use that one instead,
+# set PIXI_AIRGAP_USE_PATH_PIXI=1 before sourcing this file.
+_pixi_airgap_build_pixi=@PIXI_VERSION@
+if [ -x "$_pixi_airgap_dir/bin/pixi" ] && [ -f "$_pixi_airgap_dir/bin/pixi" ]; then
+  _pixi_airgap_other=$(command -v pixi 2>/dev/null || true)
+  if [ "${PIXI_AIRGAP_USE_PATH_PIXI:-}" = 1 ] && [ -n "$_pixi_airgap_other" ]; then
+    echo "envs.sh: PIXI_AIRGAP_USE_PATH_PIXI=1: using '$_pixi_airgap_other', not the bundled $_pixi_airgap_build_pixi" >&2
+  else
+    if [ -n "$_pixi_airgap_other" ] && [ "$_pixi_airgap_other" != "$_pixi_airgap_dir/bin/pixi" ]; then
+      _pixi_airgap_other_version=$("$_pixi_airgap_other" --version 2>/dev/null || echo "an unknown pixi")
+      if [ "$_pixi_airgap_other_version" != "$_pixi_airgap_build_pixi" ]; then
+        echo "envs.sh: warning: PATH has $_pixi_airgap_other_version ('$_pixi_airgap_other'); using the product's bundled $_pixi_airgap_build_pixi ('$_pixi_airgap_dir/bin/pixi'). Set PIXI_AIRGAP_USE_PATH_PIXI=1 to use the one on PATH instead" >&2
+      fi
+    fi
+    case $PATH in
+      "$_pixi_airgap_dir/bin:"*) ;;
+      *) export PATH="$_pixi_airgap_dir/bin:$PATH" ;;
+    esac
+  fi
+fi
+
+unset _pixi_airgap_dir _pixi_airgap_var _pixi_airgap_recorded _pixi_airgap_self _pixi_airgap_build_pixi _pixi_airgap_other _pixi_airgap_other_version
