@@ -58,7 +58,7 @@ impl Docker {
             ]
         });
         let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
+            image: Some(self.local_name(&spec.image).await?),
             cmd: Some(cmd),
             entrypoint: Some(vec![]),
             labels: Some(labels),

@@ -250,8 +250,32 @@ impl Docker {
         &self.inner
     }
 
-    /// Looks an image up locally; `Ok(None)` when it is not there.
+    /// Looks an image up locally; `Ok(None)` when it is not there. Podman names local images
+    /// `localhost/NAME:TAG`, Docker `NAME:TAG`: either spelling finds the image on either engine.
     pub async fn image(&self, image: &str) -> Result<Option<ImageInfo>, DockerError> {
+        if let Some(found) = self.inspect_image(image).await? {
+            return Ok(Some(found));
+        }
+        match other_spelling(image) {
+            Some(other) => self.inspect_image(&other).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The name under which the engine knows `image` (see [`Docker::image`]); the name as given
+    /// when neither spelling is there.
+    pub async fn local_name(&self, image: &str) -> Result<String, DockerError> {
+        if self.inspect_image(image).await?.is_none() {
+            if let Some(other) = other_spelling(image) {
+                if self.inspect_image(&other).await?.is_some() {
+                    return Ok(other);
+                }
+            }
+        }
+        Ok(image.to_string())
+    }
+
+    async fn inspect_image(&self, image: &str) -> Result<Option<ImageInfo>, DockerError> {
         match self.inner.inspect_image(image).await {
             Ok(info) => Ok(Some(ImageInfo {
                 id: info.id.unwrap_or_default(),
@@ -426,6 +450,21 @@ impl Docker {
     }
 }
 
+/// `localhost/NAME` for a name without a registry, `NAME` for `localhost/NAME`; `None` for names
+/// with another registry or a digest reference.
+fn other_spelling(image: &str) -> Option<String> {
+    if image.contains('@') {
+        return None;
+    }
+    if let Some(rest) = image.strip_prefix("localhost/") {
+        return Some(rest.to_string());
+    }
+    // A first component with a dot or a port, or `localhost`, names a registry.
+    let first = image.split('/').next().unwrap_or_default();
+    let has_registry = image.contains('/') && (first.contains('.') || first.contains(':'));
+    (!has_registry).then(|| format!("localhost/{image}"))
+}
+
 /// Makes a download error carry the operation it belongs to.
 pub(crate) fn download_error(
     container: &str,
@@ -436,5 +475,28 @@ pub(crate) fn download_error(
         container: container.to_string(),
         path: path.to_string(),
         source: source.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_names_have_a_docker_and_a_podman_spelling() {
+        use super::other_spelling;
+        assert_eq!(
+            other_spelling("pixi-airgap-testbed:pixi-0.15.2").as_deref(),
+            Some("localhost/pixi-airgap-testbed:pixi-0.15.2")
+        );
+        assert_eq!(
+            other_spelling("localhost/pixi-airgap-testbed:no-pixi").as_deref(),
+            Some("pixi-airgap-testbed:no-pixi")
+        );
+        assert_eq!(
+            other_spelling("library/debian:12").as_deref(),
+            Some("localhost/library/debian:12")
+        );
+        assert_eq!(other_spelling("registry.example:5000/x:1"), None);
+        assert_eq!(other_spelling("quay.io/x/y:1"), None);
+        assert_eq!(other_spelling("x@sha256:00"), None);
     }
 }
