@@ -5,7 +5,12 @@
 #   - writes a private containers.conf and storage.conf under $PIXI_AIRGAP_TESTBED_CACHE/podman
 #     (default ~/.cache/pixi-airgap-testbed/podman): its own image store, run root, temp dir and
 #     network definitions, so nothing global changes and Docker is never touched
-#   - starts `podman system service` on $DIR/podman.sock (reused when it already answers)
+#   - starts `podman system service` on $DIR/podman.sock (reused when it already answers), in its
+#     own network and mount namespaces: rootful Podman 4 keeps netavark's state (IP allocations,
+#     the aardvark-dns configuration and pid file) in the fixed folder /run/containers/networks, so
+#     two services on one machine would share one DNS server and clash; a private tmpfs there and a
+#     private network namespace keep this one apart from any other Podman, and from Docker's
+#     bridges and firewall rules. The tests need no outside network (the channel is a container).
 #   - copies the test images from Docker into it (`docker save | podman load`), only when missing
 #     or changed
 #
@@ -86,10 +91,8 @@ EOF
   mv "$DIR/storage.conf.tmp" "$DIR/storage.conf"
 }
 
-pm() {
-  CONTAINERS_CONF="$DIR/containers.conf" CONTAINERS_STORAGE_CONF="$DIR/storage.conf" \
-    podman --root "$DIR/root" --runroot "$DIR/runroot" "$@"
-}
+# The podman client, through the service (never a second engine on the same storage).
+pm() { podman --remote --url "unix://$SOCK" "$@"; }
 
 answering() {
   [ -S "$SOCK" ] && curl -fsS --max-time 5 --unix-socket "$SOCK" http://podman/_ping >/dev/null 2>&1
@@ -105,7 +108,7 @@ ensure_service() {
     old=$(cat "$PIDFILE")
     # A stale pid file: stop what is left of our own service only.
     if [ -n "$old" ] && kill -0 "$old" 2>/dev/null \
-      && tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null | grep -q "system service.*$SOCK"; then
+      && tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null | grep -q "unshare.*system service.*$SOCK"; then
       kill "$old" 2>/dev/null || true
       sleep 1
     fi
@@ -113,9 +116,14 @@ ensure_service() {
   fi
   rm -f "$SOCK"
   log "starting the Podman service on $SOCK (log: $DIR/service.log)"
+  mkdir -p /run/containers/networks
+  # shellcheck disable=SC2016 # expanded by the inner shell
   CONTAINERS_CONF="$DIR/containers.conf" CONTAINERS_STORAGE_CONF="$DIR/storage.conf" \
-    nohup podman --root "$DIR/root" --runroot "$DIR/runroot" \
-    system service --time=0 "unix://$SOCK" >"$DIR/service.log" 2>&1 </dev/null &
+    nohup unshare --mount --net --fork --kill-child=SIGTERM --propagation private sh -c '
+      mount -t tmpfs -o mode=0755 podman-netavark /run/containers/networks || exit 1
+      if command -v ip >/dev/null 2>&1; then ip link set lo up; fi
+      exec podman --root "$1/root" --runroot "$1/runroot" system service --time=0 "unix://$2"
+    ' sh "$DIR" "$SOCK" >"$DIR/service.log" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 60); do
     answering && return
@@ -128,7 +136,7 @@ stop_service() {
   if [ -f "$PIDFILE" ]; then
     local pid
     pid=$(cat "$PIDFILE")
-    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "system service.*$SOCK"; then
+    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "unshare.*system service.*$SOCK"; then
       log "stopping the Podman service (pid $pid)"
       kill "$pid"
     fi
