@@ -108,7 +108,7 @@ ensure_service() {
     old=$(cat "$PIDFILE")
     # A stale pid file: stop what is left of our own service only.
     if [ -n "$old" ] && kill -0 "$old" 2>/dev/null \
-      && tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null | grep -q "unshare.*system service.*$SOCK"; then
+      && tr '\0\n' '  ' <"/proc/$old/cmdline" 2>/dev/null | grep -q "unshare.*system service.*$SOCK"; then
       kill "$old" 2>/dev/null || true
       sleep 1
     fi
@@ -136,7 +136,7 @@ stop_service() {
   if [ -f "$PIDFILE" ]; then
     local pid
     pid=$(cat "$PIDFILE")
-    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "unshare.*system service.*$SOCK"; then
+    if [ -n "$pid" ] && tr '\0\n' '  ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "unshare.*system service.*$SOCK"; then
       log "stopping the Podman service (pid $pid)"
       kill "$pid"
     fi
