@@ -109,7 +109,8 @@ ensure_service() {
     # A stale pid file: stop what is left of our own service only.
     if [ -n "$old" ] && kill -0 "$old" 2>/dev/null \
       && tr '\0\n' '  ' <"/proc/$old/cmdline" 2>/dev/null | grep -q "unshare.*system service.*$SOCK"; then
-      kill "$old" 2>/dev/null || true
+      local child
+      for child in $(pgrep -P "$old"); do kill "$child" 2>/dev/null || true; done
       sleep 1
     fi
     rm -f "$PIDFILE"
@@ -138,7 +139,14 @@ stop_service() {
     pid=$(cat "$PIDFILE")
     if [ -n "$pid" ] && tr '\0\n' '  ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "unshare.*system service.*$SOCK"; then
       log "stopping the Podman service (pid $pid)"
-      kill "$pid"
+      # unshare --fork ignores SIGTERM while it waits: stop its child, the service, and it follows.
+      local child
+      for child in $(pgrep -P "$pid"); do kill "$child" 2>/dev/null || true; done
+      for _ in $(seq 1 20); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+      done
+      if kill -0 "$pid" 2>/dev/null; then die "the Podman service (pid $pid) did not stop"; fi
     fi
     rm -f "$PIDFILE"
   fi
