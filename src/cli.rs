@@ -276,6 +276,10 @@ pub struct MakeProductArgs {
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
+    /// Replace an --output folder that is not empty and not an earlier product
+    #[arg(long)]
+    pub force: bool,
+
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
@@ -345,6 +349,10 @@ pub struct StageArgs {
     /// Stage a file that the secret filter would leave out, e.g. `--include-secret .npmrc` (repeatable)
     #[arg(long, value_name = "GLOB")]
     pub include_secret: Vec<String>,
+
+    /// Stage even when `.pixi/config.toml`, the manifest or `pixi.lock` hold credentials in URLs
+    #[arg(long)]
+    pub allow_url_credentials: bool,
 
     /// Reuse a non-empty workdir: its pixi-airgap folders are replaced
     #[arg(long)]

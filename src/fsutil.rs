@@ -46,3 +46,15 @@ pub fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
     let _ = (path, mode);
     Ok(())
 }
+
+/// Whether this process runs as root (its `/proc/self` is owned by uid 0).
+#[cfg(unix)]
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+#[cfg(not(unix))]
+pub fn running_as_root() -> bool {
+    false
+}

@@ -19,6 +19,7 @@ pub mod pixi;
 pub mod product;
 pub mod progress;
 pub mod sbom;
+pub mod secrets;
 pub mod shutdown;
 pub mod stage;
 pub mod verify;

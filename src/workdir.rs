@@ -1,5 +1,9 @@
 //! The host work folder and its layout:
 //! `WORKDIR/{project/<name>, resources, pixi-cache, out, helpers, product}`.
+//!
+//! A workdir we create carries a marker file, [`MARKER`]; `--force` only ever deletes the staged
+//! folders of a workdir that carries it, and the stagers skip any folder that carries it (an
+//! earlier default workdir inside the project is never staged into the next one).
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +13,17 @@ use crate::exit::InputError;
 
 /// Folders a staging run writes; `--force` replaces exactly these.
 pub const STAGED_FOLDERS: [&str; 5] = ["project", "resources", "pixi-cache", "out", "helpers"];
+
+/// The file that says "pixi-airgap made this workdir" (host side and, for stage-container, in the
+/// container's workdir).
+pub const MARKER: &str = ".pixi-airgap-workdir";
+/// What the marker file holds.
+pub const MARKER_TEXT: &str = "pixi-airgap workdir: pixi-airgap may replace project/, resources/, pixi-cache/, out/ and helpers/ here\n";
+
+/// Whether `dir` carries the workdir marker.
+pub fn is_marked(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(MARKER)).is_ok_and(|m| m.is_file())
+}
 
 #[derive(Debug, Clone)]
 pub struct Workdir {
@@ -63,10 +78,18 @@ impl Workdir {
             ))
             .into());
         }
-        if force || !self.root.exists() {
+        if !self.root.exists() || !crate::fsutil::dir_has_entries(&self.root)? {
             return Ok(());
         }
-        if crate::fsutil::dir_has_entries(&self.root)? {
+        if !is_marked(&self.root) {
+            return Err(InputError::new(format!(
+                "workdir `{}` is not empty and is not a pixi-airgap workdir (it has no {MARKER})",
+                self.root.display()
+            ))
+            .with_hint("pick a new or empty folder for the workdir: pixi-airgap only ever replaces folders in a workdir it made")
+            .into());
+        }
+        if !force {
             return Err(
                 InputError::new(format!("workdir `{}` is not empty", self.root.display()))
                     .with_hint(
@@ -78,9 +101,43 @@ impl Workdir {
         Ok(())
     }
 
+    /// Refuses a workdir that is, or contains, a folder the user keeps (the project, the
+    /// resources): deleting its staged folders could reach them. Compared by canonical path, so a
+    /// symlinked alias is caught. (A workdir inside the project is fine: it is never staged.)
+    pub fn check_not_over(&self, keep: &Path, what: &str) -> anyhow::Result<()> {
+        let root = canonical_or_self(&self.root);
+        let keep = canonical_or_self(keep);
+        if keep.starts_with(&root) {
+            return Err(InputError::new(format!(
+                "the workdir `{}` would hold the {what} `{}`",
+                self.root.display(),
+                keep.display()
+            ))
+            .with_hint("pick a workdir outside the project, e.g. a new folder next to it")
+            .into());
+        }
+        Ok(())
+    }
+
     /// Creates the workdir, clearing the staged folders of an earlier run (`product/` and anything
     /// else the user keeps there stay), and an empty `out/`.
     pub fn prepare(&self) -> anyhow::Result<()> {
+        // The same rules again, now that the work is about to start: never delete in a folder we
+        // did not make.
+        if self.root.exists()
+            && crate::fsutil::dir_has_entries(&self.root)?
+            && !is_marked(&self.root)
+        {
+            return Err(InputError::new(format!(
+                "workdir `{}` is not a pixi-airgap workdir (it has no {MARKER}); nothing was deleted",
+                self.root.display()
+            ))
+            .into());
+        }
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("failed to create `{}`", self.root.display()))?;
+        std::fs::write(self.root.join(MARKER), MARKER_TEXT)
+            .with_context(|| format!("failed to write `{}`", self.root.join(MARKER).display()))?;
         for folder in STAGED_FOLDERS {
             let path = self.root.join(folder);
             if path.exists() {
@@ -90,6 +147,26 @@ impl Workdir {
         std::fs::create_dir_all(self.out())
             .with_context(|| format!("failed to create `{}`", self.out().display()))
     }
+}
+
+/// The canonical form of a path, or of its nearest existing ancestor joined with the rest.
+pub fn canonical_or_self(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+    let mut out = std::fs::canonicalize(&existing).unwrap_or(existing);
+    for name in rest.into_iter().rev() {
+        out.push(name);
+    }
+    out
 }
 
 /// Removes a folder tree, making read-only folders writable first (package caches have them).
@@ -123,6 +200,7 @@ mod tests {
         let wd = Workdir::new(&dir.path().join("new")).unwrap();
         wd.check_writable(false).unwrap();
         wd.prepare().unwrap();
+        assert!(is_marked(wd.root()));
         wd.check_writable(false).unwrap_err();
         std::fs::create_dir_all(wd.product()).unwrap();
         std::fs::write(wd.out().join("old.log"), "x").unwrap();
@@ -130,6 +208,29 @@ mod tests {
         wd.prepare().unwrap();
         assert!(wd.product().is_dir(), "product/ is kept");
         assert!(!wd.out().join("old.log").exists(), "out/ is cleared");
+    }
+
+    #[test]
+    fn force_never_touches_a_folder_we_did_not_make() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join("project")).unwrap();
+        std::fs::write(home.join("project/thesis.tex"), "years of work").unwrap();
+        let wd = Workdir::new(&home).unwrap();
+        let err = wd.check_writable(true).unwrap_err();
+        assert!(
+            err.to_string().contains("not a pixi-airgap workdir"),
+            "{err}"
+        );
+        wd.prepare().unwrap_err();
+        assert!(home.join("project/thesis.tex").is_file());
+        // The project itself, or a link to it, is never a workdir.
+        let link = dir.path().join("alias");
+        std::os::unix::fs::symlink(&home, &link).unwrap();
+        let wd = Workdir::new(&link).unwrap();
+        wd.check_not_over(&home, "project").unwrap_err();
+        let wd = Workdir::new(&dir.path().join("wd")).unwrap();
+        wd.check_not_over(&home, "project").unwrap();
     }
 
     #[test]

@@ -119,6 +119,23 @@ fn project_and_workdir_checks() {
         &busy.display().to_string(),
     ]);
     assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not a pixi-airgap workdir"),
+        "a folder we did not make is refused, --force or not: {}",
+        stderr(&out)
+    );
+    // One of ours: refused unless --force.
+    std::fs::write(busy.join(".pixi-airgap-workdir"), "x").unwrap();
+    let out = pixi_airgap(&[
+        "stage-host",
+        "--image",
+        "img",
+        "--project-dir",
+        &project.display().to_string(),
+        "--workdir",
+        &busy.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is not empty"), "{}", stderr(&out));
     assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
 }

@@ -6,37 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::*;
-use pixi_airgap::docker::{Container, ContainerSpec, ExecSpec};
-use pixi_airgap::stage::archive;
-
-/// Starts the "user's" container on the channel network with `project` copied to /home/dev/<name>.
-fn user_container(bed: &Testbed, server: &ChannelServer, project: &Path) -> Container {
-    let name = project.file_name().unwrap().to_string_lossy().into_owned();
-    runtime().block_on(async {
-        let spec = ContainerSpec {
-            image: bed.image.clone(),
-            labels: vec![("io.pixi-airgap.test".into(), "user-container".into())],
-            network: Some(server.network.clone()),
-            ..Default::default()
-        };
-        let container = bed.docker.start_container(&spec).await.unwrap();
-        let mkdir = container
-            .exec(&ExecSpec::new(["mkdir", "-p", "/home/dev"]), None)
-            .await
-            .unwrap();
-        assert!(mkdir.success());
-        let (entries, _) = archive::plan_dir(project, Path::new(&name), None).unwrap();
-        bed.docker
-            .upload(
-                container.id(),
-                "/home/dev",
-                archive::tar_stream(entries, archive::Owner::ROOT),
-            )
-            .await
-            .unwrap();
-        container
-    })
-}
+use pixi_airgap::docker::ContainerSpec;
 
 fn tree(root: &Path) -> BTreeSet<String> {
     walkdir::WalkDir::new(root)
@@ -50,14 +20,6 @@ fn tree(root: &Path) -> BTreeSet<String> {
                 .to_string()
         })
         .collect()
-}
-
-fn in_container(bed: &Testbed, container: &Container, script: &str) -> (String, i64) {
-    runtime().block_on(exec_in(
-        &bed.docker,
-        container.id(),
-        &ExecSpec::new(["sh", "-c", script]),
-    ))
 }
 
 #[test]

@@ -21,6 +21,7 @@ impl Options {
             workdir,
             project_name,
             output,
+            force,
             json,
         } = args;
         if !workdir.is_dir() {
@@ -41,6 +42,7 @@ impl Options {
                 workdir,
                 project_name,
                 output,
+                force,
             },
             json,
         })

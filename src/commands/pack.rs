@@ -133,6 +133,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             workdir: workdir.clone(),
             project_name: report.project_name.clone(),
             output: workdir.product(),
+            // WORKDIR/product is ours: an earlier product, or nothing.
+            force: false,
         };
         let manifest = make_product::make(&make).await?;
         lap("make-product", &mut phases);

@@ -14,6 +14,8 @@ pub struct CommonOptions {
     pub requested_environments: Vec<String>,
     pub env: Vec<String>,
     pub filter: StageFilter,
+    /// `--allow-url-credentials`: findings of [`crate::secrets::check_url_credentials`] only warn.
+    pub allow_url_credentials: bool,
     pub force: bool,
     pub json: bool,
 }
@@ -27,6 +29,7 @@ impl CommonOptions {
             env,
             exclude,
             include_secret,
+            allow_url_credentials,
             force,
             json,
         } = args;
@@ -39,6 +42,7 @@ impl CommonOptions {
             requested_environments: environments,
             env: resolve_env(&env)?,
             filter: StageFilter::new(&exclude, &include_secret)?,
+            allow_url_credentials,
             force,
             json,
         })

@@ -93,7 +93,6 @@ fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerifyK
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
-    options.common.workdir.prepare()?;
     let docker = Docker::connect().await?;
     let container = docker.attach_container(&options.container_id).await?;
     let info = docker.inspect_container(container.id()).await?;
@@ -103,6 +102,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         repo_digests: Vec::new(),
     };
     let (_manifest_dir, plan) = plan(&docker, &container, options).await?;
+    // Deletions last: the host workdir's old folders, then (with --force) our old container
+    // workdir, each only when it carries our marker.
+    options.common.workdir.prepare()?;
     prepare_container_workdir(&container, options).await?;
     tracing::info!(
         "staging `{}` ({}) from container {}:{}",
@@ -155,7 +157,13 @@ async fn plan(
         .unwrap_or_else(|| PathBuf::from("project"));
     let local = tmp.path().join(folder);
     std::fs::create_dir_all(&local).context("failed to create a temporary folder")?;
-    for name in ["pixi.toml", "pyproject.toml", "pixi.lock"] {
+    std::fs::create_dir_all(local.join(".pixi")).context("failed to create a temporary folder")?;
+    for name in [
+        "pixi.toml",
+        "pyproject.toml",
+        "pixi.lock",
+        ".pixi/config.toml",
+    ] {
         let path = format!("{}/{name}", options.project_path);
         if let Some(bytes) = docker.read_file(container.id(), &path, LIMIT).await? {
             std::fs::write(local.join(name), bytes)
@@ -173,6 +181,13 @@ async fn plan(
     let lock = LockInfo::read(&local).map_err(in_container)?;
     let environments = manifest.select_environments(&options.common.requested_environments)?;
     let preflight = crate::check::preflight(&local, &environments).map_err(in_container)?;
+    // Before anything is written into the container.
+    let config = local.join(".pixi/config.toml");
+    let mut files = crate::secrets::pixi_files(&config, &manifest.path, &lock.path, &local);
+    for file in &mut files {
+        file.label = format!("{}/{}", options.project_path, file.label);
+    }
+    crate::secrets::check_url_credentials(&files, options.common.allow_url_credentials)?;
     let mut verify = options.verify.clone();
     if let Some(VerifySpec {
         kind: VerifyKind::Script {
@@ -225,6 +240,22 @@ async fn prepare_container_workdir(container: &Container, options: &Options) -> 
                 container.short_id()
             ))
             .with_hint("pass --force to replace it, or pick another --container-workdir-path")
+            .into());
+        }
+        let marker = format!("{cw}/{}", crate::workdir::MARKER);
+        let marked = container
+            .exec(
+                &ExecSpec::new(["sh", "-c", "test -f \"$1\"", "sh", marker.as_str()]),
+                None,
+            )
+            .await?;
+        if marked.exit_code != 0 {
+            return Err(InputError::new(format!(
+                "`{cw}` in container {} is not a pixi-airgap workdir (it has no {}): nothing was deleted",
+                container.short_id(),
+                crate::workdir::MARKER
+            ))
+            .with_hint("pick another --container-workdir-path: --force only replaces a container workdir pixi-airgap made")
             .into());
         }
         remove_container_workdir(container, cw).await?;

@@ -44,6 +44,7 @@ impl Options {
             requested_environments,
             env,
             filter,
+            allow_url_credentials,
             force,
             json,
         } = CommonOptions::resolve(stage)?;
@@ -57,13 +58,14 @@ impl Options {
         let manifest = Manifest::discover(&project_dir)?;
         let lock = LockInfo::read(&project_dir)?;
         let environments = manifest.select_environments(&requested_environments)?;
-        if project_dir.starts_with(workdir.root()) {
-            return Err(InputError::new(format!(
-                "the project `{}` is inside the workdir `{}`",
-                project_dir.display(),
-                workdir.root().display()
-            ))
-            .into());
+        let pixi_config = project_dir.join(".pixi/config.toml");
+        crate::secrets::check_url_credentials(
+            &crate::secrets::pixi_files(&pixi_config, &manifest.path, &lock.path, &project_dir),
+            allow_url_credentials,
+        )?;
+        workdir.check_not_over(&project_dir, "project")?;
+        if let Some(res) = &resources_dir {
+            workdir.check_not_over(res, "resources folder")?;
         }
         let verify = VerifySpec::resolve(&verify, &project_dir, resources_dir.as_deref())?;
         // Last of the checks without Docker: the arguments are right, is the project?
@@ -105,7 +107,6 @@ fn existing_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
 /// Runs `stage-host` to the end. `Ok(Status::VerificationFailed)` when the verification failed
 /// (the workdir is written all the same).
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
-    options.plan.workdir.prepare()?;
     let docker = Docker::connect().await?;
     let report = stage_with(&docker, options).await?;
     if options.json {
@@ -119,15 +120,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
 
 /// Stages and returns the report (also in `WORKDIR/out/stage.json`); `pack` builds on this.
 pub async fn stage(options: &Options) -> anyhow::Result<StageReport> {
-    options.plan.workdir.prepare()?;
+    // Every check that can fail (engine, image) comes before the workdir's old folders go.
     let docker = Docker::connect().await?;
     stage_with(&docker, options).await
 }
 
-/// [`stage`] on an engine already connected; the workdir is prepared.
+/// [`stage`] on an engine already connected.
 async fn stage_with(docker: &Docker, options: &Options) -> anyhow::Result<StageReport> {
     let plan = &options.plan;
     let image = docker.require_image(&options.image, options.pull).await?;
+    plan.workdir.prepare()?;
     let record = ImageRecord::local(&options.image, &image);
     let spec = ContainerSpec {
         image: options.image.clone(),

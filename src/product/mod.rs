@@ -143,6 +143,8 @@ pub struct MakeOptions {
     pub workdir: Workdir,
     pub project_name: String,
     pub output: PathBuf,
+    /// Replace an output folder that is not empty and not an earlier product.
+    pub force: bool,
 }
 
 /// Reads `WORKDIR/out/stage.json`, the record of the staging run a product is made from.
@@ -165,8 +167,10 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         workdir,
         project_name,
         output,
+        force,
     } = options;
     let stage = read_stage_report(workdir)?;
+    check_output(output, workdir, &stage, *force)?;
     if &stage.project_name != project_name {
         return Err(InputError::new(format!(
             "--project-name `{project_name}` does not match the staged project `{}`",
@@ -509,6 +513,72 @@ fn remove_stale_partials(parent: &Path, name: &str) {
 
 /// Puts the finished product at `output`: the old one is moved aside, the new one renamed in,
 /// then the old one deleted.
+/// The output folder may be replaced: it is new, empty, an earlier product, or `--force` says so;
+/// and it never is, or holds, a folder the user keeps (the workdir, the current folder, the
+/// project, the resources), nor lies inside the project, the resources or a staged folder. Paths
+/// compare canonically, so a symlinked alias is caught. (Inside the current folder is fine:
+/// `--output ./product` is the common case.)
+fn check_output(
+    output: &Path,
+    workdir: &Workdir,
+    stage: &StageReport,
+    force: bool,
+) -> anyhow::Result<()> {
+    let refuse = |why: String| -> anyhow::Error {
+        InputError::new(format!("--output `{}` {why}", output.display()))
+            .with_hint("pick a new folder for the product, e.g. WORKDIR/product (the default)")
+            .into()
+    };
+    let out = crate::workdir::canonical_or_self(output);
+    let cwd = std::env::current_dir().context("failed to read the current folder")?;
+    let mut kept: Vec<(PathBuf, &str, bool)> = vec![
+        (workdir.root().to_path_buf(), "the workdir", false),
+        (cwd, "the current folder", false),
+    ];
+    for folder in crate::workdir::STAGED_FOLDERS {
+        kept.push((workdir.root().join(folder), "a staged folder", true));
+    }
+    if let Some(p) = &stage.project_dir {
+        kept.push((p.clone(), "the project", true));
+    }
+    if let Some(r) = &stage.resources_dir {
+        kept.push((r.clone(), "the resources", true));
+    }
+    for (path, what, no_inside) in kept {
+        let path = crate::workdir::canonical_or_self(&path);
+        if path.starts_with(&out) {
+            return Err(refuse(format!(
+                "is or contains {what} (`{}`)",
+                path.display()
+            )));
+        }
+        if no_inside && out.starts_with(&path) {
+            return Err(refuse(format!("lies inside {what} (`{}`)", path.display())));
+        }
+    }
+    match std::fs::symlink_metadata(output) {
+        Err(_) => Ok(()),
+        Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
+            Err(refuse("exists and is not a folder".to_string()))
+        }
+        Ok(_) if !crate::fsutil::dir_has_entries(output)? => Ok(()),
+        Ok(_) if ProductManifest::read(output).is_ok() => Ok(()),
+        Ok(_) if force => {
+            tracing::warn!(
+                "--force: replacing `{}`, which is not an earlier product",
+                output.display()
+            );
+            Ok(())
+        }
+        Ok(_) => Err(InputError::new(format!(
+            "--output `{}` is not empty and is not an earlier product (no readable {MANIFEST_FILE})",
+            output.display()
+        ))
+        .with_hint("pick a new or empty folder, or pass --force to replace it")
+        .into()),
+    }
+}
+
 fn swap_into_place(partial: tempfile::TempDir, output: &Path) -> anyhow::Result<()> {
     let parent = output
         .parent()
@@ -536,8 +606,24 @@ fn swap_into_place(partial: tempfile::TempDir, output: &Path) -> anyhow::Result<
         None
     };
     let partial = partial.keep();
-    std::fs::rename(&partial, output)
-        .with_context(|| format!("failed to move the product into `{}`", output.display()))?;
+    if let Err(err) = std::fs::rename(&partial, output) {
+        // Put the old product back: a failed swap must leave things as they were.
+        if let Some(aside) = &old {
+            if let Err(back) = std::fs::rename(aside.join("product"), output) {
+                tracing::error!(
+                    "could not put the old product back from `{}`: {back}",
+                    aside.display()
+                );
+            } else {
+                let _ = remove_tree(aside);
+            }
+        }
+        let _ = remove_tree(&partial);
+        return Err(anyhow::Error::new(err).context(format!(
+            "failed to move the product into `{}`",
+            output.display()
+        )));
+    }
     if let Some(old) = old {
         remove_tree(&old)?;
     }
@@ -688,6 +774,7 @@ mod tests {
             workdir: wd.clone(),
             project_name: "demo".to_string(),
             output: wd.product(),
+            force: false,
         };
         let manifest = make(&options).unwrap();
         let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
@@ -747,6 +834,7 @@ mod tests {
             workdir: wd.clone(),
             project_name: "other".to_string(),
             output: wd.product(),
+            force: false,
         };
         let err = make(&options).unwrap_err();
         assert!(
@@ -759,6 +847,7 @@ mod tests {
             workdir: empty.clone(),
             project_name: "demo".to_string(),
             output: empty.product(),
+            force: false,
         };
         let err = make(&options).unwrap_err();
         assert!(err.to_string().contains("is not a staged workdir"), "{err}");

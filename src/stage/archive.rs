@@ -137,6 +137,13 @@ pub fn plan_dir(
             .to_path_buf();
         let file_type = item.file_type();
         if let (Some(filter), false) = (filter, rel.as_os_str().is_empty()) {
+            // An earlier pixi-airgap workdir inside the project (the default `tmp/workdir-*`) is
+            // never staged into the next one.
+            if file_type.is_dir() && crate::workdir::is_marked(item.path()) {
+                report.record(&rel, Exclusion::Junk);
+                walker.skip_current_dir();
+                continue;
+            }
             if let Some(why) = filter.exclusion(&rel) {
                 report.record(&rel, why);
                 if file_type.is_dir() {
@@ -160,6 +167,14 @@ pub fn plan_dir(
                 .with_context(|| format!("failed to read link `{}`", item.path().display()))?;
             EntryKind::Symlink { target }
         } else if file_type.is_file() {
+            if let Some(why) = filter
+                .map(|f| f.file_content_exclusion(&rel, item.path()))
+                .transpose()?
+                .flatten()
+            {
+                report.record(&rel, why);
+                continue;
+            }
             let meta = item
                 .metadata()
                 .with_context(|| format!("failed to stat `{}`", item.path().display()))?;
@@ -410,10 +425,27 @@ fn refilter<R: Read, W: Write>(
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size();
                 let executable = entry.header().mode().unwrap_or(0o644) & 0o111 != 0;
+                // Small files are held (bounded by the limit) for the content check.
+                let mut held = Vec::new();
+                let reader: Box<dyn Read> = if keep_config || size >= crate::secrets::CONTENT_LIMIT
+                {
+                    Box::new(&mut entry)
+                } else {
+                    (&mut entry)
+                        .take(size)
+                        .read_to_end(&mut held)
+                        .with_context(|| format!("failed to read `{}`", rel.display()))?;
+                    if let Some(why) = filter.content_exclusion(&rel, &held) {
+                        report.record(&rel, why);
+                        skipped.push(rel);
+                        continue;
+                    }
+                    Box::new(held.as_slice())
+                };
                 let data = Data::File {
                     size,
                     executable,
-                    reader: Box::new(&mut entry),
+                    reader,
                 };
                 append(&mut builder, owner, &path, data)?;
             }
@@ -871,6 +903,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn earlier_workdirs_inside_the_project_are_not_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("tmp/workdir-old/pixi-cache")).unwrap();
+        std::fs::write(
+            root.join("tmp/workdir-old").join(crate::workdir::MARKER),
+            "x",
+        )
+        .unwrap();
+        std::fs::write(root.join("tmp/workdir-old/pixi-cache/big"), "x").unwrap();
+        std::fs::write(root.join("tmp/notes.txt"), "kept").unwrap();
+        let filter = StageFilter::new(&[], &[]).unwrap();
+        let (entries, _) = plan_dir(root, Path::new("p"), Some(&filter)).unwrap();
+        let paths: Vec<String> = entries
+            .iter()
+            .map(|e| e.path.display().to_string())
+            .collect();
+        assert_eq!(paths, ["p", "p/tmp", "p/tmp/notes.txt"]);
+    }
 
     #[test]
     fn plan_is_sorted_filtered_and_keeps_pixi_config() {

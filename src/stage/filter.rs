@@ -1,5 +1,6 @@
 //! Which files of a project are staged. Caches, VCS folders and environments are junk (never
-//! walked into); credentials are secrets (never staged unless named with `--include-secret`);
+//! walked into); credentials are secrets ([`crate::secrets`]: by name or content, never staged unless
+//! named with `--include-secret`);
 //! `--exclude` adds the user's own patterns.
 //!
 //! Patterns without a `/` match a name at any depth (like `.gitignore`); patterns with one match
@@ -11,6 +12,7 @@ use anyhow::Context;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::exit::InputError;
+use crate::secrets::SecretNames;
 
 /// Folders that are never walked into: VCS data, environments, build output and tool caches.
 /// `.pixi` is special-cased by the walker so that `.pixi/config.toml` is kept.
@@ -38,53 +40,6 @@ const JUNK: &[&str] = &[
     "*.pyc",
     "*.pyo",
 ];
-
-/// Credentials and keys. Matched against names at any depth unless they contain a `/`.
-const SECRETS: &[&str] = &[
-    ".env",
-    ".env.*",
-    ".envrc",
-    ".npmrc",
-    ".yarnrc.yml",
-    ".pypirc",
-    ".netrc",
-    "_netrc",
-    ".pgpass",
-    ".git-credentials",
-    ".ssh",
-    ".gnupg",
-    "id_rsa",
-    "id_rsa.*",
-    "id_dsa",
-    "id_dsa.*",
-    "id_ecdsa",
-    "id_ecdsa.*",
-    "id_ed25519",
-    "id_ed25519.*",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    "*.jks",
-    "*.keystore",
-    "*.kdbx",
-    ".aws",
-    ".azure",
-    ".config/gcloud",
-    "**/.docker/config.json",
-    ".kube",
-    "kubeconfig",
-    "*.kubeconfig",
-    "**/.rattler/credentials.json",
-    "**/rattler/credentials.json",
-    ".secrets",
-    "secrets.toml",
-    "credentials.json",
-    "service-account*.json",
-];
-
-/// Files that look like secrets by name but are templates meant to be shared.
-const SECRET_TEMPLATES: &[&str] = &[".env.example", ".env.sample", ".env.template", ".env.dist"];
 
 /// Why a path was left out.
 #[derive(
@@ -114,8 +69,7 @@ impl Exclusion {
 #[derive(Debug, Clone)]
 pub struct StageFilter {
     junk: GlobSet,
-    secrets: GlobSet,
-    templates: GlobSet,
+    secrets: SecretNames,
     user: GlobSet,
     include_secrets: GlobSet,
 }
@@ -125,9 +79,7 @@ impl StageFilter {
     pub fn new(exclude: &[String], include_secret: &[String]) -> anyhow::Result<Self> {
         Ok(Self {
             junk: compile(JUNK.iter().copied()).context("built-in junk patterns")?,
-            secrets: compile(SECRETS.iter().copied()).context("built-in secret patterns")?,
-            templates: compile(SECRET_TEMPLATES.iter().copied())
-                .context("built-in template patterns")?,
+            secrets: SecretNames::new()?,
             user: compile(exclude.iter().map(String::as_str))
                 .map_err(|e| InputError::new(format!("bad --exclude pattern: {e:#}")))?,
             include_secrets: compile(include_secret.iter().map(String::as_str))
@@ -140,16 +92,41 @@ impl StageFilter {
         if self.user.is_match(rel) {
             return Some(Exclusion::User);
         }
-        if self.secrets.is_match(rel)
-            && !self.templates.is_match(rel)
-            && !self.include_secrets.is_match(rel)
-        {
+        if self.secrets.is_secret(rel) && !self.include_secrets.is_match(rel) {
             return Some(Exclusion::Secret);
         }
         if self.junk.is_match(rel) {
             return Some(Exclusion::Junk);
         }
         None
+    }
+
+    /// The content check for a file that [`Self::exclusion`] let through: a secret in its text
+    /// excludes it, unless `--include-secret` names it. `data` is the whole file (callers only
+    /// check files under [`crate::secrets::CONTENT_LIMIT`]).
+    pub fn content_exclusion(&self, rel: &Path, data: &[u8]) -> Option<Exclusion> {
+        if self.include_secrets.is_match(rel) {
+            return None;
+        }
+        let finding = crate::secrets::content_finding(data)?;
+        tracing::debug!("`{}` holds a {finding}", rel.display());
+        Some(Exclusion::Secret)
+    }
+
+    /// [`Self::content_exclusion`] for a file on disk (read only when it is small enough).
+    pub fn file_content_exclusion(
+        &self,
+        rel: &Path,
+        path: &Path,
+    ) -> anyhow::Result<Option<Exclusion>> {
+        if self.include_secrets.is_match(rel) {
+            return Ok(None);
+        }
+        let finding = crate::secrets::file_content_finding(path)?;
+        Ok(finding.map(|finding| {
+            tracing::debug!("`{}` holds a {finding}", rel.display());
+            Exclusion::Secret
+        }))
     }
 }
 

@@ -76,6 +76,11 @@ pub struct StageReport {
     /// What the pre-flight check found ("will this work offline?"); older reports lack it.
     #[serde(default)]
     pub preflight: crate::check::CheckReport,
+    /// The host project and resources folders (stage-host), which make-product never writes over.
+    #[serde(default)]
+    pub project_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub resources_dir: Option<PathBuf>,
     pub installs: Vec<StepReport>,
     pub verification: Option<VerificationReport>,
     pub workdir: PathBuf,
@@ -245,8 +250,20 @@ pub async fn run_in_container(
         return Err(checked.error());
     }
 
+    // The container workdir, with our marker: a later --force deletes only a folder that has it.
     let mkdir = container
-        .exec(&ExecSpec::new(["mkdir", "-p", "--", plan.cw()]), None)
+        .exec(
+            &ExecSpec::new([
+                "sh",
+                "-c",
+                "mkdir -p -- \"$1\" && printf '%s' \"$2\" >\"$1/$3\"",
+                "sh",
+                plan.cw(),
+                crate::workdir::MARKER_TEXT,
+                crate::workdir::MARKER,
+            ]),
+            None,
+        )
         .await?;
     if !mkdir.success() {
         return Err(InfraError::new(format!(
@@ -321,6 +338,14 @@ pub async fn run_in_container(
         lock_version: plan.lock.version,
         excluded,
         preflight: checked,
+        project_dir: match &plan.source {
+            ProjectSource::Host { project_dir, .. } => Some(project_dir.clone()),
+            ProjectSource::Container { .. } => None,
+        },
+        resources_dir: match &plan.source {
+            ProjectSource::Host { resources_dir, .. } => resources_dir.clone(),
+            ProjectSource::Container { .. } => None,
+        },
         installs,
         verification,
         workdir: plan.workdir.root().to_path_buf(),
@@ -620,6 +645,12 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
         .join(&plan.manifest.name)
         .join(".pixi/envs");
     let limits = archive::ExtractLimits::from_env()?;
+    if crate::fsutil::running_as_root() {
+        tracing::warn!(
+            "running as root: what the container hands back is written with normalised modes \
+             (no setuid, setgid or world-write) and owned by root; prefer a user in the docker group"
+        );
+    }
     tracing::info!(
         "copying {}:{} back to {}",
         container.short_id(),

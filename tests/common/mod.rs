@@ -457,6 +457,43 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     .unwrap()
 }
 
+/// Starts the "user's" container on the channel network with `project` copied to /home/dev/<name>.
+pub fn user_container(bed: &Testbed, server: &ChannelServer, project: &Path) -> Container {
+    let name = project.file_name().unwrap().to_string_lossy().into_owned();
+    runtime().block_on(async {
+        let spec = ContainerSpec {
+            image: bed.image.clone(),
+            labels: vec![("io.pixi-airgap.test".into(), "user-container".into())],
+            network: Some(server.network.clone()),
+            ..Default::default()
+        };
+        let container = bed.docker.start_container(&spec).await.unwrap();
+        let mkdir = container
+            .exec(&ExecSpec::new(["mkdir", "-p", "/home/dev"]), None)
+            .await
+            .unwrap();
+        assert!(mkdir.success());
+        let (entries, _) = archive::plan_dir(project, Path::new(&name), None).unwrap();
+        bed.docker
+            .upload(
+                container.id(),
+                "/home/dev",
+                archive::tar_stream(entries, archive::Owner::ROOT),
+            )
+            .await
+            .unwrap();
+        container
+    })
+}
+
+pub fn in_container(bed: &Testbed, container: &Container, script: &str) -> (String, i64) {
+    runtime().block_on(exec_in(
+        &bed.docker,
+        container.id(),
+        &ExecSpec::new(["sh", "-c", script]),
+    ))
+}
+
 pub fn sha256_file(path: &Path) -> String {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();

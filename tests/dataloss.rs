@@ -1,0 +1,251 @@
+//! The data-loss matrix: every destructive path (`--force` on stage-host, stage-container and pack;
+//! `make-product --output`) pointed at something that is not ours (a home-like tree with `.ssh`,
+//! the project, a symlinked alias of it, the current folder, the workdir, a staged folder, a home
+//! folder in the user's container) is refused with exit 2, and the tree is unchanged. Also: a
+//! typo in `--image` with `--force` leaves the last good staging in place.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Relative path -> content hash (or link target, or "dir") of everything under `root`.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .follow_root_links(false)
+        .into_iter()
+        .map(|e| {
+            let e = e.unwrap();
+            let what = if e.file_type().is_symlink() {
+                format!("-> {}", std::fs::read_link(e.path()).unwrap().display())
+            } else if e.file_type().is_file() {
+                sha256_file(e.path())
+            } else {
+                "dir".to_string()
+            };
+            (e.path().strip_prefix(root).unwrap().to_path_buf(), what)
+        })
+        .collect()
+}
+
+fn home_like(root: &Path) -> PathBuf {
+    let home = root.join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::create_dir_all(home.join("project")).unwrap();
+    std::fs::create_dir_all(home.join("out")).unwrap();
+    std::fs::write(home.join(".ssh/id_ed25519"), "sentinel key\n").unwrap();
+    std::fs::write(home.join("project/thesis.tex"), "years of work\n").unwrap();
+    std::fs::write(home.join("out/results.csv"), "1,2,3\n").unwrap();
+    home
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    eprintln!("pixi-airgap {}\n{}", args.join(" "), stderr(&output));
+    output
+}
+
+#[test]
+fn destructive_paths_never_touch_what_is_not_ours() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, workdir, name) = staged(&bed, &server, "single", &["--verify-task", "smoke"]);
+    let project = tmp.path().join("single");
+    let home = home_like(tmp.path());
+    let alias = tmp.path().join("alias-of-project");
+    std::os::unix::fs::symlink(&project, &alias).unwrap();
+    let (p, n) = (project.display().to_string(), server.network.clone());
+    let mut tried = 0;
+
+    // --force on the stage commands, at folders pixi-airgap did not make.
+    for target in [&home, &project, &alias] {
+        for command in ["stage-host", "pack"] {
+            tried += 1;
+            let before = (snapshot(&home), snapshot(&project));
+            let t = target.display().to_string();
+            let output = run_in(
+                tmp.path(),
+                &[
+                    command,
+                    "--image",
+                    &bed.image,
+                    "--network",
+                    &n,
+                    "--project-dir",
+                    &p,
+                    "--workdir",
+                    &t,
+                    "--force",
+                ],
+            );
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{command} --workdir {t}: {}",
+                stderr(&output)
+            );
+            assert_eq!(
+                (snapshot(&home), snapshot(&project)),
+                before,
+                "{command} --workdir {t}"
+            );
+        }
+    }
+
+    // A typo in --image with --force: the previous staging stays whole.
+    tried += 1;
+    let before = snapshot(&workdir);
+    let w = workdir.display().to_string();
+    let output = run_in(
+        tmp.path(),
+        &[
+            "stage-host",
+            "--image",
+            "no-such-image:typo",
+            "--project-dir",
+            &p,
+            "--workdir",
+            &w,
+            "--force",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(
+        snapshot(&workdir),
+        before,
+        "a failed check deleted the last staging"
+    );
+
+    // make-product --output at folders the user keeps: refused even with --force.
+    let cases: Vec<(PathBuf, PathBuf)> = vec![
+        (tmp.path().join("cwd"), tmp.path().join("cwd")),
+        (PathBuf::from("."), home.clone()),
+        (workdir.clone(), tmp.path().to_path_buf()),
+        (workdir.join("pixi-cache/inside"), tmp.path().to_path_buf()),
+        (workdir.join("out"), tmp.path().to_path_buf()),
+        (project.clone(), tmp.path().to_path_buf()),
+        (project.join("product"), tmp.path().to_path_buf()),
+        (alias.join("product"), tmp.path().to_path_buf()),
+        (tmp.path().to_path_buf(), home.clone()),
+    ];
+    std::fs::create_dir_all(tmp.path().join("cwd")).unwrap();
+    std::fs::write(tmp.path().join("cwd/keep.txt"), "keep\n").unwrap();
+    for (output_dir, cwd) in &cases {
+        tried += 1;
+        let before = (snapshot(tmp.path()),);
+        let o = output_dir.display().to_string();
+        let output = run_in(
+            cwd,
+            &[
+                "make-product",
+                "--workdir",
+                &w,
+                "--project-name",
+                &name,
+                "--output",
+                &o,
+                "--force",
+            ],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "--output {o} from {}: {}",
+            cwd.display(),
+            stderr(&output)
+        );
+        assert_eq!((snapshot(tmp.path()),), before, "--output {o}");
+    }
+    // Without --force, a non-empty folder that is not a product is refused too.
+    tried += 1;
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("data.bin"), "data").unwrap();
+    let o = other.display().to_string();
+    let output = run_in(
+        tmp.path(),
+        &[
+            "make-product",
+            "--workdir",
+            &w,
+            "--project-name",
+            &name,
+            "--output",
+            &o,
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("not an earlier product"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(other.join("data.bin").is_file());
+    // An earlier product is replaced; an empty folder is filled.
+    let product = tmp.path().join("product");
+    let o = product.display().to_string();
+    for _ in 0..2 {
+        let output = run_in(
+            tmp.path(),
+            &[
+                "make-product",
+                "--workdir",
+                &w,
+                "--project-name",
+                &name,
+                "--output",
+                &o,
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+
+    // stage-container --force at a home folder (/root) in the user's container.
+    tried += 1;
+    let container = user_container(&bed, &server, &project);
+    let (_, code) = in_container(
+        &bed,
+        &container,
+        "mkdir -p /root/.ssh && echo key > /root/.ssh/id_ed25519 && echo notes > /root/notes",
+    );
+    assert_eq!(code, 0);
+    let wd2 = tmp.path().join("wd-container").display().to_string();
+    let project_in = format!(
+        "/home/dev/{}",
+        project.file_name().unwrap().to_string_lossy()
+    );
+    let output = run_in(
+        tmp.path(),
+        &[
+            "stage-container",
+            "--container-id",
+            container.id(),
+            "--project-path-in-container",
+            &project_in,
+            "--container-workdir-path",
+            "/root",
+            "--workdir",
+            &wd2,
+            "--force",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("not a pixi-airgap workdir"),
+        "{}",
+        stderr(&output)
+    );
+    let (listing, _) = in_container(&bed, &container, "cat /root/.ssh/id_ed25519 /root/notes");
+    assert_eq!(listing, "key\nnotes\n");
+    runtime().block_on(container.remove()).unwrap();
+
+    eprintln!("data-loss matrix: {tried} destructive inputs tried");
+}
