@@ -62,6 +62,10 @@ elif [ -n "${PIXI_AIRGAP_TEST_IMAGE:-}" ]; then
 else
   echo "== the pixi 0.77 leg did NOT run: ../shared/testbed is not beside this clone" >&2
 fi
+# Leg 3: the end-to-end core against Podman's Docker API (a private service from scripts/podman.sh).
+echo "== end-to-end core on Podman" >&2
+scripts/test-podman.sh 2>&1 | tee -a "$test_log" || status=1
+
 if [ "$status" -ne 0 ]; then
   awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
        END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"

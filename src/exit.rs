@@ -108,7 +108,8 @@ pub fn classify(err: &anyhow::Error) -> Status {
             // Naming a container that is missing or stopped is the user's input.
             return match docker {
                 crate::docker::DockerError::NoSuchContainer { .. }
-                | crate::docker::DockerError::ContainerNotRunning { .. } => Status::InputError,
+                | crate::docker::DockerError::ContainerNotRunning { .. }
+                | crate::docker::DockerError::Context { .. } => Status::InputError,
                 _ => Status::Infrastructure,
             };
         }

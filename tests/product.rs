@@ -106,6 +106,16 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
     assert_eq!(report["bootstrap"]["exit_code"], 0);
     assert_eq!(report["verification"]["passed"], true);
     assert!(report["image_id"].as_str().unwrap().starts_with("sha256:"));
+    // The engine that ran the proof: the one the tests talk to (Docker or Podman).
+    assert_eq!(
+        report["engine"],
+        serde_json::to_value(bed.docker.engine()).unwrap()
+    );
+    assert!(
+        matches!(report["engine"]["name"].as_str(), Some("Docker" | "Podman")),
+        "{}",
+        report["engine"]
+    );
     assert_eq!(report["pixi_version"], bed.pixi_version());
     assert_ne!(
         report["product_path_in_container"],

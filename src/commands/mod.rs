@@ -10,7 +10,16 @@ pub mod stage_host;
 pub mod verify_product;
 
 use crate::cli::Command;
+use crate::docker::EngineInfo;
 use crate::exit::Status;
+
+/// A report as `--json` prints it: the report's own fields, plus the engine that did the work.
+#[derive(serde::Serialize)]
+pub(crate) struct WithEngine<'a, T> {
+    #[serde(flatten)]
+    pub report: &'a T,
+    pub engine: &'a EngineInfo,
+}
 
 /// Resolves and runs one subcommand.
 pub async fn dispatch(command: Command) -> anyhow::Result<Status> {

@@ -132,7 +132,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let report = result?;
     cleaned?;
     if options.common.json {
-        crate::output::json(&report)?;
+        crate::output::json(&super::WithEngine {
+            report: &report,
+            engine: docker.engine(),
+        })?;
     }
     Ok(report.status())
 }

@@ -112,18 +112,27 @@ fn existing_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
 /// Runs `stage-host` to the end. `Ok(Status::VerificationFailed)` when the verification failed
 /// (the workdir is written all the same).
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
-    let report = stage(options).await?;
+    let docker = Docker::connect().await?;
+    let report = stage_with(&docker, options).await?;
     if options.json {
-        crate::output::json(&report)?;
+        crate::output::json(&super::WithEngine {
+            report: &report,
+            engine: docker.engine(),
+        })?;
     }
     Ok(report.status())
 }
 
 /// Stages and returns the report (also in `WORKDIR/out/stage.json`); `pack` builds on this.
 pub async fn stage(options: &Options) -> anyhow::Result<StageReport> {
-    let plan = &options.plan;
     // Every check that can fail (engine, image) comes before the workdir's old folders go.
     let docker = Docker::connect().await?;
+    stage_with(&docker, options).await
+}
+
+/// [`stage`] on an engine already connected.
+async fn stage_with(docker: &Docker, options: &Options) -> anyhow::Result<StageReport> {
+    let plan = &options.plan;
     let image = docker.require_image(&options.image, options.pull).await?;
     plan.workdir.prepare()?;
     let record = ImageRecord::local(&options.image, &image);

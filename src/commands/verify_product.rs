@@ -174,6 +174,8 @@ pub struct ProofReport {
     pub verifications: Vec<VerificationReport>,
     pub timings: Timings,
     pub result: ProofResult,
+    /// The engine that ran the proof (Docker or Podman).
+    pub engine: crate::docker::EngineInfo,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -395,6 +397,7 @@ async fn prove(
             ..Default::default()
         },
         result: ProofResult::Success,
+        engine: container.docker().engine().clone(),
     };
     if !boot.success() {
         tracing::error!(

@@ -58,7 +58,7 @@ impl Docker {
             ]
         });
         let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
+            image: Some(self.local_name(&spec.image).await?),
             cmd: Some(cmd),
             entrypoint: Some(vec![]),
             labels: Some(labels),
@@ -89,9 +89,13 @@ impl Docker {
         self.raw()
             .start_container(&container.id, None)
             .await
-            .map_err(|source| DockerError::StartContainer {
-                id: container.id.clone(),
-                source,
+            .map_err(|source| {
+                let id = container.id.clone();
+                if super::engine::is_rlimit_error(&source) {
+                    DockerError::StartRlimits { id, source }
+                } else {
+                    DockerError::StartContainer { id, source }
+                }
             })?;
         tracing::debug!(
             "started container {} from {}",
@@ -103,7 +107,7 @@ impl Docker {
 
     /// A handle on a running container that pixi-airgap does not own: it is never removed.
     pub async fn attach_container(&self, id: &str) -> Result<Container, DockerError> {
-        let info = match self.raw().inspect_container(id, None).await {
+        let info = match self.inspect_settled(id).await {
             Ok(info) => info,
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -140,13 +144,33 @@ impl Docker {
         &self,
         id: &str,
     ) -> Result<bollard::models::ContainerInspectResponse, DockerError> {
-        self.raw()
-            .inspect_container(id, None)
+        self.inspect_settled(id)
             .await
             .map_err(|source| DockerError::InspectContainer {
                 id: id.to_string(),
                 source,
             })
+    }
+
+    /// Inspects a container, waiting out Podman's transient `stopped` state (between the main
+    /// process's exit and its cleanup), which is not a state of the Docker API and which the client
+    /// cannot decode; it turns into `exited` within moments.
+    async fn inspect_settled(
+        &self,
+        id: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse, bollard::errors::Error> {
+        let mut attempts = 0;
+        loop {
+            match self.raw().inspect_container(id, None).await {
+                Err(bollard::errors::Error::JsonDataError { message, .. })
+                    if attempts < 100 && message.contains("unknown variant `stopped`") =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Force-removes a container with its anonymous volumes.

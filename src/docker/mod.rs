@@ -2,10 +2,12 @@
 //! operation and one error variant per operation, so callers (and the exit-code mapping) can tell a
 //! missing image from an unreachable daemon.
 //!
-//! Connection honours `DOCKER_HOST` and negotiates the API version down to what the engine speaks,
-//! so engines as old as 20.10 (API 1.41) work alongside current ones.
+//! Connection finds the engine the way the Docker CLI does, with Podman as a fallback (see
+//! [`engine`]), and negotiates the API version down to what the engine speaks, so engines as old as
+//! 20.10 (API 1.41) and Podman's Docker-compatible service work alongside current ones.
 
 mod container;
+pub mod engine;
 mod exec;
 
 use std::collections::HashMap;
@@ -18,6 +20,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
 pub use container::{Container, ContainerSpec};
+pub use engine::EngineInfo;
 pub use exec::{exec_raw, ExecOutput, ExecSpec};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -35,12 +38,22 @@ pub const LABEL_WORKDIR: &str = "io.pixi-airgap.workdir";
 /// Failures at the Docker boundary, one per operation.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
-    #[error("cannot reach the Docker daemon at {host}\nhint: start Docker, or point DOCKER_HOST at a running engine")]
+    #[error("cannot reach the Docker daemon at {host} (from {origin})\nhint: start Docker (or Podman's API service), or point DOCKER_HOST at a running engine")]
     Connect {
         host: String,
+        origin: engine::Origin,
         #[source]
         source: bollard::errors::Error,
     },
+    #[error("no container engine answers (tried {tried})\nhint: start Docker, or Podman's API service (`systemctl --user start podman.socket` as your user, `systemctl start podman.socket` as root), or point DOCKER_HOST or DOCKER_CONTEXT at a running engine")]
+    NoEngine { tried: String },
+    #[error("permission denied on the engine socket {host} (from {origin})\nhint: the engine runs, but this user may not use it: add the user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or use rootless Podman (`systemctl --user start podman.socket`, then DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock)")]
+    Permission {
+        host: String,
+        origin: engine::Origin,
+    },
+    #[error("cannot use Docker context `{name}`: {reason}\nhint: `docker context ls` lists the contexts; unset DOCKER_CONTEXT or set DOCKER_HOST to choose another engine")]
+    Context { name: String, reason: String },
     #[error("image `{image}` is not present in the local Docker engine\nhint: build or load it first (docker load / docker import), or pass --pull where a registry is reachable")]
     ImageNotFound { image: String },
     #[error("failed to inspect image `{image}`")]
@@ -63,6 +76,12 @@ pub enum DockerError {
     },
     #[error("failed to start container {id}")]
     StartContainer {
+        id: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to start container {id}: the engine may not set the containers' resource limits here (error setting rlimits)\nhint: Podman's default ulimits need CAP_SYS_RESOURCE, which sandboxes and CI runners often lack; start its service with a containers.conf holding `[containers]` `default_ulimits = [\"nofile=4096:4096\", \"nproc=4096:4096\"]` (CONTAINERS_CONF=FILE podman system service ...)")]
+    StartRlimits {
         id: String,
         #[source]
         source: bollard::errors::Error,
@@ -130,43 +149,133 @@ pub struct ImageInfo {
 #[derive(Clone)]
 pub struct Docker {
     inner: bollard::Docker,
+    engine: EngineInfo,
 }
 
 impl Docker {
-    /// Connects to the engine named by `DOCKER_HOST` (default: the local socket) and agrees on an
+    /// Connects to the engine the Docker CLI would use (`DOCKER_HOST`, `DOCKER_CONTEXT`, the
+    /// config's current context, the default socket), or else to a Podman socket, and agrees on an
     /// API version with it.
     pub async fn connect() -> Result<Self, DockerError> {
-        let host = std::env::var("DOCKER_HOST")
-            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+        let endpoints = engine::candidates(&engine::DiscoveryEnv::from_process())?;
+        let mut denied = None;
+        let mut tried = Vec::new();
+        for endpoint in endpoints {
+            if let Some(path) = endpoint.socket_path() {
+                // A plain connect tells "nothing there" from "not allowed" before any HTTP.
+                match tokio::net::UnixStream::connect(path).await {
+                    Ok(_) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+                        if endpoint.origin.is_explicit() {
+                            return Err(DockerError::Permission {
+                                host: endpoint.host,
+                                origin: endpoint.origin,
+                            });
+                        }
+                        tracing::debug!("{}: permission denied", endpoint.host);
+                        tried.push(endpoint.host.clone());
+                        denied.get_or_insert(endpoint);
+                        continue;
+                    }
+                    // An engine the user named gets the full error from the client below.
+                    Err(err) if !endpoint.origin.is_explicit() => {
+                        tracing::debug!("{} ({}): {err}", endpoint.host, endpoint.origin);
+                        tried.push(endpoint.host);
+                        continue;
+                    }
+                    Err(_) => {}
+                }
+            }
+            return Self::connect_to(endpoint).await;
+        }
+        match denied {
+            Some(endpoint) => Err(DockerError::Permission {
+                host: endpoint.host,
+                origin: endpoint.origin,
+            }),
+            None => Err(DockerError::NoEngine {
+                tried: tried.join(", "),
+            }),
+        }
+    }
+
+    async fn connect_to(endpoint: engine::Endpoint) -> Result<Self, DockerError> {
         let connect_err = |source| DockerError::Connect {
-            host: host.clone(),
+            host: endpoint.host.clone(),
+            origin: endpoint.origin.clone(),
             source,
         };
         // bollard's timeout covers a whole request up to the response headers, which for an
         // upload means the whole body: a large project or cache takes longer than any fixed
         // bound. Requests are not limited; only reaching the engine is.
-        let client = bollard::Docker::connect_with_defaults()
+        let client = bollard::Docker::connect_with_host(&endpoint.host)
             .map_err(connect_err)?
             .with_timeout(std::time::Duration::from_secs(7 * 24 * 3600));
         let reach = async {
             let client = client.negotiate_version().await?;
             client.ping().await?;
-            Ok::<_, bollard::errors::Error>(client)
+            let version = client.version().await?;
+            Ok::<_, bollard::errors::Error>((client, version))
         };
-        let client = tokio::time::timeout(CONNECT_TIMEOUT, reach)
+        let (client, version) = tokio::time::timeout(CONNECT_TIMEOUT, reach)
             .await
             .unwrap_or(Err(bollard::errors::Error::RequestTimeoutError))
             .map_err(connect_err)?;
-        tracing::debug!(api = %client.client_version(), "connected to Docker at {host}");
-        Ok(Self { inner: client })
+        let engine = EngineInfo::from_version(&version, client.client_version().to_string());
+        let message = format!(
+            "using {} {} (API {}) at {} (from {})",
+            engine.name, engine.version, engine.api_version, endpoint.host, endpoint.origin
+        );
+        if matches!(
+            endpoint.origin,
+            engine::Origin::PodmanRootful | engine::Origin::PodmanRootless
+        ) {
+            // A fallback the user did not ask for: say so without -v.
+            tracing::info!("{message}");
+        } else {
+            tracing::debug!("{message}");
+        }
+        Ok(Self {
+            inner: client,
+            engine,
+        })
+    }
+
+    /// What the engine said about itself when we connected.
+    pub fn engine(&self) -> &EngineInfo {
+        &self.engine
     }
 
     pub(crate) fn raw(&self) -> &bollard::Docker {
         &self.inner
     }
 
-    /// Looks an image up locally; `Ok(None)` when it is not there.
+    /// Looks an image up locally; `Ok(None)` when it is not there. Podman names local images
+    /// `localhost/NAME:TAG`, Docker `NAME:TAG`: either spelling finds the image on either engine.
     pub async fn image(&self, image: &str) -> Result<Option<ImageInfo>, DockerError> {
+        if let Some(found) = self.inspect_image(image).await? {
+            return Ok(Some(found));
+        }
+        match other_spelling(image) {
+            Some(other) => self.inspect_image(&other).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The name under which the engine knows `image` (see [`Docker::image`]); the name as given
+    /// when neither spelling is there.
+    pub async fn local_name(&self, image: &str) -> Result<String, DockerError> {
+        if self.inspect_image(image).await?.is_none() {
+            if let Some(other) = other_spelling(image) {
+                if self.inspect_image(&other).await?.is_some() {
+                    return Ok(other);
+                }
+            }
+        }
+        Ok(image.to_string())
+    }
+
+    async fn inspect_image(&self, image: &str) -> Result<Option<ImageInfo>, DockerError> {
         match self.inner.inspect_image(image).await {
             Ok(info) => Ok(Some(ImageInfo {
                 id: info.id.unwrap_or_default(),
@@ -341,6 +450,21 @@ impl Docker {
     }
 }
 
+/// `localhost/NAME` for a name without a registry, `NAME` for `localhost/NAME`; `None` for names
+/// with another registry or a digest reference.
+fn other_spelling(image: &str) -> Option<String> {
+    if image.contains('@') {
+        return None;
+    }
+    if let Some(rest) = image.strip_prefix("localhost/") {
+        return Some(rest.to_string());
+    }
+    // A first component with a dot or a port, or `localhost`, names a registry.
+    let first = image.split('/').next().unwrap_or_default();
+    let has_registry = image.contains('/') && (first.contains('.') || first.contains(':'));
+    (!has_registry).then(|| format!("localhost/{image}"))
+}
+
 /// Makes a download error carry the operation it belongs to.
 pub(crate) fn download_error(
     container: &str,
@@ -351,5 +475,28 @@ pub(crate) fn download_error(
         container: container.to_string(),
         path: path.to_string(),
         source: source.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_names_have_a_docker_and_a_podman_spelling() {
+        use super::other_spelling;
+        assert_eq!(
+            other_spelling("pixi-airgap-testbed:pixi-0.15.2").as_deref(),
+            Some("localhost/pixi-airgap-testbed:pixi-0.15.2")
+        );
+        assert_eq!(
+            other_spelling("localhost/pixi-airgap-testbed:no-pixi").as_deref(),
+            Some("pixi-airgap-testbed:no-pixi")
+        );
+        assert_eq!(
+            other_spelling("library/debian:12").as_deref(),
+            Some("localhost/library/debian:12")
+        );
+        assert_eq!(other_spelling("registry.example:5000/x:1"), None);
+        assert_eq!(other_spelling("quay.io/x/y:1"), None);
+        assert_eq!(other_spelling("x@sha256:00"), None);
     }
 }
