@@ -713,6 +713,7 @@ async fn copy_pixi(
         archive::boxed(stream),
         incoming.path().to_path_buf(),
         None,
+        None,
         limits,
         move |p| p != expected.as_path(),
     )
