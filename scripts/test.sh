@@ -76,6 +76,8 @@ echo "== pack demo (what a CI job does with pack alone)" >&2
 scripts/pack-demo.sh
 echo "== memory benchmark" >&2
 benches/memory.sh "${PIXI_AIRGAP_BENCH_SIZE_MIB:-512}"
+echo "== pack against the docker-CLI hand flow (smoke: smallest size, one pair, no timing assertion)" >&2
+benches/pack-vs-cli.sh --smoke
 
 # One closing line for the whole suite, both legs (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
