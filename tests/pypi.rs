@@ -47,6 +47,19 @@ fn pypi_dependencies_install_offline_only_modern_pixi() {
     let product = tmp.path().join("product");
     let output = make_product(&workdir, &name, Some(&product));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // uv links its cache entries by absolute path inside the container; in the product every
+    // such link is relative and resolves (pixi-cache/ is pkg-cache/ there).
+    let mut links = 0;
+    for entry in walkdir::WalkDir::new(product.join("pkg-cache/uv-cache")) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_symlink() {
+            links += 1;
+            let target = std::fs::read_link(entry.path()).unwrap();
+            assert!(target.is_relative(), "{}", entry.path().display());
+            assert!(entry.path().exists(), "{} dangles", entry.path().display());
+        }
+    }
+    assert!(links > 0, "uv's cache has links");
     let out = tmp.path().join("proof");
     let output = verify_product(&bed, &product, &out, &name, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
