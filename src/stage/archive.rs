@@ -755,12 +755,7 @@ pub fn extract_reader<R: Read>(
                 // working wherever the tree is moved). Any other absolute link is refused.
                 if let (Some(abs), true) = (abs_root, target.is_absolute()) {
                     if let Ok(inside) = target.strip_prefix(abs) {
-                        let depth = path.components().count().saturating_sub(1);
-                        let mut relative = PathBuf::new();
-                        for _ in 0..depth {
-                            relative.push("..");
-                        }
-                        relative.push(inside);
+                        let relative = shortest_relative(&path, inside);
                         rewritten = Some(relative.clone());
                         target = relative;
                     }
@@ -899,6 +894,30 @@ pub fn extract_reader<R: Read>(
         }
     }
     Ok(stats)
+}
+
+/// The relative link, for a link at `path`, to `target` (both relative to the same root), through
+/// their nearest common folder: it survives a rename of the folders above both ends (the workdir's
+/// `pixi-cache` is the product's `pkg-cache`).
+fn shortest_relative(path: &Path, target: &Path) -> PathBuf {
+    let parent: Vec<_> = path
+        .parent()
+        .map(|p| p.components().collect())
+        .unwrap_or_default();
+    let target: Vec<_> = target.components().collect();
+    let common = parent
+        .iter()
+        .zip(&target)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut relative: PathBuf = (common..parent.len())
+        .map(|_| Component::ParentDir)
+        .collect();
+    relative.extend(&target[common..]);
+    if relative.as_os_str().is_empty() {
+        relative.push(".");
+    }
+    relative
 }
 
 /// Whether a symbolic link at `path` (relative to the extraction root) with this target stays
@@ -1230,9 +1249,18 @@ mod tests {
         );
         assert_eq!(
             std::fs::read_link(dest.join("cache/wheels/six/1.0")).unwrap(),
-            Path::new("../../../cache/archive/a1")
+            Path::new("../../archive/a1"),
+            "through the nearest common folder, so renaming `cache` keeps it working"
         );
         assert!(dest.join("cache/wheels/six/1.0/mod.py").is_file());
+        assert_eq!(
+            shortest_relative(Path::new("top"), Path::new("")),
+            Path::new(".")
+        );
+        assert_eq!(
+            shortest_relative(Path::new("a/b/l"), Path::new("c/d")),
+            Path::new("../../c/d")
+        );
     }
 
     #[test]
