@@ -48,6 +48,24 @@ fn pypi_dependencies_install_offline_only_modern_pixi() {
     make_product_cmd(&workdir, &name)
         .path_arg("--output", &product)
         .assert_exit(0, "");
+    // uv links its wheels by absolute path inside the container: in the product they are relative
+    // links that resolve where the product is.
+    let uv_links: Vec<_> = walkdir::WalkDir::new(product.join("pkg-cache/uv-cache"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path_is_symlink())
+        .collect();
+    assert!(!uv_links.is_empty(), "uv's cache links its unpacked wheels");
+    for link in &uv_links {
+        let target = std::fs::read_link(link.path()).unwrap();
+        assert!(
+            target.is_relative(),
+            "{}: {}",
+            link.path().display(),
+            target.display()
+        );
+        assert!(link.path().exists(), "{} dangles", link.path().display());
+    }
     let out = tmp.path().join("proof");
     bed.verify_product(&product, &out, &name).assert_exit(0, "");
     let report = read_json(&out.join("verify-report.json"));
