@@ -3,8 +3,12 @@
 //! inherited product folder win over its own. (After bootstrapping, every shell finds the product
 //! from any folder: `tests/bootstrap.rs` shows it with a real product and a real pixi.)
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::shells;
 
 /// A product as far as envs.sh cares: envs.sh and pkg-cache/.
 fn product(dir: &Path, name: &str) -> PathBuf {
@@ -23,32 +27,6 @@ fn expected(product: &Path) -> String {
     format!(
         "PIXI_AIRGAP_PRODUCT_DIR={real}\nPIXI_CACHE_DIR={real}/pkg-cache\nPIXI_FROZEN=true\nPIXI_OFFLINE=true\nRATTLER_CACHE_DIR={real}/pkg-cache\n"
     )
-}
-
-/// The shells users source envs.sh from. A missing one fails the test in CI and is skipped with a
-/// note elsewhere (scripts/testbed.sh installs dash and busybox; zsh comes with the host tools).
-fn shells() -> Vec<Vec<&'static str>> {
-    let mut found = Vec::new();
-    for shell in [
-        vec!["bash"],
-        vec!["dash"],
-        vec!["busybox", "sh"],
-        vec!["zsh"],
-    ] {
-        let works = Command::new(shell[0])
-            .args(&shell[1..])
-            .args(["-c", "true"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if works {
-            found.push(shell);
-        } else if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{shell:?} is missing: CI must test envs.sh with every shell (install it)");
-        } else {
-            eprintln!("{shell:?} is missing here: not tested (CI fails without it)");
-        }
-    }
-    found
 }
 
 /// Shells that cannot tell a sourced file's path.

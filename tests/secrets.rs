@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use common::*;
-use pixi_airgap::docker::{Container, ContainerSpec, ExecSpec};
+use pixi_airgap::docker::ExecSpec;
 use pixi_airgap::stage::archive;
 use pixi_airgap::stage::filter::StageFilter;
 
@@ -221,35 +221,6 @@ fn listed_in_log(log: &str) -> BTreeSet<String> {
         .filter_map(|l| l.trim().strip_prefix("corpus/"))
         .map(str::to_string)
         .collect()
-}
-
-/// Starts the "user's" container on the channel network with `project` at /home/dev/<name>.
-fn user_container(bed: &Testbed, server: &ChannelServer, project: &Path) -> Container {
-    let name = project.file_name().unwrap().to_string_lossy().into_owned();
-    runtime().block_on(async {
-        let spec = ContainerSpec {
-            image: bed.image.clone(),
-            labels: vec![("io.pixi-airgap.test".into(), "user-container".into())],
-            network: Some(server.network.clone()),
-            ..Default::default()
-        };
-        let container = bed.docker.start_container(&spec).await.unwrap();
-        let mkdir = container
-            .exec(&ExecSpec::new(["mkdir", "-p", "/home/dev"]), None)
-            .await
-            .unwrap();
-        assert!(mkdir.success());
-        let (entries, _) = archive::plan_dir(project, Path::new(&name), None).unwrap();
-        bed.docker
-            .upload(
-                container.id(),
-                "/home/dev",
-                archive::tar_stream(entries, archive::Owner::ROOT),
-            )
-            .await
-            .unwrap();
-        container
-    })
 }
 
 fn check_workdir(corpus: &Corpus, what: &str, workdir: &Path, source: &Path) {

@@ -500,6 +500,32 @@ pub fn in_container(bed: &Testbed, container: &Container, script: &str) -> (Stri
     ))
 }
 
+/// The shells users source envs.sh from. A missing one fails the test in CI and is skipped with a
+/// note elsewhere (scripts/testbed.sh installs dash and busybox; zsh comes with the host tools).
+pub fn shells() -> Vec<Vec<&'static str>> {
+    let mut found = Vec::new();
+    for shell in [
+        vec!["bash"],
+        vec!["dash"],
+        vec!["busybox", "sh"],
+        vec!["zsh"],
+    ] {
+        let works = std::process::Command::new(shell[0])
+            .args(&shell[1..])
+            .args(["-c", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if works {
+            found.push(shell);
+        } else if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{shell:?} is missing: CI must test envs.sh with every shell (install it)");
+        } else {
+            eprintln!("{shell:?} is missing here: not tested (CI fails without it)");
+        }
+    }
+    found
+}
+
 pub fn sha256_file(path: &Path) -> String {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
