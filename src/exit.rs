@@ -101,7 +101,7 @@ pub fn classify(err: &anyhow::Error) -> Status {
         if cause.is::<Interrupted>() {
             return Status::Interrupted;
         }
-        if cause.is::<InputError>() || cause.is::<crate::stage::archive::RefusedEntry>() {
+        if cause.is::<InputError>() || cause.is::<crate::tar::extract::RefusedEntry>() {
             return Status::InputError;
         }
         if let Some(docker) = cause.downcast_ref::<crate::docker::DockerError>() {

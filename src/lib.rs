@@ -22,6 +22,7 @@ pub mod sbom;
 pub mod secrets;
 pub mod shutdown;
 pub mod stage;
+pub mod tar;
 pub mod verify;
 pub mod workdir;
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::*;
 use pixi_airgap::docker::{ContainerSpec, ExecSpec};
-use pixi_airgap::stage::archive;
+use pixi_airgap::tar::{stream, write as tarw};
 
 #[test]
 fn a_bundled_pixi_product_is_proven_in_an_image_without_pixi() {
@@ -80,9 +80,9 @@ fn a_bundled_pixi_product_is_proven_in_an_image_without_pixi() {
             ..Default::default()
         };
         let container = bed.docker.start_container(&spec).await.unwrap();
-        let (entries, _) = archive::plan_dir(&product, Path::new("opt/product"), None).unwrap();
+        let entries = tarw::plan_tree(&product, Path::new("opt/product")).unwrap();
         bed.docker
-            .upload(container.id(), "/", archive::tar_stream(entries, archive::Owner::ROOT))
+            .upload(container.id(), "/", stream::tar_stream(entries, tarw::Owner::ROOT))
             .await
             .unwrap();
         let fake = "mkdir -p /fake && printf '#!/bin/sh\\necho pixi 9.9.9\\n' > /fake/pixi && chmod +x /fake/pixi";

@@ -100,12 +100,12 @@ fn pack_makes_a_verified_product_and_identical_archives() {
     let unpacked = tmp.path().join("unpacked");
     std::fs::create_dir_all(&unpacked).unwrap();
     let decoder = zstd::Decoder::new(reports[0].0.as_slice()).unwrap();
-    pixi_airgap::stage::archive::extract_reader(
+    pixi_airgap::tar::extract::extract_reader(
         decoder,
         &unpacked,
         None,
         None,
-        pixi_airgap::stage::archive::ExtractLimits::default(),
+        pixi_airgap::tar::extract::ExtractLimits::default(),
         |_| false,
     )
     .unwrap();

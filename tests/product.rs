@@ -207,11 +207,11 @@ fn bootstrap_runs_twice_offline() {
     let docker = bed.docker.clone();
     let outputs = runtime().block_on(async {
         use pixi_airgap::docker::{ContainerSpec, ExecSpec};
-        use pixi_airgap::stage::archive;
+        use pixi_airgap::tar::{stream, write as tarw};
         let spec = ContainerSpec { image: bed.image.clone(), network: Some("none".into()), ..Default::default() };
         let container = docker.start_container(&spec).await.unwrap();
-        let (entries, _) = archive::plan_dir(&product, Path::new("somewhere/else"), None).unwrap();
-        docker.upload(container.id(), "/", archive::tar_stream(entries, archive::Owner::ROOT)).await.unwrap();
+        let entries = tarw::plan_tree(&product, Path::new("somewhere/else")).unwrap();
+        docker.upload(container.id(), "/", stream::tar_stream(entries, tarw::Owner::ROOT)).await.unwrap();
         let mut outs = Vec::new();
         for _ in 0..2 {
             let exec = ExecSpec::new(["sh", "/somewhere/else/bootstrap-project.sh"]);

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use pixi_airgap::docker::ExecSpec;
-use pixi_airgap::stage::archive;
 use pixi_airgap::stage::filter::StageFilter;
+use pixi_airgap::tar::{extract, stream, write as tarw};
 
 /// What `EXPECTED.toml` says: secrets by class, and look-alikes.
 struct Corpus {
@@ -143,7 +143,8 @@ fn host_filter_excludes_every_secret_and_keeps_every_lookalike() {
     let root = tmp.path().join("corpus");
     materialise(&corpus, &root);
     let filter = StageFilter::new(&[], &[]).unwrap();
-    let (entries, report) = archive::plan_dir(&root, Path::new("p"), Some(&filter)).unwrap();
+    let (entries, report) =
+        pixi_airgap::stage::walk::plan_filtered(&root, Path::new("p"), &filter).unwrap();
     let staged: BTreeSet<String> = entries
         .iter()
         .filter_map(|e| e.path.strip_prefix("p").ok())
@@ -158,7 +159,8 @@ fn host_filter_excludes_every_secret_and_keeps_every_lookalike() {
 
     // `--include-secret` brings back a file that only its content excluded.
     let filter = StageFilter::new(&[], &["aws_settings.py".to_string()]).unwrap();
-    let (entries, _) = archive::plan_dir(&root, Path::new("p"), Some(&filter)).unwrap();
+    let (entries, _) =
+        pixi_airgap::stage::walk::plan_filtered(&root, Path::new("p"), &filter).unwrap();
     assert!(entries
         .iter()
         .any(|e| e.path == Path::new("p/content/aws_settings.py")));
@@ -171,12 +173,12 @@ fn container_filter_excludes_every_secret_and_keeps_every_lookalike() {
     let root = tmp.path().join("corpus");
     materialise(&corpus, &root);
     // As the engine sends a container's folder: unfiltered, under the folder's own name.
-    let (entries, _) = archive::plan_dir(&root, Path::new("corpus"), None).unwrap();
+    let entries = tarw::plan_tree(&root, Path::new("corpus")).unwrap();
     let filter = StageFilter::new(&[], &[]).unwrap();
     let (out, report) = runtime()
         .block_on(async {
-            let source = archive::tar_stream(entries, archive::Owner::ROOT);
-            archive::refilter_stream(
+            let source = stream::tar_stream(entries, tarw::Owner::ROOT);
+            pixi_airgap::stage::walk::refilter_stream(
                 Box::pin(source),
                 Vec::new(),
                 PathBuf::from("p"),
@@ -188,12 +190,12 @@ fn container_filter_excludes_every_secret_and_keeps_every_lookalike() {
         .unwrap();
     let dest = tmp.path().join("out");
     std::fs::create_dir(&dest).unwrap();
-    archive::extract_reader(
+    extract::extract_reader(
         out.as_slice(),
         &dest,
         None,
         None,
-        archive::ExtractLimits::default(),
+        extract::ExtractLimits::default(),
         |_| false,
     )
     .unwrap();

@@ -20,7 +20,7 @@ use super::{make_product, stage_host, verify_product};
 pub struct Options {
     pub stage: stage_host::Options,
     pub verify_image: String,
-    pub verify_user: Option<crate::stage::archive::Owner>,
+    pub verify_user: Option<crate::tar::write::Owner>,
     pub archive: Option<ArchiveFormat>,
 }
 

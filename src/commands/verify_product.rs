@@ -11,8 +11,8 @@ use crate::cli::VerifyProductArgs;
 use crate::docker::{Container, ContainerSpec, Docker, ExecSpec, LABEL_COMMAND, LABEL_WORKDIR};
 use crate::exit::{InfraError, InputError, Status};
 use crate::product::{self, ProductManifest};
-use crate::stage::archive::{self, Owner};
 use crate::stage::{self, ImageRecord, VerificationReport};
+use crate::tar::write::{Owner, TarEntry};
 use crate::verify::{Verification, VerifyPlace, VerifyRequest, VerifySpec};
 
 /// Where the product is unpacked in the proof container. Deliberately unlike the staging path
@@ -546,27 +546,28 @@ async fn upload_product(
     owner: Owner,
 ) -> anyhow::Result<()> {
     let root = Path::new(PROOF_ROOT.trim_start_matches('/'));
-    let mut entries = vec![
-        archive::TarEntry {
-            path: root.to_path_buf(),
-            kind: archive::EntryKind::Dir,
-        },
-        archive::TarEntry {
-            path: root.join("home"),
-            kind: archive::EntryKind::Dir,
-        },
-    ];
-    let (product, _) = archive::plan_dir(product_dir, &root.join("product"), None)?;
-    entries.extend(product);
+    let mut entries = vec![TarEntry::dir(root), TarEntry::dir(root.join("home"))];
+    entries.extend(crate::tar::write::plan_tree(
+        product_dir,
+        &root.join("product"),
+    )?);
     tracing::info!(
         "copying the product ({} entries) into {}:{PROOF_ROOT}/product",
         entries.len(),
         container.short_id()
     );
-    let bar = crate::progress::bytes("copying the product", Some(archive::content_size(&entries)));
-    let stream = crate::progress::track(archive::tar_stream(entries, owner), bar.clone());
+    let bar = crate::progress::bytes(
+        "copying the product",
+        Some(crate::tar::write::content_size(&entries)),
+    );
+    let stream = crate::tar::stream::tar_stream(entries, owner);
+    let failure = stream.failure();
+    let stream = crate::progress::track(stream, bar.clone());
     let uploaded = container.docker().upload(container.id(), "/", stream).await;
     bar.finish_and_clear();
+    if let Some(err) = failure.take() {
+        return Err(err.context("failed to copy the product into the proof container"));
+    }
     uploaded.context("failed to copy the product into the proof container")?;
     Ok(())
 }

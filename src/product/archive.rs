@@ -11,7 +11,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::pixi::hex;
-use crate::stage::archive::{plan_dir, write_tar, Owner};
+use crate::tar::write::{plan_tree, write_tar, Owner};
 
 /// zstd level: a good ratio for package caches at a speed that suits CI.
 const ZSTD_LEVEL: i32 = 10;
@@ -53,7 +53,7 @@ pub fn write(
 ) -> anyhow::Result<ArchiveInfo> {
     let name = format!("{top}.{}", format.extension());
     let path = dest_dir.join(&name);
-    let (entries, _) = plan_dir(product_dir, Path::new(top), None)?;
+    let entries = plan_tree(product_dir, Path::new(top))?;
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .tempfile_in(dest_dir)

@@ -14,8 +14,8 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use crate::exit::InputError;
 use crate::secrets::SecretNames;
 
-/// Folders that are never walked into: VCS data, environments, build output and tool caches.
-/// `.pixi` is special-cased by the walker so that `.pixi/config.toml` is kept.
+/// Folders that are never walked into: VCS data, environments, build output and tool caches
+/// (except for the files in [`KEPT_INSIDE_JUNK`]).
 const JUNK: &[&str] = &[
     ".git",
     ".hg",
@@ -40,6 +40,10 @@ const JUNK: &[&str] = &[
     "*.pyc",
     "*.pyo",
 ];
+
+/// Files kept although the folder they are in is junk: the project's own pixi settings, which
+/// pixi needs on the other side too. Each is kept whatever the other patterns say.
+const KEPT_INSIDE_JUNK: &[&str] = &[".pixi/config.toml"];
 
 /// Why a path was left out.
 #[derive(
@@ -127,6 +131,21 @@ impl StageFilter {
             tracing::debug!("`{}` holds a {finding}", rel.display());
             Exclusion::Secret
         }))
+    }
+}
+
+impl StageFilter {
+    /// Whether `rel` is one of the files kept although the folder it is in is left out.
+    pub fn is_kept_inside_junk(&self, rel: &Path) -> bool {
+        KEPT_INSIDE_JUNK.iter().any(|kept| rel == Path::new(kept))
+    }
+
+    /// The files kept inside the folder `rel_dir` although it is left out (relative paths).
+    pub fn kept_inside<'a>(&self, rel_dir: &'a Path) -> impl Iterator<Item = &'static Path> + 'a {
+        KEPT_INSIDE_JUNK
+            .iter()
+            .map(Path::new)
+            .filter(move |kept| kept.parent() == Some(rel_dir))
     }
 }
 

@@ -5,8 +5,8 @@
 //! Logs are written on the host (`WORKDIR/out/`) as the output arrives, so a failed or interrupted
 //! run still shows what it did.
 
-pub mod archive;
 pub mod filter;
+pub mod walk;
 
 use std::fs::File;
 use std::io::Write;
@@ -18,10 +18,12 @@ use anyhow::Context;
 use crate::docker::{Container, ExecSpec};
 use crate::exit::{InfraError, InputError};
 use crate::pixi::{self, LockInfo, Manifest};
+use crate::tar::extract::{self, ExtractLimits, RefusedEntry};
+use crate::tar::write::{content_size, Owner, TarEntry};
 use crate::verify::{Verification, VerifyPlace, VerifySpec, VerifyVerdict};
 use crate::workdir::Workdir;
-use archive::{ExclusionReport, TarEntry};
 use filter::StageFilter;
+use walk::ExclusionReport;
 
 /// Where the project comes from.
 #[derive(Debug, Clone)]
@@ -195,10 +197,7 @@ impl StagePlan {
     fn skeleton() -> Vec<TarEntry> {
         ["project", "pixi-cache", "resources"]
             .into_iter()
-            .map(|dir| TarEntry {
-                path: PathBuf::from(dir),
-                kind: archive::EntryKind::Dir,
-            })
+            .map(TarEntry::dir)
             .collect()
     }
 
@@ -222,7 +221,7 @@ impl StagePlan {
         let project_prefix = self.project_prefix();
         let mut entries = Self::skeleton();
         let (project, mut report) =
-            archive::plan_dir(project_dir, &project_prefix, Some(&self.filter))?;
+            walk::plan_filtered(project_dir, &project_prefix, &self.filter)?;
         // A workdir inside the project (e.g. the default ./tmp/... run from the project folder)
         // must not be staged into itself.
         let project = match workdir_inside_project {
@@ -238,7 +237,7 @@ impl StagePlan {
         entries.extend(project);
         if let Some(res) = resources_dir {
             let (mut resources, res_report) =
-                archive::plan_dir(res, Path::new("resources"), Some(&self.filter))?;
+                walk::plan_filtered(res, Path::new("resources"), &self.filter)?;
             // The resources root itself is already listed above.
             resources.retain(|e| e.path != Path::new("resources"));
             entries.extend(resources);
@@ -415,8 +414,9 @@ async fn upload_project(
                 container.short_id(),
                 plan.cw()
             );
-            let bar = crate::progress::bytes("staging", Some(archive::content_size(&entries)));
-            let stream = archive::tar_stream(entries, archive::Owner::ROOT);
+            let bar = crate::progress::bytes("staging", Some(content_size(&entries)));
+            let stream = crate::tar::stream::tar_stream(entries, Owner::ROOT);
+            let failure = stream.failure();
             let uploaded = docker
                 .upload(
                     container.id(),
@@ -425,6 +425,9 @@ async fn upload_project(
                 )
                 .await;
             bar.finish_and_clear();
+            if let Some(err) = failure.take() {
+                return Err(err.context("failed to stage the project into the container"));
+            }
             uploaded.context("failed to stage the project into the container")?;
             Ok(excluded)
         }
@@ -447,11 +450,11 @@ async fn upload_project(
                 })?;
             let file = spool.reopen().context("failed to open the spool file")?;
             let bar = crate::progress::bytes("reading the project", None);
-            let source = archive::boxed(crate::progress::track(
+            let source = crate::tar::stream::boxed(crate::progress::track(
                 docker.download(container.id(), path),
                 bar.clone(),
             ));
-            let filtered = archive::refilter_stream(
+            let filtered = walk::refilter_stream(
                 source,
                 StagePlan::skeleton(),
                 plan.project_prefix(),
@@ -705,12 +708,12 @@ async fn copy_pixi(
     );
     let expected = base.clone();
     // One file is expected: a pixi binary is well under a gigabyte.
-    let limits = archive::ExtractLimits {
+    let limits = ExtractLimits {
         max_bytes: 1 << 30,
         max_entries: 16,
     };
-    let extracted = archive::extract_stream(
-        archive::boxed(stream),
+    let extracted = extract::extract_stream(
+        crate::tar::stream::boxed(stream),
         incoming.path().to_path_buf(),
         None,
         None,
@@ -780,7 +783,7 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
     let skip_envs = Path::new("project")
         .join(&plan.manifest.name)
         .join(".pixi/envs");
-    let limits = archive::ExtractLimits::from_env()?;
+    let limits = ExtractLimits::from_env()?;
     if crate::fsutil::running_as_root() {
         tracing::warn!(
             "running as root: what the container hands back is written with normalised modes \
@@ -798,8 +801,8 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
         container.docker().download(container.id(), plan.cw()),
         bar.clone(),
     );
-    let extracted = archive::extract_stream(
-        archive::boxed(stream),
+    let extracted = extract::extract_stream(
+        crate::tar::stream::boxed(stream),
         incoming.path().to_path_buf(),
         Some(base),
         Some(PathBuf::from(plan.cw())),
@@ -810,7 +813,7 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
     bar.finish_and_clear();
     let stats = extracted.map_err(|err| {
         // What the container handed back is refused by what it is: bad input, not the engine.
-        if err.is::<archive::RefusedEntry>() {
+        if err.is::<RefusedEntry>() {
             return err.context(format!(
                 "the container's workdir `{}` holds something that may not reach this host",
                 plan.cw()

@@ -13,7 +13,7 @@ use std::process::Output;
 use std::sync::OnceLock;
 
 use pixi_airgap::docker::{Container, ContainerSpec, Docker, ExecSpec};
-use pixi_airgap::stage::archive;
+use pixi_airgap::tar::{stream, write as tarw};
 
 /// DNS name of the channel server on the test network, as written into fixture manifests.
 pub const CHANNEL_HOST: &str = "airgap-channel";
@@ -163,28 +163,23 @@ impl ChannelServer {
             channel::write_channel(&dir.path().join("testchannel"));
             if let Some(index) = std::env::var_os("PIXI_AIRGAP_TESTBED_PYPI_INDEX") {
                 copy_tree(Path::new(&index), &dir.path().join("pypi"));
-                let (entries, _) =
-                    archive::plan_dir(&dir.path().join("pypi"), Path::new("pypi"), None).unwrap();
+                let entries = tarw::plan_tree(&dir.path().join("pypi"), Path::new("pypi")).unwrap();
                 docker
                     .upload(
                         container.id(),
                         "/srv",
-                        archive::tar_stream(entries, archive::Owner::ROOT),
+                        stream::tar_stream(entries, tarw::Owner::ROOT),
                     )
                     .await
                     .expect("upload PyPI index");
             }
-            let (entries, _) = archive::plan_dir(
-                &dir.path().join("testchannel"),
-                Path::new("testchannel"),
-                None,
-            )
-            .unwrap();
+            let entries =
+                tarw::plan_tree(&dir.path().join("testchannel"), Path::new("testchannel")).unwrap();
             docker
                 .upload(
                     container.id(),
                     "/srv",
-                    archive::tar_stream(entries, archive::Owner::ROOT),
+                    stream::tar_stream(entries, tarw::Owner::ROOT),
                 )
                 .await
                 .expect("upload channel");
@@ -243,10 +238,10 @@ pub fn write_lock(bed: &Testbed, server: &ChannelServer, project: &Path) {
         let container = docker.start_container(&spec).await.expect("lock container");
         let mkdir = container.exec(&ExecSpec::new(["mkdir", "-p", "/lock/p"]), None).await.unwrap();
         assert!(mkdir.success());
-        let (entries, _) = archive::plan_dir(project, Path::new(""), None).unwrap();
+        let entries = tarw::plan_tree(project, Path::new("")).unwrap();
         let entries = entries.into_iter().filter(|e| !e.path.as_os_str().is_empty()).collect();
         docker
-            .upload(container.id(), "/lock/p", archive::tar_stream(entries, archive::Owner::ROOT))
+            .upload(container.id(), "/lock/p", stream::tar_stream(entries, tarw::Owner::ROOT))
             .await
             .unwrap();
         let env = vec!["PIXI_CACHE_DIR=/lock/cache".to_string(), "RATTLER_CACHE_DIR=/lock/cache".to_string()];
@@ -479,12 +474,12 @@ pub fn user_container(bed: &Testbed, server: &ChannelServer, project: &Path) -> 
             .await
             .unwrap();
         assert!(mkdir.success());
-        let (entries, _) = archive::plan_dir(project, Path::new(&name), None).unwrap();
+        let entries = tarw::plan_tree(project, Path::new(&name)).unwrap();
         bed.docker
             .upload(
                 container.id(),
                 "/home/dev",
-                archive::tar_stream(entries, archive::Owner::ROOT),
+                stream::tar_stream(entries, tarw::Owner::ROOT),
             )
             .await
             .unwrap();

@@ -1,0 +1,671 @@
+//! The defensive unpacker: every tar we did not write (a container's download, an archive on disk)
+//! is read here. Entries are unpacked into a folder the caller made fresh; anything that could
+//! reach outside it (paths, symbolic and hard links, a chain of links) is refused with a
+//! [`RefusedEntry`], never skipped silently; special files are left out and listed; modes are
+//! normalised; and the size of what is written is bounded ([`ExtractLimits`]).
+
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::Context;
+
+use super::stream::{read_blocking, ByteStream};
+
+/// What an extraction wrote.
+#[derive(Debug, Default, Clone)]
+pub struct ExtractStats {
+    pub entries: u64,
+    pub skipped: u64,
+    pub bytes: u64,
+    /// FIFOs, devices and other special files that were left out (paths inside the archive).
+    pub special: Vec<PathBuf>,
+    /// Files whose setuid/setgid/sticky or world-write bits were dropped.
+    pub sanitized_modes: u64,
+}
+
+/// Bounds on what one extraction may write, so that a container cannot fill the host's disk
+/// through us. The defaults are far above any real package cache.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtractLimits {
+    pub max_bytes: u64,
+    pub max_entries: u64,
+}
+
+/// Environment variables that override [`ExtractLimits`].
+pub const MAX_BYTES_VAR: &str = "PIXI_AIRGAP_MAX_EXTRACT_BYTES";
+pub const MAX_ENTRIES_VAR: &str = "PIXI_AIRGAP_MAX_EXTRACT_ENTRIES";
+
+impl Default for ExtractLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 256 << 30,
+            max_entries: 5_000_000,
+        }
+    }
+}
+
+impl ExtractLimits {
+    /// The defaults, overridden by `PIXI_AIRGAP_MAX_EXTRACT_BYTES` / `_ENTRIES` when set.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut limits = Self::default();
+        let read = |var: &str| -> anyhow::Result<Option<u64>> {
+            match std::env::var(var) {
+                Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+                    crate::exit::InputError::new(format!("{var}=`{v}` is not a whole number"))
+                        .into()
+                }),
+                Err(_) => Ok(None),
+            }
+        };
+        if let Some(v) = read(MAX_BYTES_VAR)? {
+            limits.max_bytes = v;
+        }
+        if let Some(v) = read(MAX_ENTRIES_VAR)? {
+            limits.max_entries = v;
+        }
+        Ok(limits)
+    }
+}
+
+/// A tar entry refused because of what it is (not because the host failed): a hostile or broken
+/// archive from a container.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing tar entry `{path}`: {why}")]
+pub struct RefusedEntry {
+    pub path: String,
+    pub why: String,
+}
+
+/// Unpacks a tar stream into `dest` (which should be a fresh, empty folder) as it arrives, leaving
+/// out entries for which `skip` says yes. See [`extract_reader`] for what is refused.
+pub async fn extract_stream<F>(
+    stream: ByteStream,
+    dest: PathBuf,
+    strip: Option<PathBuf>,
+    abs_root: Option<PathBuf>,
+    limits: ExtractLimits,
+    skip: F,
+) -> anyhow::Result<ExtractStats>
+where
+    F: Fn(&Path) -> bool + Send + 'static,
+{
+    read_blocking(stream, move |reader| {
+        extract_reader(
+            reader,
+            &dest,
+            strip.as_deref(),
+            abs_root.as_deref(),
+            limits,
+            skip,
+        )
+    })
+    .await
+}
+
+/// The blocking half of [`extract_stream`]. Every archive is treated as hostile:
+/// - entries with `..`, absolute paths, or that would land outside `dest` are refused;
+/// - symbolic links whose target is absolute or leaves `dest` are refused (relative links inside
+///   the tree, as conda packages have them, are kept), checked by their text when they arrive and
+///   again through the file system once everything is written (a chain of links cannot escape);
+/// - hard links must name a path inside the archive;
+/// - FIFOs, devices and other special files are left out and listed;
+/// - modes are normalised: files 0644, or 0755 when any execute bit is set; folders 0755 (so a
+///   read-only folder from the image never blocks its own children); no setuid, setgid, sticky or
+///   world-write bit survives;
+/// - more than `limits` bytes or entries stops the extraction with an error.
+///
+/// `abs_root` is where the stripped folder lives in the container (`/workdir`): absolute links
+/// into it are rewritten as relative links (uv's cache has them); other absolute links are refused.
+///
+/// With `strip`, every entry must lie under that folder of the archive (an engine's download of
+/// `/workdir` is `workdir/...`), which is removed from its path: `dest` is then the tree the links
+/// are judged against, so nothing can point above it once it is in place. `skip` sees the
+/// stripped path.
+pub fn extract_reader<R: Read>(
+    reader: R,
+    dest: &Path,
+    strip: Option<&Path>,
+    abs_root: Option<&Path>,
+    limits: ExtractLimits,
+    skip: impl Fn(&Path) -> bool,
+) -> anyhow::Result<ExtractStats> {
+    let mut archive = ::tar::Archive::new(reader);
+    archive.set_preserve_permissions(false);
+    archive.set_preserve_mtime(true);
+    archive.set_overwrite(true);
+    let mut stats = ExtractStats::default();
+    let mut links = Vec::new();
+    let refuse = |path: &Path, why: &str| -> anyhow::Error {
+        RefusedEntry {
+            path: path.display().to_string(),
+            why: why.to_string(),
+        }
+        .into()
+    };
+    for entry in archive.entries().context("failed to read the tar stream")? {
+        crate::shutdown::check()?;
+        let mut entry = entry.context("failed to read a tar entry")?;
+        let path = entry
+            .path()
+            .context("a tar entry has an unreadable path")?
+            .into_owned();
+        if path.components().any(|c| {
+            matches!(
+                c,
+                Component::ParentDir | Component::Prefix(_) | Component::RootDir
+            )
+        }) {
+            return Err(refuse(&path, "it points outside the destination"));
+        }
+        let path = match strip {
+            Some(prefix) => match path.strip_prefix(prefix) {
+                Ok(rest) if rest.as_os_str().is_empty() => continue,
+                Ok(rest) => rest.to_path_buf(),
+                Err(_) => {
+                    return Err(refuse(
+                        &path,
+                        &format!("it is not under `{}`", prefix.display()),
+                    ))
+                }
+            },
+            None => path,
+        };
+        if skip(&path) {
+            stats.skipped += 1;
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        let mut rewritten: Option<PathBuf> = None;
+        match kind {
+            ::tar::EntryType::Regular
+            | ::tar::EntryType::Continuous
+            | ::tar::EntryType::GNUSparse
+            | ::tar::EntryType::Directory => {}
+            ::tar::EntryType::Symlink => {
+                let mut target = entry
+                    .link_name()
+                    .context("a link entry has an unreadable target")?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                // uv's cache links its entries by absolute path inside the container workdir:
+                // such a link becomes the same link, relative, so it stays inside (and keeps
+                // working wherever the tree is moved). Any other absolute link is refused.
+                if let (Some(abs), true) = (abs_root, target.is_absolute()) {
+                    if let Ok(inside) = target.strip_prefix(abs) {
+                        let relative = shortest_relative(&path, inside);
+                        rewritten = Some(relative.clone());
+                        target = relative;
+                    }
+                }
+                if !link_stays_inside(&path, &target) {
+                    return Err(refuse(
+                        &path,
+                        &format!(
+                            "its link target `{}` leaves the extracted tree",
+                            target.display()
+                        ),
+                    ));
+                }
+                links.push(path.clone());
+            }
+            ::tar::EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .context("a hard link entry has an unreadable target")?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                if target.as_os_str().is_empty()
+                    || target
+                        .components()
+                        .any(|c| !matches!(c, Component::Normal(_)))
+                {
+                    return Err(refuse(
+                        &path,
+                        &format!("hard link to `{}` outside the archive", target.display()),
+                    ));
+                }
+            }
+            // Extended headers are consumed by the tar reader; anything else is special.
+            _ => {
+                stats.special.push(path);
+                stats.skipped += 1;
+                continue;
+            }
+        }
+        stats.entries += 1;
+        stats.bytes += entry.size();
+        if stats.bytes > limits.max_bytes || stats.entries > limits.max_entries {
+            return Err(refuse(
+                &path,
+                &format!(
+                    "the archive passes the extraction limit ({} bytes, {} entries; raise it with \
+                     {MAX_BYTES_VAR} / {MAX_ENTRIES_VAR})",
+                    limits.max_bytes, limits.max_entries
+                ),
+            ));
+        }
+        let mode = entry.header().mode().unwrap_or(0o644);
+        if strip.is_some() {
+            // `unpack_in` places an entry by its own path; a stripped one goes through the same
+            // check by hand: its parent must resolve inside `dest`.
+            let target = dest.join(&path);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("failed to create `{}`", parent.display()))?;
+                let real = std::fs::canonicalize(parent)
+                    .with_context(|| format!("failed to resolve `{}`", parent.display()))?;
+                let root = std::fs::canonicalize(dest)
+                    .with_context(|| format!("failed to resolve `{}`", dest.display()))?;
+                if !real.starts_with(&root) {
+                    return Err(refuse(
+                        &path,
+                        "it would be written through a link out of the tree",
+                    ));
+                }
+            }
+            if let Some(link_target) = rewritten.take() {
+                let _ = std::fs::remove_file(&target);
+                std::os::unix::fs::symlink(&link_target, &target)
+                    .with_context(|| format!("failed to create link `{}`", target.display()))?;
+            } else if kind == ::tar::EntryType::Link {
+                let source = entry
+                    .link_name()
+                    .context("a hard link entry has an unreadable target")?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                let source = source
+                    .strip_prefix(strip.unwrap_or(Path::new("")))
+                    .map_err(|_| {
+                        refuse(&path, "hard link to a file outside the extracted folder")
+                    })?;
+                let source = dest.join(source);
+                let meta = std::fs::symlink_metadata(&source).map_err(|_| {
+                    refuse(&path, "hard link to a file the archive has not written")
+                })?;
+                if !meta.is_file() {
+                    return Err(refuse(
+                        &path,
+                        "hard link to something that is not a plain file",
+                    ));
+                }
+                let _ = std::fs::remove_file(&target);
+                std::fs::hard_link(&source, &target)
+                    .with_context(|| format!("failed to link `{}`", target.display()))?;
+            } else {
+                entry
+                    .unpack(&target)
+                    .with_context(|| format!("failed to unpack `{}`", path.display()))?;
+            }
+        } else {
+            let unpacked = entry
+                .unpack_in(dest)
+                .with_context(|| format!("failed to unpack `{}`", path.display()))?;
+            if !unpacked {
+                return Err(refuse(&path, "it points outside the destination"));
+            }
+        }
+        let clean = match kind {
+            ::tar::EntryType::Directory => Some(0o755),
+            ::tar::EntryType::Symlink => None,
+            _ if mode & 0o111 != 0 => Some(0o755),
+            _ => Some(0o644),
+        };
+        if let Some(clean) = clean {
+            if mode & 0o7777 != clean {
+                stats.sanitized_modes += u64::from(mode & 0o7002 != 0);
+            }
+            crate::fsutil::set_mode(&dest.join(&path), clean)?;
+        }
+    }
+    // A link whose text stays inside can still leave through another link: resolve each one.
+    let root = std::fs::canonicalize(dest)
+        .with_context(|| format!("failed to resolve `{}`", dest.display()))?;
+    for link in links {
+        if let Ok(resolved) = std::fs::canonicalize(dest.join(&link)) {
+            if !resolved.starts_with(&root) {
+                return Err(refuse(
+                    &link,
+                    "it resolves, through other links, outside the extracted tree",
+                ));
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// The relative link, for a link at `path`, to `target` (both relative to the same root), through
+/// their nearest common folder: it survives a rename of the folders above both ends (the workdir's
+/// `pixi-cache` is the product's `pkg-cache`).
+fn shortest_relative(path: &Path, target: &Path) -> PathBuf {
+    let parent: Vec<_> = path
+        .parent()
+        .map(|p| p.components().collect())
+        .unwrap_or_default();
+    let target: Vec<_> = target.components().collect();
+    let common = parent
+        .iter()
+        .zip(&target)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut relative: PathBuf = (common..parent.len())
+        .map(|_| Component::ParentDir)
+        .collect();
+    relative.extend(&target[common..]);
+    if relative.as_os_str().is_empty() {
+        relative.push(".");
+    }
+    relative
+}
+
+/// Whether a symbolic link at `path` (relative to the extraction root) with this target stays
+/// inside the root, judged by the text alone.
+pub fn link_stays_inside(path: &Path, target: &Path) -> bool {
+    if target.is_absolute() || target.as_os_str().is_empty() {
+        return false;
+    }
+    let mut depth: usize = path.components().count().saturating_sub(1);
+    for c in target.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if depth == 0 {
+                    return false;
+                }
+                depth -= 1;
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tar::write::{plan_tree, write_tar, Owner};
+
+    #[test]
+    fn extraction_refuses_escapes() {
+        let mut data = Vec::new();
+        {
+            let mut builder = ::tar::Builder::new(&mut data);
+            let mut header = ::tar::Header::new_gnu();
+            header.set_size(1);
+            header.set_mode(0o644);
+            header.set_entry_type(::tar::EntryType::Regular);
+            // `append_data` refuses `..`, so write the name into the header directly.
+            let name = b"../escape.txt";
+            header.as_old_mut().name[..name.len()].copy_from_slice(name);
+            header.set_cksum();
+            builder.append(&header, &b"x"[..]).unwrap();
+            builder.finish().unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        let err = extract_reader(
+            data.as_slice(),
+            &dest,
+            None,
+            None,
+            ExtractLimits::default(),
+            |_| false,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("outside the destination"), "{err}");
+        assert!(!dir.path().join("escape.txt").exists());
+    }
+
+    #[test]
+    fn extraction_skips_what_it_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("src");
+        std::fs::create_dir_all(root.join("keep")).unwrap();
+        std::fs::create_dir_all(root.join("drop")).unwrap();
+        std::fs::write(root.join("drop/x"), "x").unwrap();
+        let entries = plan_tree(&root, Path::new("w")).unwrap();
+        let data = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let stats = extract_reader(
+            data.as_slice(),
+            &out,
+            None,
+            None,
+            ExtractLimits::default(),
+            |p| p.starts_with("w/drop"),
+        )
+        .unwrap();
+        assert_eq!(stats.skipped, 2);
+        assert!(out.join("w/keep").is_dir());
+        assert!(!out.join("w/drop").exists());
+    }
+
+    /// A hostile archive, built entry by entry.
+    fn hostile(entries: &[(&str, ::tar::EntryType, u32, &str)]) -> Vec<u8> {
+        let mut b = ::tar::Builder::new(Vec::new());
+        for (path, kind, mode, data) in entries {
+            let mut h = ::tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(*mode);
+            match *kind {
+                ::tar::EntryType::Symlink | ::tar::EntryType::Link => {
+                    h.set_size(0);
+                    h.set_link_name(data).unwrap();
+                    b.append_data(&mut h, path, std::io::empty()).unwrap();
+                }
+                _ => {
+                    h.set_size(data.len() as u64);
+                    b.append_data(&mut h, path, data.as_bytes()).unwrap();
+                }
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn extract(data: &[u8]) -> (tempfile::TempDir, anyhow::Result<ExtractStats>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("in");
+        std::fs::create_dir(&dest).unwrap();
+        let r = extract_reader(
+            data,
+            &dest,
+            Some(Path::new("wd")),
+            None,
+            ExtractLimits::default(),
+            |_| false,
+        );
+        (tmp, r)
+    }
+
+    use ::tar::EntryType as T;
+
+    #[test]
+    fn links_that_leave_the_tree_are_refused() {
+        for (name, target) in [
+            ("absolute", "/etc/passwd"),
+            ("relative", "../../../../root"),
+            ("to the workdir's parent", "../.."),
+        ] {
+            let data = hostile(&[
+                ("wd/", T::Directory, 0o755, ""),
+                ("wd/x/l", T::Symlink, 0o777, target),
+            ]);
+            let (_tmp, r) = extract(&data);
+            let err = r.expect_err(name);
+            assert!(err.is::<RefusedEntry>(), "{name}: {err:#}");
+        }
+        // Each link alone stays inside; together they point above the root.
+        let data = hostile(&[
+            ("wd/d/", T::Directory, 0o755, ""),
+            ("wd/d/up", T::Symlink, 0o777, ".."),
+            ("wd/chain", T::Symlink, 0o777, "d/up/.."),
+        ]);
+        let (_tmp, r) = extract(&data);
+        assert!(r.unwrap_err().is::<RefusedEntry>());
+    }
+
+    #[test]
+    fn absolute_links_into_the_container_workdir_become_relative() {
+        let data = hostile(&[
+            ("wd/cache/archive/a1/mod.py", T::Regular, 0o644, "x"),
+            (
+                "wd/cache/wheels/six/1.0",
+                T::Symlink,
+                0o777,
+                "/workdir/cache/archive/a1",
+            ),
+            ("wd/cache/evil", T::Symlink, 0o777, "/workdir/../etc"),
+        ]);
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("in");
+        std::fs::create_dir(&dest).unwrap();
+        let err = extract_reader(
+            data.as_slice(),
+            &dest,
+            Some(Path::new("wd")),
+            Some(Path::new("/workdir")),
+            ExtractLimits::default(),
+            |_| false,
+        )
+        .unwrap_err();
+        assert!(
+            err.is::<RefusedEntry>(),
+            "`/workdir/../etc` still leaves: {err}"
+        );
+        assert_eq!(
+            std::fs::read_link(dest.join("cache/wheels/six/1.0")).unwrap(),
+            Path::new("../../archive/a1"),
+            "through the nearest common folder, so renaming `cache` keeps it working"
+        );
+        assert!(dest.join("cache/wheels/six/1.0/mod.py").is_file());
+        assert_eq!(
+            shortest_relative(Path::new("top"), Path::new("")),
+            Path::new(".")
+        );
+        assert_eq!(
+            shortest_relative(Path::new("a/b/l"), Path::new("c/d")),
+            Path::new("../../c/d")
+        );
+    }
+
+    #[test]
+    fn in_tree_links_are_kept() {
+        let data = hostile(&[
+            ("wd/pkg/bin/tool", T::Regular, 0o755, "#!/bin/sh\n"),
+            ("wd/pkg/bin/alias", T::Symlink, 0o777, "tool"),
+            ("wd/pkg/lib", T::Symlink, 0o777, "../pkg/bin"),
+        ]);
+        let (tmp, r) = extract(&data);
+        r.unwrap();
+        let dest = tmp.path().join("in");
+        assert_eq!(
+            std::fs::read_link(dest.join("pkg/bin/alias")).unwrap(),
+            Path::new("tool")
+        );
+        assert!(dest.join("pkg/lib/tool").is_file());
+    }
+
+    #[test]
+    fn modes_are_normalised_and_special_files_left_out() {
+        use std::os::unix::fs::PermissionsExt;
+        let data = hostile(&[
+            ("wd/suid", T::Regular, 0o4755, "x"),
+            ("wd/sgid", T::Regular, 0o2711, "x"),
+            ("wd/ww", T::Regular, 0o666, "x"),
+            ("wd/tmp/", T::Directory, 0o1777, ""),
+            ("wd/ro/", T::Directory, 0o555, ""),
+            ("wd/ro/sub/", T::Directory, 0o555, ""),
+            ("wd/ro/sub/child", T::Regular, 0o444, "x"),
+            ("wd/pipe", T::Fifo, 0o644, ""),
+            ("wd/dev", T::Char, 0o644, ""),
+        ]);
+        let (tmp, r) = extract(&data);
+        let stats = r.unwrap();
+        let dest = tmp.path().join("in");
+        let mode = |p: &str| {
+            std::fs::metadata(dest.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("suid"), 0o755);
+        assert_eq!(mode("sgid"), 0o755);
+        assert_eq!(mode("ww"), 0o644);
+        assert_eq!(mode("tmp"), 0o755);
+        assert_eq!(mode("ro"), 0o755);
+        assert_eq!(mode("ro/sub/child"), 0o644);
+        assert_eq!(stats.sanitized_modes, 4);
+        assert_eq!(stats.special, [PathBuf::from("pipe"), PathBuf::from("dev")]);
+        assert!(!dest.join("pipe").exists());
+    }
+
+    #[test]
+    fn hard_links_stay_inside_and_limits_hold() {
+        let data = hostile(&[
+            ("wd/a", T::Regular, 0o644, "x"),
+            ("wd/b", T::Link, 0o644, "wd/a"),
+        ]);
+        let (tmp, r) = extract(&data);
+        r.unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("in/b")).unwrap(), b"x");
+        for target in ["/etc/hostname", "wd/../../etc/hostname", "other/a"] {
+            let data = hostile(&[
+                ("wd/a", T::Regular, 0o644, "x"),
+                ("wd/b", T::Link, 0o644, target),
+            ]);
+            let (_tmp, r) = extract(&data);
+            assert!(r.unwrap_err().is::<RefusedEntry>(), "{target}");
+        }
+        let data = hostile(&[
+            ("wd/a", T::Regular, 0o644, "0123456789"),
+            ("wd/b", T::Regular, 0o644, "0123456789"),
+        ]);
+        let tmp = tempfile::tempdir().unwrap();
+        let limits = ExtractLimits {
+            max_bytes: 15,
+            max_entries: 100,
+        };
+        let err = extract_reader(
+            data.as_slice(),
+            tmp.path(),
+            Some(Path::new("wd")),
+            None,
+            limits,
+            |_| false,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(MAX_BYTES_VAR), "{err}");
+        let limits = ExtractLimits {
+            max_bytes: 100,
+            max_entries: 1,
+        };
+        assert!(extract_reader(
+            data.as_slice(),
+            tmp.path(),
+            Some(Path::new("wd")),
+            None,
+            limits,
+            |_| false
+        )
+        .is_err());
+        // Entries outside the stripped folder are refused.
+        let data = hostile(&[("elsewhere/a", T::Regular, 0o644, "x")]);
+        let (_tmp, r) = extract(&data);
+        assert!(r.unwrap_err().is::<RefusedEntry>());
+    }
+
+    #[test]
+    fn link_text_checks() {
+        assert!(link_stays_inside(Path::new("a/b/l"), Path::new("../c")));
+        assert!(link_stays_inside(Path::new("a/b/l"), Path::new("../../c")));
+        assert!(!link_stays_inside(
+            Path::new("a/b/l"),
+            Path::new("../../../c")
+        ));
+        assert!(!link_stays_inside(Path::new("l"), Path::new("/x")));
+        assert!(!link_stays_inside(Path::new("l"), Path::new("")));
+    }
+}
