@@ -1,8 +1,10 @@
-//! Small file-system helpers shared by the stager, the product writer and the verifier.
+//! Small file-system helpers shared by the stager, the product writer and the verifier, and the
+//! one sha256 spelling (lowercase hex) the crate writes.
 
 use std::path::Path;
 
 use anyhow::Context;
+use sha2::{Digest, Sha256};
 
 /// Whether any execute bit is set (always false where there are no such bits).
 #[cfg(unix)]
@@ -57,4 +59,25 @@ pub fn running_as_root() -> bool {
 #[cfg(not(unix))]
 pub fn running_as_root() -> bool {
     false
+}
+
+/// Lowercase hex, the way sha256 sums are written everywhere (manifests, `.sha256` files).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// The sha256 of a file's content, read as a stream.
+pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("failed to open `{}`", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    Ok(hex(&hasher.finalize()))
 }

@@ -215,7 +215,7 @@ impl LockInfo {
         }
         let bytes =
             std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
-        let sha256 = hex(&Sha256::digest(&bytes));
+        let sha256 = crate::fsutil::hex(&Sha256::digest(&bytes));
         let lock = crate::lockfile::Lock::parse(&bytes).map_err(|err| {
             InputError::new(format!(
                 "`{}` is not a valid lock file: {err}",
@@ -258,17 +258,6 @@ pub fn is_stale_lock_output(output: &str) -> bool {
 /// The file name part of a package URL (`.../airgap-hello-1.0.0-0.tar.bz2`).
 pub fn package_file_name(url: &str) -> &str {
     url.rsplit('/').next().unwrap_or(url)
-}
-
-/// Lower-case hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

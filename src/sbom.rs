@@ -52,7 +52,7 @@ pub fn build(input: &SbomInput) -> Value {
         .map(|pkg| component(pkg, input.cache_dir, &wheel_licenses))
         .collect();
     let digest = Sha256::digest(format!("{}\n{}", input.lock_sha256, input.project_name));
-    let h = crate::pixi::hex(&digest);
+    let h = crate::fsutil::hex(&digest);
     // A version-4-shaped UUID from the digest: stable for the same lock and project.
     let serial = format!(
         "urn:uuid:{}-{}-4{}-a{}-{}",

@@ -280,6 +280,18 @@ impl VerifySpec {
     }
 }
 
+/// A verification that ran: what, where, how it ended, and its log.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct VerificationReport {
+    pub spec: VerifySpec,
+    pub environment: String,
+    pub command: String,
+    #[serde(flatten)]
+    pub verdict: VerifyVerdict,
+    pub seconds: f64,
+    pub log: String,
+}
+
 /// The environment a verification runs in: `default` when it is among `environments`, else the
 /// first one. Staging and the offline proof must agree on it.
 pub fn environment(environments: &[String]) -> &str {

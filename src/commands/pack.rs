@@ -11,16 +11,17 @@ use crate::cli::PackArgs;
 use crate::exit::Status;
 use crate::product::archive::{self, ArchiveFormat, ArchiveInfo};
 use crate::product::MakeOptions;
-use crate::stage::StageReport;
+use crate::proof::{self, ProofOptions, ProofReport};
+use crate::workdir::report::StageReport;
 
-use super::verify_product::{parse_user, ProofReport};
-use super::{make_product, stage_host, verify_product};
+use super::verify_product::parse_user;
+use super::{make_product, stage_host};
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub stage: stage_host::Options,
     pub verify_image: String,
-    pub verify_user: Option<crate::tar::write::Owner>,
+    pub verify_user: Option<crate::session::RunAs>,
     pub archive: Option<ArchiveFormat>,
 }
 
@@ -146,7 +147,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         });
 
         tracing::info!("pack 3/3: verify-product (network cut)");
-        let verify = verify_product::Options {
+        let verify = ProofOptions {
             image: options.verify_image.clone(),
             pull: options.stage.pull,
             product_dir: workdir.product(),
@@ -156,10 +157,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             keep_container: false,
             // Staging already refused a used workdir without --force.
             force: options.stage.force,
-            json: false,
             verify: Vec::new(),
         };
-        let (proof, status) = verify_product::verify(&verify).await?;
+        let (proof, status) = proof::run(&verify).await?;
         lap("verify-product", &mut phases);
         report.proof = Some(proof);
         if status != Status::Success {

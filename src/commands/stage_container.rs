@@ -13,7 +13,8 @@ use crate::cli::StageContainerArgs;
 use crate::docker::{Container, Docker, ExecSpec};
 use crate::exit::{InfraError, InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
-use crate::stage::{self, ImageRecord, ProjectSource, StagePlan};
+use crate::session::Session;
+use crate::stage::{self, ProjectSource, StagePlan};
 use crate::verify::{
     interpreter_from_shebang, locate_script, missing_script_error, ScriptLocation, ScriptSearch,
     VerifyKind, VerifyRequest, VerifySpec,
@@ -92,18 +93,13 @@ fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerifyK
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let docker = Docker::connect().await?;
-    let container = docker.attach_container(&options.container_id).await?;
-    let info = docker.inspect_container(container.id()).await?;
-    let record = ImageRecord {
-        name: info.config.as_ref().and_then(|c| c.image.clone()),
-        id: info.image.clone(),
-        repo_digests: Vec::new(),
-    };
-    let (_manifest_dir, plan) = plan(&docker, &container, options).await?;
+    let session = Session::attach(&docker, &options.container_id).await?;
+    let container = session.container();
+    let (_manifest_dir, plan) = plan(&docker, container, options).await?;
     // Deletions last: the host workdir's old folders, then (with --force) our old container
     // workdir, each only when it carries our marker.
     options.common.workdir.prepare()?;
-    prepare_container_workdir(&container, options).await?;
+    prepare_container_workdir(container, options).await?;
     tracing::info!(
         "staging `{}` ({}) from container {}:{}",
         plan.manifest.name,
@@ -111,13 +107,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         container.short_id(),
         options.project_path
     );
-    let result = crate::shutdown::until_stopped(stage::run_in_container(
-        &container,
-        &plan,
-        &record,
-        "stage-container",
-    ))
-    .await;
+    let result =
+        crate::shutdown::until_stopped(stage::run_in_container(&session, &plan, "stage-container"))
+            .await;
     // Whatever happened, leave the user's container as we found it.
     let cleaned = if options.keep_container_workdir {
         tracing::info!(
@@ -127,10 +119,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         );
         Ok(())
     } else {
-        remove_container_workdir(&container, &options.common.container_workdir).await
+        remove_container_workdir(container, &options.common.container_workdir).await
     };
     let report = result?;
     cleaned?;
+    crate::product::helpers::write(&plan.workdir, &plan.manifest.name)?;
     if options.common.json {
         crate::output::json(&super::WithEngine {
             report: &report,

@@ -7,11 +7,13 @@ use anyhow::Context;
 use crate::cli::StageHostArgs;
 
 use super::stage_args::CommonOptions;
-use crate::docker::{ContainerSpec, Docker, LABEL_COMMAND, LABEL_WORKDIR};
+use crate::docker::Docker;
 use crate::exit::{InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
-use crate::stage::{self, ImageRecord, ProjectSource, StagePlan, StageReport, StageResult};
+use crate::session::{Session, SessionSpec};
+use crate::stage::{self, ProjectSource, StagePlan};
 use crate::verify::VerifySpec;
+use crate::workdir::report::{StageReport, StageResult};
 
 /// Validated `stage-host` options.
 #[derive(Debug, Clone)]
@@ -123,52 +125,38 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     Ok(report.status())
 }
 
-/// Stages and returns the report (also in `WORKDIR/out/stage.json`); `pack` builds on this.
 pub async fn stage(options: &Options) -> anyhow::Result<StageReport> {
-    // Every check that can fail (engine, image) comes before the workdir's old folders go.
     let docker = Docker::connect().await?;
     stage_with(&docker, options).await
 }
 
-/// [`stage`] on an engine already connected.
 async fn stage_with(docker: &Docker, options: &Options) -> anyhow::Result<StageReport> {
     let plan = &options.plan;
-    let image = docker.require_image(&options.image, options.pull).await?;
+    // The image is required before the workdir is touched: a typo in `--image` deletes nothing.
+    docker.require_image(&options.image, options.pull).await?;
     plan.workdir.prepare()?;
-    let record = ImageRecord::local(&options.image, &image);
-    let spec = ContainerSpec {
-        image: options.image.clone(),
-        labels: vec![
-            (LABEL_COMMAND.to_string(), "stage-host".to_string()),
-            (
-                LABEL_WORKDIR.to_string(),
-                plan.workdir.root().display().to_string(),
-            ),
-        ],
-        network: options.network.clone(),
-        ..Default::default()
-    };
     tracing::info!(
         "staging `{}` ({}) with image {}",
         plan.manifest.name,
         plan.environments.join(", "),
         options.image
     );
-    let mut container = docker.start_container(&spec).await?;
-    if options.keep_container {
-        container.keep();
-    }
-    let result = crate::shutdown::until_stopped(stage::run_in_container(
-        &container,
-        plan,
-        &record,
-        "stage-host",
-    ))
-    .await;
-    // Removal happens on every path: success, failure, and a signal (the work future is gone).
-    let removed = container.remove().await;
-    let report = result?;
-    removed?;
+    let session = Session::create_with(
+        docker,
+        &SessionSpec {
+            image: options.image.clone(),
+            pull: false,
+            command: "stage-host",
+            host_dir: plan.workdir.root().to_path_buf(),
+            network: options.network.clone(),
+            keep: options.keep_container,
+        },
+    )
+    .await?;
+    let result =
+        crate::shutdown::until_stopped(stage::run_in_container(&session, plan, "stage-host")).await;
+    let report = session.close(result).await?;
+    crate::product::helpers::write(&plan.workdir, &plan.manifest.name)?;
     tracing::info!(
         "workdir: {} ({})",
         plan.workdir.root().display(),

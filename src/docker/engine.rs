@@ -171,7 +171,7 @@ fn current_context(dir: &Path) -> Option<String> {
 /// The Docker endpoint of context `name`: `Endpoints.docker.Host` in
 /// `DIR/contexts/meta/<sha256 of the name>/meta.json`.
 fn context_host(dir: &Path, name: &str) -> Result<String, DockerError> {
-    let digest = crate::pixi::hex(&sha2::Sha256::digest(name.as_bytes()));
+    let digest = crate::fsutil::hex(&sha2::Sha256::digest(name.as_bytes()));
     let path = dir.join("contexts/meta").join(digest).join("meta.json");
     let fail = |reason: String| DockerError::Context {
         name: name.to_string(),
@@ -240,7 +240,7 @@ mod tests {
     use super::*;
 
     fn write_context(dir: &Path, name: &str, host: &str) {
-        let digest = crate::pixi::hex(&sha2::Sha256::digest(name.as_bytes()));
+        let digest = crate::fsutil::hex(&sha2::Sha256::digest(name.as_bytes()));
         let meta = dir.join("contexts/meta").join(digest);
         std::fs::create_dir_all(&meta).unwrap();
         let json = serde_json::json!({
@@ -406,7 +406,7 @@ mod tests {
             "{err}"
         );
         // A context without a Docker endpoint.
-        let digest = crate::pixi::hex(&sha2::Sha256::digest(b"k8s"));
+        let digest = crate::fsutil::hex(&sha2::Sha256::digest(b"k8s"));
         let meta = dir.path().join("contexts/meta").join(digest);
         std::fs::create_dir_all(&meta).unwrap();
         std::fs::write(

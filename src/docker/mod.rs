@@ -136,11 +136,13 @@ pub enum DockerError {
     },
 }
 
-/// What the engine says about a local image.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ImageInfo {
-    /// `sha256:...` image ID (the content digest of its config).
-    pub id: String,
+/// An image as the reports and the product manifest record it: the name the user gave and what
+/// the engine says about it. The one image record of the crate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageRecord {
+    pub name: Option<String>,
+    /// The image ID (`sha256:...`, the digest of its configuration).
+    pub id: Option<String>,
     /// Registry digests (`repo@sha256:...`), empty for images that were never pushed or pulled.
     pub repo_digests: Vec<String>,
 }
@@ -252,14 +254,18 @@ impl Docker {
 
     /// Looks an image up locally; `Ok(None)` when it is not there. Podman names local images
     /// `localhost/NAME:TAG`, Docker `NAME:TAG`: either spelling finds the image on either engine.
-    pub async fn image(&self, image: &str) -> Result<Option<ImageInfo>, DockerError> {
-        if let Some(found) = self.inspect_image(image).await? {
-            return Ok(Some(found));
+    pub async fn image(&self, image: &str) -> Result<Option<ImageRecord>, DockerError> {
+        let mut found = self.inspect_image(image).await?;
+        if found.is_none() {
+            if let Some(other) = other_spelling(image) {
+                found = self.inspect_image(&other).await?;
+            }
         }
-        match other_spelling(image) {
-            Some(other) => self.inspect_image(&other).await,
-            None => Ok(None),
-        }
+        // Recorded by the name the user gave, whichever spelling the engine knows.
+        Ok(found.map(|record| ImageRecord {
+            name: Some(image.to_string()),
+            ..record
+        }))
     }
 
     /// The name under which the engine knows `image` (see [`Docker::image`]); the name as given
@@ -275,10 +281,11 @@ impl Docker {
         Ok(image.to_string())
     }
 
-    async fn inspect_image(&self, image: &str) -> Result<Option<ImageInfo>, DockerError> {
+    async fn inspect_image(&self, image: &str) -> Result<Option<ImageRecord>, DockerError> {
         match self.inner.inspect_image(image).await {
-            Ok(info) => Ok(Some(ImageInfo {
-                id: info.id.unwrap_or_default(),
+            Ok(info) => Ok(Some(ImageRecord {
+                name: Some(image.to_string()),
+                id: Some(info.id.unwrap_or_default()),
                 repo_digests: info.repo_digests.unwrap_or_default(),
             })),
             Err(bollard::errors::Error::DockerResponseServerError {
@@ -292,7 +299,7 @@ impl Docker {
     }
 
     /// The image, which must be local; with `pull`, fetches it first when it is missing.
-    pub async fn require_image(&self, image: &str, pull: bool) -> Result<ImageInfo, DockerError> {
+    pub async fn require_image(&self, image: &str, pull: bool) -> Result<ImageRecord, DockerError> {
         if let Some(info) = self.image(image).await? {
             return Ok(info);
         }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::pixi::hex;
+use crate::fsutil::hex;
 use crate::tar::write::{plan_tree, write_tar, Owner};
 
 /// zstd level: a good ratio for package caches at a speed that suits CI.

@@ -15,6 +15,7 @@
 //! so an interrupted run leaves the previous product as it was.
 
 pub mod archive;
+pub mod helpers;
 pub mod templates;
 
 use std::fs::File;
@@ -25,9 +26,11 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
+use crate::docker::ImageRecord;
 use crate::exit::InputError;
-use crate::pixi::hex;
-use crate::stage::{StageReport, VerificationReport};
+use crate::fsutil::hex;
+use crate::verify::VerificationReport;
+use crate::workdir::report::{BundledPixi, StageReport, StageResult};
 use crate::workdir::{remove_tree, Workdir};
 
 /// The manifest's file name inside the product.
@@ -48,7 +51,7 @@ pub struct ProductManifest {
     pub environments: Vec<String>,
     pub platform: Option<String>,
     pub pixi_version: String,
-    pub image: ImageInfo,
+    pub image: ImageRecord,
     pub lock: LockRecord,
     /// The first of `verifications` (what format-1 readers know).
     pub verification: Option<RecordedVerification>,
@@ -111,14 +114,6 @@ impl From<&VerificationReport> for RecordedVerification {
 pub struct ToolInfo {
     pub name: String,
     pub version: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ImageInfo {
-    pub name: Option<String>,
-    /// The image ID (`sha256:...`, the digest of its configuration).
-    pub id: Option<String>,
-    pub repo_digests: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -186,20 +181,6 @@ pub struct MakeOptions {
     pub force: bool,
 }
 
-/// Reads `WORKDIR/out/stage.json`, the record of the staging run a product is made from.
-pub fn read_stage_report(workdir: &Workdir) -> anyhow::Result<StageReport> {
-    let path = workdir.out().join("stage.json");
-    let bytes = std::fs::read(&path).map_err(|err| {
-        InputError::new(format!(
-            "`{}` is not a staged workdir: cannot read out/stage.json ({err})",
-            workdir.root().display()
-        ))
-        .with_hint("run `pixi-airgap stage-host` (or stage-container) with this --workdir first")
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|err| InputError::new(format!("`{}` is damaged: {err}", path.display())).into())
-}
-
 /// Writes the product for a staged workdir and returns its manifest.
 pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     let MakeOptions {
@@ -208,7 +189,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         output,
         force,
     } = options;
-    let stage = read_stage_report(workdir)?;
+    let stage = StageReport::read(workdir)?;
     check_output(output, workdir, &stage, *force)?;
     if &stage.project_name != project_name {
         return Err(InputError::new(format!(
@@ -232,7 +213,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         ))
         .into());
     }
-    if stage.result != crate::stage::StageResult::Success {
+    if stage.result != StageResult::Success {
         tracing::warn!("the staging run's verification failed; making the product anyway");
     }
     for source in [
@@ -330,11 +311,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         environments: stage.environments.clone(),
         platform: stage.platform.clone(),
         pixi_version: stage.pixi_version.clone(),
-        image: ImageInfo {
-            name: stage.image.clone(),
-            id: stage.image_id.clone(),
-            repo_digests: stage.image_repo_digests.clone(),
-        },
+        image: stage.image_record(),
         lock: LockRecord {
             sha256: stage.lock_sha256.clone(),
             format_version: stage.lock_version,
@@ -369,7 +346,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
 /// recorded.
 fn copy_bundled_pixi(
     workdir: &Workdir,
-    bundled: &crate::stage::BundledPixi,
+    bundled: &BundledPixi,
     staging: &Path,
     files: &mut Vec<FileRecord>,
 ) -> anyhow::Result<PixiRecord> {
@@ -765,7 +742,7 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
                 meta.is_file()
                     && Some(meta.len()) == record.size
                     && crate::fsutil::is_executable(&meta) == record.executable
-                    && record.sha256.as_deref() == Some(hash_file(&path)?.as_str())
+                    && record.sha256.as_deref() == Some(crate::fsutil::sha256_file(&path)?.as_str())
             }
         };
         // bootstrap-project.sh records the product's folder in envs.sh; nothing else may differ.
@@ -817,16 +794,6 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         .into());
     }
     Ok((manifest, report))
-}
-
-/// The sha256 of a file, in hex.
-pub fn hash_file(path: &Path) -> anyhow::Result<String> {
-    let mut file =
-        File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("failed to read `{}`", path.display()))?;
-    Ok(hex(&hasher.finalize()))
 }
 
 #[cfg(test)]

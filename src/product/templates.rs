@@ -108,7 +108,7 @@ pub fn envs_sh_matches_as_made(path: &Path, size: u64, sha256: &str) -> anyhow::
         return Ok(false);
     };
     Ok(made.len() as u64 == size
-        && crate::pixi::hex(&sha2::Sha256::digest(made.as_bytes())) == sha256)
+        && crate::fsutil::hex(&sha2::Sha256::digest(made.as_bytes())) == sha256)
 }
 
 /// `envs.sh`; `pixi_version` is the build's, to tell a bundled pixi from another one on PATH.

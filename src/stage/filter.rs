@@ -13,6 +13,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::exit::InputError;
 use crate::secrets::SecretNames;
+use crate::workdir::report::Exclusion;
 
 /// Folders that are never walked into: VCS data, environments, build output and tool caches
 /// (except for the files in [`KEPT_INSIDE_JUNK`]).
@@ -44,30 +45,6 @@ const JUNK: &[&str] = &[
 /// Files kept although the folder they are in is junk: the project's own pixi settings, which
 /// pixi needs on the other side too. Each is kept whatever the other patterns say.
 const KEPT_INSIDE_JUNK: &[&str] = &[".pixi/config.toml"];
-
-/// Why a path was left out.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Exclusion {
-    /// VCS, caches, environments, build output.
-    Junk,
-    /// Credentials and keys.
-    Secret,
-    /// A `--exclude` pattern.
-    User,
-}
-
-impl Exclusion {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Exclusion::Junk => "VCS folders, caches and environments",
-            Exclusion::Secret => "secrets",
-            Exclusion::User => "--exclude patterns",
-        }
-    }
-}
 
 /// The compiled filter; build it once, use it for every walk.
 #[derive(Debug, Clone)]

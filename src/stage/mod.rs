@@ -8,22 +8,20 @@
 pub mod filter;
 pub mod walk;
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Context;
 
 use crate::docker::{Container, ExecSpec};
 use crate::exit::{InfraError, InputError};
 use crate::pixi::{self, LockInfo, Manifest};
+use crate::session::Session;
 use crate::tar::extract::{self, ExtractLimits, RefusedEntry};
-use crate::tar::write::{content_size, Owner, TarEntry};
-use crate::verify::{Verification, VerifyPlace, VerifySpec, VerifyVerdict};
+use crate::tar::write::{Owner, TarEntry};
+use crate::verify::{Verification, VerificationReport, VerifyPlace};
+use crate::workdir::report::{BundledPixi, ExclusionReport, StageReport, StageResult, StepReport};
 use crate::workdir::Workdir;
 use filter::StageFilter;
-use walk::ExclusionReport;
 
 /// Where the project comes from.
 #[derive(Debug, Clone)]
@@ -58,116 +56,6 @@ pub struct StagePlan {
     pub preflight: crate::check::CheckReport,
     /// Copy the container's pixi into `WORKDIR/pixi-bin/pixi` for the product.
     pub bundle_pixi: bool,
-}
-
-/// What a staging run did; written to `out/stage.json` and printed with `--json`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StageReport {
-    pub format_version: u32,
-    pub tool_version: String,
-    pub command: String,
-    pub project_name: String,
-    pub manifest: String,
-    pub environments: Vec<String>,
-    pub image: Option<String>,
-    pub image_id: Option<String>,
-    pub image_repo_digests: Vec<String>,
-    pub pixi_version: String,
-    pub platform: Option<String>,
-    pub container_workdir: String,
-    pub lock_sha256: String,
-    pub lock_version: Option<u64>,
-    pub excluded: ExclusionReport,
-    /// What the pre-flight check found ("will this work offline?"); older reports lack it.
-    #[serde(default)]
-    pub preflight: crate::check::CheckReport,
-    /// The host project and resources folders (stage-host), which make-product never writes over.
-    #[serde(default)]
-    pub project_dir: Option<PathBuf>,
-    #[serde(default)]
-    pub resources_dir: Option<PathBuf>,
-    pub installs: Vec<StepReport>,
-    /// The first of `verifications` (what format-1 readers know).
-    pub verification: Option<VerificationReport>,
-    /// Every verification, each in its environment (older reports lack it).
-    #[serde(default)]
-    pub verifications: Vec<VerificationReport>,
-    /// The build container's pixi, copied with `--bundle-pixi`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bundled_pixi: Option<BundledPixi>,
-    pub workdir: PathBuf,
-    pub started_at: String,
-    pub finished_at: String,
-    pub result: StageResult,
-}
-
-impl StageReport {
-    /// The exit status this run ends with.
-    pub fn status(&self) -> crate::exit::Status {
-        match self.result {
-            StageResult::Success => crate::exit::Status::Success,
-            StageResult::VerificationFailed => crate::exit::Status::VerificationFailed,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StageResult {
-    Success,
-    VerificationFailed,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StepReport {
-    pub environment: String,
-    pub command: String,
-    pub exit_code: i64,
-    pub seconds: f64,
-    pub log: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct VerificationReport {
-    pub spec: VerifySpec,
-    pub environment: String,
-    pub command: String,
-    #[serde(flatten)]
-    pub verdict: VerifyVerdict,
-    pub seconds: f64,
-    pub log: String,
-}
-
-/// The build container's pixi binary, copied to the workdir with `--bundle-pixi`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct BundledPixi {
-    /// In the workdir, `/`-separated.
-    pub path: String,
-    /// Where it was in the container.
-    pub source: String,
-    /// `pixi --version` of that binary.
-    pub version: String,
-    pub sha256: String,
-    pub size: u64,
-}
-
-/// Where the image came from, for the report.
-#[derive(Debug, Clone, Default)]
-pub struct ImageRecord {
-    pub name: Option<String>,
-    pub id: Option<String>,
-    pub repo_digests: Vec<String>,
-}
-
-impl ImageRecord {
-    /// A local image, by the name the user gave and what the engine says about it.
-    pub fn local(name: &str, info: &crate::docker::ImageInfo) -> Self {
-        Self {
-            name: Some(name.to_string()),
-            id: Some(info.id.clone()),
-            repo_digests: info.repo_digests.clone(),
-        }
-    }
 }
 
 impl StagePlan {
@@ -250,14 +138,15 @@ impl StagePlan {
 /// Runs the staging steps in a started container. Returns the report; a failed verification is a
 /// result (not an error), everything else that fails is an error with its kind.
 pub async fn run_in_container(
-    container: &Container,
+    session: &Session,
     plan: &StagePlan,
-    image: &ImageRecord,
     command_name: &str,
 ) -> anyhow::Result<StageReport> {
+    let container = session.container();
+    let image = session.image();
     let started_at = now();
     let out = plan.workdir.out();
-    let pixi_version = preflight(container, image).await?;
+    let pixi_version = session.pixi_version().await?;
     tracing::info!("{pixi_version} in container {}", container.short_id());
     // Can this pixi read the lock and meet requires-pixi? Known only now; still before upload.
     let mut checked = plan.preflight.clone();
@@ -290,13 +179,13 @@ pub async fn run_in_container(
         ))
         .into());
     }
-    let excluded = upload_project(container, plan).await?;
+    let excluded = upload_project(session, plan).await?;
     excluded.log("staging");
 
     let env = plan.exec_env();
     let mut installs = Vec::new();
     for environment in &plan.environments {
-        installs.push(install(container, plan, &env, environment, &out).await?);
+        installs.push(install(session, plan, &env, environment, &out).await?);
     }
 
     std::fs::write(out.join("pixi-version.txt"), format!("{pixi_version}\n"))
@@ -336,11 +225,10 @@ pub async fn run_in_container(
             &verification.environment,
         );
         verifications
-            .push(run_verification(container, plan, verification, &env, &out, &log_name).await?);
+            .push(run_verification(session, plan, verification, &env, &out, &log_name).await?);
     }
 
     copy_back(container, plan).await?;
-    write_helpers(&plan.workdir, &plan.manifest.name)?;
     let bundled_pixi = if plan.bundle_pixi {
         Some(copy_pixi(container, &plan.workdir, &pixi_version).await?)
     } else {
@@ -386,8 +274,7 @@ pub async fn run_in_container(
         finished_at: now(),
         result,
     };
-    let json = serde_json::to_vec_pretty(&report).context("failed to encode the stage report")?;
-    std::fs::write(out.join("stage.json"), json).context("failed to write out/stage.json")?;
+    report.write(&plan.workdir)?;
     Ok(report)
 }
 
@@ -396,11 +283,9 @@ fn now() -> String {
 }
 
 /// Streams the filtered project (and resources) into the container workdir.
-async fn upload_project(
-    container: &Container,
-    plan: &StagePlan,
-) -> anyhow::Result<ExclusionReport> {
-    let docker = container.docker();
+async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<ExclusionReport> {
+    let container = session.container();
+    let docker = session.docker();
     match &plan.source {
         ProjectSource::Host {
             project_dir,
@@ -414,21 +299,10 @@ async fn upload_project(
                 container.short_id(),
                 plan.cw()
             );
-            let bar = crate::progress::bytes("staging", Some(content_size(&entries)));
-            let stream = crate::tar::stream::tar_stream(entries, Owner::ROOT);
-            let failure = stream.failure();
-            let uploaded = docker
-                .upload(
-                    container.id(),
-                    plan.cw(),
-                    crate::progress::track(stream, bar.clone()),
-                )
-                .await;
-            bar.finish_and_clear();
-            if let Some(err) = failure.take() {
-                return Err(err.context("failed to stage the project into the container"));
-            }
-            uploaded.context("failed to stage the project into the container")?;
+            session
+                .upload(entries, Owner::ROOT, plan.cw(), "staging")
+                .await
+                .context("failed to stage the project into the container")?;
             Ok(excluded)
         }
         ProjectSource::Container { path } => {
@@ -486,37 +360,8 @@ async fn upload_project(
     }
 }
 
-/// `pixi --version` in the container; exit 126/127 mean there is no pixi to run.
-pub async fn preflight(container: &Container, image: &ImageRecord) -> anyhow::Result<String> {
-    let name = image.name.as_deref().unwrap_or("of this container");
-    let version = container
-        .exec(&ExecSpec::new(["pixi", "--version"]), None)
-        .await?;
-    if matches!(version.exit_code, 126 | 127)
-        || version.text().contains("executable file not found")
-    {
-        return Err(InfraError::new(format!("image {name} has no `pixi` on PATH"))
-            .with_hint("use an image with pixi installed (e.g. scripts/testbed.sh builds one), or add pixi to PATH")
-            .into());
-    }
-    if !version.success() {
-        return Err(InfraError::new(format!(
-            "`pixi --version` failed in image {name} (exit {}): {}",
-            version.exit_code,
-            version.tail(5)
-        ))
-        .into());
-    }
-    Ok(String::from_utf8_lossy(&version.stdout).trim().to_string())
-}
-
-fn create_log(out: &Path, name: &str) -> anyhow::Result<File> {
-    let path = out.join(name);
-    File::create(&path).with_context(|| format!("failed to create `{}`", path.display()))
-}
-
 async fn install(
-    container: &Container,
+    session: &Session,
     plan: &StagePlan,
     env: &[String],
     environment: &str,
@@ -533,7 +378,7 @@ async fn install(
         .env(env)
         .working_dir(plan.container_project());
     tracing::info!("installing environment `{environment}`: {}", spec.display());
-    let (result, seconds) = exec_logged(container, &spec, out, &log_name).await?;
+    let (result, seconds) = session.exec_logged(&spec, out, &log_name).await?;
     if !result.success() {
         let text = result.text();
         if pixi::is_stale_lock_output(&text) {
@@ -564,7 +409,7 @@ async fn install(
 }
 
 async fn run_verification(
-    container: &Container,
+    session: &Session,
     plan: &StagePlan,
     verification: &Verification,
     env: &[String],
@@ -581,83 +426,13 @@ async fn run_verification(
     let exec = ExecSpec::new(spec.command(environment, "--locked", &place))
         .env(env)
         .working_dir(project.clone());
-    let report = verify_in_container(container, spec, environment, &exec, out, log_name).await?;
+    let report = session
+        .verify(spec, environment, &exec, out, log_name)
+        .await?;
     Ok(VerificationReport {
         log: format!("out/{log_name}"),
         ..report
     })
-}
-
-/// Runs a verification command, logs it to `out/<log_name>` and judges it. A failed verification
-/// is a report, not an error; its `log` is `log_name`.
-pub async fn verify_in_container(
-    container: &Container,
-    spec: &VerifySpec,
-    environment: &str,
-    exec: &ExecSpec,
-    out: &Path,
-    log_name: &str,
-) -> anyhow::Result<VerificationReport> {
-    tracing::info!("verifying in `{environment}` with {}", spec.describe());
-    let (result, seconds) = exec_logged(container, exec, out, log_name).await?;
-    let verdict = spec.judge(result.exit_code, &result.text());
-    if verdict.passed {
-        tracing::info!("verification passed");
-    } else {
-        tracing::error!(
-            "verification failed: {} (log: {})\n{}",
-            verdict.reason(),
-            out.join(log_name).display(),
-            result.tail(15)
-        );
-    }
-    Ok(VerificationReport {
-        spec: spec.clone(),
-        environment: environment.to_string(),
-        command: exec.display(),
-        verdict,
-        seconds,
-        log: log_name.to_string(),
-    })
-}
-
-/// Runs `exec`, writing the command line and then its output to `out/<log_name>` as it arrives.
-pub async fn exec_logged(
-    container: &Container,
-    exec: &ExecSpec,
-    out: &Path,
-    log_name: &str,
-) -> anyhow::Result<(crate::docker::ExecOutput, f64)> {
-    let mut log = create_log(out, log_name)?;
-    writeln!(log, "$ {}", exec.display()).with_context(|| format!("failed to write {log_name}"))?;
-    let started = Instant::now();
-    let spinner = crate::progress::spinner(exec.display());
-    let result = container.exec(exec, Some(&mut log)).await;
-    spinner.finish_and_clear();
-    Ok((result?, started.elapsed().as_secs_f64()))
-}
-
-/// `WORKDIR/helpers/`: this pixi-airgap binary and `make-archive-ready-product.sh`, so a workdir
-/// copied to another machine can still make its product without installing anything.
-pub fn write_helpers(workdir: &Workdir, project_name: &str) -> anyhow::Result<()> {
-    let helpers = workdir.helpers();
-    std::fs::create_dir_all(&helpers)
-        .with_context(|| format!("failed to create `{}`", helpers.display()))?;
-    let exe = std::env::current_exe().context("cannot locate the running pixi-airgap binary")?;
-    let binary = helpers.join("pixi-airgap");
-    std::fs::copy(&exe, &binary).with_context(|| {
-        format!(
-            "failed to copy `{}` to `{}`",
-            exe.display(),
-            binary.display()
-        )
-    })?;
-    let script = helpers.join("make-archive-ready-product.sh");
-    let text = crate::product::templates::make_archive_ready_sh(project_name)?;
-    std::fs::write(&script, text)
-        .with_context(|| format!("failed to write `{}`", script.display()))?;
-    crate::fsutil::set_mode(&script, 0o755)?;
-    Ok(())
 }
 
 /// Copies the pixi that ran in the container (`command -v pixi`, links resolved) to
@@ -745,7 +520,7 @@ async fn copy_pixi(
     let size = std::fs::metadata(&dest)
         .with_context(|| format!("failed to read `{}`", dest.display()))?
         .len();
-    let sha256 = crate::product::hash_file(&dest)?;
+    let sha256 = crate::fsutil::sha256_file(&dest)?;
     tracing::info!("bundled {version} ({source}, sha256 {sha256})");
     Ok(BundledPixi {
         path: "pixi-bin/pixi".to_string(),

@@ -3,74 +3,17 @@
 //! container ([`refilter_stream`]). What is left out is decided by [`StageFilter`] alone (and an
 //! earlier workdir, by its marker); this module counts it in an [`ExclusionReport`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::filter::{Exclusion, StageFilter};
+use super::filter::StageFilter;
 use crate::tar::extract::RefusedEntry;
 use crate::tar::stream::{read_blocking, ByteStream};
 use crate::tar::write::{plan_dir, EntryKind, Owner, TarBuilder, TarEntry};
-
-/// What a walk left out, by reason.
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ExclusionReport {
-    pub counts: BTreeMap<Exclusion, usize>,
-    /// Relative paths of the secrets left out (names only, never contents).
-    pub secrets: Vec<String>,
-    /// Things a tar cannot carry (sockets, FIFOs, devices).
-    pub skipped_special: Vec<String>,
-}
-
-impl ExclusionReport {
-    fn record(&mut self, rel: &Path, why: Exclusion) {
-        *self.counts.entry(why).or_default() += 1;
-        if why == Exclusion::Secret {
-            self.secrets.push(rel.display().to_string());
-        }
-    }
-
-    pub fn total(&self) -> usize {
-        self.counts.values().sum()
-    }
-
-    pub fn merge(&mut self, other: ExclusionReport) {
-        for (why, n) in other.counts {
-            *self.counts.entry(why).or_default() += n;
-        }
-        self.secrets.extend(other.secrets);
-        self.skipped_special.extend(other.skipped_special);
-    }
-
-    /// Logs a one-line summary plus the names of the secrets that were left out.
-    pub fn log(&self, what: &str) {
-        if self.total() == 0 {
-            tracing::info!("{what}: nothing excluded");
-        } else {
-            let parts: Vec<String> = self
-                .counts
-                .iter()
-                .map(|(why, n)| format!("{n} {}", why.describe()))
-                .collect();
-            tracing::info!(
-                "{what}: excluded {} paths ({})",
-                self.total(),
-                parts.join(", ")
-            );
-        }
-        if !self.secrets.is_empty() {
-            tracing::info!(
-                "{what}: secrets not staged: {} (stage one with --include-secret PATTERN)",
-                self.secrets.join(", ")
-            );
-        }
-        for special in &self.skipped_special {
-            tracing::warn!("{what}: skipped `{special}`: not a file, folder or symlink");
-        }
-    }
-}
+use crate::workdir::report::{Exclusion, ExclusionReport};
 
 /// Plans the entries for `root`, placed under `prefix` in the archive, without what `filter`
 /// leaves out. An excluded folder is not walked into, except for the files the filter keeps

@@ -526,7 +526,7 @@ pub fn sha256_file(path: &Path) -> String {
     let mut hasher = sha2::Sha256::new();
     let mut file = std::fs::File::open(path).unwrap();
     std::io::copy(&mut file, &mut hasher).unwrap();
-    pixi_airgap::pixi::hex(&hasher.finalize())
+    pixi_airgap::fsutil::hex(&hasher.finalize())
 }
 
 pub async fn exec_in(

@@ -4,6 +4,11 @@
 //! A workdir we create carries a marker file, [`MARKER`]; `--force` only ever deletes the staged
 //! folders of a workdir that carries it, and the stagers skip any folder that carries it (an
 //! earlier default workdir inside the project is never staged into the next one).
+//!
+//! With the record a staging run leaves in it ([`report`]), these types are all that staging and
+//! the product share: staging writes a workdir, the product is made from one.
+
+pub mod report;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,470 @@
+//! The offline proof, counterpart of [`crate::product::make`]: the product is checked against its
+//! manifest, copied into a fresh container that has no network at all (checked through the engine
+//! and from inside), bootstrapped from `pkg-cache/` alone, and verified. Whether a product passes
+//! is decided here, in `prove`, and nowhere else.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::docker::ExecSpec;
+use crate::exit::{InfraError, InputError, Status};
+use crate::product::{self, ProductManifest};
+use crate::session::{RunAs, Session, SessionSpec};
+use crate::tar::write::{Owner, TarEntry};
+use crate::verify::{Verification, VerificationReport, VerifyPlace, VerifyRequest};
+
+/// Where the product is unpacked in the proof container. Deliberately unlike the staging path
+/// (`<container-workdir>/project/<name>`), so a product that only works where it was built fails.
+pub const PROOF_ROOT: &str = "/pixi-airgap-proof";
+
+/// The proof's files in `--out-dir`. They never share a name with a staging run's logs
+/// (`verify.log`, `install-*.log`, `stage.json`), so the runbook's `--out-dir WORKDIR/out` keeps
+/// both records side by side.
+pub const BOOTSTRAP_LOG: &str = "proof-bootstrap.log";
+pub const VERIFY_LOG: &str = "proof-verify.log";
+/// With several verifications: `proof-verify-<n>-<environment>.log`.
+const VERIFY_LOG_PREFIX: &str = "proof-verify";
+pub const REPORT_FILE: &str = "verify-report.json";
+const PROOF_LOG_PREFIX: &str = "proof-";
+
+/// What to prove, validated.
+#[derive(Debug, Clone)]
+pub struct ProofOptions {
+    pub image: String,
+    pub pull: bool,
+    pub product_dir: PathBuf,
+    /// Where the logs and `verify-report.json` go.
+    pub out_dir: PathBuf,
+    pub project_name: String,
+    /// Who runs the bootstrap and the verification (default: the image's user).
+    pub user: Option<RunAs>,
+    pub keep_container: bool,
+    /// Replace an earlier proof in `out_dir`.
+    pub force: bool,
+    /// Empty = the verifications recorded in the product (if any).
+    pub verify: Vec<VerifyRequest>,
+}
+
+/// The files of an earlier proof in `out_dir`: `verify-report.json` and `proof-*.log`.
+pub fn earlier_proof(out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(out_dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => {
+            return Err(err).with_context(|| format!("failed to read `{}`", out_dir.display()))
+        }
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("failed to read `{}`", out_dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours =
+            name == REPORT_FILE || (name.starts_with(PROOF_LOG_PREFIX) && name.ends_with(".log"));
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// An earlier proof is evidence: it is only replaced on request.
+pub fn refuse_earlier_proof(out_dir: &Path) -> anyhow::Result<()> {
+    let found = earlier_proof(out_dir)?;
+    if let Some(first) = found.first() {
+        return Err(InputError::new(format!(
+            "`{}` already holds an offline proof (`{}`)",
+            out_dir.display(),
+            first
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ))
+        .with_hint("pass --force to replace it, or pick another --out-dir")
+        .into());
+    }
+    Ok(())
+}
+
+/// `OUT_DIR/verify-report.json`, also printed with `--json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProofReport {
+    pub format_version: u32,
+    pub tool_version: String,
+    pub project_name: String,
+    pub product_dir: PathBuf,
+    pub product_path_in_container: String,
+    pub image: Option<String>,
+    pub image_id: Option<String>,
+    pub image_repo_digests: Vec<String>,
+    /// What `pixi --version` printed for the pixi the proof ran.
+    pub pixi_version: String,
+    /// Whether that was the product's own pixi (`--bundle-pixi`) rather than the image's.
+    pub bundled_pixi: bool,
+    pub network_mode: String,
+    pub network_interfaces: Vec<String>,
+    pub user: Option<String>,
+    pub files_checked: usize,
+    pub extra_files: Vec<String>,
+    pub bootstrap: BootstrapReport,
+    /// The first of `verifications`.
+    pub verification: Option<VerificationReport>,
+    /// Every verification, each in its environment.
+    pub verifications: Vec<VerificationReport>,
+    pub timings: Timings,
+    pub result: ProofResult,
+    /// The engine that ran the proof (Docker or Podman).
+    pub engine: crate::docker::EngineInfo,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BootstrapReport {
+    pub command: String,
+    pub exit_code: i64,
+    pub seconds: f64,
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    pub check_seconds: f64,
+    pub upload_seconds: f64,
+    pub bootstrap_seconds: f64,
+    pub verification_seconds: f64,
+    pub total_seconds: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProofResult {
+    Success,
+    BootstrapFailed,
+    VerificationFailed,
+}
+
+/// Runs the whole proof and returns its report (also in `OUT_DIR/verify-report.json`).
+pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)> {
+    let started = Instant::now();
+    let product_dir = options.product_dir.clone();
+    let (manifest, check) = tokio::task::spawn_blocking(move || product::check(&product_dir))
+        .await
+        .context("the check thread failed")??;
+    if manifest.project_name != options.project_name {
+        return Err(InputError::new(format!(
+            "--project-name `{}` does not match the product's project `{}`",
+            options.project_name, manifest.project_name
+        ))
+        .into());
+    }
+    if !check.extra.is_empty() {
+        tracing::warn!(
+            "{} files in the product are not in its manifest (left by an earlier bootstrap?): {}",
+            check.extra.len(),
+            check
+                .extra
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    tracing::info!("product matches its manifest ({} files)", check.checked);
+    // Those asked for, else those recorded at staging time; each in its own environment.
+    let verifications = if options.verify.is_empty() {
+        manifest.recorded_verifications()
+    } else {
+        crate::verify::assign(&options.verify, &manifest.environments)?
+    };
+    let check_seconds = started.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&options.out_dir)
+        .with_context(|| format!("failed to create `{}`", options.out_dir.display()))?;
+    if !options.force {
+        refuse_earlier_proof(&options.out_dir)?;
+    }
+    // With --force: the earlier proof's files go, so none of them can pass for this one's.
+    for old in earlier_proof(&options.out_dir)? {
+        std::fs::remove_file(&old)
+            .with_context(|| format!("failed to remove `{}`", old.display()))?;
+    }
+
+    let session = Session::create(&SessionSpec {
+        image: options.image.clone(),
+        pull: options.pull,
+        command: "verify-product",
+        host_dir: options.out_dir.clone(),
+        network: Some("none".to_string()),
+        keep: options.keep_container,
+    })
+    .await?;
+    let result =
+        crate::shutdown::until_stopped(prove(&session, options, &manifest, &verifications)).await;
+    let (mut report, status) = session.close(result).await?;
+    report.files_checked = check.checked;
+    report.extra_files = check.extra;
+    report.timings.check_seconds = check_seconds;
+    report.timings.total_seconds = started.elapsed().as_secs_f64();
+    let json = serde_json::to_string_pretty(&report).context("failed to encode the report")?;
+    let report_path = options.out_dir.join(REPORT_FILE);
+    std::fs::write(&report_path, format!("{json}\n"))
+        .with_context(|| format!("failed to write `{}`", report_path.display()))?;
+    match report.result {
+        ProofResult::Success => tracing::info!(
+            "offline proof passed: `{}` installs and verifies with the network cut (report: {})",
+            options.project_name,
+            report_path.display()
+        ),
+        ProofResult::BootstrapFailed => tracing::error!(
+            "offline proof failed: the product did not install without network (log: {})",
+            options.out_dir.join(BOOTSTRAP_LOG).display()
+        ),
+        ProofResult::VerificationFailed => tracing::error!(
+            "offline proof failed: the product installed, but a verification failed (logs: {})",
+            report
+                .verifications
+                .iter()
+                .filter(|v| !v.verdict.passed)
+                .map(|v| options.out_dir.join(&v.log).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+    Ok((report, status))
+}
+
+/// Everything that happens inside the proof container.
+async fn prove(
+    session: &Session,
+    options: &ProofOptions,
+    manifest: &ProductManifest,
+    verifications: &[Verification],
+) -> anyhow::Result<(ProofReport, Status)> {
+    let image = session.image();
+    let (network_mode, interfaces) = check_no_network(session).await?;
+    // A product that carries its pixi needs none in the image: that is what it is for.
+    let image_pixi = match &manifest.pixi {
+        Some(_) => None,
+        None => Some(session.pixi_version().await?),
+    };
+
+    let product_in_container = format!("{PROOF_ROOT}/product");
+    let home = format!("{PROOF_ROOT}/home");
+    let owner = options.user.map_or(Owner::ROOT, |u| u.owner());
+    let upload_started = Instant::now();
+    upload_product(session, &options.product_dir, owner).await?;
+    let upload_seconds = upload_started.elapsed().as_secs_f64();
+
+    let user = options.user.map(|u| u.exec_user());
+    let env = vec![
+        format!("HOME={home}"),
+        format!("PIXI_AIRGAP_PRODUCT_DIR={product_in_container}"),
+    ];
+    let pixi_version = match image_pixi {
+        Some(version) => version,
+        None => bundled_pixi_version(session, &env, user.clone()).await?,
+    };
+    if pixi_version != manifest.pixi_version {
+        tracing::warn!(
+            "the proof runs {pixi_version}; the product was built with {}",
+            manifest.pixi_version
+        );
+    }
+    let bootstrap_exec = ExecSpec::new(["sh", "./bootstrap-project.sh"])
+        .env(&env)
+        .working_dir(product_in_container.clone())
+        .user(user.clone());
+    tracing::info!(
+        "bootstrapping the product offline: {}",
+        bootstrap_exec.display()
+    );
+    let (boot, bootstrap_seconds) = session
+        .exec_logged(&bootstrap_exec, &options.out_dir, BOOTSTRAP_LOG)
+        .await?;
+    let bootstrap = BootstrapReport {
+        command: bootstrap_exec.display(),
+        exit_code: boot.exit_code,
+        seconds: bootstrap_seconds,
+        log: BOOTSTRAP_LOG.to_string(),
+    };
+    let mut report = ProofReport {
+        format_version: 1,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        project_name: manifest.project_name.clone(),
+        product_dir: options.product_dir.clone(),
+        product_path_in_container: product_in_container.clone(),
+        image: image.name.clone(),
+        image_id: image.id.clone(),
+        image_repo_digests: image.repo_digests.clone(),
+        pixi_version,
+        bundled_pixi: manifest.pixi.is_some(),
+        network_mode,
+        network_interfaces: interfaces,
+        user,
+        files_checked: 0,
+        extra_files: Vec::new(),
+        bootstrap,
+        verification: None,
+        verifications: Vec::new(),
+        timings: Timings {
+            upload_seconds,
+            bootstrap_seconds,
+            ..Default::default()
+        },
+        result: ProofResult::Success,
+        engine: session.docker().engine().clone(),
+    };
+    if !boot.success() {
+        tracing::error!(
+            "bootstrap-project.sh exited with {}:\n{}",
+            boot.exit_code,
+            boot.tail(20)
+        );
+        report.result = ProofResult::BootstrapFailed;
+        return Ok((report, Status::VerificationFailed));
+    }
+
+    if verifications.is_empty() {
+        tracing::info!("no verification given or recorded: the proof is the offline install");
+        return Ok((report, Status::Success));
+    }
+    let project = format!("{product_in_container}/{}", manifest.project_name);
+    let resources = format!("{product_in_container}/res");
+    let place = VerifyPlace {
+        project_dir: &project,
+        resources_dir: &resources,
+    };
+    // Every verification runs, and is recorded, even after one has failed.
+    for (index, Verification { environment, spec }) in verifications.iter().enumerate() {
+        // envs.sh is sourced first, exactly as a user on the air-gapped machine does.
+        let mut cmd = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            ". \"$PIXI_AIRGAP_PRODUCT_DIR/envs.sh\" && exec \"$@\"".to_string(),
+            "sh".to_string(),
+        ];
+        cmd.extend(spec.command(environment, "--frozen", &place));
+        let exec = ExecSpec::new(cmd)
+            .env(&env)
+            .working_dir(project.clone())
+            .user(report.user.clone());
+        let log_name =
+            crate::verify::log_name(VERIFY_LOG_PREFIX, index, verifications.len(), environment);
+        let verification = session
+            .verify(spec, environment, &exec, &options.out_dir, &log_name)
+            .await?;
+        report.timings.verification_seconds += verification.seconds;
+        report.verifications.push(verification);
+    }
+    report.verification = report.verifications.first().cloned();
+    if report.verifications.iter().all(|v| v.verdict.passed) {
+        Ok((report, Status::Success))
+    } else {
+        report.result = ProofResult::VerificationFailed;
+        Ok((report, Status::VerificationFailed))
+    }
+}
+
+/// The version of the pixi a user of the product gets: the one on PATH after sourcing `envs.sh`.
+/// A bundled pixi that does not run is not an error here: the bootstrap then fails, and the proof
+/// with it.
+async fn bundled_pixi_version(
+    session: &Session,
+    env: &[String],
+    user: Option<String>,
+) -> anyhow::Result<String> {
+    let exec = ExecSpec::new([
+        "sh",
+        "-c",
+        ". \"$PIXI_AIRGAP_PRODUCT_DIR/envs.sh\" && command -v pixi && pixi --version",
+    ])
+    .env(env)
+    .user(user);
+    let out = session.exec(&exec).await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let path = lines.next().unwrap_or_default().to_string();
+    let version = lines.next().unwrap_or_default().trim().to_string();
+    if !out.success() || version.is_empty() {
+        tracing::warn!(
+            "the product's bundled pixi does not run in the proof image (exit {}): {}",
+            out.exit_code,
+            out.tail(5)
+        );
+        return Ok("unknown (the bundled pixi did not run)".to_string());
+    }
+    tracing::info!("the proof uses the product's bundled {version} ({path})");
+    Ok(version)
+}
+
+/// Refuses to go on unless the engine says the container has network mode `none` with no
+/// attached network, and the container itself sees no interface but loopback.
+async fn check_no_network(session: &Session) -> anyhow::Result<(String, Vec<String>)> {
+    let container = session.container();
+    let info = session.docker().inspect_container(container.id()).await?;
+    let mode = info
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone())
+        .unwrap_or_default();
+    let attached: Vec<(String, String)> = info
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .map(|nets| {
+            nets.iter()
+                .map(|(name, ep)| (name.clone(), ep.ip_address.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let engine_ok = mode == "none"
+        && attached
+            .iter()
+            .all(|(name, ip)| name == "none" && ip.is_empty());
+    if !engine_ok {
+        return Err(InfraError::new(format!(
+            "the proof container is not cut off from the network (mode `{mode}`, networks {attached:?})"
+        ))
+        .into());
+    }
+    let listing = session
+        .exec(&ExecSpec::new(["ls", "/sys/class/net"]))
+        .await?;
+    let interfaces: Vec<String> = listing
+        .text()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if !listing.success() || interfaces.iter().any(|i| i != "lo") {
+        return Err(InfraError::new(format!(
+            "the proof container sees network interfaces {interfaces:?} (expected only `lo`)"
+        ))
+        .into());
+    }
+    tracing::info!(
+        "proof container {} has network mode `none` (interfaces: {})",
+        container.short_id(),
+        interfaces.join(", ")
+    );
+    Ok((mode, interfaces))
+}
+
+/// Streams the product to `PROOF_ROOT/product`, with an empty `PROOF_ROOT/home`, owned by `owner`.
+async fn upload_product(session: &Session, product_dir: &Path, owner: Owner) -> anyhow::Result<()> {
+    let root = Path::new(PROOF_ROOT.trim_start_matches('/'));
+    let mut entries = vec![TarEntry::dir(root), TarEntry::dir(root.join("home"))];
+    entries.extend(crate::tar::write::plan_tree(
+        product_dir,
+        &root.join("product"),
+    )?);
+    tracing::info!(
+        "copying the product ({} entries) into {}:{PROOF_ROOT}/product",
+        entries.len(),
+        session.container().short_id()
+    );
+    session
+        .upload(entries, owner, "/", "copying the product")
+        .await
+        .context("failed to copy the product into the proof container")
+}

@@ -1,0 +1,235 @@
+//! A container session: the one container lifecycle shared by staging and the offline proof.
+//! It creates a container from a spec with our labels (or attaches to the user's), checks that
+//! pixi runs in it, runs commands with their output logged on the host as it arrives, runs and
+//! judges a verification, uploads planned trees, and removes the container on every path.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::docker::{
+    Container, ContainerSpec, Docker, ExecOutput, ExecSpec, ImageRecord, LABEL_COMMAND,
+    LABEL_WORKDIR,
+};
+use crate::exit::InfraError;
+use crate::tar::write::{Owner, TarEntry};
+use crate::verify::{VerificationReport, VerifySpec};
+
+/// A container to create for one run.
+#[derive(Debug, Clone)]
+pub struct SessionSpec {
+    pub image: String,
+    /// Fetch the image when it is not local.
+    pub pull: bool,
+    /// The subcommand, recorded in a label.
+    pub command: &'static str,
+    /// The host folder the run works for (unique per run), recorded in a label.
+    pub host_dir: PathBuf,
+    /// `None` = engine default, `Some("none")` = no network at all, else a named network.
+    pub network: Option<String>,
+    /// Leave the container in place when the session ends.
+    pub keep: bool,
+}
+
+/// The user the commands of a session run as, numeric (`UID[:GID]`); files uploaded for them are
+/// owned by them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    pub uid: u64,
+    pub gid: u64,
+}
+
+impl RunAs {
+    /// The `user` of an exec.
+    pub fn exec_user(&self) -> String {
+        format!("{}:{}", self.uid, self.gid)
+    }
+
+    /// The owner of uploaded files.
+    pub fn owner(&self) -> Owner {
+        Owner {
+            uid: self.uid,
+            gid: self.gid,
+        }
+    }
+}
+
+/// A started (or attached) container and the image it runs.
+pub struct Session {
+    container: Container,
+    image: ImageRecord,
+}
+
+impl Session {
+    /// Connects to the engine, requires the image and starts a labelled container from it.
+    pub async fn create(spec: &SessionSpec) -> anyhow::Result<Self> {
+        let docker = Docker::connect().await?;
+        Self::create_with(&docker, spec).await
+    }
+
+    /// [`Session::create`] on an engine already connected.
+    pub async fn create_with(docker: &Docker, spec: &SessionSpec) -> anyhow::Result<Self> {
+        let image = docker.require_image(&spec.image, spec.pull).await?;
+        let container_spec = ContainerSpec {
+            image: spec.image.clone(),
+            labels: vec![
+                (LABEL_COMMAND.to_string(), spec.command.to_string()),
+                (
+                    LABEL_WORKDIR.to_string(),
+                    spec.host_dir.display().to_string(),
+                ),
+            ],
+            network: spec.network.clone(),
+            ..Default::default()
+        };
+        let mut container = docker.start_container(&container_spec).await?;
+        if spec.keep {
+            container.keep();
+        }
+        Ok(Self { container, image })
+    }
+
+    /// A session in the user's running container, which is never stopped or removed.
+    pub async fn attach(docker: &Docker, id: &str) -> anyhow::Result<Self> {
+        let container = docker.attach_container(id).await?;
+        let info = docker.inspect_container(container.id()).await?;
+        let image = ImageRecord {
+            name: info.config.as_ref().and_then(|c| c.image.clone()),
+            id: info.image.clone(),
+            repo_digests: Vec::new(),
+        };
+        Ok(Self { container, image })
+    }
+
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+
+    pub fn docker(&self) -> &Docker {
+        self.container.docker()
+    }
+
+    pub fn image(&self) -> &ImageRecord {
+        &self.image
+    }
+
+    /// Ends the session: the container is removed (unless kept or not ours) whatever `result`
+    /// is, then `result` is returned; its error comes first.
+    pub async fn close<T>(self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        let removed = self.container.remove().await;
+        let value = result?;
+        removed?;
+        Ok(value)
+    }
+
+    /// Runs a command and collects its output (no log).
+    pub async fn exec(&self, spec: &ExecSpec) -> anyhow::Result<ExecOutput> {
+        Ok(self.container.exec(spec, None).await?)
+    }
+
+    /// `pixi --version` in the container; exit 126/127 mean there is no pixi to run.
+    pub async fn pixi_version(&self) -> anyhow::Result<String> {
+        let name = self.image.name.as_deref().unwrap_or("of this container");
+        let version = self.exec(&ExecSpec::new(["pixi", "--version"])).await?;
+        if matches!(version.exit_code, 126 | 127)
+            || version.text().contains("executable file not found")
+        {
+            return Err(InfraError::new(format!("image {name} has no `pixi` on PATH"))
+                .with_hint("use an image with pixi installed (e.g. scripts/testbed.sh builds one), or add pixi to PATH")
+                .into());
+        }
+        if !version.success() {
+            return Err(InfraError::new(format!(
+                "`pixi --version` failed in image {name} (exit {}): {}",
+                version.exit_code,
+                version.tail(5)
+            ))
+            .into());
+        }
+        Ok(String::from_utf8_lossy(&version.stdout).trim().to_string())
+    }
+
+    /// Runs `exec`, writing the command line and then its output to `out/<log_name>` as it
+    /// arrives. Returns the output and the seconds it took.
+    pub async fn exec_logged(
+        &self,
+        exec: &ExecSpec,
+        out: &Path,
+        log_name: &str,
+    ) -> anyhow::Result<(ExecOutput, f64)> {
+        let path = out.join(log_name);
+        let mut log = File::create(&path)
+            .with_context(|| format!("failed to create `{}`", path.display()))?;
+        writeln!(log, "$ {}", exec.display())
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        let started = Instant::now();
+        let spinner = crate::progress::spinner(exec.display());
+        let result = self.container.exec(exec, Some(&mut log)).await;
+        spinner.finish_and_clear();
+        Ok((result?, started.elapsed().as_secs_f64()))
+    }
+
+    /// Runs a verification command, logs it to `out/<log_name>` and judges it. A failed
+    /// verification is a report, not an error; its `log` is `log_name`.
+    pub async fn verify(
+        &self,
+        spec: &VerifySpec,
+        environment: &str,
+        exec: &ExecSpec,
+        out: &Path,
+        log_name: &str,
+    ) -> anyhow::Result<VerificationReport> {
+        tracing::info!("verifying in `{environment}` with {}", spec.describe());
+        let (result, seconds) = self.exec_logged(exec, out, log_name).await?;
+        let verdict = spec.judge(result.exit_code, &result.text());
+        if verdict.passed {
+            tracing::info!("verification passed");
+        } else {
+            tracing::error!(
+                "verification failed: {} (log: {})\n{}",
+                verdict.reason(),
+                out.join(log_name).display(),
+                result.tail(15)
+            );
+        }
+        Ok(VerificationReport {
+            spec: spec.clone(),
+            environment: environment.to_string(),
+            command: exec.display(),
+            verdict,
+            seconds,
+            log: log_name.to_string(),
+        })
+    }
+
+    /// Streams `entries` as a tar owned by `owner` into `dest` (a folder that exists in the
+    /// container), with a progress bar named `what`.
+    pub async fn upload(
+        &self,
+        entries: Vec<TarEntry>,
+        owner: Owner,
+        dest: &str,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let bar = crate::progress::bytes(what, Some(crate::tar::write::content_size(&entries)));
+        let stream = crate::tar::stream::tar_stream(entries, owner);
+        let failure = stream.failure();
+        let uploaded = self
+            .docker()
+            .upload(
+                self.container.id(),
+                dest,
+                crate::progress::track(stream, bar.clone()),
+            )
+            .await;
+        bar.finish_and_clear();
+        // The writer's own error (an unreadable file, an interruption) explains a failed upload.
+        if let Some(err) = failure.take() {
+            return Err(err);
+        }
+        Ok(uploaded?)
+    }
+}
