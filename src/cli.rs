@@ -235,7 +235,16 @@ pub struct PackArgs {
 
     /// Also write WORKDIR/product.<FORMAT> (deterministic) and its .sha256
     #[arg(long, value_name = "FORMAT")]
-    pub archive: Option<crate::product::archive::ArchiveFormat>,
+    pub archive: Option<ArchiveArg>,
+}
+
+/// `--archive FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchiveArg {
+    #[value(name = "tar")]
+    Tar,
+    #[value(name = "tar.zst")]
+    TarZst,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! Small file-system helpers shared by the stager, the product writer and the verifier, and the
 //! one sha256 spelling (lowercase hex) the crate writes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -59,6 +59,47 @@ pub fn running_as_root() -> bool {
 #[cfg(not(unix))]
 pub fn running_as_root() -> bool {
     false
+}
+
+/// The canonical form of a path, or of its nearest existing ancestor joined with the rest.
+pub fn canonical_or_self(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+    let mut out = std::fs::canonicalize(&existing).unwrap_or(existing);
+    for name in rest.into_iter().rev() {
+        out.push(name);
+    }
+    out
+}
+
+/// Removes a folder tree, making read-only folders writable first (package caches have them).
+pub fn remove_tree(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => return Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
+    #[cfg(unix)]
+    for entry in walkdir::WalkDir::new(path)
+        .follow_root_links(false)
+        .into_iter()
+        .flatten()
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if entry.file_type().is_dir() {
+            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755));
+        }
+    }
+    std::fs::remove_dir_all(path).with_context(|| format!("failed to remove `{}`", path.display()))
 }
 
 /// Lowercase hex, the way sha256 sums are written everywhere (manifests, `.sha256` files).

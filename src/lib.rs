@@ -6,6 +6,7 @@
 
 #![deny(clippy::print_stdout)]
 
+pub mod atomic;
 pub mod check;
 pub mod cli;
 pub mod commands;

@@ -10,7 +10,8 @@ use anyhow::Context;
 
 use crate::docker::ExecSpec;
 use crate::exit::{InfraError, InputError, Status};
-use crate::product::{self, ProductManifest};
+use crate::product::manifest::{self, ProductManifest};
+use crate::product::ProductLayout;
 use crate::session::{RunAs, Session, SessionSpec};
 use crate::tar::write::{Owner, TarEntry};
 use crate::verify::{Verification, VerificationReport, VerifyPlace, VerifyRequest};
@@ -148,7 +149,7 @@ pub enum ProofResult {
 pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)> {
     let started = Instant::now();
     let product_dir = options.product_dir.clone();
-    let (manifest, check) = tokio::task::spawn_blocking(move || product::check(&product_dir))
+    let (manifest, check) = tokio::task::spawn_blocking(move || manifest::check(&product_dir))
         .await
         .context("the check thread failed")??;
     if manifest.project_name != options.project_name {
@@ -271,7 +272,7 @@ async fn prove(
             manifest.pixi_version
         );
     }
-    let bootstrap_exec = ExecSpec::new(["sh", "./bootstrap-project.sh"])
+    let bootstrap_exec = ExecSpec::new(["sh", &format!("./{}", ProductLayout::BOOTSTRAP_SH)])
         .env(&env)
         .working_dir(product_in_container.clone())
         .user(user.clone());
@@ -330,7 +331,7 @@ async fn prove(
         return Ok((report, Status::Success));
     }
     let project = format!("{product_in_container}/{}", manifest.project_name);
-    let resources = format!("{product_in_container}/res");
+    let resources = format!("{product_in_container}/{}", ProductLayout::RESOURCES);
     let place = VerifyPlace {
         project_dir: &project,
         resources_dir: &resources,

@@ -15,9 +15,6 @@ use sha2::{Digest, Sha256};
 
 use crate::lockfile::{self, Lock, LockedPackage, PackageKind};
 
-/// The SBOM's file name inside the product.
-pub const SBOM_FILE: &str = "sbom.cdx.json";
-
 /// What the SBOM is about.
 pub struct SbomInput<'a> {
     pub project_name: &'a str,

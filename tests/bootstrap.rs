@@ -163,7 +163,7 @@ fn product_through_the_helper() -> Option<(tempfile::TempDir, PathBuf, String)> 
     let made: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json report");
     let product = workdir.join("product");
     assert_eq!(made["product_dir"], product.display().to_string());
-    pixi_airgap::product::check(&product).expect("a fresh product matches its manifest");
+    pixi_airgap::product::manifest::check(&product).expect("a fresh product matches its manifest");
     Some((tmp, product, name))
 }
 
@@ -195,7 +195,8 @@ fn bootstrapped_products_work_from_any_folder_in_every_shell_and_a_moved_one_rei
     assert!(envs_of(&a).join("conda-meta").is_dir());
     // What bootstrapping changed (the recorded folder, the environments) does not break the
     // product's manifest check.
-    let (_, check) = pixi_airgap::product::check(&a).expect("a bootstrapped product still checks");
+    let (_, check) =
+        pixi_airgap::product::manifest::check(&a).expect("a bootstrapped product still checks");
     assert!(check.changed.is_empty() && check.missing.is_empty());
     // A second run changes nothing and says nothing about moving.
     let envs_sh = std::fs::read(a.join("envs.sh")).unwrap();

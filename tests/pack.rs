@@ -109,7 +109,7 @@ fn pack_makes_a_verified_product_and_identical_archives() {
         |_| false,
     )
     .unwrap();
-    pixi_airgap::product::check(&unpacked.join("product")).unwrap();
+    pixi_airgap::product::manifest::check(&unpacked.join("product")).unwrap();
 }
 
 #[test]

@@ -370,7 +370,7 @@ fn interrupted_make_product_leaves_the_previous_product() {
         before,
         "previous product changed"
     );
-    pixi_airgap::product::check(&product).expect("the previous product is intact");
+    pixi_airgap::product::manifest::check(&product).expect("the previous product is intact");
 
     // SIGKILL: no chance to clean up; the previous product is still intact.
     let output = interrupt("-KILL");
@@ -385,10 +385,10 @@ fn interrupted_make_product_leaves_the_previous_product() {
         before,
         "previous product changed"
     );
-    pixi_airgap::product::check(&product).expect("the previous product is intact");
+    pixi_airgap::product::manifest::check(&product).expect("the previous product is intact");
     // The next run cleans up what the killed one left and replaces the product.
     std::fs::remove_file(&big).unwrap();
     assert_eq!(make_product(&workdir, &name, None).status.code(), Some(0));
     assert!(!partial_exists());
-    pixi_airgap::product::check(&product).unwrap();
+    pixi_airgap::product::manifest::check(&product).unwrap();
 }

@@ -6,7 +6,9 @@ use anyhow::Context;
 
 use crate::cli::MakeProductArgs;
 use crate::exit::{InputError, Status};
-use crate::product::{self, MakeOptions};
+use crate::product::make::MakeOptions;
+use crate::product::manifest::ProductManifest;
+use crate::product::ProductLayout;
 use crate::workdir::Workdir;
 
 #[derive(Debug, Clone)]
@@ -50,10 +52,10 @@ impl Options {
 }
 
 /// Writes the product off the async threads (copying and hashing is blocking file work).
-pub async fn make(options: &MakeOptions) -> anyhow::Result<product::ProductManifest> {
+pub async fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     let make = options.clone();
     let spinner = crate::progress::spinner(format!("writing {}", options.output.display()));
-    let made = tokio::task::spawn_blocking(move || product::make(&make)).await;
+    let made = tokio::task::spawn_blocking(move || crate::product::make::make(&make)).await;
     spinner.finish_and_clear();
     made.context("the product thread failed")?
 }
@@ -75,7 +77,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     if options.json {
         let report = MakeReport {
             product_dir: options.make.output.clone(),
-            manifest: options.make.output.join(product::MANIFEST_FILE),
+            manifest: ProductLayout::new(&options.make.output).manifest(),
             project_name: manifest.project_name.clone(),
             environments: manifest.environments.clone(),
             pixi_version: manifest.pixi_version.clone(),

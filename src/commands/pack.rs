@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::cli::PackArgs;
+use crate::cli::{ArchiveArg, PackArgs};
 use crate::exit::Status;
 use crate::product::archive::{self, ArchiveFormat, ArchiveInfo};
-use crate::product::MakeOptions;
+use crate::product::make::MakeOptions;
+use crate::product::ProductLayout;
 use crate::proof::{self, ProofOptions, ProofReport};
 use crate::workdir::report::StageReport;
 
@@ -36,6 +37,10 @@ impl Options {
         let stage = stage_host::Options::resolve(host)?;
         let verify_image = verify_image.unwrap_or_else(|| stage.image.clone());
         let verify_user = verify_user.as_deref().map(parse_user).transpose()?;
+        let archive = archive.map(|format| match format {
+            ArchiveArg::Tar => ArchiveFormat::Tar,
+            ArchiveArg::TarZst => ArchiveFormat::TarZst,
+        });
         Ok(Self {
             stage,
             verify_image,
@@ -143,7 +148,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             dir: workdir.product(),
             files: manifest.files.len(),
             size_bytes: manifest.total_size(),
-            packages: count_packages(&workdir.product().join("pkg-cache/pkgs")),
+            packages: count_packages(&ProductLayout::new(&workdir.product()).packages()),
         });
 
         tracing::info!("pack 3/3: verify-product (network cut)");

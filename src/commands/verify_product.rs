@@ -5,6 +5,7 @@ use anyhow::Context;
 
 use crate::cli::VerifyProductArgs;
 use crate::exit::{InputError, Status};
+use crate::product::ProductLayout;
 use crate::proof::{self, ProofOptions};
 use crate::session::RunAs;
 use crate::verify::VerifySpec;
@@ -47,8 +48,12 @@ impl Options {
         if !force {
             proof::refuse_earlier_proof(&out_dir)?;
         }
-        let project = product_dir.join(&project_name);
-        let verify = VerifySpec::resolve(&verify, &project, Some(&product_dir.join("res")))?;
+        let layout = ProductLayout::new(&product_dir);
+        let verify = VerifySpec::resolve(
+            &verify,
+            &layout.project(&project_name),
+            Some(&layout.resources()),
+        )?;
         Ok(Self {
             proof: ProofOptions {
                 image,

@@ -2,7 +2,7 @@
 //!
 //! Same product, same bytes: entries sorted, uid/gid 0, fixed mtime, modes reduced to 0644/0755,
 //! zstd at a fixed level on one thread. The archive is written next to its destination and renamed
-//! into place, with a `sha256sum`-style `.sha256` file beside it.
+//! into place ([`crate::atomic`]), with a `sha256sum`-style `.sha256` file beside it.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -10,18 +10,17 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
+use crate::atomic::PendingFile;
 use crate::fsutil::hex;
 use crate::tar::write::{plan_tree, write_tar, Owner};
 
 /// zstd level: a good ratio for package caches at a speed that suits CI.
 const ZSTD_LEVEL: i32 = 10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum ArchiveFormat {
-    #[value(name = "tar")]
     #[serde(rename = "tar")]
     Tar,
-    #[value(name = "tar.zst")]
     #[serde(rename = "tar.zst")]
     TarZst,
 }
@@ -54,11 +53,8 @@ pub fn write(
     let name = format!("{top}.{}", format.extension());
     let path = dest_dir.join(&name);
     let entries = plan_tree(product_dir, Path::new(top))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .tempfile_in(dest_dir)
-        .with_context(|| format!("failed to create a file in `{}`", dest_dir.display()))?;
-    let file = tmp.reopen().context("failed to open the archive file")?;
+    let pending = PendingFile::new(&path)?;
+    let file = pending.file()?;
     let hashing = HashingWriter {
         inner: BufWriter::new(file),
         hasher: Sha256::new(),
@@ -81,8 +77,7 @@ pub fn write(
     } = hashing;
     inner.flush().context("failed to write the archive")?;
     let sha256 = hex(&hasher.finalize());
-    tmp.persist(&path)
-        .with_context(|| format!("failed to move the archive to `{}`", path.display()))?;
+    pending.commit()?;
     let sha256_file = dest_dir.join(format!("{name}.sha256"));
     std::fs::write(&sha256_file, format!("{sha256}  {name}\n"))
         .with_context(|| format!("failed to write `{}`", sha256_file.display()))?;

@@ -63,13 +63,13 @@ impl StagePlan {
         self.container_workdir.trim_end_matches('/')
     }
     fn container_project(&self) -> String {
-        format!("{}/project/{}", self.cw(), self.manifest.name)
+        format!("{}/{}/{}", self.cw(), Workdir::PROJECTS, self.manifest.name)
     }
     fn container_resources(&self) -> String {
-        format!("{}/resources", self.cw())
+        format!("{}/{}", self.cw(), Workdir::RESOURCES)
     }
     fn container_cache(&self) -> String {
-        format!("{}/pixi-cache", self.cw())
+        format!("{}/{}", self.cw(), Workdir::PIXI_CACHE)
     }
 
     /// Variables for every exec: the user's, then the cache redirection (which wins).
@@ -83,14 +83,14 @@ impl StagePlan {
 
     /// The folders every staged container workdir has, relative to it.
     fn skeleton() -> Vec<TarEntry> {
-        ["project", "pixi-cache", "resources"]
+        Workdir::CONTAINER_FOLDERS
             .into_iter()
             .map(TarEntry::dir)
             .collect()
     }
 
     fn project_prefix(&self) -> PathBuf {
-        PathBuf::from("project").join(&self.manifest.name)
+        PathBuf::from(Workdir::PROJECTS).join(&self.manifest.name)
     }
 
     /// Plans the upload from host folders: project under `project/<name>`, resources under
@@ -125,9 +125,9 @@ impl StagePlan {
         entries.extend(project);
         if let Some(res) = resources_dir {
             let (mut resources, res_report) =
-                walk::plan_filtered(res, Path::new("resources"), &self.filter)?;
+                walk::plan_filtered(res, Path::new(Workdir::RESOURCES), &self.filter)?;
             // The resources root itself is already listed above.
-            resources.retain(|e| e.path != Path::new("resources"));
+            resources.retain(|e| e.path != Path::new(Workdir::RESOURCES));
             entries.extend(resources);
             report.merge(res_report);
         }
@@ -510,7 +510,7 @@ async fn copy_pixi(
         .into());
     }
     let dir = workdir.pixi_bin();
-    crate::workdir::remove_tree(&dir)?;
+    crate::fsutil::remove_tree(&dir)?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("failed to create `{}`", dir.display()))?;
     let dest = dir.join("pixi");
@@ -523,7 +523,7 @@ async fn copy_pixi(
     let sha256 = crate::fsutil::sha256_file(&dest)?;
     tracing::info!("bundled {version} ({source}, sha256 {sha256})");
     Ok(BundledPixi {
-        path: "pixi-bin/pixi".to_string(),
+        path: format!("{}/pixi", Workdir::PIXI_BIN),
         source,
         version: version.to_string(),
         sha256,
@@ -555,7 +555,7 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
         .file_name()
         .map(PathBuf::from)
         .context("the container workdir has no name")?;
-    let skip_envs = Path::new("project")
+    let skip_envs = Path::new(Workdir::PROJECTS)
         .join(&plan.manifest.name)
         .join(".pixi/envs");
     let limits = ExtractLimits::from_env()?;
@@ -621,12 +621,12 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
     }
     // Every staged folder must come back as a real folder, never a link (a container could point
     // one at the host's home and have us walk it into the product).
-    let project_rel = Path::new("project").join(&plan.manifest.name);
+    let project_rel = Path::new(Workdir::PROJECTS).join(&plan.manifest.name);
     for rel in [
-        Path::new("project"),
+        Path::new(Workdir::PROJECTS),
         project_rel.as_path(),
-        Path::new("resources"),
-        Path::new("pixi-cache"),
+        Path::new(Workdir::RESOURCES),
+        Path::new(Workdir::PIXI_CACHE),
     ] {
         let path = incoming.path().join(rel);
         match std::fs::symlink_metadata(&path) {
@@ -638,7 +638,7 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
                 ))
                 .into())
             }
-            Err(_) if rel == project_rel || rel == Path::new("project") => {
+            Err(_) if rel == project_rel || rel == Path::new(Workdir::PROJECTS) => {
                 return Err(InputError::new(format!(
                     "the container's workdir lost `{}`",
                     rel.display()
@@ -648,15 +648,11 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
             Err(_) => {}
         }
     }
-    for folder in ["project", "resources", "pixi-cache"] {
+    for folder in Workdir::CONTAINER_FOLDERS {
         let from = incoming.path().join(folder);
-        let to = root.join(folder);
-        if !from.exists() {
-            continue;
+        if from.exists() {
+            crate::atomic::replace_dir(&from, &root.join(folder))?;
         }
-        crate::workdir::remove_tree(&to)?;
-        std::fs::rename(&from, &to)
-            .with_context(|| format!("failed to move `{}` into place", to.display()))?;
     }
     Ok(())
 }

@@ -18,12 +18,12 @@ use crate::exit::InputError;
 
 /// Folders a staging run writes; `--force` replaces exactly these.
 pub const STAGED_FOLDERS: [&str; 6] = [
-    "project",
-    "resources",
-    "pixi-cache",
-    "out",
-    "helpers",
-    "pixi-bin",
+    Workdir::PROJECTS,
+    Workdir::RESOURCES,
+    Workdir::PIXI_CACHE,
+    Workdir::OUT,
+    Workdir::HELPERS,
+    Workdir::PIXI_BIN,
 ];
 
 /// The file that says "pixi-airgap made this workdir" (host side and, for stage-container, in the
@@ -43,6 +43,21 @@ pub struct Workdir {
 }
 
 impl Workdir {
+    /// `project/<name>`: the staged project.
+    pub const PROJECTS: &'static str = "project";
+    pub const RESOURCES: &'static str = "resources";
+    pub const PIXI_CACHE: &'static str = "pixi-cache";
+    /// Logs and records of the staging run.
+    pub const OUT: &'static str = "out";
+    pub const HELPERS: &'static str = "helpers";
+    /// The build container's pixi, with `--bundle-pixi`.
+    pub const PIXI_BIN: &'static str = "pixi-bin";
+    pub const PRODUCT: &'static str = "product";
+    /// The folders a container workdir has, the same as the host's (staging copies one onto the
+    /// other).
+    pub const CONTAINER_FOLDERS: [&'static str; 3] =
+        [Self::PROJECTS, Self::PIXI_CACHE, Self::RESOURCES];
+
     /// `path` made absolute; nothing is touched.
     pub fn new(path: &Path) -> anyhow::Result<Self> {
         let root = std::path::absolute(path)
@@ -60,29 +75,29 @@ impl Workdir {
         &self.root
     }
     pub fn projects(&self) -> PathBuf {
-        self.root.join("project")
+        self.root.join(Self::PROJECTS)
     }
     pub fn project(&self, name: &str) -> PathBuf {
         self.projects().join(name)
     }
     pub fn resources(&self) -> PathBuf {
-        self.root.join("resources")
+        self.root.join(Self::RESOURCES)
     }
     pub fn pixi_cache(&self) -> PathBuf {
-        self.root.join("pixi-cache")
+        self.root.join(Self::PIXI_CACHE)
     }
     pub fn out(&self) -> PathBuf {
-        self.root.join("out")
+        self.root.join(Self::OUT)
     }
     pub fn helpers(&self) -> PathBuf {
-        self.root.join("helpers")
+        self.root.join(Self::HELPERS)
     }
     /// The build container's pixi, with `--bundle-pixi`.
     pub fn pixi_bin(&self) -> PathBuf {
-        self.root.join("pixi-bin")
+        self.root.join(Self::PIXI_BIN)
     }
     pub fn product(&self) -> PathBuf {
-        self.root.join("product")
+        self.root.join(Self::PRODUCT)
     }
 
     /// Checks (before any Docker work) that the workdir may be written: absent, empty, or `force`.
@@ -121,8 +136,8 @@ impl Workdir {
     /// resources): deleting its staged folders could reach them. Compared by canonical path, so a
     /// symlinked alias is caught. (A workdir inside the project is fine: it is never staged.)
     pub fn check_not_over(&self, keep: &Path, what: &str) -> anyhow::Result<()> {
-        let root = canonical_or_self(&self.root);
-        let keep = canonical_or_self(keep);
+        let root = crate::fsutil::canonical_or_self(&self.root);
+        let keep = crate::fsutil::canonical_or_self(keep);
         if keep.starts_with(&root) {
             return Err(InputError::new(format!(
                 "the workdir `{}` would hold the {what} `{}`",
@@ -157,53 +172,12 @@ impl Workdir {
         for folder in STAGED_FOLDERS {
             let path = self.root.join(folder);
             if path.exists() {
-                remove_tree(&path)?;
+                crate::fsutil::remove_tree(&path)?;
             }
         }
         std::fs::create_dir_all(self.out())
             .with_context(|| format!("failed to create `{}`", self.out().display()))
     }
-}
-
-/// The canonical form of a path, or of its nearest existing ancestor joined with the rest.
-pub fn canonical_or_self(path: &Path) -> PathBuf {
-    let mut existing = path.to_path_buf();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name.to_os_string());
-                existing = parent.to_path_buf();
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
-    let mut out = std::fs::canonicalize(&existing).unwrap_or(existing);
-    for name in rest.into_iter().rev() {
-        out.push(name);
-    }
-    out
-}
-
-/// Removes a folder tree, making read-only folders writable first (package caches have them).
-pub fn remove_tree(path: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => return Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(_) => {}
-    }
-    #[cfg(unix)]
-    for entry in walkdir::WalkDir::new(path)
-        .follow_root_links(false)
-        .into_iter()
-        .flatten()
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if entry.file_type().is_dir() {
-            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755));
-        }
-    }
-    std::fs::remove_dir_all(path).with_context(|| format!("failed to remove `{}`", path.display()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,194 @@
+//! Atomic replacement of folders and files on this host. What we write is built next to its
+//! destination under a hidden name and renamed into place only once it is complete; a folder
+//! that was there is moved aside first and deleted last (and put back if the rename fails). So an
+//! interrupted run leaves the previous content as it was (plus hidden leftovers, which the next
+//! run removes).
+//!
+//! Used by the product writer, the archive writer and the copy back into the workdir.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::fsutil::remove_tree;
+
+/// A folder being written for `dest`; [`PendingDir::commit`] puts it in place.
+pub struct PendingDir {
+    partial: tempfile::TempDir,
+    dest: PathBuf,
+}
+
+impl PendingDir {
+    /// Creates `dest`'s parent if needed, removes what interrupted runs left next to `dest`, and
+    /// an empty hidden folder beside it.
+    pub fn new(dest: &Path) -> anyhow::Result<Self> {
+        let (parent, name) = parent_and_name(dest)?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("failed to create `{}`", parent.display()))?;
+        remove_leftovers(parent, &name);
+        let partial = tempfile::Builder::new()
+            .prefix(&format!(".{name}.partial-"))
+            .tempdir_in(parent)
+            .with_context(|| format!("failed to create a folder in `{}`", parent.display()))?;
+        Ok(Self {
+            partial,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// Where to write.
+    pub fn path(&self) -> &Path {
+        self.partial.path()
+    }
+
+    /// Puts the finished folder at its destination.
+    pub fn commit(self) -> anyhow::Result<()> {
+        let partial = self.partial.keep();
+        let placed = replace_dir(&partial, &self.dest);
+        if placed.is_err() {
+            let _ = remove_tree(&partial);
+        }
+        placed
+    }
+}
+
+/// Renames the complete folder `from` to `to` (same file system): an existing `to` is moved aside
+/// first and deleted once `from` is in place; if the rename fails, it is put back.
+pub fn replace_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let (parent, name) = parent_and_name(to)?;
+    let aside = if std::fs::symlink_metadata(to).is_ok() {
+        let aside = tempfile::Builder::new()
+            .prefix(&format!(".{name}.old-"))
+            .tempdir_in(parent)
+            .with_context(|| format!("failed to make room for the old `{}`", to.display()))?
+            .keep();
+        std::fs::rename(to, aside.join(&name))
+            .with_context(|| format!("failed to move the old `{}` aside", to.display()))?;
+        Some(aside)
+    } else {
+        None
+    };
+    if let Err(err) = std::fs::rename(from, to) {
+        // Put the old folder back: a failed swap must leave things as they were.
+        if let Some(aside) = &aside {
+            if let Err(back) = std::fs::rename(aside.join(&name), to) {
+                tracing::error!(
+                    "could not put the old `{}` back from `{}`: {back}",
+                    to.display(),
+                    aside.display()
+                );
+            } else {
+                let _ = remove_tree(aside);
+            }
+        }
+        return Err(anyhow::Error::new(err)
+            .context(format!("failed to move `{}` into place", to.display())));
+    }
+    if let Some(aside) = aside {
+        remove_tree(&aside)?;
+    }
+    Ok(())
+}
+
+/// A file being written for `dest`; [`PendingFile::commit`] puts it in place.
+pub struct PendingFile {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+}
+
+impl PendingFile {
+    pub fn new(dest: &Path) -> anyhow::Result<Self> {
+        let (parent, name) = parent_and_name(dest)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .tempfile_in(parent)
+            .with_context(|| format!("failed to create a file in `{}`", parent.display()))?;
+        Ok(Self {
+            tmp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// A second handle on the file, to write through.
+    pub fn file(&self) -> anyhow::Result<std::fs::File> {
+        self.tmp
+            .reopen()
+            .with_context(|| format!("failed to open a file for `{}`", self.dest.display()))
+    }
+
+    /// Renames the finished file to its destination (replacing what was there).
+    pub fn commit(self) -> anyhow::Result<()> {
+        self.tmp
+            .persist(&self.dest)
+            .with_context(|| format!("failed to move the file to `{}`", self.dest.display()))?;
+        Ok(())
+    }
+}
+
+fn parent_and_name(dest: &Path) -> anyhow::Result<(&Path, String)> {
+    let parent = dest
+        .parent()
+        .with_context(|| format!("`{}` has no parent folder", dest.display()))?;
+    let name = dest
+        .file_name()
+        .with_context(|| format!("`{}` has no name", dest.display()))?
+        .to_string_lossy()
+        .into_owned();
+    Ok((parent, name))
+}
+
+/// Removes `.NAME.partial-*` and `.NAME.old-*` folders that interrupted runs left next to `NAME`.
+fn remove_leftovers(parent: &Path, name: &str) {
+    let prefixes = [format!(".{name}.partial-"), format!(".{name}.old-")];
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if prefixes.iter().any(|p| file_name.starts_with(p.as_str())) {
+            tracing::info!(
+                "removing `{}` left by an interrupted run",
+                entry.path().display()
+            );
+            if let Err(err) = remove_tree(&entry.path()) {
+                tracing::warn!("{err:#}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_replaces_the_old_one_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(dest.join("old"), "o").unwrap();
+        let pending = PendingDir::new(&dest).unwrap();
+        std::fs::write(pending.path().join("new"), "n").unwrap();
+        assert!(dest.join("old").exists(), "untouched until committed");
+        pending.commit().unwrap();
+        assert!(dest.join("new").exists() && !dest.join("old").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "nothing left beside it");
+    }
+
+    #[test]
+    fn leftovers_of_an_interrupted_run_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".out.partial-x/deep")).unwrap();
+        std::fs::create_dir_all(dir.path().join(".out.old-y")).unwrap();
+        std::fs::create_dir_all(dir.path().join(".other.partial-z")).unwrap();
+        let pending = PendingDir::new(&dir.path().join("out")).unwrap();
+        pending.commit().unwrap();
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".other.partial-z", "out"]);
+    }
+}
