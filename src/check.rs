@@ -385,7 +385,7 @@ fn package_findings(
                         "needs-cuda",
                         format!("conda {subject}"),
                         format!("depends on `{dep}`; the proof container has no GPU driver"),
-                        "set CONDA_OVERRIDE_CUDA with --env so pixi installs it; GPU code cannot be verified there",
+                        "set CONDA_OVERRIDE_CUDA in the build container's environment so pixi installs it; GPU code cannot be verified there",
                     )),
                     Some("__glibc") => {
                         let (Some(have), Some(spec)) = (&inputs.glibc, words.next()) else {

@@ -120,10 +120,9 @@ impl Lock {
         let bytes =
             std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
         Self::parse(&bytes).map_err(|err| {
-            anyhow::Error::new(InputError::new(format!(
-                "`{}` is not a valid lock file: {err}",
-                path.display()
-            )))
+            InputError::new(format!("`{}` is not a valid lock file", path.display()))
+                .with_source(err)
+                .into()
         })
     }
 

@@ -59,7 +59,6 @@ impl Manifest {
                 "`{}` has no pixi.toml or pyproject.toml",
                 project_dir.display()
             ))
-            .with_hint("point --project-dir at the folder that holds your pixi manifest")
             .into());
         };
         let text = std::fs::read_to_string(&path)
@@ -217,10 +216,8 @@ impl LockInfo {
             std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
         let sha256 = crate::fsutil::hex(&Sha256::digest(&bytes));
         let lock = crate::lockfile::Lock::parse(&bytes).map_err(|err| {
-            InputError::new(format!(
-                "`{}` is not a valid lock file: {err}",
-                path.display()
-            ))
+            InputError::new(format!("`{}` is not a valid lock file", path.display()))
+                .with_source(err)
         })?;
         let conda_packages: BTreeSet<String> = lock
             .packages

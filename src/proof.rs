@@ -83,7 +83,6 @@ pub fn refuse_earlier_proof(out_dir: &Path) -> anyhow::Result<()> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         ))
-        .with_hint("pass --force to replace it, or pick another --out-dir")
         .into());
     }
     Ok(())
@@ -154,7 +153,7 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
         .context("the check thread failed")??;
     if manifest.project_name != options.project_name {
         return Err(InputError::new(format!(
-            "--project-name `{}` does not match the product's project `{}`",
+            "the project name `{}` does not match the product's project `{}`",
             options.project_name, manifest.project_name
         ))
         .into());

@@ -651,8 +651,12 @@ pub fn pixi_files<'a>(
 }
 
 /// Scans the given files for credentials in URLs. Findings are an [`InputError`] naming each file
-/// and line, unless `allow` (`--allow-url-credentials`), which only warns. Missing files are skipped.
-pub fn check_url_credentials(files: &[ScannedFile<'_>], allow: bool) -> anyhow::Result<()> {
+/// and line, unless `allow`: then they are returned (masked, one line each) for the caller to
+/// warn about. Missing files are skipped.
+pub fn check_url_credentials(
+    files: &[ScannedFile<'_>],
+    allow: bool,
+) -> anyhow::Result<Vec<String>> {
     let mut findings = Vec::new();
     for file in files {
         let text = match std::fs::read(file.path) {
@@ -666,24 +670,13 @@ pub fn check_url_credentials(files: &[ScannedFile<'_>], allow: bool) -> anyhow::
             findings.push(format!("  {}:{}: {}", file.label, hit.line, hit.masked));
         }
     }
-    if findings.is_empty() {
-        return Ok(());
-    }
-    if allow {
-        tracing::warn!(
-            "staging URLs with credentials (--allow-url-credentials):\n{}",
-            findings.join("\n")
-        );
-        return Ok(());
+    if findings.is_empty() || allow {
+        return Ok(findings);
     }
     Err(InputError::new(format!(
         "credentials in URLs would be staged (and shipped in the product):\n{}",
         findings.join("\n")
     ))
-    .with_hint(
-        "move them to pixi's credential store or the environment, \
-         or pass --allow-url-credentials to stage them anyway",
-    )
     .into())
 }
 

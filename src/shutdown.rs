@@ -14,7 +14,10 @@ use std::sync::OnceLock;
 
 use tokio::sync::Notify;
 
-use crate::exit::Interrupted;
+/// The run was stopped by a signal; cleanup has already happened when this is returned.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {0}")]
+pub struct Interrupted(pub &'static str);
 
 static STOPPED: AtomicBool = AtomicBool::new(false);
 static SIGNAL: OnceLock<&'static str> = OnceLock::new();

@@ -7,11 +7,34 @@ pub mod pack;
 pub mod stage_args;
 pub mod stage_container;
 pub mod stage_host;
+pub mod verify_args;
 pub mod verify_product;
 
 use crate::cli::Command;
 use crate::docker::EngineInfo;
 use crate::exit::Status;
+
+/// The staging commands' scan for credentials in URLs: refused, or with
+/// `--allow-url-credentials` only warned about.
+pub(crate) fn check_url_credentials(
+    files: &[crate::secrets::ScannedFile<'_>],
+    allow: bool,
+) -> anyhow::Result<()> {
+    let allowed = crate::secrets::check_url_credentials(files, allow).map_err(|err| {
+        crate::exit::with_hint(
+            err,
+            "move them to pixi's credential store or the environment, \
+             or pass --allow-url-credentials to stage them anyway",
+        )
+    })?;
+    if !allowed.is_empty() {
+        tracing::warn!(
+            "staging URLs with credentials (--allow-url-credentials):\n{}",
+            allowed.join("\n")
+        );
+    }
+    Ok(())
+}
 
 /// A report as `--json` prints it: the report's own fields, plus the engine that did the work.
 #[derive(serde::Serialize)]

@@ -1,8 +1,8 @@
 //! Resolution of the options every staging command shares (`StageArgs`).
 
 use crate::cli::StageArgs;
-use crate::exit::InputError;
-use crate::stage::filter::StageFilter;
+use crate::exit::{with_hint, InputError};
+use crate::stage::filter::{FilterError, StageFilter};
 use crate::workdir::Workdir;
 
 /// `StageArgs`, validated: paths resolved, patterns compiled, variables looked up.
@@ -37,13 +37,28 @@ impl CommonOptions {
         } = args;
         let container_workdir = container_path(&container_workdir_path)?;
         let workdir = Workdir::new(&workdir.unwrap_or_else(Workdir::default_path))?;
-        workdir.check_writable(force)?;
+        workdir.check_writable(force).map_err(|err| {
+            with_hint(
+                err,
+                "pick a new --workdir, or pass --force to replace its staged folders",
+            )
+        })?;
         Ok(Self {
             container_workdir,
             workdir,
             requested_environments: environments,
             env: resolve_env(&env)?,
-            filter: StageFilter::new(&exclude, &include_secret)?,
+            filter: StageFilter::new(&exclude, &include_secret).map_err(|err| match err {
+                FilterError::Exclude(source) => InputError::new("bad --exclude pattern")
+                    .with_source(source)
+                    .into(),
+                FilterError::IncludeSecret(source) => {
+                    InputError::new("bad --include-secret pattern")
+                        .with_source(source)
+                        .into()
+                }
+                built_in => anyhow::Error::new(built_in),
+            })?,
             allow_url_credentials,
             force,
             json,

@@ -17,7 +17,7 @@ use crate::session::Session;
 use crate::stage::{self, ProjectSource, StagePlan};
 use crate::verify::{
     interpreter_from_shebang, locate_script, missing_script_error, ScriptLocation, ScriptSearch,
-    VerifyKind, VerifyRequest, VerifySpec,
+    VerifyKind, VerifyRequest,
 };
 
 use super::stage_args::{container_path, CommonOptions};
@@ -62,8 +62,9 @@ impl Options {
             .into());
         }
         // A script is a path inside the container's project; its `#!` line is read in `run`.
-        let verify =
-            VerifySpec::resolve_with(&verify, |script| container_script(script, &project_path))?;
+        let verify = super::verify_args::resolve_with(&verify, |script| {
+            container_script(script, &project_path)
+        })?;
         Ok(Self {
             container_id,
             project_path,
@@ -168,7 +169,12 @@ async fn plan(
             options.project_path
         ))
     };
-    let manifest = Manifest::discover(&local).map_err(in_container)?;
+    let manifest = Manifest::discover(&local).map_err(|err| {
+        in_container(crate::exit::with_hint(
+            err,
+            "point --project-path-in-container at the folder that holds your pixi manifest",
+        ))
+    })?;
     let lock = LockInfo::read(&local).map_err(in_container)?;
     let environments = manifest.select_environments(&options.common.requested_environments)?;
     let preflight = crate::check::preflight(&local, &environments).map_err(in_container)?;
@@ -178,7 +184,7 @@ async fn plan(
     for file in &mut files {
         file.label = format!("{}/{}", options.project_path, file.label);
     }
-    crate::secrets::check_url_credentials(&files, options.common.allow_url_credentials)?;
+    super::check_url_credentials(&files, options.common.allow_url_credentials)?;
     let mut verifications = crate::verify::assign(&options.verify, &environments)?;
     for verification in &mut verifications {
         let VerifyKind::Script {

@@ -8,11 +8,10 @@ use crate::cli::StageHostArgs;
 
 use super::stage_args::CommonOptions;
 use crate::docker::Docker;
-use crate::exit::{InputError, Status};
+use crate::exit::{with_hint, InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
 use crate::session::{Session, SessionSpec};
 use crate::stage::{self, ProjectSource, StagePlan};
-use crate::verify::VerifySpec;
 use crate::workdir::report::{StageReport, StageResult};
 
 /// Validated `stage-host` options.
@@ -58,11 +57,16 @@ impl Options {
         let resources_dir = resources_dir
             .map(|d| existing_dir(&d, "--resources-dir"))
             .transpose()?;
-        let manifest = Manifest::discover(&project_dir)?;
+        let manifest = Manifest::discover(&project_dir).map_err(|err| {
+            with_hint(
+                err,
+                "point --project-dir at the folder that holds your pixi manifest",
+            )
+        })?;
         let lock = LockInfo::read(&project_dir)?;
         let environments = manifest.select_environments(&requested_environments)?;
         let pixi_config = project_dir.join(".pixi/config.toml");
-        crate::secrets::check_url_credentials(
+        super::check_url_credentials(
             &crate::secrets::pixi_files(&pixi_config, &manifest.path, &lock.path, &project_dir),
             allow_url_credentials,
         )?;
@@ -71,7 +75,7 @@ impl Options {
             workdir.check_not_over(res, "resources folder")?;
         }
         let verifications = crate::verify::assign(
-            &VerifySpec::resolve(&verify, &project_dir, resources_dir.as_deref())?,
+            &super::verify_args::resolve(&verify, &project_dir, resources_dir.as_deref())?,
             &environments,
         )?;
         // Last of the checks without Docker: the arguments are right, is the project?

@@ -4,11 +4,10 @@
 use anyhow::Context;
 
 use crate::cli::VerifyProductArgs;
-use crate::exit::{InputError, Status};
+use crate::exit::{with_hint, InputError, Status};
 use crate::product::ProductLayout;
 use crate::proof::{self, ProofOptions};
 use crate::session::RunAs;
-use crate::verify::VerifySpec;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -46,10 +45,12 @@ impl Options {
         }
         let user = user.as_deref().map(parse_user).transpose()?;
         if !force {
-            proof::refuse_earlier_proof(&out_dir)?;
+            proof::refuse_earlier_proof(&out_dir).map_err(|err| {
+                with_hint(err, "pass --force to replace it, or pick another --out-dir")
+            })?;
         }
         let layout = ProductLayout::new(&product_dir);
-        let verify = VerifySpec::resolve(
+        let verify = super::verify_args::resolve(
             &verify,
             &layout.project(&project_name),
             Some(&layout.resources()),

@@ -217,7 +217,7 @@ impl Container {
             return Ok(());
         }
         if self.keep {
-            tracing::info!("keeping container {} (--keep-container)", self.short_id());
+            tracing::info!("keeping container {} (as asked)", self.short_id());
             return Ok(());
         }
         self.docker.remove_container(&self.id).await

@@ -38,23 +38,23 @@ pub const LABEL_WORKDIR: &str = "io.pixi-airgap.workdir";
 /// Failures at the Docker boundary, one per operation.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
-    #[error("cannot reach the Docker daemon at {host} (from {origin})\nhint: start Docker (or Podman's API service), or point DOCKER_HOST at a running engine")]
+    #[error("cannot reach the Docker daemon at {host} (from {origin})")]
     Connect {
         host: String,
         origin: engine::Origin,
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("no container engine answers (tried {tried})\nhint: start Docker, or Podman's API service (`systemctl --user start podman.socket` as your user, `systemctl start podman.socket` as root), or point DOCKER_HOST or DOCKER_CONTEXT at a running engine")]
+    #[error("no container engine answers (tried {tried})")]
     NoEngine { tried: String },
-    #[error("permission denied on the engine socket {host} (from {origin})\nhint: the engine runs, but this user may not use it: add the user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or use rootless Podman (`systemctl --user start podman.socket`, then DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock)")]
+    #[error("permission denied on the engine socket {host} (from {origin})")]
     Permission {
         host: String,
         origin: engine::Origin,
     },
-    #[error("cannot use Docker context `{name}`: {reason}\nhint: `docker context ls` lists the contexts; unset DOCKER_CONTEXT or set DOCKER_HOST to choose another engine")]
+    #[error("cannot use Docker context `{name}`: {reason}")]
     Context { name: String, reason: String },
-    #[error("image `{image}` is not present in the local Docker engine\nhint: build or load it first (docker load / docker import), or pass --pull where a registry is reachable")]
+    #[error("image `{image}` is not present in the local Docker engine")]
     ImageNotFound { image: String },
     #[error("failed to inspect image `{image}`")]
     InspectImage {
@@ -80,7 +80,7 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("failed to start container {id}: the engine may not set the containers' resource limits here (error setting rlimits)\nhint: Podman's default ulimits need CAP_SYS_RESOURCE, which sandboxes and CI runners often lack; start its service with a containers.conf holding `[containers]` `default_ulimits = [\"nofile=4096:4096\", \"nproc=4096:4096\"]` (CONTAINERS_CONF=FILE podman system service ...)")]
+    #[error("failed to start container {id}: the engine may not set the containers' resource limits here (error setting rlimits)")]
     StartRlimits {
         id: String,
         #[source]
@@ -92,9 +92,9 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("container {id} is not running (state: {state})\nhint: start it first; pixi-airgap never starts or stops your containers")]
+    #[error("container {id} is not running (state: {state})")]
     ContainerNotRunning { id: String, state: String },
-    #[error("there is no container `{id}`\nhint: `docker ps` lists the running containers")]
+    #[error("there is no container `{id}`")]
     NoSuchContainer { id: String },
     #[error("failed to remove container {id}")]
     RemoveContainer {
@@ -134,6 +134,39 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
+}
+
+impl DockerError {
+    /// What the user can do about it, printed after the error and its causes.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            DockerError::Connect { .. } => Some(
+                "start Docker (or Podman's API service), or point DOCKER_HOST at a running engine",
+            ),
+            DockerError::NoEngine { .. } => Some(
+                "start Docker, or Podman's API service (`systemctl --user start podman.socket` as your user, `systemctl start podman.socket` as root), or point DOCKER_HOST or DOCKER_CONTEXT at a running engine",
+            ),
+            DockerError::Permission { .. } => Some(
+                "the engine runs, but this user may not use it: add the user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or use rootless Podman (`systemctl --user start podman.socket`, then DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock)",
+            ),
+            DockerError::Context { .. } => Some(
+                "`docker context ls` lists the contexts; unset DOCKER_CONTEXT or set DOCKER_HOST to choose another engine",
+            ),
+            DockerError::ImageNotFound { .. } => Some(
+                "build or load it first (docker load / docker import), or let pixi-airgap pull it where a registry is reachable",
+            ),
+            DockerError::StartRlimits { .. } => Some(
+                "Podman's default ulimits need CAP_SYS_RESOURCE, which sandboxes and CI runners often lack; start its service with a containers.conf holding `[containers]` `default_ulimits = [\"nofile=4096:4096\", \"nproc=4096:4096\"]` (CONTAINERS_CONF=FILE podman system service ...)",
+            ),
+            DockerError::ContainerNotRunning { .. } => Some(
+                "start it first; pixi-airgap never starts or stops your containers",
+            ),
+            DockerError::NoSuchContainer { .. } => Some(
+                "`docker ps` lists the running containers",
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// An image as the reports and the product manifest record it: the name the user gave and what
@@ -373,9 +406,14 @@ impl Docker {
         let options = DownloadFromContainerOptionsBuilder::default()
             .path(path)
             .build();
+        // A failure of the engine's stream travels as an io::Error (what readers of a byte stream
+        // understand) that wraps the typed DockerError, so the exit code still says "engine".
+        let (container, path) = (container.to_string(), path.to_string());
         self.inner
-            .download_from_container(container, Some(options))
-            .map(|chunk| chunk.map_err(std::io::Error::other))
+            .download_from_container(&container, Some(options))
+            .map(move |chunk| {
+                chunk.map_err(|e| std::io::Error::other(download_error(&container, &path, e)))
+            })
     }
 
     /// The content of one small file in a container (at most `limit` bytes are kept), or `None`

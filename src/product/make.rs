@@ -45,7 +45,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     check_output(output, workdir, &stage, *force)?;
     if &stage.project_name != project_name {
         return Err(InputError::new(format!(
-            "--project-name `{project_name}` does not match the staged project `{}`",
+            "the project name `{project_name}` does not match the staged project `{}`",
             stage.project_name
         ))
         .into());
@@ -75,7 +75,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     ] {
         if output.starts_with(&source) {
             return Err(InputError::new(format!(
-                "--output `{}` lies inside `{}`, which goes into the product",
+                "the product folder `{}` lies inside `{}`, which goes into the product",
                 output.display(),
                 source.display()
             ))
@@ -191,10 +191,11 @@ fn copy_bundled_pixi(
     let source = workdir.pixi_bin().join("pixi");
     let meta = std::fs::symlink_metadata(&source).map_err(|err| {
         InputError::new(format!(
-            "the staging run bundled pixi, but `{}` is missing ({err})",
+            "the staging run bundled pixi, but `{}` is missing",
             source.display()
         ))
-        .with_hint("stage again with --bundle-pixi")
+        .with_hint("stage again, bundling the build container's pixi")
+        .with_source(err)
     })?;
     if !meta.is_file() {
         return Err(
@@ -211,7 +212,7 @@ fn copy_bundled_pixi(
             source.display(),
             bundled.sha256
         ))
-        .with_hint("stage again with --bundle-pixi")
+        .with_hint("stage again, bundling the build container's pixi")
         .into());
     }
     crate::fsutil::set_mode(&staging.join(ProductLayout::BUNDLED_PIXI), 0o755)?;
@@ -417,7 +418,7 @@ fn check_output(
     force: bool,
 ) -> anyhow::Result<()> {
     let refuse = |why: String| -> anyhow::Error {
-        InputError::new(format!("--output `{}` {why}", output.display()))
+        InputError::new(format!("the product folder `{}` {why}", output.display()))
             .with_hint("pick a new folder for the product, e.g. WORKDIR/product (the default)")
             .into()
     };
@@ -457,17 +458,16 @@ fn check_output(
         Ok(_) if ProductManifest::read(output).is_ok() => Ok(()),
         Ok(_) if force => {
             tracing::warn!(
-                "--force: replacing `{}`, which is not an earlier product",
+                "replacing `{}`, which is not an earlier product (forced)",
                 output.display()
             );
             Ok(())
         }
         Ok(_) => Err(InputError::new(format!(
-            "--output `{}` is not empty and is not an earlier product (no readable {})",
+            "the product folder `{}` is not empty and is not an earlier product (no readable {})",
             output.display(),
             ProductLayout::MANIFEST
         ))
-        .with_hint("pick a new or empty folder, or pass --force to replace it")
         .into()),
     }
 }

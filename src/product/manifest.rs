@@ -135,13 +135,16 @@ impl ProductManifest {
         let path = product_dir.join(ProductLayout::MANIFEST);
         let bytes = std::fs::read(&path).map_err(|err| {
             InputError::new(format!(
-                "`{}` is not a pixi-airgap product: cannot read {} ({err})",
+                "`{}` is not a pixi-airgap product: cannot read {}",
                 product_dir.display(),
                 ProductLayout::MANIFEST
             ))
+            .with_source(err)
         })?;
         serde_json::from_slice(&bytes).map_err(|err| {
-            InputError::new(format!("`{}` is damaged: {err}", path.display())).into()
+            InputError::new(format!("`{}` is damaged", path.display()))
+                .with_source(err)
+                .into()
         })
     }
 }

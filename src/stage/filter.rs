@@ -11,7 +11,6 @@ use std::path::Path;
 use anyhow::Context;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::exit::InputError;
 use crate::secrets::SecretNames;
 use crate::workdir::report::Exclusion;
 
@@ -46,6 +45,17 @@ const JUNK: &[&str] = &[
 /// pixi needs on the other side too. Each is kept whatever the other patterns say.
 const KEPT_INSIDE_JUNK: &[&str] = &[".pixi/config.toml"];
 
+/// A pattern list that does not compile, by list (the caller knows what the user called it).
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("bad exclude pattern")]
+    Exclude(#[source] anyhow::Error),
+    #[error("bad include-secret pattern")]
+    IncludeSecret(#[source] anyhow::Error),
+    #[error("the built-in patterns do not compile")]
+    BuiltIn(#[source] anyhow::Error),
+}
+
 /// The compiled filter; build it once, use it for every walk.
 #[derive(Debug, Clone)]
 pub struct StageFilter {
@@ -57,14 +67,13 @@ pub struct StageFilter {
 
 impl StageFilter {
     /// Compiles the default lists plus the user's patterns; a bad pattern is an input error.
-    pub fn new(exclude: &[String], include_secret: &[String]) -> anyhow::Result<Self> {
+    pub fn new(exclude: &[String], include_secret: &[String]) -> Result<Self, FilterError> {
         Ok(Self {
-            junk: compile(JUNK.iter().copied()).context("built-in junk patterns")?,
-            secrets: SecretNames::new()?,
-            user: compile(exclude.iter().map(String::as_str))
-                .map_err(|e| InputError::new(format!("bad --exclude pattern: {e:#}")))?,
+            junk: compile(JUNK.iter().copied()).map_err(FilterError::BuiltIn)?,
+            secrets: SecretNames::new().map_err(FilterError::BuiltIn)?,
+            user: compile(exclude.iter().map(String::as_str)).map_err(FilterError::Exclude)?,
             include_secrets: compile(include_secret.iter().map(String::as_str))
-                .map_err(|e| InputError::new(format!("bad --include-secret pattern: {e:#}")))?,
+                .map_err(FilterError::IncludeSecret)?,
         })
     }
 
@@ -214,6 +223,6 @@ mod tests {
     #[test]
     fn bad_pattern_is_input_error() {
         let err = StageFilter::new(&["a{".to_string()], &[]).unwrap_err();
-        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        assert!(matches!(err, FilterError::Exclude(_)), "{err}");
     }
 }

@@ -337,8 +337,11 @@ async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<E
             )
             .await;
             bar.finish_and_clear();
-            let (file, excluded) = filtered.map_err(|err| {
-                crate::docker::download_error(container.id(), path, format!("{err:#}"))
+            let (file, excluded) = filtered.with_context(|| {
+                format!(
+                    "failed to copy {}:{path} out of the container",
+                    container.short_id()
+                )
             })?;
             drop(file);
             let reader = tokio::fs::File::open(spool.path())
@@ -456,7 +459,7 @@ async fn copy_pixi(
     let source = String::from_utf8_lossy(&locate.stdout).trim().to_string();
     if !locate.success() || !source.starts_with('/') || source.contains('\n') {
         return Err(InfraError::new(format!(
-            "--bundle-pixi: cannot locate pixi in container {} (exit {}): {}",
+            "bundling pixi: cannot locate pixi in container {} (exit {}): {}",
             container.short_id(),
             locate.exit_code,
             locate.tail(5)
@@ -472,10 +475,7 @@ async fn copy_pixi(
         .prefix(".pixi-bin-incoming-")
         .tempdir_in(root)
         .with_context(|| format!("failed to create a folder in `{}`", root.display()))?;
-    tracing::info!(
-        "copying {}:{source} for --bundle-pixi",
-        container.short_id()
-    );
+    tracing::info!("copying {}:{source} to bundle it", container.short_id());
     let bar = crate::progress::bytes("copying pixi", None);
     let stream = crate::progress::track(
         container.docker().download(container.id(), &source),
@@ -497,14 +497,17 @@ async fn copy_pixi(
     )
     .await;
     bar.finish_and_clear();
-    let stats = extracted.map_err(|err| {
-        crate::docker::download_error(container.id(), &source, format!("{err:#}"))
+    let stats = extracted.with_context(|| {
+        format!(
+            "failed to copy {}:{source} out of the container",
+            container.short_id()
+        )
     })?;
     let file = incoming.path().join(&base);
     let is_file = std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file());
     if stats.entries != 1 || stats.skipped != 0 || !is_file {
         return Err(InfraError::new(format!(
-            "--bundle-pixi: `{source}` in container {} is not a single regular file",
+            "bundling pixi: `{source}` in container {} is not a single regular file",
             container.short_id()
         ))
         .into());
@@ -558,7 +561,7 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
     let skip_envs = Path::new(Workdir::PROJECTS)
         .join(&plan.manifest.name)
         .join(".pixi/envs");
-    let limits = ExtractLimits::from_env()?;
+    let limits = extract_limits()?;
     if crate::fsutil::running_as_root() {
         tracing::warn!(
             "running as root: what the container hands back is written with normalised modes \
@@ -586,15 +589,23 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
     )
     .await;
     bar.finish_and_clear();
+    // Each failure keeps its own cause, and with it its exit code: an entry refused by what it
+    // is (bad input), the engine's stream breaking (infrastructure), a full disk here (host).
     let stats = extracted.map_err(|err| {
-        // What the container handed back is refused by what it is: bad input, not the engine.
-        if err.is::<RefusedEntry>() {
-            return err.context(format!(
+        let what = if err.is::<RefusedEntry>() {
+            format!(
                 "the container's workdir `{}` holds something that may not reach this host",
                 plan.cw()
-            ));
-        }
-        crate::docker::download_error(container.id(), plan.cw(), format!("{err:#}")).into()
+            )
+        } else {
+            format!(
+                "failed to copy {}:{} back to {}",
+                container.short_id(),
+                plan.cw(),
+                root.display()
+            )
+        };
+        err.context(what)
     })?;
     tracing::info!(
         "copied back {} entries ({:.1} MiB)",
@@ -655,4 +666,26 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+/// The extraction limits for a copy back: the defaults, overridden by
+/// `PIXI_AIRGAP_MAX_EXTRACT_BYTES` / `_ENTRIES` when set.
+fn extract_limits() -> anyhow::Result<ExtractLimits> {
+    let mut limits = ExtractLimits::default();
+    let read =
+        |var: &str| -> anyhow::Result<Option<u64>> {
+            match std::env::var(var) {
+                Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+                    InputError::new(format!("{var}=`{v}` is not a whole number")).into()
+                }),
+                Err(_) => Ok(None),
+            }
+        };
+    if let Some(v) = read(extract::MAX_BYTES_VAR)? {
+        limits.max_bytes = v;
+    }
+    if let Some(v) = read(extract::MAX_ENTRIES_VAR)? {
+        limits.max_entries = v;
+    }
+    Ok(limits)
 }

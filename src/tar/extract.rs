@@ -31,7 +31,8 @@ pub struct ExtractLimits {
     pub max_entries: u64,
 }
 
-/// Environment variables that override [`ExtractLimits`].
+/// Environment variables that override [`ExtractLimits`] (read by the caller; named in the
+/// error that a limit was passed).
 pub const MAX_BYTES_VAR: &str = "PIXI_AIRGAP_MAX_EXTRACT_BYTES";
 pub const MAX_ENTRIES_VAR: &str = "PIXI_AIRGAP_MAX_EXTRACT_ENTRIES";
 
@@ -41,29 +42,6 @@ impl Default for ExtractLimits {
             max_bytes: 256 << 30,
             max_entries: 5_000_000,
         }
-    }
-}
-
-impl ExtractLimits {
-    /// The defaults, overridden by `PIXI_AIRGAP_MAX_EXTRACT_BYTES` / `_ENTRIES` when set.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let mut limits = Self::default();
-        let read = |var: &str| -> anyhow::Result<Option<u64>> {
-            match std::env::var(var) {
-                Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
-                    crate::exit::InputError::new(format!("{var}=`{v}` is not a whole number"))
-                        .into()
-                }),
-                Err(_) => Ok(None),
-            }
-        };
-        if let Some(v) = read(MAX_BYTES_VAR)? {
-            limits.max_bytes = v;
-        }
-        if let Some(v) = read(MAX_ENTRIES_VAR)? {
-            limits.max_entries = v;
-        }
-        Ok(limits)
     }
 }
 

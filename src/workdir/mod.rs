@@ -107,6 +107,7 @@ impl Workdir {
                 "workdir `{}` exists and is not a folder",
                 self.root.display()
             ))
+            .with_hint("pick another folder for the workdir")
             .into());
         }
         if !self.root.exists() || !crate::fsutil::dir_has_entries(&self.root)? {
@@ -122,11 +123,7 @@ impl Workdir {
         }
         if !force {
             return Err(
-                InputError::new(format!("workdir `{}` is not empty", self.root.display()))
-                    .with_hint(
-                        "pick a new --workdir, or pass --force to replace its staged folders",
-                    )
-                    .into(),
+                InputError::new(format!("workdir `{}` is not empty", self.root.display())).into(),
             );
         }
         Ok(())

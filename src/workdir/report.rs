@@ -61,15 +61,18 @@ impl StageReport {
         let path = workdir.out().join(STAGE_REPORT_FILE);
         let bytes = std::fs::read(&path).map_err(|err| {
             InputError::new(format!(
-                "`{}` is not a staged workdir: cannot read out/{STAGE_REPORT_FILE} ({err})",
+                "`{}` is not a staged workdir: cannot read out/{STAGE_REPORT_FILE}",
                 workdir.root().display()
             ))
             .with_hint(
-                "run `pixi-airgap stage-host` (or stage-container) with this --workdir first",
+                "stage into this workdir first (`pixi-airgap stage-host` or `stage-container`)",
             )
+            .with_source(err)
         })?;
         serde_json::from_slice(&bytes).map_err(|err| {
-            InputError::new(format!("`{}` is damaged: {err}", path.display())).into()
+            InputError::new(format!("`{}` is damaged", path.display()))
+                .with_source(err)
+                .into()
         })
     }
 
@@ -146,7 +149,7 @@ impl Exclusion {
         match self {
             Exclusion::Junk => "VCS folders, caches and environments",
             Exclusion::Secret => "secrets",
-            Exclusion::User => "--exclude patterns",
+            Exclusion::User => "your exclude patterns",
         }
     }
 }
@@ -199,7 +202,7 @@ impl ExclusionReport {
         }
         if !self.secrets.is_empty() {
             tracing::info!(
-                "{what}: secrets not staged: {} (stage one with --include-secret PATTERN)",
+                "{what}: secrets not staged: {} (name one as an included secret to stage it)",
                 self.secrets.join(", ")
             );
         }
