@@ -3,6 +3,16 @@
 //! The binary is a thin shell around [`run`]; every subcommand is a module under [`commands`] with an
 //! `Options::resolve(args)` that validates the command line once, and a `run(&Options)` that does
 //! the work and can be called from tests.
+//!
+//! How the modules depend on each other (none imports one that imports it back; `stage` and
+//! `product` meet only through `workdir`):
+//!
+//! ```text
+//! commands ──> stage ───> session ──> docker, tar, verify
+//!    │           └──────> workdir (Workdir, out/stage.json) <── product ──> tar, atomic
+//!    ├──> proof ──> session, product (manifest, layout)
+//!    └──> output (stdout), exit (exit codes and how errors are shown)
+//! ```
 
 #![deny(clippy::print_stdout)]
 
