@@ -122,6 +122,19 @@ TOML
   echo "$bin"
 }
 
+# A short cache key for what a cached item is made of (words, and the files named with `file:`):
+# a changed recipe builds afresh instead of reusing a stale cache.
+cache_key() {
+  local word
+  for word in "$@"; do
+    case "$word" in
+      file:*) sha256sum <"${word#file:}" ;;
+      *) printf '%s\n' "$word" ;;
+    esac
+  done | sha256sum | cut -c1-12
+}
+HELPER_PY="$(dirname "$0")/testbed-python.py"
+
 ensure_rootfs() {
   # The cache key includes the package list, so adding a package rebuilds the root file system.
   local key
@@ -201,7 +214,8 @@ ensure_hostile_image() {
 # Prints the folder holding the package and its repodata record.
 PYTHON_DEBS="python3.11-minimal libpython3.11-minimal libpython3.11-stdlib"
 ensure_python_pkg() {
-  local out="$CACHE/python-pkg"
+  local out
+  out="$CACHE/python-pkg-$(cache_key "$SUITE" "$PYTHON_DEBS" "file:$HELPER_PY")"
   if compgen -G "$out/python-*.tar.bz2.json" >/dev/null; then echo "$out"; return; fi
   log "assembling a python conda package from Debian's $PYTHON_DEBS"
   local work="$CACHE/python-debs"
@@ -213,7 +227,7 @@ ensure_python_pkg() {
     (cd "$work" && apt-get download -qq $PYTHON_DEBS >&2)
   fi
   for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
-  python3 "$(dirname "$0")/testbed-python.py" conda-python "$work/x" "$out.tmp"
+  python3 "$HELPER_PY" conda-python "$work/x" "$out.tmp"
   rm -rf "$out" && mv "$out.tmp" "$out" && rm -rf "$work"
   echo "$out"
 }
@@ -223,7 +237,8 @@ ensure_python_pkg() {
 PYPI_WHEELS="python-dateutil==2.9.0.post0 six==1.16.0 setuptools==75.3.0"
 PYPI_SDISTS="pyperclip==1.9.0"
 ensure_pypi_index() {
-  local out="$CACHE/pypi-index"
+  local out
+  out="$CACHE/pypi-index-$(cache_key "$PYPI_WHEELS" "$PYPI_SDISTS" "file:$HELPER_PY")"
   if [ -f "$out/simple/index.html" ]; then echo "$out"; return; fi
   log "downloading the PyPI test index: $PYPI_WHEELS $PYPI_SDISTS"
   local dl="$CACHE/pypi-download"
@@ -232,7 +247,7 @@ ensure_pypi_index() {
   PIP_FIND_LINKS='' python3 -m pip download -q --no-deps --only-binary=:all: -d "$dl" $PYPI_WHEELS >&2
   # shellcheck disable=SC2086
   PIP_FIND_LINKS='' python3 -m pip download -q --no-deps --no-binary=:all: -d "$dl" $PYPI_SDISTS >&2
-  python3 "$(dirname "$0")/testbed-python.py" pypi-index "$dl" "$out.tmp"
+  python3 "$HELPER_PY" pypi-index "$dl" "$out.tmp"
   rm -rf "$out" && mv "$out.tmp" "$out" && rm -rf "$dl"
   echo "$out"
 }
@@ -241,7 +256,8 @@ ensure_pypi_index() {
 # cyclonedx-python-lib package ships them, for the test that validates the product's SBOM.
 CYCLONEDX_LIB="cyclonedx-python-lib==11.12.0"
 ensure_cyclonedx_schema() {
-  local out="$CACHE/cyclonedx-schema"
+  local out
+  out="$CACHE/cyclonedx-schema-$(cache_key "$CYCLONEDX_LIB")"
   if [ -f "$out/bom-1.5.SNAPSHOT.schema.json" ]; then echo "$out"; return; fi
   log "downloading the CycloneDX schema ($CYCLONEDX_LIB)"
   local dl="$CACHE/cyclonedx-download"

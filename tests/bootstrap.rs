@@ -132,25 +132,17 @@ fn expected(product: &Path) -> String {
 /// Stages the `single` fixture and makes its product with the workdir helper, called as the
 /// runbook writes it, from an unrelated folder. Returns (tmp, product, project name).
 fn product_through_the_helper() -> Option<(tempfile::TempDir, PathBuf, String)> {
-    let bed = testbed()?;
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    } = Locked::fixture("single")?;
     let workdir = tmp.path().join("wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let output = pixi_airgap(&[
-        "stage-host",
-        "--image",
-        &bed.image,
-        "--network",
-        &server.network,
-        "--project-dir",
-        &p,
-        "--workdir",
-        &w,
-        "--verify-task",
-        "smoke",
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let w = workdir.display().to_string();
+    bed.stage_host(Some(&server), &project, &workdir)
+        .args(["--verify-task", "smoke"])
+        .assert_exit(0, "");
     let name = "single-env".to_string();
 
     let out = Command::new(workdir.join("helpers/make-archive-ready-product.sh"))

@@ -122,9 +122,15 @@ fn check_finds_a_stale_lock_and_unlocked_platforms() {
 /// which pixi it has, before the project is uploaded or anything installed.
 #[test]
 fn staging_stops_before_upload_when_requires_pixi_is_unmet() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
     let manifest = project.join("pixi.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
@@ -136,24 +142,11 @@ fn staging_stops_before_upload_when_requires_pixi_is_unmet() {
     )
     .unwrap();
     let workdir = tmp.path().join("wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let output = pixi_airgap(&[
-        "stage-host",
-        "--image",
-        &bed.image,
-        "--network",
-        &server.network,
-        "--project-dir",
-        &p,
-        "--workdir",
-        &w,
-    ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let output = bed
+        .stage_host(Some(&server), &project, &workdir)
+        .assert_exit(2, "[requires-pixi]");
     let err = stderr(&output);
-    assert!(
-        err.contains("[requires-pixi]") && err.contains(">=999"),
-        "{err}"
-    );
+    assert!(err.contains(">=999"), "{err}");
     assert!(!err.contains("copying"), "nothing was uploaded:\n{err}");
     assert!(!workdir.join("out/install-default.log").exists());
     assert!(containers_for_workdir(&bed, &workdir).is_empty());
@@ -162,30 +155,25 @@ fn staging_stops_before_upload_when_requires_pixi_is_unmet() {
 /// A lock written by the current pixi, staged with an image whose pixi predates its format.
 #[test]
 fn a_lock_too_new_for_the_image_is_refused_only_modern_pixi() {
-    let Some(bed) = testbed() else { return };
     let legacy = std::env::var("PIXI_AIRGAP_TESTBED_LEGACY_IMAGE")
         .expect("PIXI_AIRGAP_TESTBED_LEGACY_IMAGE (scripts/testbed.sh exports it)");
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
     let workdir = tmp.path().join("wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let output = pixi_airgap(&[
-        "stage-host",
-        "--image",
-        &legacy,
-        "--network",
-        &server.network,
-        "--project-dir",
-        &p,
-        "--workdir",
-        &w,
-    ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("[lock-format-unreadable]"),
-        "{}",
-        stderr(&output)
-    );
+    let legacy_bed = Testbed {
+        image: legacy,
+        ..bed.clone()
+    };
+    legacy_bed
+        .stage_host(Some(&server), &project, &workdir)
+        .assert_exit(2, "[lock-format-unreadable]");
     assert!(containers_for_workdir(&bed, &workdir).is_empty());
 }
 

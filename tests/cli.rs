@@ -3,15 +3,16 @@
 
 mod common;
 
-use common::{pixi_airgap, stderr};
+use std::path::Path;
+
+use common::{stderr, TestCommand};
 
 /// A project with a complete pixi.lock (the pre-flight check runs before any argument that needs
 /// Docker).
-fn project_with_lock(dir: &std::path::Path) -> std::path::PathBuf {
+fn project_with_lock(dir: &Path) -> std::path::PathBuf {
     let project = dir.join("proj");
     std::fs::create_dir_all(&project).unwrap();
-    let fixture =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/locks/v4-multi");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/locks/v4-multi");
     for file in ["pixi.toml", "pixi.lock"] {
         std::fs::copy(fixture.join(file), project.join(file)).unwrap();
     }
@@ -20,9 +21,7 @@ fn project_with_lock(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn help_documents_exit_codes_and_an_example() {
-    let out = pixi_airgap(&["stage-host", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    let help = String::from_utf8_lossy(&out.stdout);
+    let help = TestCommand::new().args(["stage-host", "--help"]).stdout();
     for text in [
         "Exit codes:",
         "130",
@@ -34,57 +33,146 @@ fn help_documents_exit_codes_and_an_example() {
     }
 }
 
+/// Every `--help`, as a user reads it (at a fixed width): a changed flag or text shows up in review.
+#[test]
+fn every_help_matches_its_snapshot() {
+    for sub in [
+        "",
+        "stage-host",
+        "stage-container",
+        "make-product",
+        "verify-product",
+        "pack",
+        "check",
+        "completions",
+    ] {
+        let mut cmd = TestCommand::new();
+        cmd.env("COLUMNS", "100");
+        if !sub.is_empty() {
+            cmd.arg(sub);
+        }
+        let help = cmd.arg("--help").stdout();
+        let name = if sub.is_empty() { "pixi-airgap" } else { sub };
+        insta::assert_snapshot!(format!("help-{name}"), help);
+    }
+}
+
+/// Argument errors exit 2 before Docker is asked anything (an unreachable engine would be 3).
+const ARGUMENT_ERRORS: &[(&[&str], &str)] = &[
+    (
+        &["--verify-expect", "x"],
+        "--verify-expect needs a verification",
+    ),
+    (
+        &["--container-workdir-path", "relative"],
+        "must be an absolute path",
+    ),
+    (
+        &["--container-workdir-path", "/"],
+        "must be an absolute path",
+    ),
+    (&["-e", "nope"], "no environment `nope`"),
+    (&["--exclude", "a{"], "bad --exclude pattern"),
+    (
+        &["--verify-script", "/nonexistent/check.sh"],
+        "is neither in the project nor in the resources folder",
+    ),
+    (&["--verify-script", "ci/nope.sh"], "does not exist; tried:"),
+    (&["--", "echo", "hi"], "--verify-run -- CMD"),
+];
+
 #[test]
 fn bad_arguments_exit_2_before_docker() {
     let dir = tempfile::tempdir().unwrap();
     let project = project_with_lock(dir.path());
-    let p = project.display().to_string();
-    let w = dir.path().join("wd").display().to_string();
-    // Unreachable Docker would be exit 3: these must fail earlier, with 2.
-    let cases: Vec<(Vec<&str>, &str)> = vec![
-        (
-            vec!["--verify-expect", "x"],
-            "--verify-expect needs a verification",
-        ),
-        (
-            vec!["--container-workdir-path", "relative"],
-            "must be an absolute path",
-        ),
-        (
-            vec!["--container-workdir-path", "/"],
-            "must be an absolute path",
-        ),
-        (vec!["-e", "nope"], "no environment `nope`"),
-        (vec!["--exclude", "a{"], "bad --exclude pattern"),
-        (
-            vec!["--verify-script", "/nonexistent/check.sh"],
-            "is neither in the project nor in the resources folder",
-        ),
-        (
-            vec!["--verify-script", "ci/nope.sh"],
-            "does not exist; tried:",
-        ),
-        (vec!["--", "echo", "hi"], "--verify-run -- CMD"),
-    ];
-    for (extra, message) in cases {
-        let mut args = vec![
-            "stage-host",
-            "--image",
-            "img",
-            "--project-dir",
-            &p,
-            "--workdir",
-            &w,
-        ];
-        args.extend(extra);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
-            .args(&args)
-            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    let workdir = dir.path().join("wd");
+    for (extra, message) in ARGUMENT_ERRORS {
+        stage_host_without_docker(&project, &workdir)
+            .args(*extra)
+            .assert_exit(2, message);
     }
+}
+
+/// The main error messages, whole, with the temp folder replaced by `[TMP]` and this crate's
+/// folder (where the binary runs) by `[CRATE]`.
+#[test]
+fn main_error_messages_match_their_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project_with_lock(dir.path());
+    let workdir = dir.path().join("wd");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let busy = dir.path().join("busy");
+    std::fs::create_dir_all(&busy).unwrap();
+    std::fs::write(busy.join("file"), "x").unwrap();
+    let mut runs: Vec<(String, std::process::Output)> = ARGUMENT_ERRORS
+        .iter()
+        .map(|(extra, _)| {
+            let out = stage_host_without_docker(&project, &workdir)
+                .args(*extra)
+                .output();
+            (format!("stage-host {}", extra.join(" ")), out)
+        })
+        .collect();
+    runs.push((
+        "stage-host (a project folder without a manifest)".into(),
+        stage_host_without_docker(&empty, &workdir).output(),
+    ));
+    runs.push((
+        "stage-host (a folder that is not a workdir of ours)".into(),
+        stage_host_without_docker(&project, &busy).output(),
+    ));
+    let ours = dir.path().join("ours");
+    std::fs::create_dir_all(&ours).unwrap();
+    std::fs::write(ours.join(".pixi-airgap-workdir"), "x").unwrap();
+    std::fs::write(ours.join("file"), "x").unwrap();
+    runs.push((
+        "stage-host (a workdir of ours that is not empty)".into(),
+        stage_host_without_docker(&project, &ours).output(),
+    ));
+    runs.push((
+        "stage-host (no Docker daemon)".into(),
+        stage_host_without_docker(&project, &workdir).output(),
+    ));
+    runs.push((
+        "verify-product (a folder that is no product)".into(),
+        TestCommand::new()
+            .without_docker()
+            .args(["verify-product", "--image", "img", "--project-name", "proj"])
+            .path_arg("--product-dir", &empty)
+            .path_arg("--out-dir", &dir.path().join("proof"))
+            .output(),
+    ));
+    runs.push((
+        "make-product (a workdir that was never staged)".into(),
+        TestCommand::new()
+            .args(["make-product", "--project-name", "proj"])
+            .path_arg("--workdir", &empty)
+            .output(),
+    ));
+    let tmp = dir.path().display().to_string();
+    let text: String = runs
+        .iter()
+        .map(|(what, out)| {
+            format!(
+                "$ {what}\nexit {:?}\n{}\n",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+                    .replace(&tmp, "[TMP]")
+                    .replace(env!("CARGO_MANIFEST_DIR"), "[CRATE]")
+            )
+        })
+        .collect();
+    insta::assert_snapshot!("main-error-messages", text);
+}
+
+fn stage_host_without_docker(project: &Path, workdir: &Path) -> TestCommand {
+    let mut cmd = TestCommand::new();
+    cmd.without_docker()
+        .args(["stage-host", "--image", "img"])
+        .path_arg("--project-dir", project)
+        .path_arg("--workdir", workdir);
+    cmd
 }
 
 #[test]
@@ -92,52 +180,19 @@ fn project_and_workdir_checks() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let out = pixi_airgap(&[
-        "stage-host",
-        "--image",
-        "img",
-        "--project-dir",
-        &empty.display().to_string(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("has no pixi.toml or pyproject.toml"),
-        "{}",
-        stderr(&out)
-    );
+    TestCommand::new()
+        .args(["stage-host", "--image", "img"])
+        .path_arg("--project-dir", &empty)
+        .assert_exit(2, "has no pixi.toml or pyproject.toml");
 
     let project = project_with_lock(dir.path());
     let busy = dir.path().join("busy");
     std::fs::create_dir_all(&busy).unwrap();
     std::fs::write(busy.join("file"), "x").unwrap();
-    let out = pixi_airgap(&[
-        "stage-host",
-        "--image",
-        "img",
-        "--project-dir",
-        &project.display().to_string(),
-        "--workdir",
-        &busy.display().to_string(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("is not a pixi-airgap workdir"),
-        "a folder we did not make is refused, --force or not: {}",
-        stderr(&out)
-    );
+    stage_host_without_docker(&project, &busy).assert_exit(2, "is not a pixi-airgap workdir");
     // One of ours: refused unless --force.
     std::fs::write(busy.join(".pixi-airgap-workdir"), "x").unwrap();
-    let out = pixi_airgap(&[
-        "stage-host",
-        "--image",
-        "img",
-        "--project-dir",
-        &project.display().to_string(),
-        "--workdir",
-        &busy.display().to_string(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("is not empty"), "{}", stderr(&out));
+    let out = stage_host_without_docker(&project, &busy).assert_exit(2, "is not empty");
     assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
 }
 
@@ -145,26 +200,11 @@ fn project_and_workdir_checks() {
 fn unreachable_docker_exits_3_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let project = project_with_lock(dir.path());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
-        .args([
-            "stage-host",
-            "--image",
-            "img",
-            "--project-dir",
-            &project.display().to_string(),
-            "--workdir",
-            &dir.path().join("wd").display().to_string(),
-        ])
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("cannot reach the Docker daemon at unix:///nonexistent/docker.sock"),
-        "{err}"
+    let out = stage_host_without_docker(&project, &dir.path().join("wd")).assert_exit(
+        3,
+        "cannot reach the Docker daemon at unix:///nonexistent/docker.sock",
     );
-    assert!(err.contains("hint:"), "{err}");
+    assert!(stderr(&out).contains("hint:"), "{}", stderr(&out));
 }
 
 /// `--json | head` and the like: a reader that goes away is not an error, and nothing panics.

@@ -78,30 +78,16 @@ impl Attack {
     }
 
     fn stage(&self, bed: &Testbed, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
-        let image = hostile_image();
-        let (p, w) = (
-            self.project.display().to_string(),
-            self.workdir.display().to_string(),
-        );
-        let mut args = vec![
-            "stage-host",
-            "--image",
-            &image,
-            "--network",
-            "none",
-            "--project-dir",
-            &p,
-            "--workdir",
-            &w,
-        ];
-        args.extend(extra);
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
-            .args(&args)
-            .envs(env.iter().copied())
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap();
-        eprintln!("{}", stderr(&output));
+        let hostile = Testbed {
+            image: hostile_image(),
+            ..bed.clone()
+        };
+        let mut cmd = hostile.stage_host(None, &self.project, &self.workdir);
+        cmd.args(["--network", "none"]).args(extra);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let output = cmd.output();
         assert!(
             containers_for_workdir(bed, &self.workdir).is_empty(),
             "container left behind"

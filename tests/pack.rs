@@ -13,33 +13,20 @@ fn pack(
     workdir: &Path,
     extra: &[&str],
 ) -> std::process::Output {
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let mut args = vec![
-        "pack",
-        "--image",
-        &bed.image,
-        "--network",
-        &server.network,
-        "--project-dir",
-        &p,
-        "--workdir",
-        &w,
-    ];
-    args.extend(extra);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
-        .args(&args)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .unwrap();
-    eprintln!("pack exit {:?}\n{}", output.status.code(), stderr(&output));
-    output
+    bed.pack(server, project, workdir).args(extra).output()
 }
 
 #[test]
 fn pack_makes_a_verified_product_and_identical_archives() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
     let mut reports = Vec::new();
     for run in ["a", "b"] {
         let workdir = tmp.path().join(format!("wd-{run}"));
@@ -175,9 +162,15 @@ fn pack_works_on_the_other_fixtures() {
 
 #[test]
 fn pack_stops_at_the_first_failure_with_its_exit_code() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
     let workdir = tmp.path().join("wd");
     let output = pack(
         &bed,

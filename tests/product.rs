@@ -27,16 +27,9 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
         .join("helpers/make-archive-ready-product.sh")
         .is_file());
 
-    let w = workdir.display().to_string();
-    let output = pixi_airgap(&[
-        "make-product",
-        "--workdir",
-        &w,
-        "--project-name",
-        &name,
-        "--json",
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = make_product_cmd(&workdir, &name)
+        .arg("--json")
+        .assert_exit(0, "");
     let product = workdir.join("product");
     let made: serde_json::Value = serde_json::from_slice(&output.stdout).expect("--json report");
     assert_eq!(made["product_dir"], product.display().to_string());
@@ -82,6 +75,14 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
     let mut sorted = paths.clone();
     sorted.sort();
     assert_eq!(paths, sorted, "files are listed in order");
+    // The product's shape, the same on every pixi line: everything but the package cache and the
+    // project's `.pixi/` files, whose layout is pixi's.
+    let tree: String = paths
+        .iter()
+        .filter(|p| !p.starts_with("pkg-cache/") && !p.contains("/.pixi/"))
+        .map(|p| format!("{p}\n"))
+        .collect();
+    insta::assert_snapshot!("product-tree-single", tree);
     let boot = files
         .iter()
         .find(|f| f["path"] == "bootstrap-project.sh")
@@ -325,17 +326,7 @@ fn interrupted_make_product_leaves_the_previous_product() {
     };
     // Starts make-product and sends `signal` once it is writing the new product.
     let interrupt = |signal: &str| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
-            .args([
-                "make-product",
-                "--workdir",
-                &workdir.display().to_string(),
-                "--project-name",
-                &name,
-            ])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = make_product_cmd(&workdir, &name).spawn();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while !partial_exists() {
             assert!(

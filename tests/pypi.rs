@@ -45,24 +45,29 @@ fn pypi_dependencies_install_offline_only_modern_pixi() {
     );
 
     let product = tmp.path().join("product");
-    let output = make_product(&workdir, &name, Some(&product));
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    // uv links its cache entries by absolute path inside the container; in the product every
-    // such link is relative and resolves (pixi-cache/ is pkg-cache/ there).
-    let mut links = 0;
-    for entry in walkdir::WalkDir::new(product.join("pkg-cache/uv-cache")) {
-        let entry = entry.unwrap();
-        if entry.file_type().is_symlink() {
-            links += 1;
-            let target = std::fs::read_link(entry.path()).unwrap();
-            assert!(target.is_relative(), "{}", entry.path().display());
-            assert!(entry.path().exists(), "{} dangles", entry.path().display());
-        }
+    make_product_cmd(&workdir, &name)
+        .path_arg("--output", &product)
+        .assert_exit(0, "");
+    // uv links its wheels by absolute path inside the container: in the product they are relative
+    // links that resolve where the product is.
+    let uv_links: Vec<_> = walkdir::WalkDir::new(product.join("pkg-cache/uv-cache"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path_is_symlink())
+        .collect();
+    assert!(!uv_links.is_empty(), "uv's cache links its unpacked wheels");
+    for link in &uv_links {
+        let target = std::fs::read_link(link.path()).unwrap();
+        assert!(
+            target.is_relative(),
+            "{}: {}",
+            link.path().display(),
+            target.display()
+        );
+        assert!(link.path().exists(), "{} dangles", link.path().display());
     }
-    assert!(links > 0, "uv's cache has links");
     let out = tmp.path().join("proof");
-    let output = verify_product(&bed, &product, &out, &name, &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    bed.verify_product(&product, &out, &name).assert_exit(0, "");
     let report = read_json(&out.join("verify-report.json"));
     assert_eq!(report["network_mode"], "none");
     assert_eq!(report["verification"]["passed"], true);
@@ -73,36 +78,30 @@ fn pypi_dependencies_install_offline_only_modern_pixi() {
 
 #[test]
 fn pyproject_with_pypi_dependencies_packs_only_modern_pixi() {
-    let Some(bed) = testbed() else { return };
     require_python_bed();
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "pyproject");
-    let workdir = tmp.path().join("wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let output = pixi_airgap(&[
-        "pack",
-        "--image",
-        &bed.image,
-        "--network",
-        &server.network,
-        "--project-dir",
-        &p,
-        "--workdir",
-        &w,
-        "--archive",
-        "tar",
-        "--verify-task",
-        "imports",
-        "--verify-expect",
-        IMPORTS_OK,
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let Some(t) = Locked::fixture("pyproject") else {
+        return;
+    };
+    let workdir = t.path("wd");
+    t.bed
+        .pack(&t.server, &t.project, &workdir)
+        .args([
+            "--archive",
+            "tar",
+            "--verify-task",
+            "imports",
+            "--verify-expect",
+            IMPORTS_OK,
+        ])
+        .assert_exit(0, "");
     assert!(workdir
         .join("product/pyproject-env/pyproject.toml")
         .is_file());
     assert!(workdir.join("product.tar").is_file());
     let proof = std::fs::read_to_string(workdir.join("proof/proof-verify.log")).unwrap();
     assert!(proof.contains(IMPORTS_OK), "{proof}");
+    let report = read_json(&workdir.join("proof/verify-report.json"));
+    assert_eq!(report["network_mode"], "none", "{report}");
 }
 
 /// Negative control: the proof really reads the PyPI packages from the product's uv cache.
@@ -122,11 +121,11 @@ fn product_missing_a_wheel_fails_offline_only_modern_pixi() {
         }
     }
     let product = tmp.path().join("product-without-six");
-    let output = make_product(&workdir, &name, Some(&product));
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    make_product_cmd(&workdir, &name)
+        .path_arg("--output", &product)
+        .assert_exit(0, "");
     let out = tmp.path().join("proof");
-    let output = verify_product(&bed, &product, &out, &name, &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    bed.verify_product(&product, &out, &name).assert_exit(1, "");
     let report = read_json(&out.join("verify-report.json"));
     assert_eq!(report["result"], "bootstrap-failed", "{report}");
     let log = std::fs::read_to_string(out.join("proof-bootstrap.log")).unwrap();

@@ -24,9 +24,15 @@ fn tree(root: &Path) -> BTreeSet<String> {
 
 #[test]
 fn stages_from_a_running_container_like_stage_host_and_leaves_it_clean() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "stager");
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("stager")
+    else {
+        return;
+    };
     let resources = tmp.path().join("res");
     dress_stager_project(&project, &resources);
     let container = user_container(&bed, &server, &project);
@@ -34,19 +40,8 @@ fn stages_from_a_running_container_like_stage_host_and_leaves_it_clean() {
 
     // The same project staged from the host, for comparison.
     let host_wd = tmp.path().join("host-wd");
-    let (p, hw) = (project.display().to_string(), host_wd.display().to_string());
-    let out = pixi_airgap(&[
-        "stage-host",
-        "--image",
-        &bed.image,
-        "--network",
-        &server.network,
-        "--project-dir",
-        &p,
-        "--workdir",
-        &hw,
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    bed.stage_host(Some(&server), &project, &host_wd)
+        .assert_exit(0, "");
 
     let wd = tmp.path().join("container-wd");
     let w = wd.display().to_string();

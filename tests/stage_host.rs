@@ -6,41 +6,26 @@ use std::path::Path;
 
 use common::*;
 
-fn stage_args<'a>(
-    bed: &'a Testbed,
-    server: &'a ChannelServer,
-    project: &'a str,
-    workdir: &'a str,
-) -> Vec<&'a str> {
-    vec![
-        "stage-host",
-        "--image",
-        &bed.image,
-        "--network",
-        &server.network,
-        "--project-dir",
-        project,
-        "--workdir",
-        workdir,
-    ]
-}
-
 #[test]
 fn stages_single_env_project_with_task_verification() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
     let workdir = tmp.path().join("wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let mut args = stage_args(&bed, &server, &p, &w);
-    args.extend([
-        "--verify-task",
-        "smoke",
-        "--verify-expect",
-        "hello from the air gap",
-    ]);
-    let output = pixi_airgap(&args);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    bed.stage_host(Some(&server), &project, &workdir)
+        .args([
+            "--verify-task",
+            "smoke",
+            "--verify-expect",
+            "hello from the air gap",
+        ])
+        .assert_exit(0, "");
 
     // Layout.
     for dir in ["project/single-env", "resources", "pixi-cache", "out"] {
@@ -95,29 +80,34 @@ fn stages_single_env_project_with_task_verification() {
         containers_for_workdir(&bed, &workdir).is_empty(),
         "container left behind"
     );
-    assert!(Path::new(&p).join("pixi.lock").is_file());
+    assert!(project.join("pixi.lock").is_file());
 }
 
 #[test]
 fn stages_every_environment_of_a_multi_env_project() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "multi");
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("multi")
+    else {
+        return;
+    };
     let workdir = tmp.path().join("wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let mut args = stage_args(&bed, &server, &p, &w);
-    args.extend([
-        "--json",
-        "--verify-run",
-        "--",
-        "sh",
-        "-c",
-        // pixi 0.15 expands `$VAR` in `pixi run` arguments itself, newer pixi passes them on
-        // quoted: a shell in the environment expands it the same way on both.
-        "cat \"$CONDA_PREFIX/share/airgap-base/VERSION\"",
-    ]);
-    let output = pixi_airgap(&args);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = bed
+        .stage_host(Some(&server), &project, &workdir)
+        .args([
+            "--json",
+            "--verify-run",
+            "--",
+            "sh",
+            "-c",
+            // pixi 0.15 expands `$VAR` in `pixi run` arguments itself, newer pixi passes them on
+            // quoted: a shell in the environment expands it the same way on both.
+            "cat \"$CONDA_PREFIX/share/airgap-base/VERSION\"",
+        ])
+        .assert_exit(0, "");
     let report: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("--json prints the report");
     assert_eq!(
@@ -144,56 +134,41 @@ fn stages_every_environment_of_a_multi_env_project() {
 
     // Only the environment asked for is installed, and only its packages are cached.
     let workdir2 = tmp.path().join("wd2");
-    let w2 = workdir2.display().to_string();
-    let mut args = stage_args(&bed, &server, &p, &w2);
-    args.extend(["-e", "alpha"]);
-    let output = pixi_airgap(&args);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    bed.stage_host(Some(&server), &project, &workdir2)
+        .args(["-e", "alpha"])
+        .assert_exit(0, "");
     let pkgs = workdir2.join("pixi-cache/pkgs");
     assert!(pkgs.join("airgap-alpha-0.1.0-0").is_dir());
     assert!(!pkgs.join("airgap-beta-0.2.0-0").exists());
     assert!(!workdir2.join("out/install-default.log").exists());
 
     // An unknown environment is bad input, before any container starts.
-    let workdir3 = tmp.path().join("wd3");
-    let w3 = workdir3.display().to_string();
-    let mut args = stage_args(&bed, &server, &p, &w3);
-    args.extend(["-e", "gamma"]);
-    let output = pixi_airgap(&args);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("no environment `gamma`"),
-        "{}",
-        stderr(&output)
-    );
+    bed.stage_host(Some(&server), &project, &tmp.path().join("wd3"))
+        .args(["-e", "gamma"])
+        .assert_exit(2, "no environment `gamma`");
 }
 
 #[test]
 fn stager_keeps_files_links_and_names_and_never_stages_secrets() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "stager");
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("stager")
+    else {
+        return;
+    };
     let resources = tmp.path().join("res");
     dress_stager_project(&project, &resources);
     let workdir = tmp.path().join("wd");
-    let (p, w, r) = (
-        project.display().to_string(),
-        workdir.display().to_string(),
-        resources.display().to_string(),
-    );
-    let script = project.join("ci/check.sh").display().to_string();
-    let mut args = stage_args(&bed, &server, &p, &w);
-    args.extend([
-        "--resources-dir",
-        &r,
-        "--keep-container",
-        "--verify-script",
-        &script,
-        "--verify-expect",
-        "script-ok",
-    ]);
-    let output = pixi_airgap(&args);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = bed
+        .stage_host(Some(&server), &project, &workdir)
+        .path_arg("--resources-dir", &resources)
+        .arg("--keep-container")
+        .path_arg("--verify-script", &project.join("ci/check.sh"))
+        .args(["--verify-expect", "script-ok"])
+        .assert_exit(0, "");
     let log = stderr(&output);
     assert!(log.contains("secrets not staged"), "{log}");
     assert!(!log.contains("TOP-SECRET-VALUE"));
@@ -312,26 +287,25 @@ fn stager_keeps_files_links_and_names_and_never_stages_secrets() {
 
 #[test]
 fn failing_verification_exits_1_and_keeps_the_workdir() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
     let workdir = tmp.path().join("wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let mut args = stage_args(&bed, &server, &p, &w);
-    args.extend([
-        "--verify-run",
-        "--",
-        "sh",
-        "-c",
-        "echo about to fail; exit 7",
-    ]);
-    let output = pixi_airgap(&args);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("verification failed: it exited with 7"),
-        "{}",
-        stderr(&output)
-    );
+    bed.stage_host(Some(&server), &project, &workdir)
+        .args([
+            "--verify-run",
+            "--",
+            "sh",
+            "-c",
+            "echo about to fail; exit 7",
+        ])
+        .assert_exit(1, "verification failed: it exited with 7");
     let log = std::fs::read_to_string(workdir.join("out/verify.log")).unwrap();
     assert!(log.contains("about to fail"), "{log}");
     assert!(
@@ -343,66 +317,46 @@ fn failing_verification_exits_1_and_keeps_the_workdir() {
     assert_eq!(report["result"], "verification-failed");
 
     // Exit 0 but without the expected text is a failure too.
-    let w2 = tmp.path().join("wd2").display().to_string();
-    let mut args = stage_args(&bed, &server, &p, &w2);
-    args.extend([
-        "--verify-task",
-        "smoke",
-        "--verify-expect",
-        "text that never appears",
-    ]);
-    let output = pixi_airgap(&args);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("lacks the expected text"),
-        "{}",
-        stderr(&output)
-    );
+    bed.stage_host(Some(&server), &project, &tmp.path().join("wd2"))
+        .args([
+            "--verify-task",
+            "smoke",
+            "--verify-expect",
+            "text that never appears",
+        ])
+        .assert_exit(1, "lacks the expected text");
     assert!(containers_for_workdir(&bed, &workdir).is_empty());
 }
 
 #[test]
 fn input_and_infrastructure_errors_have_their_exit_codes() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "single");
-    let p = project.display().to_string();
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
 
     // Missing image: 3, naming the image.
-    let w = tmp.path().join("wd-img").display().to_string();
-    let output = pixi_airgap(&[
-        "stage-host",
-        "--image",
-        "pixi-airgap-no-such-image:1",
-        "--project-dir",
-        &p,
-        "--workdir",
-        &w,
-    ]);
-    assert_eq!(output.status.code(), Some(3));
-    assert!(
-        stderr(&output).contains("image `pixi-airgap-no-such-image:1` is not present"),
-        "{}",
-        stderr(&output)
-    );
+    TestCommand::new()
+        .args(["stage-host", "--image", "pixi-airgap-no-such-image:1"])
+        .path_arg("--project-dir", &project)
+        .path_arg("--workdir", &tmp.path().join("wd-img"))
+        .assert_exit(3, "image `pixi-airgap-no-such-image:1` is not present");
 
     // Image without pixi: 3.
     let w = tmp.path().join("wd-nopixi");
-    let output = pixi_airgap(&[
-        "stage-host",
-        "--image",
-        &bed.nopixi_image,
-        "--project-dir",
-        &p,
-        "--workdir",
-        &w.display().to_string(),
-    ]);
-    assert_eq!(output.status.code(), Some(3));
-    assert!(
-        stderr(&output).contains(&format!("image {} has no `pixi` on PATH", bed.nopixi_image)),
-        "{}",
-        stderr(&output)
-    );
+    TestCommand::new()
+        .args(["stage-host", "--image", &bed.nopixi_image])
+        .path_arg("--project-dir", &project)
+        .path_arg("--workdir", &w)
+        .assert_exit(
+            3,
+            &format!("image {} has no `pixi` on PATH", bed.nopixi_image),
+        );
     assert!(containers_for_workdir(&bed, &w).is_empty());
 
     // Stale lock: 2, found on the host before any container starts, telling the user to lock
@@ -419,15 +373,11 @@ fn input_and_infrastructure_errors_have_their_exit_codes() {
     )
     .unwrap();
     let w = tmp.path().join("wd-stale");
-    let (s, ws) = (stale.display().to_string(), w.display().to_string());
-    let args = stage_args(&bed, &server, &s, &ws);
-    let output = pixi_airgap(&args);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let output = bed
+        .stage_host(Some(&server), &stale, &w)
+        .assert_exit(2, "[stale-lock]");
     let err = stderr(&output);
-    assert!(
-        err.contains("[stale-lock]") && err.contains("airgap-alpha"),
-        "{err}"
-    );
+    assert!(err.contains("airgap-alpha"), "{err}");
     assert!(err.contains("run `pixi lock` online"), "{err}");
     assert!(
         !err.contains("in container"),
@@ -437,43 +387,18 @@ fn input_and_infrastructure_errors_have_their_exit_codes() {
 
     // The channel out of reach (no --network): the install fails, 3, pointing at its log.
     let w = tmp.path().join("wd-offline");
-    let output = pixi_airgap(&[
-        "stage-host",
-        "--image",
-        &bed.image,
-        "--project-dir",
-        &p,
-        "--workdir",
-        &w.display().to_string(),
-    ]);
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    let err = stderr(&output);
-    assert!(
-        err.contains("`pixi install --locked` failed with exit code"),
-        "{err}"
-    );
-    assert!(err.contains("install-default.log"), "{err}");
+    let output = bed
+        .stage_host(None, &project, &w)
+        .assert_exit(3, "`pixi install --locked` failed with exit code");
+    assert!(stderr(&output).contains("install-default.log"));
     let log = std::fs::read_to_string(w.join("out/install-default.log")).unwrap();
     assert!(log.contains("airgap-channel"), "{log}");
     assert!(containers_for_workdir(&bed, &w).is_empty());
 
     // Missing lock: 2, before Docker.
     std::fs::remove_file(stale.join("pixi.lock")).unwrap();
-    let output = pixi_airgap(&[
-        "stage-host",
-        "--image",
-        &bed.image,
-        "--project-dir",
-        &s,
-        "--workdir",
-        &tmp.path().join("wd-nolock").display().to_string(),
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("has no pixi.lock"),
-        "{}",
-        stderr(&output)
-    );
+    bed.stage_host(None, &stale, &tmp.path().join("wd-nolock"))
+        .assert_exit(2, "has no pixi.lock");
 }
 
 /// pyproject.toml manifests need pixi >= 0.18, so this runs on the current pixi only (the matrix in
@@ -486,16 +411,14 @@ fn stages_a_pyproject_manifest_only_modern_pixi() {
     let server = ChannelServer::start(&bed);
     let (tmp, project) = locked_fixture(&bed, &server, "pyproject");
     let workdir = tmp.path().join("wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let mut args = stage_args(&bed, &server, &p, &w);
-    args.extend([
-        "--verify-task",
-        "smoke",
-        "--verify-expect",
-        "hello from the air gap",
-    ]);
-    let output = pixi_airgap(&args);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    bed.stage_host(Some(&server), &project, &workdir)
+        .args([
+            "--verify-task",
+            "smoke",
+            "--verify-expect",
+            "hello from the air gap",
+        ])
+        .assert_exit(0, "");
     assert!(workdir
         .join("project/pyproject-env/pyproject.toml")
         .is_file());
@@ -504,9 +427,15 @@ fn stages_a_pyproject_manifest_only_modern_pixi() {
 /// Bars and spinners on a terminal; plain log lines in pipes and CI logs.
 #[test]
 fn progress_is_drawn_only_on_a_terminal() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let workdir = tmp.path().join("wd-tty");
     let command = [
@@ -539,12 +468,10 @@ fn progress_is_drawn_only_on_a_terminal() {
         "no spinner on a terminal:\n{screen}"
     );
 
-    let workdir = tmp.path().join("wd-pipe");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let mut args = stage_args(&bed, &server, &p, &w);
-    args.extend(["--verify-run", "--", "sleep", "1"]);
-    let output = pixi_airgap(&args);
-    assert_eq!(output.status.code(), Some(0));
+    let output = bed
+        .stage_host(Some(&server), &project, &tmp.path().join("wd-pipe"))
+        .args(["--verify-run", "--", "sleep", "1"])
+        .assert_exit(0, "");
     let err = stderr(&output);
     assert!(!err.contains("sleep 1 ("), "spinner in a pipe:\n{err}");
     assert!(
@@ -555,30 +482,31 @@ fn progress_is_drawn_only_on_a_terminal() {
 
 #[test]
 fn env_reaches_the_build_container_and_a_workdir_inside_the_project_is_not_staged() {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (_tmp, project) = locked_fixture(&bed, &server, "single");
+    let Some(Locked {
+        bed,
+        server,
+        tmp: _tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
     // The default layout when run from the project folder: ./tmp/workdir-... inside the project.
     let workdir = project.join("tmp/wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let mut args = stage_args(&bed, &server, &p, &w);
-    args.extend([
-        "--env",
-        "AIRGAP_TEST_TOKEN=from-the-command-line",
-        "--env",
-        "PIXI_AIRGAP_TEST_PASSED_THROUGH",
-        "--verify-run",
-        "--",
-        "sh",
-        "-c",
-        "echo token=$AIRGAP_TEST_TOKEN passed=$PIXI_AIRGAP_TEST_PASSED_THROUGH cache=$PIXI_CACHE_DIR",
-    ]);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
-        .args(&args)
+    bed.stage_host(Some(&server), &project, &workdir)
+        .args([
+            "--env",
+            "AIRGAP_TEST_TOKEN=from-the-command-line",
+            "--env",
+            "PIXI_AIRGAP_TEST_PASSED_THROUGH",
+            "--verify-run",
+            "--",
+            "sh",
+            "-c",
+            "echo token=$AIRGAP_TEST_TOKEN passed=$PIXI_AIRGAP_TEST_PASSED_THROUGH cache=$PIXI_CACHE_DIR",
+        ])
         .env("PIXI_AIRGAP_TEST_PASSED_THROUGH", "from-the-shell")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .assert_exit(0, "");
     let log = std::fs::read_to_string(workdir.join("out/verify.log")).unwrap();
     assert!(
         log.contains("token=from-the-command-line passed=from-the-shell cache=/workdir/pixi-cache"),
@@ -592,18 +520,20 @@ fn env_reaches_the_build_container_and_a_workdir_inside_the_project_is_not_stage
 
 /// Stages with a verification that sleeps, sends `signal` while it runs, and checks the cleanup.
 fn interrupt_while_verifying(signal: &str, name: &str) {
-    let Some(bed) = testbed() else { return };
-    let server = ChannelServer::start(&bed);
-    let (tmp, project) = locked_fixture(&bed, &server, "single");
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
     let workdir = tmp.path().join("wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let mut args = stage_args(&bed, &server, &p, &w);
-    args.extend(["--verify-run", "--", "sleep", "120"]);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
-        .args(&args)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = bed
+        .stage_host(Some(&server), &project, &workdir)
+        .args(["--verify-run", "--", "sleep", "120"])
+        .spawn();
     // Wait until the verification runs: the container exists and the verification log is open.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let running = || {

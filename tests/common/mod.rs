@@ -7,6 +7,10 @@
 #![allow(dead_code)]
 
 pub mod channel;
+pub mod cmd;
+
+#[allow(unused_imports)] // each test crate uses its own part of the harness
+pub use cmd::{assert_exit, TestCommand};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -29,6 +33,7 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+#[derive(Clone)]
 pub struct Testbed {
     pub docker: Docker,
     /// Image with pixi (the build and the offline-proof image).
@@ -87,6 +92,10 @@ pub fn require_python_bed() {
 /// Docker or the images are missing.
 pub fn testbed() -> Option<Testbed> {
     if std::env::var("PIXI_AIRGAP_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "PIXI_AIRGAP_SKIP_DOCKER_TESTS=1 under CI: CI runs every Docker test, it never skips one"
+        );
         eprintln!("PIXI_AIRGAP_SKIP_DOCKER_TESTS=1: skipping a test that needs Docker");
         return None;
     }
@@ -206,6 +215,91 @@ impl Drop for ChannelServer {
     }
 }
 
+impl Testbed {
+    /// `stage-host` of `project` into `workdir` with the image under test, on the channel's
+    /// network when there is one.
+    pub fn stage_host(
+        &self,
+        server: Option<&ChannelServer>,
+        project: &Path,
+        workdir: &Path,
+    ) -> TestCommand {
+        let mut cmd = TestCommand::new();
+        cmd.args(["stage-host", "--image", &self.image]);
+        if let Some(server) = server {
+            cmd.args(["--network", &server.network]);
+        }
+        cmd.path_arg("--project-dir", project)
+            .path_arg("--workdir", workdir);
+        cmd
+    }
+
+    /// `pack` of `project` into `workdir` with the image under test, on the channel's network,
+    /// with a pinned `SOURCE_DATE_EPOCH` (archives are then byte-for-byte reproducible).
+    pub fn pack(&self, server: &ChannelServer, project: &Path, workdir: &Path) -> TestCommand {
+        let mut cmd = TestCommand::new();
+        cmd.args(["pack", "--image", &self.image, "--network", &server.network])
+            .path_arg("--project-dir", project)
+            .path_arg("--workdir", workdir)
+            .env("SOURCE_DATE_EPOCH", "1700000000");
+        cmd
+    }
+
+    /// `verify-product` of `product` (project `name`) with the image under test, reports in `out`.
+    pub fn verify_product(&self, product: &Path, out: &Path, name: &str) -> TestCommand {
+        let mut cmd = TestCommand::new();
+        cmd.args(["verify-product", "--image", &self.image])
+            .path_arg("--product-dir", product)
+            .path_arg("--out-dir", out)
+            .args(["--project-name", name]);
+        cmd
+    }
+}
+
+/// `make-product` of the project `name` staged in `workdir`.
+pub fn make_product_cmd(workdir: &Path, name: &str) -> TestCommand {
+    let mut cmd = TestCommand::new();
+    cmd.arg("make-product")
+        .path_arg("--workdir", workdir)
+        .args(["--project-name", name]);
+    cmd
+}
+
+/// The usual start of an end-to-end test: the test bed, a channel server on its own network, and
+/// a fixture project locked against it in a temp folder.
+pub struct Locked {
+    pub bed: Testbed,
+    pub server: ChannelServer,
+    pub tmp: tempfile::TempDir,
+    pub project: PathBuf,
+}
+
+impl Locked {
+    /// `None` only when Docker tests are skipped on purpose (see [`testbed`]).
+    pub fn fixture(name: &str) -> Option<Self> {
+        let bed = testbed()?;
+        let server = ChannelServer::start(&bed);
+        let (tmp, project) = locked_fixture(&bed, &server, name);
+        Some(Self {
+            bed,
+            server,
+            tmp,
+            project,
+        })
+    }
+
+    /// A path in the test's temp folder.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    /// `stage-host` of the locked project into `workdir`, on the channel's network.
+    pub fn stage_host(&self, workdir: &Path) -> TestCommand {
+        self.bed
+            .stage_host(Some(&self.server), &self.project, workdir)
+    }
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -280,26 +374,14 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Runs the real binary.
+/// Runs the real binary with these arguments (see [`TestCommand`] to build more).
 pub fn pixi_airgap(args: &[&str]) -> Output {
     pixi_airgap_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
 }
 
 /// Runs the real binary from `cwd`.
 pub fn pixi_airgap_in(cwd: &Path, args: &[&str]) -> Output {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run pixi-airgap");
-    eprintln!(
-        "pixi-airgap {}\n--- exit: {:?}\n--- stderr:\n{}",
-        args.join(" "),
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    TestCommand::new().current_dir(cwd).args(args).output()
 }
 
 pub fn stderr(output: &Output) -> String {
@@ -391,21 +473,9 @@ pub fn staged(
 ) -> (tempfile::TempDir, PathBuf, String) {
     let (tmp, project) = locked_fixture(bed, server, fixture);
     let workdir = tmp.path().join("wd");
-    let (p, w) = (project.display().to_string(), workdir.display().to_string());
-    let mut args = vec![
-        "stage-host",
-        "--image",
-        &bed.image,
-        "--network",
-        &server.network,
-        "--project-dir",
-        &p,
-        "--workdir",
-        &w,
-    ];
-    args.extend(extra);
-    let output = pixi_airgap(&args);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    bed.stage_host(Some(server), &project, &workdir)
+        .args(extra)
+        .assert_exit(0, "");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(workdir.join("out/stage.json")).unwrap()).unwrap();
     let name = report["project_name"].as_str().unwrap().to_string();
@@ -413,19 +483,11 @@ pub fn staged(
 }
 
 pub fn make_product(workdir: &Path, name: &str, output: Option<&Path>) -> std::process::Output {
-    let w = workdir.display().to_string();
-    let mut args = vec![
-        "make-product".to_string(),
-        "--workdir".into(),
-        w,
-        "--project-name".into(),
-        name.into(),
-    ];
+    let mut cmd = make_product_cmd(workdir, name);
     if let Some(out) = output {
-        args.extend(["--output".to_string(), out.display().to_string()]);
+        cmd.path_arg("--output", out);
     }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    pixi_airgap(&refs)
+    cmd.output()
 }
 
 pub fn verify_product(
@@ -435,20 +497,7 @@ pub fn verify_product(
     name: &str,
     extra: &[&str],
 ) -> std::process::Output {
-    let (p, o) = (product.display().to_string(), out.display().to_string());
-    let mut args = vec![
-        "verify-product",
-        "--image",
-        &bed.image,
-        "--product-dir",
-        &p,
-        "--out-dir",
-        &o,
-        "--project-name",
-        name,
-    ];
-    args.extend(extra);
-    pixi_airgap(&args)
+    bed.verify_product(product, out, name).args(extra).output()
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {
