@@ -10,7 +10,6 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use walkdir::WalkDir;
 
 use super::manifest::{
     FileRecord, LockRecord, PixiRecord, ProductManifest, RecordedVerification, ToolInfo,
@@ -20,6 +19,7 @@ use super::{templates, ProductLayout};
 use crate::atomic::PendingDir;
 use crate::exit::InputError;
 use crate::fsutil::hex;
+use crate::tar::write::{plan_dir, EntryKind};
 use crate::workdir::report::{BundledPixi, StageReport, StageResult};
 use crate::workdir::Workdir;
 
@@ -280,57 +280,47 @@ fn copy_tree(
     records: &mut Vec<FileRecord>,
     keep: impl Fn(&Path, bool) -> bool,
 ) -> anyhow::Result<()> {
-    let mut walker = WalkDir::new(src)
-        .follow_links(false)
-        .follow_root_links(false)
-        .sort_by_file_name()
-        .into_iter();
-    while let Some(entry) = walker.next() {
+    // The same sorted walk that never follows a link as every tar we write: names first (cheap),
+    // then each entry copied, files hashed as they go.
+    let plan = plan_dir(src, Path::new(prefix), |rel, file_type| {
+        Ok(keep(rel, file_type.is_dir()))
+    })?;
+    for special in &plan.special {
+        tracing::warn!(
+            "skipped `{}`: not a file, folder or symlink",
+            src.join(special).display()
+        );
+    }
+    for entry in plan.entries {
         crate::shutdown::check()?;
-        let entry = entry.with_context(|| format!("failed to walk `{}`", src.display()))?;
-        let rel = entry
-            .path()
-            .strip_prefix(src)
-            .context("walked outside the source")?;
-        let file_type = entry.file_type();
-        if !rel.as_os_str().is_empty() && !keep(rel, file_type.is_dir()) {
-            if file_type.is_dir() {
-                walker.skip_current_dir();
+        let dest = dest_root.join(&entry.path);
+        let record_path = crate::fsutil::slash_path(&entry.path)?;
+        match entry.kind {
+            EntryKind::Dir => {
+                std::fs::create_dir_all(&dest)
+                    .with_context(|| format!("failed to create `{}`", dest.display()))?;
+                crate::fsutil::set_mode(&dest, 0o755)?;
             }
-            continue;
-        }
-        let rel_in_product = Path::new(prefix).join(rel);
-        let dest = dest_root.join(&rel_in_product);
-        let record_path = crate::fsutil::slash_path(&rel_in_product)?;
-        if file_type.is_dir() {
-            std::fs::create_dir_all(&dest)
-                .with_context(|| format!("failed to create `{}`", dest.display()))?;
-            crate::fsutil::set_mode(&dest, 0o755)?;
-        } else if file_type.is_symlink() {
-            let target = std::fs::read_link(entry.path())
-                .with_context(|| format!("failed to read link `{}`", entry.path().display()))?;
-            symlink(&target, &dest)?;
-            records.push(FileRecord {
-                path: record_path,
-                sha256: None,
-                size: None,
-                executable: false,
-                symlink: Some(target.to_string_lossy().into_owned()),
-            });
-        } else if file_type.is_file() {
-            let (sha256, size, executable) = copy_file_hashed(entry.path(), &dest)?;
-            records.push(FileRecord {
-                path: record_path,
-                sha256: Some(sha256),
-                size: Some(size),
-                executable,
-                symlink: None,
-            });
-        } else {
-            tracing::warn!(
-                "skipped `{}`: not a file, folder or symlink",
-                entry.path().display()
-            );
+            EntryKind::Symlink { target } => {
+                symlink(&target, &dest)?;
+                records.push(FileRecord {
+                    path: record_path,
+                    sha256: None,
+                    size: None,
+                    executable: false,
+                    symlink: Some(target.to_string_lossy().into_owned()),
+                });
+            }
+            EntryKind::File { source, .. } => {
+                let (sha256, size, executable) = copy_file_hashed(&source, &dest)?;
+                records.push(FileRecord {
+                    path: record_path,
+                    sha256: Some(sha256),
+                    size: Some(size),
+                    executable,
+                    symlink: None,
+                });
+            }
         }
     }
     Ok(())

@@ -2,14 +2,12 @@
 //! it ([`super::make`]), and the offline proof, which reads it and checks the product against it
 //! ([`check`]) before anything runs. Its schema, how it is read, and that check live here.
 
-use std::path::Path;
-
-use anyhow::Context;
-use walkdir::WalkDir;
+use std::path::{Path, PathBuf};
 
 use super::{templates, ProductLayout};
 use crate::docker::ImageRecord;
 use crate::exit::InputError;
+use crate::tar::write::{plan_dir, EntryKind};
 use crate::verify::VerificationReport;
 
 /// Bumped when the manifest changes incompatibly.
@@ -203,16 +201,16 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
             report.changed.push(record.path.clone());
         }
     }
-    for entry in WalkDir::new(product_dir)
-        .follow_links(false)
-        .follow_root_links(false)
-    {
-        let entry = entry.with_context(|| format!("failed to walk `{}`", product_dir.display()))?;
-        if entry.file_type().is_dir() {
-            continue;
-        }
-        let rel =
-            crate::fsutil::slash_path(entry.path().strip_prefix(product_dir).context("walk")?)?;
+    // What is on disk, by the same walk every tar we write uses (sorted, no link followed).
+    let plan = plan_dir(product_dir, Path::new(""), |_, _| Ok(true))?;
+    let on_disk = plan
+        .entries
+        .iter()
+        .filter(|e| !matches!(e.kind, EntryKind::Dir))
+        .map(|e| e.path.clone())
+        .chain(plan.special.iter().map(PathBuf::from));
+    for path in on_disk {
+        let rel = crate::fsutil::slash_path(&path)?;
         if rel != ProductLayout::MANIFEST && !known.contains(&rel) {
             report.extra.push(rel);
         }
