@@ -11,6 +11,7 @@
 //! 0644/0755, symlinks stored as links (never followed).
 
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -28,6 +29,9 @@ pub const FIXED_MTIME: u64 = 315_532_800;
 const CHUNK: usize = 256 * 1024;
 /// Chunks in flight between the tar thread and the request body.
 const CHUNKS_IN_FLIGHT: usize = 8;
+/// Read buffer of the extraction thread: the tar reader's small reads (512-byte headers, 8 KiB of
+/// data at a time) are served from it instead of each crossing from the async side.
+const READ_BUFFER: usize = 1024 * 1024;
 
 /// Owner written into every header of a tar we write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -650,7 +654,8 @@ where
     F: Fn(&Path) -> bool + Send + 'static,
 {
     let reader = tokio_util::io::StreamReader::new(stream);
-    let bridge = tokio_util::io::SyncIoBridge::new(reader);
+    let bridge =
+        std::io::BufReader::with_capacity(READ_BUFFER, tokio_util::io::SyncIoBridge::new(reader));
     tokio::task::spawn_blocking(move || {
         extract_reader(
             bridge,
@@ -698,6 +703,18 @@ pub fn extract_reader<R: Read>(
     archive.set_overwrite(true);
     let mut stats = ExtractStats::default();
     let mut links = Vec::new();
+    // Folders already created and resolved inside `dest` (stripped mode): an entry under one of
+    // them needs no second `create_dir_all` and `canonicalize`. Only a link can change what a path
+    // resolves to, so writing a link forgets them all.
+    let mut checked_dirs: HashSet<PathBuf> = HashSet::new();
+    let root_real = if strip.is_some() {
+        Some(
+            std::fs::canonicalize(dest)
+                .with_context(|| format!("failed to resolve `{}`", dest.display()))?,
+        )
+    } else {
+        None
+    };
     let refuse = |path: &Path, why: &str| -> anyhow::Error {
         RefusedEntry {
             path: path.display().to_string(),
@@ -812,18 +829,22 @@ pub fn extract_reader<R: Read>(
             // `unpack_in` places an entry by its own path; a stripped one goes through the same
             // check by hand: its parent must resolve inside `dest`.
             let target = dest.join(&path);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("failed to create `{}`", parent.display()))?;
-                let real = std::fs::canonicalize(parent)
-                    .with_context(|| format!("failed to resolve `{}`", parent.display()))?;
-                let root = std::fs::canonicalize(dest)
-                    .with_context(|| format!("failed to resolve `{}`", dest.display()))?;
-                if !real.starts_with(&root) {
-                    return Err(refuse(
-                        &path,
-                        "it would be written through a link out of the tree",
-                    ));
+            if kind == tar::EntryType::Symlink || kind == tar::EntryType::Link {
+                checked_dirs.clear();
+            }
+            if let (Some(parent), Some(root)) = (target.parent(), root_real.as_deref()) {
+                if !checked_dirs.contains(parent) {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("failed to create `{}`", parent.display()))?;
+                    let real = std::fs::canonicalize(parent)
+                        .with_context(|| format!("failed to resolve `{}`", parent.display()))?;
+                    if !real.starts_with(root) {
+                        return Err(refuse(
+                            &path,
+                            "it would be written through a link out of the tree",
+                        ));
+                    }
+                    checked_dirs.insert(parent.to_path_buf());
                 }
             }
             if let Some(link_target) = rewritten.take() {
@@ -874,10 +895,12 @@ pub fn extract_reader<R: Read>(
             _ => Some(0o644),
         };
         if let Some(clean) = clean {
-            if mode & 0o7777 != clean {
+            // The tar reader already gave the entry `mode & 0o777`; only a different mode needs
+            // a second change (a hard link shares its source's inode, already clean).
+            if mode & 0o7777 != clean && kind != tar::EntryType::Link {
                 stats.sanitized_modes += u64::from(mode & 0o7002 != 0);
+                crate::fsutil::set_mode(&dest.join(&path), clean)?;
             }
-            crate::fsutil::set_mode(&dest.join(&path), clean)?;
         }
     }
     // A link whose text stays inside can still leave through another link: resolve each one.
