@@ -16,6 +16,7 @@ pub mod lockfile;
 pub mod logging;
 pub mod output;
 pub mod pixi;
+pub mod process;
 pub mod product;
 pub mod progress;
 pub mod sbom;

@@ -248,6 +248,7 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
             .with_context(|| format!("failed to remove `{}`", old.display()))?;
     }
 
+    let max_life = crate::docker::max_life()?;
     let docker = Docker::connect().await?;
     let image = docker.require_image(&options.image, options.pull).await?;
     let spec = ContainerSpec {
@@ -260,6 +261,8 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
             ),
         ],
         network: Some("none".to_string()),
+        max_life: Some(max_life),
+        keep_after_exit: options.keep_container,
         ..Default::default()
     };
     let mut container = docker.start_container(&spec).await?;

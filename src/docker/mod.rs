@@ -19,7 +19,7 @@ use bollard::query_parameters::{
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
-pub use container::{Container, ContainerSpec};
+pub use container::{max_life, Container, ContainerSpec, MAX_LIFE_VAR};
 pub use engine::EngineInfo;
 pub use exec::{exec_raw, ExecOutput, ExecSpec};
 
@@ -34,6 +34,8 @@ pub const LABEL_MANAGED: &str = "io.pixi-airgap.managed";
 pub const LABEL_COMMAND: &str = "io.pixi-airgap.command";
 /// Label with the host workdir a container works for (unique per run).
 pub const LABEL_WORKDIR: &str = "io.pixi-airgap.workdir";
+/// Label: when the container's main process ends by itself (its life limit; RFC 3339, UTC).
+pub const LABEL_EXPIRES: &str = "io.pixi-airgap.expires";
 
 /// Failures at the Docker boundary, one per operation.
 #[derive(Debug, thiserror::Error)]
@@ -423,10 +425,11 @@ impl Docker {
         let request = bollard::models::NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".to_string()),
-            labels: Some(HashMap::from([(
-                LABEL_MANAGED.to_string(),
-                "true".to_string(),
-            )])),
+            labels: Some(
+                std::iter::once((LABEL_MANAGED.to_string(), "true".to_string()))
+                    .chain(crate::process::Creator::current().labels())
+                    .collect(),
+            ),
             ..Default::default()
         };
         self.inner

@@ -154,6 +154,7 @@ impl ChannelServer {
                         .map(String::from)
                         .to_vec(),
                 ),
+                ..Default::default()
             };
             let container = docker
                 .start_container(&spec)
