@@ -12,6 +12,7 @@ pub mod commands;
 pub mod docker;
 pub mod exit;
 pub mod fsutil;
+pub mod leftovers;
 pub mod lockfile;
 pub mod logging;
 pub mod output;

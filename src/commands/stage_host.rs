@@ -96,6 +96,8 @@ impl Options {
                 verifications,
                 preflight,
                 bundle_pixi,
+                // Our own container: removing it ends whatever runs in it.
+                pid_file: None,
             },
         })
     }

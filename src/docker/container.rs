@@ -101,8 +101,8 @@ impl Docker {
                 DEFAULT_MAX_LIFE
             }),
         };
-        let expires = chrono::Utc::now()
-            + chrono::Duration::from_std(life).unwrap_or(chrono::Duration::MAX);
+        let expires =
+            chrono::Utc::now() + chrono::Duration::from_std(life).unwrap_or(chrono::Duration::MAX);
         labels.insert(
             LABEL_EXPIRES.to_string(),
             expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

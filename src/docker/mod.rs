@@ -138,6 +138,16 @@ pub enum DockerError {
     },
 }
 
+/// A container or network found by its label.
+#[derive(Debug, Clone)]
+pub struct Labelled {
+    pub id: String,
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    /// A container's state (`running`, `exited`, ...); empty for networks.
+    pub state: String,
+}
+
 /// What the engine says about a local image.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ImageInfo {
@@ -337,6 +347,62 @@ impl Docker {
             .await
             .map_err(|source| DockerError::ListContainers { source })?;
         Ok(list.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Containers (running or not) that carry the label `key`, with their labels.
+    pub async fn labelled_containers(&self, key: &str) -> Result<Vec<Labelled>, DockerError> {
+        let filters = HashMap::from([("label".to_string(), vec![key.to_string()])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .inner
+            .list_containers(Some(options))
+            .await
+            .map_err(|source| DockerError::ListContainers { source })?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                Some(Labelled {
+                    id: c.id?,
+                    name: c
+                        .names
+                        .and_then(|n| n.into_iter().next())
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_default(),
+                    labels: c.labels.unwrap_or_default(),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    /// Networks that carry the label `key`, with their labels.
+    pub async fn labelled_networks(&self, key: &str) -> Result<Vec<Labelled>, DockerError> {
+        let filters = HashMap::from([("label".to_string(), vec![key.to_string()])]);
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let list = self
+            .inner
+            .list_networks(Some(options))
+            .await
+            .map_err(|source| DockerError::Network {
+                name: format!("label {key}"),
+                source,
+            })?;
+        Ok(list
+            .into_iter()
+            .filter_map(|n| {
+                Some(Labelled {
+                    id: n.id?,
+                    name: n.name.unwrap_or_default(),
+                    labels: n.labels.unwrap_or_default(),
+                    state: String::new(),
+                })
+            })
+            .collect())
     }
 
     /// Sends a tar stream to be unpacked at `path` (which must exist) in the container.

@@ -1203,7 +1203,8 @@ mod tests {
             move |v: &mut serde_json::Value| v["files"].as_array_mut().unwrap().push(record)
         };
         let file = |path: &str| serde_json::json!({"path": path, "sha256": "00", "size": 0});
-        let cases: Vec<(Box<dyn FnOnce(&mut serde_json::Value)>, &str)> = vec![
+        type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+        let cases: Vec<(Edit, &str)> = vec![
             (Box::new(add(file("../x"))), "a `.` or `..` part"),
             (Box::new(add(file("demo/../../x"))), "a `.` or `..` part"),
             (Box::new(add(file("/etc/passwd"))), "an absolute path"),
