@@ -138,6 +138,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     // An install or verification we stopped waiting for still runs in the user's container: end
     // it through a second exec (the engine cannot end an exec).
     let stopped = if result.is_err() {
+        tracing::info!(
+            "stopping what may still run under {pid_file} in container {}",
+            container.short_id()
+        );
         crate::leftovers::stop_running(&docker, container.id(), &pid_file).await
     } else {
         Ok(())
