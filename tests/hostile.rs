@@ -263,7 +263,7 @@ fn hostile_containers_are_refused_or_sanitized_and_nothing_outside_changes() {
             );
         }
     }
-    eprintln!("hostile images: {tried} attacks tried");
+    record_count(&format!("hostile images: {tried} attacks tried"));
 }
 
 /// Read-only folders from a container must not stop their own children from being written when

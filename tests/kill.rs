@@ -269,7 +269,9 @@ fn sigkill_anywhere_leaves_nothing_clean_cannot_remove_and_the_previous_product_
         assert_eq!(tree_hash(&product), before, "{what}: the product changed");
     }
 
-    eprintln!("kill tests (stage-host, make-product): {tried} kill points tried");
+    record_count(&format!(
+        "kill tests, stage-host and make-product: {tried} SIGKILL points tried"
+    ));
 }
 
 #[test]
@@ -311,7 +313,9 @@ fn sigkill_during_verify_product_leaves_nothing_clean_cannot_remove() {
     // And the product still proves itself.
     let output = verify_product(&bed, &product, &out, &name, &["--force"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    eprintln!("kill tests (verify-product): {tried} kill points tried");
+    record_count(&format!(
+        "kill tests, verify-product: {tried} SIGKILL points tried"
+    ));
 }
 
 /// A "user's" container with the v4-multi project at /home/dev/multi-env and a fake pixi whose
@@ -443,7 +447,9 @@ fn an_interrupted_or_killed_stage_container_stops_its_install_in_the_users_conta
     assert_eq!(info.state.and_then(|s| s.running), Some(true));
 
     runtime().block_on(container.remove()).unwrap();
-    eprintln!("kill tests (stage-container): {tried} interruptions tried");
+    record_count(&format!(
+        "kill tests, stage-container: {tried} interruptions tried (SIGINT, SIGKILL + clean)"
+    ));
 }
 
 /// What `clean` must leave alone, and what `--all` adds; networks are found like containers.
@@ -520,7 +526,9 @@ fn clean_keeps_what_a_live_process_uses_and_removes_dead_networks() {
         [live.id().to_string()]
     );
     runtime().block_on(live.remove()).unwrap();
-    eprintln!("kill tests (clean rules): 3 leftovers judged");
+    record_count(
+        "kill tests, clean: 3 leftovers judged (dead network, live container, no creator)",
+    );
 }
 
 /// Every container ends by itself after its life limit, and the engine removes it.
