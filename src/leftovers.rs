@@ -255,6 +255,11 @@ fn creator_verdict(creator: Option<&Creator>, all: bool) -> (&'static str, bool,
             all,
             (!all).then(|| "made on another host (--all removes it)".to_string()),
         ),
+        Some(Liveness::Unchecked) => (
+            "unknown",
+            all,
+            (!all).then(|| "this host cannot check processes (--all removes it)".to_string()),
+        ),
         None => (
             "unknown",
             all,

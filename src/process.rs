@@ -66,6 +66,10 @@ impl Creator {
         if self.host != host_name() {
             return Liveness::OtherHost;
         }
+        // Without /proc (not Linux) nothing can be told about any process: never "gone".
+        if start_ticks(std::process::id()).is_none() {
+            return Liveness::Unchecked;
+        }
         match (start_ticks(self.pid), self.pid_start) {
             (None, _) => Liveness::Gone,
             // Same pid, another start time: the pid was reused by another process.
@@ -83,6 +87,8 @@ pub enum Liveness {
     Gone,
     /// Recorded on another host: this one cannot tell.
     OtherHost,
+    /// This host cannot check processes (no `/proc`).
+    Unchecked,
 }
 
 /// This machine's host name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `unknown`).

@@ -339,6 +339,77 @@ mod tests {
     use super::*;
 
     #[test]
+    fn container_scripts_pass_shellcheck() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/docker");
+        for name in [
+            "main-process.sh",
+            "run-with-pid-file.sh",
+            "stop-pid-file.sh",
+        ] {
+            let out = std::process::Command::new("shellcheck")
+                .args(["--shell=sh", "--severity=style"])
+                .arg(name)
+                .current_dir(&dir)
+                .output()
+                .expect(
+                    "shellcheck is needed for this test: run scripts/testbed.sh (it installs it)",
+                );
+            assert!(
+                out.status.success(),
+                "{name} fails shellcheck:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+
+    /// The pid-file wrapper and its stopper, run here with `sh`: the stopper ends the command and
+    /// what it started, and leaves a pid file that names someone else's process alone.
+    #[test]
+    fn a_command_under_a_pid_file_is_stopped_with_its_children() {
+        use super::super::exec::{RUN_WITH_PID_FILE, STOP_PID_FILE};
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("run.pid");
+        let pf = pid_file.display().to_string();
+        let child = std::process::Command::new("sh")
+            .args(["-c", RUN_WITH_PID_FILE, "pixi-airgap-run", &pf])
+            .args(["sh", "-c", "sleep 3131 & sleep 3132; echo never"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !pid_file.exists() {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let stop = std::process::Command::new("sh")
+            .args(["-c", STOP_PID_FILE, "pixi-airgap-stop", &pf])
+            .status()
+            .unwrap();
+        assert!(stop.success());
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "the wrapper was stopped");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("never"));
+        assert!(!pid_file.exists());
+        // Both sleeps are gone (a zombie has no command line left).
+        let survivors = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.starts_with("sleep 313"))
+            .count();
+        assert_eq!(survivors, 0);
+        // A pid file that names a process which is not our wrapper: left alone.
+        std::fs::write(&pid_file, format!("{}\n", std::process::id())).unwrap();
+        let stop = std::process::Command::new("sh")
+            .args(["-c", STOP_PID_FILE, "pixi-airgap-stop", &pf])
+            .status()
+            .unwrap();
+        assert!(stop.success(), "and this test process still runs");
+    }
+
+    #[test]
     fn lives() {
         let secs = |t: &str| parse_life(t).map(|d| d.as_secs());
         assert_eq!(secs("3600"), Some(3600));

@@ -188,6 +188,22 @@ impl ProductManifest {
     /// sha256; a link's target stays inside the product (by its text). The project name is one
     /// plain folder name.
     pub fn validate(&self, manifest_path: &Path) -> anyhow::Result<()> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(InputError::new(format!(
+            "`{}` lists {} that may not be part of a product:\n{}",
+            manifest_path.display(),
+            entries(problems.len()),
+            shown(&problems)
+        ))
+        .with_hint("this manifest was not written by make-product: make the product again on the build machine")
+        .into())
+    }
+
+    /// What [`ProductManifest::validate`] refuses, one line each.
+    fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if plain_path_problem(&self.project_name).is_some() || self.project_name.contains('/') {
             problems.push(format!(
@@ -203,21 +219,19 @@ impl ProductManifest {
                 problems.push(format!("  `{}`: listed twice", record.path));
             }
         }
-        if problems.is_empty() {
-            return Ok(());
-        }
-        let shown = problems.len().min(20);
-        Err(InputError::new(format!(
-            "`{}` lists {} entr{} that may not be part of a product:\n{}{}",
-            manifest_path.display(),
-            problems.len(),
-            if problems.len() == 1 { "y" } else { "ies" },
-            problems[..shown].join("\n"),
-            if problems.len() > shown { "\n  ..." } else { "" }
-        ))
-        .with_hint("this manifest was not written by make-product: make the product again on the build machine")
-        .into())
+        problems
     }
+}
+
+fn entries(n: usize) -> String {
+    format!("{n} entr{}", if n == 1 { "y" } else { "ies" })
+}
+
+/// The first 20 lines, and `...` when there are more.
+fn shown(lines: &[String]) -> String {
+    let n = lines.len().min(20);
+    let more = if lines.len() > n { "\n  ..." } else { "" };
+    format!("{}{more}", lines[..n].join("\n"))
 }
 
 /// Refuses a manifest whose format this build does not know (older than 1, or newer).
@@ -452,6 +466,18 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         pixi,
         files,
     };
+    // What verify-product would refuse is refused here, before the product replaces anything:
+    // a link that leaves the product (from the project into the workdir's other folders).
+    let problems = manifest.problems();
+    if !problems.is_empty() {
+        return Err(InputError::new(format!(
+            "the product would hold {} that may not be part of a product:\n{}",
+            entries(problems.len()),
+            shown(&problems)
+        ))
+        .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there")
+        .into());
+    }
     let mut json = serde_json::to_vec_pretty(&manifest).context("failed to encode the manifest")?;
     json.push(b'\n');
     std::fs::write(staging.join(MANIFEST_FILE), json)
@@ -1294,6 +1320,31 @@ mod tests {
             .position(|p| p == "p/pkg-cache/pkgs/a-1-0/bin/tool");
         let bin = paths.iter().position(|p| p == "p/pkg-cache/pkgs/a-1-0/bin");
         assert!(bin < tool);
+    }
+
+    #[test]
+    fn make_refuses_a_link_that_would_leave_the_product() {
+        let dir = tempfile::tempdir().unwrap();
+        let wd = staged_workdir(&dir.path().join("wd"));
+        // Inside the workdir (project/demo/../../resources), outside the product (demo/../..).
+        std::os::unix::fs::symlink("../../resources/x", wd.project("demo").join("res-link"))
+            .unwrap();
+        let options = MakeOptions {
+            workdir: wd.clone(),
+            project_name: "demo".to_string(),
+            output: wd.product(),
+            force: false,
+        };
+        let err = make(&options).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(
+                "`demo/res-link`: a link whose target `../../resources/x` leaves the product"
+            ),
+            "{text}"
+        );
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        assert!(!wd.product().exists());
     }
 
     #[test]
