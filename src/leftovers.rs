@@ -322,7 +322,9 @@ async fn clean_records(
         } else if remove {
             match clean_container_workdir(docker, &record).await {
                 Ok(note) => {
-                    leftover.action = "removed";
+                    // With a note, nothing was deleted (the container is gone, or the folder is
+                    // not ours); either way the record has served and goes.
+                    leftover.action = if note.is_some() { "kept" } else { "removed" };
                     leftover.reason = note;
                     if let Err(err) = std::fs::remove_file(&path) {
                         tracing::warn!("could not remove `{}`: {err}", path.display());
