@@ -230,6 +230,7 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
     }
     log_not_uploaded(&check);
     tracing::info!("product matches its manifest ({} files)", check.checked);
+    let max_life = crate::docker::max_life()?;
     // Those asked for, else those recorded at staging time; each in its own environment.
     let verifications = if options.verify.is_empty() {
         manifest.recorded_verifications()
@@ -248,7 +249,6 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
             .with_context(|| format!("failed to remove `{}`", old.display()))?;
     }
 
-    let max_life = crate::docker::max_life()?;
     let docker = Docker::connect().await?;
     let image = docker.require_image(&options.image, options.pull).await?;
     let spec = ContainerSpec {
