@@ -396,7 +396,8 @@ fn interrupted_make_product_leaves_the_previous_product() {
 /// A product bootstrapped in place keeps its `.pixi/envs`. verify-product uploads only the
 /// manifest's entries, so that leftover environment cannot stand in for an install from
 /// `pkg-cache/`: a product that lacks a package fails its proof even with a complete environment
-/// from an earlier bootstrap beside it.
+/// from an earlier bootstrap beside it. (With the whole folder uploaded, as verify-product did
+/// before, this proof passed on pixi 0.15.2: the install saw the environment and did nothing.)
 #[test]
 fn a_leftover_environment_cannot_stand_in_for_the_package_cache() {
     let Some(bed) = testbed() else { return };
@@ -404,8 +405,9 @@ fn a_leftover_environment_cannot_stand_in_for_the_package_cache() {
     let (tmp, workdir, name) = staged(&bed, &server, "single", &["--verify-task", "smoke"]);
     assert_eq!(make_product(&workdir, &name, None).status.code(), Some(0));
     let complete = workdir.join("product");
-    // A real environment: bootstrap the complete product in a container and bring its
-    // `.pixi/` back (a user who bootstrapped the product where it lies has exactly this).
+    // A real environment: bootstrap the complete product in a container, at the very path the
+    // proof uses, and bring its `.pixi/` back (a user who bootstrapped the product where it lies
+    // has exactly this). Uploaded, it would look installed to the proof's `pixi install`.
     let envs_tar = runtime().block_on(async {
         use futures_util::TryStreamExt;
         use pixi_airgap::docker::{ContainerSpec, ExecSpec};
@@ -416,7 +418,8 @@ fn a_leftover_environment_cannot_stand_in_for_the_package_cache() {
             ..Default::default()
         };
         let container = bed.docker.start_container(&spec).await.unwrap();
-        let (entries, _) = archive::plan_dir(&complete, Path::new("p"), None).unwrap();
+        let (entries, _) =
+            archive::plan_dir(&complete, Path::new("pixi-airgap-proof/product"), None).unwrap();
         bed.docker
             .upload(
                 container.id(),
@@ -426,13 +429,19 @@ fn a_leftover_environment_cannot_stand_in_for_the_package_cache() {
             .await
             .unwrap();
         let boot = container
-            .exec(&ExecSpec::new(["sh", "/p/bootstrap-project.sh"]), None)
+            .exec(
+                &ExecSpec::new(["sh", "/pixi-airgap-proof/product/bootstrap-project.sh"]),
+                None,
+            )
             .await
             .unwrap();
         assert!(boot.success(), "{}", boot.text());
         let chunks: Vec<bytes::Bytes> = bed
             .docker
-            .download(container.id(), &format!("/p/{name}/.pixi"))
+            .download(
+                container.id(),
+                &format!("/pixi-airgap-proof/product/{name}/.pixi"),
+            )
             .try_collect()
             .await
             .unwrap();
