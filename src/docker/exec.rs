@@ -21,7 +21,7 @@ pub struct ExecSpec {
     pub env: Vec<String>,
     pub working_dir: Option<String>,
     pub user: Option<String>,
-    /// Run the command under this pid file (see [`RUN_WITH_PID_FILE`]).
+    /// Run the command under this pid file (`run-with-pid-file.sh`), so that it can be stopped.
     pub pid_file: Option<String>,
 }
 
