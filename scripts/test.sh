@@ -74,8 +74,8 @@ fi
 echo "== end-to-end core on Podman" >&2
 scripts/test-podman.sh 2>&1 | tee -a "$test_log" || status=1
 
-show_counts
 if [ "$status" -ne 0 ]; then
+  show_counts
   awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
        END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
   exit 1
@@ -88,6 +88,7 @@ benches/memory.sh "${PIXI_AIRGAP_BENCH_SIZE_MIB:-512}"
 echo "== pack against the docker-CLI hand flow (smoke: smallest size, one pair, no timing assertion)" >&2
 benches/pack-vs-cli.sh --smoke
 
+show_counts
 # One closing line for the whole suite, both legs (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
