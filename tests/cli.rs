@@ -82,6 +82,23 @@ const ARGUMENT_ERRORS: &[(&[&str], &str)] = &[
 ];
 
 #[test]
+fn clean_help_documents_its_rules_and_exit_codes() {
+    let out = pixi_airgap(&["clean", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for text in [
+        "Exit codes:",
+        "pixi-airgap clean --dry-run",
+        "--all",
+        "--workdir",
+        "PIXI_AIRGAP_CONTAINER_MAX_LIFE",
+        ".pixi-airgap-workdir",
+    ] {
+        assert!(help.contains(text), "help lacks {text}:\n{help}");
+    }
+}
+
+#[test]
 fn bad_arguments_exit_2_before_docker() {
     let dir = tempfile::tempdir().unwrap();
     let project = project_with_lock(dir.path());

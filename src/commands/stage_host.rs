@@ -96,6 +96,8 @@ impl Options {
                 verifications,
                 preflight,
                 bundle_pixi,
+                // Our own container: removing it ends whatever runs in it.
+                pid_file: None,
             },
         })
     }
@@ -134,6 +136,7 @@ pub async fn stage(options: &Options) -> anyhow::Result<StageReport> {
 async fn stage_with(docker: &Docker, options: &Options) -> anyhow::Result<StageReport> {
     let plan = &options.plan;
     let image = docker.require_image(&options.image, options.pull).await?;
+    let max_life = crate::docker::max_life()?;
     plan.workdir.prepare()?;
     let record = ImageRecord::local(&options.image, &image);
     let spec = ContainerSpec {
@@ -146,6 +149,8 @@ async fn stage_with(docker: &Docker, options: &Options) -> anyhow::Result<StageR
             ),
         ],
         network: options.network.clone(),
+        max_life: Some(max_life),
+        keep_after_exit: options.keep_container,
         ..Default::default()
     };
     tracing::info!(

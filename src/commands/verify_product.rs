@@ -166,7 +166,10 @@ pub struct ProofReport {
     pub network_interfaces: Vec<String>,
     pub user: Option<String>,
     pub files_checked: usize,
+    /// Files in the product folder that are not in its manifest: never uploaded.
     pub extra_files: Vec<String>,
+    /// Folders under `<project>/.pixi/` that bootstrapping in place left (never uploaded).
+    pub runtime_state: Vec<String>,
     pub bootstrap: BootstrapReport,
     /// The first of `verifications`.
     pub verification: Option<VerificationReport>,
@@ -225,20 +228,9 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
         ))
         .into());
     }
-    if !check.extra.is_empty() {
-        tracing::warn!(
-            "{} files in the product are not in its manifest (left by an earlier bootstrap?): {}",
-            check.extra.len(),
-            check
-                .extra
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    log_not_uploaded(&check);
     tracing::info!("product matches its manifest ({} files)", check.checked);
+    let max_life = crate::docker::max_life()?;
     // Those asked for, else those recorded at staging time; each in its own environment.
     let verifications = if options.verify.is_empty() {
         manifest.recorded_verifications()
@@ -269,6 +261,8 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
             ),
         ],
         network: Some("none".to_string()),
+        max_life: Some(max_life),
+        keep_after_exit: options.keep_container,
         ..Default::default()
     };
     let mut container = docker.start_container(&spec).await?;
@@ -289,6 +283,7 @@ pub async fn verify(options: &Options) -> anyhow::Result<(ProofReport, Status)> 
     removed?;
     report.files_checked = check.checked;
     report.extra_files = check.extra;
+    report.runtime_state = check.runtime_state;
     report.timings.check_seconds = check_seconds;
     report.timings.total_seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report).context("failed to encode the report")?;
@@ -338,7 +333,7 @@ async fn prove(
     let home = format!("{PROOF_ROOT}/home");
     let owner = options.user.unwrap_or(Owner::ROOT);
     let upload_started = Instant::now();
-    upload_product(container, &options.product_dir, owner).await?;
+    upload_product(container, &options.product_dir, manifest, owner).await?;
     let upload_seconds = upload_started.elapsed().as_secs_f64();
 
     let user = options.user.map(|o| format!("{}:{}", o.uid, o.gid));
@@ -388,6 +383,7 @@ async fn prove(
         user,
         files_checked: 0,
         extra_files: Vec::new(),
+        runtime_state: Vec::new(),
         bootstrap,
         verification: None,
         verifications: Vec::new(),
@@ -539,10 +535,38 @@ async fn check_no_network(container: &Container) -> anyhow::Result<(String, Vec<
     Ok((mode, interfaces))
 }
 
-/// Streams the product to `PROOF_ROOT/product`, with an empty `PROOF_ROOT/home`, owned by `owner`.
+/// Says what stays behind: the product folder's files that are not in its manifest are never
+/// uploaded, so an environment left by bootstrapping in place cannot stand in for an install from
+/// `pkg-cache/`.
+fn log_not_uploaded(check: &product::CheckReport) {
+    for folder in &check.runtime_state {
+        let count = check.files_in(folder);
+        tracing::info!(
+            "not uploaded: `{folder}` ({count} files): runtime state from bootstrapping in place, not part of the product"
+        );
+    }
+    let other: Vec<&String> = check.other_extra().collect();
+    if !other.is_empty() {
+        tracing::warn!(
+            "not uploaded: {} file(s) in the product folder that are not in its manifest: {}{}",
+            other.len(),
+            other
+                .iter()
+                .take(10)
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if other.len() > 10 { ", ..." } else { "" }
+        );
+    }
+}
+
+/// Streams exactly the manifest's entries (and the manifest) to `PROOF_ROOT/product`, with an
+/// empty `PROOF_ROOT/home`, owned by `owner`.
 async fn upload_product(
     container: &Container,
     product_dir: &Path,
+    manifest: &ProductManifest,
     owner: Owner,
 ) -> anyhow::Result<()> {
     let root = Path::new(PROOF_ROOT.trim_start_matches('/'));
@@ -556,10 +580,14 @@ async fn upload_product(
             kind: archive::EntryKind::Dir,
         },
     ];
-    let (product, _) = archive::plan_dir(product_dir, &root.join("product"), None)?;
-    entries.extend(product);
+    entries.extend(product::manifest_entries(
+        product_dir,
+        manifest,
+        &root.join("product"),
+    ));
     tracing::info!(
-        "copying the product ({} entries) into {}:{PROOF_ROOT}/product",
+        "copying the product's {} manifest entries ({} tar entries) into {}:{PROOF_ROOT}/product",
+        manifest.files.len(),
         entries.len(),
         container.short_id()
     );

@@ -162,6 +162,8 @@ impl ProductManifest {
         self.files.iter().filter_map(|f| f.size).sum()
     }
 
+    /// Reads and validates `pixi-airgap.json`: a format this build knows, and entries that all
+    /// name a place inside the product (see [`ProductManifest::validate`]).
     pub fn read(product_dir: &Path) -> anyhow::Result<Self> {
         let path = product_dir.join(MANIFEST_FILE);
         let bytes = std::fs::read(&path).map_err(|err| {
@@ -170,9 +172,123 @@ impl ProductManifest {
                 product_dir.display()
             ))
         })?;
-        serde_json::from_slice(&bytes).map_err(|err| {
-            InputError::new(format!("`{}` is damaged: {err}", path.display())).into()
-        })
+        let damaged = |err: serde_json::Error| {
+            InputError::new(format!("`{}` is damaged: {err}", path.display()))
+        };
+        // The version first: a newer format may have changed any other field.
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
+        check_format_version(&path, value.get("format_version"))?;
+        let manifest: Self = serde_json::from_value(value).map_err(damaged)?;
+        manifest.validate(&path)?;
+        Ok(manifest)
+    }
+
+    /// Every entry must name a place inside the product: a relative `/`-separated path without
+    /// `.`, `..` or empty parts, listed once, never the manifest itself; a file has its size and
+    /// sha256; a link's target stays inside the product (by its text). The project name is one
+    /// plain folder name.
+    pub fn validate(&self, manifest_path: &Path) -> anyhow::Result<()> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(InputError::new(format!(
+            "`{}` lists {} that may not be part of a product:\n{}",
+            manifest_path.display(),
+            entries(problems.len()),
+            shown(&problems)
+        ))
+        .with_hint("this manifest was not written by make-product: make the product again on the build machine")
+        .into())
+    }
+
+    /// What [`ProductManifest::validate`] refuses, one line each.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if plain_path_problem(&self.project_name).is_some() || self.project_name.contains('/') {
+            problems.push(format!(
+                "  project_name `{}`: not a plain folder name",
+                self.project_name
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for record in &self.files {
+            if let Some(why) = record_problem(record) {
+                problems.push(format!("  `{}`: {why}", record.path.escape_debug()));
+            } else if !seen.insert(record.path.as_str()) {
+                problems.push(format!("  `{}`: listed twice", record.path));
+            }
+        }
+        problems
+    }
+}
+
+fn entries(n: usize) -> String {
+    format!("{n} entr{}", if n == 1 { "y" } else { "ies" })
+}
+
+/// The first 20 lines, and `...` when there are more.
+fn shown(lines: &[String]) -> String {
+    let n = lines.len().min(20);
+    let more = if lines.len() > n { "\n  ..." } else { "" };
+    format!("{}{more}", lines[..n].join("\n"))
+}
+
+/// Refuses a manifest whose format this build does not know (older than 1, or newer).
+fn check_format_version(path: &Path, version: Option<&serde_json::Value>) -> anyhow::Result<()> {
+    match version.and_then(serde_json::Value::as_u64) {
+        Some(v) if (1..=u64::from(FORMAT_VERSION)).contains(&v) => Ok(()),
+        Some(v) => Err(InputError::new(format!(
+            "`{}` has manifest format version {v}; this pixi-airgap ({}) reads format {FORMAT_VERSION}",
+            path.display(),
+            env!("CARGO_PKG_VERSION")
+        ))
+        .with_hint("use the pixi-airgap that made the product (or a newer one): its version is `tool.version` in the manifest")
+        .into()),
+        None => Err(InputError::new(format!(
+            "`{}` is damaged: it has no numeric format_version",
+            path.display()
+        ))
+        .into()),
+    }
+}
+
+/// Why `path` is not a relative, `/`-separated path of plain names; `None` when it is.
+fn plain_path_problem(path: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        return Some("an empty path");
+    }
+    if path.starts_with('/') {
+        return Some("an absolute path");
+    }
+    if path.contains('\0') {
+        return Some("a NUL byte in the path");
+    }
+    for part in path.split('/') {
+        match part {
+            "" => return Some("an empty part (`//` or a trailing `/`)"),
+            "." | ".." => return Some("a `.` or `..` part"),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Why a manifest entry may not be part of a product; `None` when it may.
+fn record_problem(record: &FileRecord) -> Option<String> {
+    if let Some(why) = plain_path_problem(&record.path) {
+        return Some(why.to_string());
+    }
+    if record.path == MANIFEST_FILE {
+        return Some("the manifest cannot list itself".to_string());
+    }
+    match &record.symlink {
+        Some(target) => {
+            (!crate::stage::archive::link_stays_inside(Path::new(&record.path), Path::new(target)))
+                .then(|| format!("a link whose target `{target}` leaves the product"))
+        }
+        None => (record.size.is_none() || record.sha256.is_none())
+            .then(|| "a file without its size or sha256".to_string()),
     }
 }
 
@@ -372,6 +488,18 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         pixi,
         files,
     };
+    // What verify-product would refuse is refused here, before the product replaces anything:
+    // a link that leaves the product (from the project into the workdir's other folders).
+    let problems = manifest.problems();
+    if !problems.is_empty() {
+        return Err(InputError::new(format!(
+            "the product would hold {} that may not be part of a product:\n{}",
+            entries(problems.len()),
+            shown(&problems)
+        ))
+        .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there")
+        .into());
+    }
     let mut json = serde_json::to_vec_pretty(&manifest).context("failed to encode the manifest")?;
     json.push(b'\n');
     std::fs::write(staging.join(MANIFEST_FILE), json)
@@ -878,20 +1006,61 @@ pub struct CheckReport {
     pub missing: Vec<String>,
     pub changed: Vec<String>,
     /// Files not in the manifest (reported, not fatal: pixi adds environments and caches here).
+    /// `verify-product` never uploads them.
     pub extra: Vec<String>,
+    /// The folders under `<project>/.pixi/` that hold extra files: what bootstrapping in place
+    /// left (environments, pixi's state), by folder.
+    pub runtime_state: Vec<String>,
+}
+
+impl CheckReport {
+    /// How many extra files lie in the runtime-state folder `folder`.
+    pub fn files_in(&self, folder: &str) -> usize {
+        self.extra.iter().filter(|p| is_under(p, folder)).count()
+    }
+
+    /// The extra files that are not runtime state.
+    pub fn other_extra(&self) -> impl Iterator<Item = &String> {
+        self.extra
+            .iter()
+            .filter(|p| !self.runtime_state.iter().any(|s| is_under(p, s)))
+    }
+}
+
+fn is_under(path: &str, folder: &str) -> bool {
+    path.strip_prefix(folder)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The runtime-state folder an extra file belongs to: `<project>/.pixi/<first part>` (or the
+/// file itself directly under `.pixi/`).
+fn runtime_state_folder(project_name: &str, rel: &str) -> Option<String> {
+    let rest = rel.strip_prefix(project_name)?.strip_prefix("/.pixi/")?;
+    let first = rest.split('/').next().unwrap_or(rest);
+    Some(format!("{project_name}/.pixi/{first}"))
 }
 
 /// Checks every file of the product against its manifest. Missing or changed files are an input
-/// error naming them; extra files are returned for a warning.
+/// error naming them; extra files are returned for a warning. Nothing is followed: an entry whose
+/// folder on disk is a link, or a link that resolves outside the product, counts as changed.
 pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport)> {
     let manifest = ProductManifest::read(product_dir)?;
     let mut report = CheckReport::default();
     let mut known = std::collections::HashSet::new();
+    let real_root = std::fs::canonicalize(product_dir)
+        .with_context(|| format!("failed to resolve `{}`", product_dir.display()))?;
+    let mut real_dirs = std::collections::HashSet::new();
     for record in &manifest.files {
         crate::shutdown::check()?;
         known.insert(record.path.clone());
         let path = product_dir.join(&record.path);
         report.checked += 1;
+        // Every folder on the way must be a real folder: a link there would make us read (and
+        // upload) what lies behind it.
+        if !folders_are_real(product_dir, &record.path, &mut real_dirs) {
+            report.changed.push(record.path.clone());
+            continue;
+        }
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             report.missing.push(record.path.clone());
             continue;
@@ -901,6 +1070,9 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
                 meta.file_type().is_symlink()
                     && std::fs::read_link(&path)
                         .is_ok_and(|t| t.to_string_lossy() == target.as_str())
+                    // Through other links it may still leave: judged by the file system too
+                    // (a dangling link is fine; it points nowhere outside).
+                    && std::fs::canonicalize(&path).map_or(true, |real| real.starts_with(&real_root))
             }
             // A lost execute bit breaks a package's programs just like changed bytes do.
             None => {
@@ -936,10 +1108,16 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         let rel =
             crate::fsutil::slash_path(entry.path().strip_prefix(product_dir).context("walk")?)?;
         if rel != MANIFEST_FILE && !known.contains(&rel) {
+            if let Some(folder) = runtime_state_folder(&manifest.project_name, &rel) {
+                if !report.runtime_state.contains(&folder) {
+                    report.runtime_state.push(folder);
+                }
+            }
             report.extra.push(rel);
         }
     }
     report.extra.sort();
+    report.runtime_state.sort();
     if !report.missing.is_empty() || !report.changed.is_empty() {
         let mut lines = Vec::new();
         for path in &report.changed {
@@ -959,6 +1137,78 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         .into());
     }
     Ok((manifest, report))
+}
+
+/// Whether every folder between `root` and the entry `rel` is a real folder (not a link).
+/// `seen` remembers folders already found real.
+fn folders_are_real(root: &Path, rel: &str, seen: &mut std::collections::HashSet<String>) -> bool {
+    let mut end = 0;
+    while let Some(slash) = rel[end..].find('/') {
+        end += slash;
+        let folder = &rel[..end];
+        if !seen.contains(folder) {
+            let real = std::fs::symlink_metadata(root.join(folder)).is_ok_and(|m| m.is_dir());
+            if !real {
+                return false;
+            }
+            seen.insert(folder.to_string());
+        }
+        end += 1;
+    }
+    true
+}
+
+/// The tar entries of exactly the manifest's files (and the manifest), under `prefix`: the
+/// folders that hold them, then each file or link as the manifest records it. Nothing else in
+/// the product folder is read. Call [`check`] first: it makes sure every entry is what the
+/// manifest says and that no folder on the way is a link.
+pub fn manifest_entries(
+    product_dir: &Path,
+    manifest: &ProductManifest,
+    prefix: &Path,
+) -> Vec<crate::stage::archive::TarEntry> {
+    use crate::stage::archive::{EntryKind, TarEntry};
+    let mut folders = std::collections::BTreeSet::new();
+    folders.insert(PathBuf::new());
+    for record in &manifest.files {
+        let mut parent = Path::new(&record.path).parent();
+        while let Some(folder) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            if !folders.insert(folder.to_path_buf()) {
+                break;
+            }
+            parent = folder.parent();
+        }
+    }
+    let mut entries: Vec<TarEntry> = folders
+        .into_iter()
+        .map(|folder| TarEntry {
+            path: prefix.join(folder),
+            kind: EntryKind::Dir,
+        })
+        .collect();
+    entries.push(TarEntry {
+        path: prefix.join(MANIFEST_FILE),
+        kind: EntryKind::File {
+            source: product_dir.join(MANIFEST_FILE),
+            executable: false,
+        },
+    });
+    for record in &manifest.files {
+        let kind = match &record.symlink {
+            Some(target) => EntryKind::Symlink {
+                target: PathBuf::from(target),
+            },
+            None => EntryKind::File {
+                source: product_dir.join(&record.path),
+                executable: record.executable,
+            },
+        };
+        entries.push(TarEntry {
+            path: prefix.join(&record.path),
+            kind,
+        });
+    }
+    entries
 }
 
 /// The sha256 of a file, in hex.
@@ -1172,6 +1422,179 @@ mod tests {
         let err = make(&options).unwrap_err();
         assert!(err.to_string().contains("is not a staged workdir"), "{err}");
         assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+    }
+
+    /// A made product whose manifest is rewritten by `edit`.
+    fn product_with(edit: impl FnOnce(&mut serde_json::Value)) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let wd = staged_workdir(&dir.path().join("wd"));
+        let options = MakeOptions {
+            workdir: wd.clone(),
+            project_name: "demo".to_string(),
+            output: wd.product(),
+            force: false,
+        };
+        make(&options).unwrap();
+        let path = wd.product().join(MANIFEST_FILE);
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut value);
+        std::fs::write(&path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+        (dir, wd.product())
+    }
+
+    #[test]
+    fn manifests_that_name_places_outside_the_product_are_refused() {
+        let add = |record: serde_json::Value| {
+            move |v: &mut serde_json::Value| v["files"].as_array_mut().unwrap().push(record)
+        };
+        let file = |path: &str| serde_json::json!({"path": path, "sha256": "00", "size": 0});
+        type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (Box::new(add(file("../x"))), "a `.` or `..` part"),
+            (Box::new(add(file("demo/../../x"))), "a `.` or `..` part"),
+            (Box::new(add(file("/etc/passwd"))), "an absolute path"),
+            (Box::new(add(file("demo//x"))), "an empty part"),
+            (Box::new(add(file(""))), "an empty path"),
+            (Box::new(add(file(MANIFEST_FILE))), "cannot list itself"),
+            (Box::new(add(file("envs.sh"))), "listed twice"),
+            (
+                Box::new(add(
+                    serde_json::json!({"path": "demo/up", "symlink": "../../x"}),
+                )),
+                "leaves the product",
+            ),
+            (
+                Box::new(add(
+                    serde_json::json!({"path": "demo/abs", "symlink": "/root"}),
+                )),
+                "leaves the product",
+            ),
+            (
+                Box::new(add(serde_json::json!({"path": "demo/nohash"}))),
+                "without its size",
+            ),
+            (
+                Box::new(|v: &mut serde_json::Value| v["project_name"] = "..".into()),
+                "not a plain folder name",
+            ),
+            (
+                Box::new(|v: &mut serde_json::Value| v["format_version"] = 2.into()),
+                "has manifest format version 2; this pixi-airgap",
+            ),
+            (
+                Box::new(|v: &mut serde_json::Value| v["format_version"] = 0.into()),
+                "has manifest format version 0",
+            ),
+            (
+                Box::new(|v: &mut serde_json::Value| v["format_version"] = "1".into()),
+                "no numeric format_version",
+            ),
+        ];
+        for (edit, expect) in cases {
+            let (_dir, product) = product_with(edit);
+            let err = check(&product).unwrap_err();
+            assert!(err.to_string().contains(expect), "{expect}: {err}");
+            assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        }
+        // A newer format is refused by its version, whatever else changed.
+        let (_dir, product) = product_with(|v| {
+            v["format_version"] = 7.into();
+            v["files"] = "restructured".into();
+        });
+        let err = ProductManifest::read(&product).unwrap_err();
+        assert!(err.to_string().contains("format version 7"), "{err}");
+    }
+
+    #[test]
+    fn runtime_state_is_named_and_never_among_the_upload() {
+        let (_dir, product) = product_with(|_| {});
+        let envs = product.join("demo/.pixi/envs/default/bin");
+        std::fs::create_dir_all(&envs).unwrap();
+        std::fs::write(envs.join("python"), "x").unwrap();
+        std::fs::write(product.join("demo/.pixi/other"), "x").unwrap();
+        std::fs::write(product.join("stray.txt"), "x").unwrap();
+        let (manifest, report) = check(&product).unwrap();
+        assert_eq!(
+            report.runtime_state,
+            ["demo/.pixi/envs", "demo/.pixi/other"]
+        );
+        assert_eq!(report.files_in("demo/.pixi/envs"), 1);
+        assert_eq!(report.other_extra().collect::<Vec<_>>(), ["stray.txt"]);
+        let entries = manifest_entries(&product, &manifest, Path::new("p"));
+        let paths: Vec<String> = entries
+            .iter()
+            .map(|e| e.path.display().to_string())
+            .collect();
+        assert!(paths.contains(&"p/pkg-cache/pkgs/a-1-0/bin/tool".to_string()));
+        assert!(paths.contains(&format!("p/{MANIFEST_FILE}")));
+        assert!(
+            paths
+                .iter()
+                .all(|p| !p.contains(".pixi") && !p.contains("stray")),
+            "{paths:?}"
+        );
+        // Folders come before what they hold.
+        let tool = paths
+            .iter()
+            .position(|p| p == "p/pkg-cache/pkgs/a-1-0/bin/tool");
+        let bin = paths.iter().position(|p| p == "p/pkg-cache/pkgs/a-1-0/bin");
+        assert!(bin < tool);
+    }
+
+    #[test]
+    fn make_refuses_a_link_that_would_leave_the_product() {
+        let dir = tempfile::tempdir().unwrap();
+        let wd = staged_workdir(&dir.path().join("wd"));
+        // Inside the workdir (project/demo/../../resources), outside the product (demo/../..).
+        std::os::unix::fs::symlink("../../resources/x", wd.project("demo").join("res-link"))
+            .unwrap();
+        let options = MakeOptions {
+            workdir: wd.clone(),
+            project_name: "demo".to_string(),
+            output: wd.product(),
+            force: false,
+        };
+        let err = make(&options).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(
+                "`demo/res-link`: a link whose target `../../resources/x` leaves the product"
+            ),
+            "{text}"
+        );
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        assert!(!wd.product().exists());
+    }
+
+    #[test]
+    fn a_folder_replaced_by_a_link_is_not_followed() {
+        let (dir, product) = product_with(|_| {});
+        // The same files, but reached through a link: check must not read through it.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::rename(product.join("pkg-cache"), &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, product.join("pkg-cache")).unwrap();
+        let err = check(&product).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("changed: pkg-cache/pkgs/a-1-0/bin/tool"),
+            "{err}"
+        );
+        // A link whose text stays inside (`out/..`) but that resolves outside the product
+        // through another link (`out`, not in the manifest).
+        let (dir, product) = product_with(|v| {
+            for f in v["files"].as_array_mut().unwrap() {
+                if f["path"] == "demo/link" {
+                    f["symlink"] = "out/..".into();
+                }
+            }
+        });
+        std::fs::remove_file(product.join("demo/link")).unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("a/b"), product.join("demo/out")).unwrap();
+        std::os::unix::fs::symlink("out/..", product.join("demo/link")).unwrap();
+        let err = check(&product).unwrap_err();
+        assert!(err.to_string().contains("changed: demo/link"), "{err}");
     }
 
     #[test]
