@@ -21,6 +21,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 test_log=$(mktemp)
 trap 'rm -f "$test_log"' EXIT
 status=0
+# What the adversarial tests tried (attacks, bad inputs, secrets, kill points), one line each;
+# shown at the end (tests/common/mod.rs: record_count).
+counts=target/tmp/safety-counts.log
+rm -f "$counts"
+show_counts() {
+  echo "== safety suite: what the adversarial tests tried" >&2
+  if [ -s "$counts" ]; then sort "$counts" >&2; else echo "(nothing recorded)" >&2; fi
+}
 
 # Tests named `only_modern_pixi` need pixi >= 0.18 (pyproject.toml manifests, PyPI through uv);
 # tests named `only_pixi015` need the 0.15 line. The image's own `pixi --version` picks the filter.
@@ -67,6 +75,7 @@ echo "== end-to-end core on Podman" >&2
 scripts/test-podman.sh 2>&1 | tee -a "$test_log" || status=1
 
 if [ "$status" -ne 0 ]; then
+  show_counts
   awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
        END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
   exit 1
@@ -79,6 +88,7 @@ benches/memory.sh "${PIXI_AIRGAP_BENCH_SIZE_MIB:-512}"
 echo "== pack against the docker-CLI hand flow (smoke: smallest size, one pair, no timing assertion)" >&2
 benches/pack-vs-cli.sh --smoke
 
+show_counts
 # One closing line for the whole suite, both legs (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"

@@ -86,6 +86,49 @@ pub enum Command {
     /// network at all
     #[command(after_help = VERIFY_PRODUCT_HELP)]
     VerifyProduct(VerifyProductArgs),
+
+    /// Find and remove what killed or crashed runs left: labelled containers and networks whose
+    /// pixi-airgap process is gone, and stage-container workdirs in users' containers
+    #[command(after_help = CLEAN_HELP)]
+    Clean(CleanArgs),
+}
+
+const CLEAN_HELP: &str = concat!(
+    "\
+Example:
+  pixi-airgap clean --dry-run          # list what would go
+  pixi-airgap clean                    # remove it
+
+A container or network is a leftover when the pixi-airgap process that made it (recorded in
+its labels: pid, start time, host) is gone; what a running pixi-airgap uses is never touched.
+--all also removes what has no checkable creator (made on another host, or by an older
+pixi-airgap). Containers end by themselves after PIXI_AIRGAP_CONTAINER_MAX_LIFE (default 24h)
+in any case. stage-container runs are recorded under $XDG_STATE_HOME/pixi-airgap/runs
+(default ~/.local/state): for a run that was killed, clean stops what it left running in the
+user's container and deletes its container workdir (only if it carries .pixi-airgap-workdir).
+
+",
+    exit_codes!()
+);
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// List the leftovers; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Also remove objects whose creating process cannot be checked (another host, an older
+    /// pixi-airgap); never those of a pixi-airgap still running here
+    #[arg(long)]
+    pub all: bool,
+
+    /// Only what worked for this workdir (a stage workdir, or a verify-product --out-dir)
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 const STAGE_CONTAINER_HELP: &str = concat!(

@@ -107,7 +107,10 @@ pub struct ProofReport {
     pub network_interfaces: Vec<String>,
     pub user: Option<String>,
     pub files_checked: usize,
+    /// Files in the product folder that are not in its manifest: never uploaded.
     pub extra_files: Vec<String>,
+    /// Folders under `<project>/.pixi/` that bootstrapping in place left (never uploaded).
+    pub runtime_state: Vec<String>,
     pub bootstrap: BootstrapReport,
     /// The first of `verifications`.
     pub verification: Option<VerificationReport>,
@@ -158,20 +161,9 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
         ))
         .into());
     }
-    if !check.extra.is_empty() {
-        tracing::warn!(
-            "{} files in the product are not in its manifest (left by an earlier bootstrap?): {}",
-            check.extra.len(),
-            check
-                .extra
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    log_not_uploaded(&check);
     tracing::info!("product matches its manifest ({} files)", check.checked);
+    let max_life = crate::session::max_life()?;
     // Those asked for, else those recorded at staging time; each in its own environment.
     let verifications = if options.verify.is_empty() {
         manifest.recorded_verifications()
@@ -197,6 +189,7 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
         host_dir: options.out_dir.clone(),
         network: Some("none".to_string()),
         keep: options.keep_container,
+        max_life,
     })
     .await?;
     let result =
@@ -204,6 +197,7 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
     let (mut report, status) = session.close(result).await?;
     report.files_checked = check.checked;
     report.extra_files = check.extra;
+    report.runtime_state = check.runtime_state;
     report.timings.check_seconds = check_seconds;
     report.timings.total_seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report).context("failed to encode the report")?;
@@ -253,7 +247,7 @@ async fn prove(
     let home = format!("{PROOF_ROOT}/home");
     let owner = options.user.map_or(Owner::ROOT, |u| u.owner());
     let upload_started = Instant::now();
-    upload_product(session, &options.product_dir, owner).await?;
+    upload_product(session, &options.product_dir, manifest, owner).await?;
     let upload_seconds = upload_started.elapsed().as_secs_f64();
 
     let user = options.user.map(|u| u.exec_user());
@@ -304,6 +298,7 @@ async fn prove(
         user,
         files_checked: 0,
         extra_files: Vec::new(),
+        runtime_state: Vec::new(),
         bootstrap,
         verification: None,
         verifications: Vec::new(),
@@ -450,16 +445,50 @@ async fn check_no_network(session: &Session) -> anyhow::Result<(String, Vec<Stri
     Ok((mode, interfaces))
 }
 
-/// Streams the product to `PROOF_ROOT/product`, with an empty `PROOF_ROOT/home`, owned by `owner`.
-async fn upload_product(session: &Session, product_dir: &Path, owner: Owner) -> anyhow::Result<()> {
+/// Says what stays behind: the product folder's files that are not in its manifest are never
+/// uploaded, so an environment left by bootstrapping in place cannot stand in for an install from
+/// `pkg-cache/`.
+fn log_not_uploaded(check: &manifest::CheckReport) {
+    for folder in &check.runtime_state {
+        let count = check.files_in(folder);
+        tracing::info!(
+            "not uploaded: `{folder}` ({count} files): runtime state from bootstrapping in place, not part of the product"
+        );
+    }
+    let other: Vec<&String> = check.other_extra().collect();
+    if !other.is_empty() {
+        tracing::warn!(
+            "not uploaded: {} file(s) in the product folder that are not in its manifest: {}{}",
+            other.len(),
+            other
+                .iter()
+                .take(10)
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if other.len() > 10 { ", ..." } else { "" }
+        );
+    }
+}
+
+/// Streams exactly the manifest's entries (and the manifest) to `PROOF_ROOT/product`, with an
+/// empty `PROOF_ROOT/home`, owned by `owner`.
+async fn upload_product(
+    session: &Session,
+    product_dir: &Path,
+    manifest: &ProductManifest,
+    owner: Owner,
+) -> anyhow::Result<()> {
     let root = Path::new(PROOF_ROOT.trim_start_matches('/'));
     let mut entries = vec![TarEntry::dir(root), TarEntry::dir(root.join("home"))];
-    entries.extend(crate::tar::write::plan_tree(
+    entries.extend(manifest::manifest_entries(
         product_dir,
+        manifest,
         &root.join("product"),
-    )?);
+    ));
     tracing::info!(
-        "copying the product ({} entries) into {}:{PROOF_ROOT}/product",
+        "copying the product's {} manifest entries ({} tar entries) into {}:{PROOF_ROOT}/product",
+        manifest.files.len(),
         entries.len(),
         session.container().short_id()
     );

@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -14,7 +14,7 @@ use crate::docker::{
     Container, ContainerSpec, Docker, ExecOutput, ExecSpec, ImageRecord, LABEL_COMMAND,
     LABEL_WORKDIR,
 };
-use crate::exit::InfraError;
+use crate::exit::{InfraError, InputError};
 use crate::tar::write::{Owner, TarEntry};
 use crate::verify::{VerificationReport, VerifySpec};
 
@@ -32,6 +32,14 @@ pub struct SessionSpec {
     pub network: Option<String>,
     /// Leave the container in place when the session ends.
     pub keep: bool,
+    /// How long the container may live (see [`max_life`]).
+    pub max_life: Duration,
+}
+
+/// The life limit of the containers a command creates (`PIXI_AIRGAP_CONTAINER_MAX_LIFE`, default
+/// 24 hours); a bad value is bad input, refused before anything starts.
+pub fn max_life() -> anyhow::Result<Duration> {
+    crate::docker::max_life().map_err(|err| InputError::new(err.to_string()).into())
 }
 
 /// The user the commands of a session run as, numeric (`UID[:GID]`); files uploaded for them are
@@ -83,6 +91,8 @@ impl Session {
                 ),
             ],
             network: spec.network.clone(),
+            max_life: Some(spec.max_life),
+            keep_after_exit: spec.keep,
             ..Default::default()
         };
         let mut container = docker.start_container(&container_spec).await?;

@@ -44,6 +44,7 @@ fn every_help_matches_its_snapshot() {
         "verify-product",
         "pack",
         "check",
+        "clean",
         "completions",
     ] {
         let mut cmd = TestCommand::new();
@@ -80,6 +81,21 @@ const ARGUMENT_ERRORS: &[(&[&str], &str)] = &[
     (&["--verify-script", "ci/nope.sh"], "does not exist; tried:"),
     (&["--", "echo", "hi"], "--verify-run -- CMD"),
 ];
+
+#[test]
+fn clean_help_documents_its_rules_and_exit_codes() {
+    let help = TestCommand::new().args(["clean", "--help"]).stdout();
+    for text in [
+        "Exit codes:",
+        "pixi-airgap clean --dry-run",
+        "--all",
+        "--workdir",
+        "PIXI_AIRGAP_CONTAINER_MAX_LIFE",
+        ".pixi-airgap-workdir",
+    ] {
+        assert!(help.contains(text), "help lacks {text}:\n{help}");
+    }
+}
 
 #[test]
 fn bad_arguments_exit_2_before_docker() {

@@ -247,5 +247,82 @@ fn destructive_paths_never_touch_what_is_not_ours() {
     assert_eq!(listing, "key\nnotes\n");
     runtime().block_on(container.remove()).unwrap();
 
-    eprintln!("data-loss matrix: {tried} destructive inputs tried");
+    record_count(&format!(
+        "data-loss matrix: {tried} destructive inputs tried"
+    ));
+}
+
+/// `clean` acts on stage-container run records: one that names a folder without the workdir
+/// marker (a user's home, `/root`) deletes nothing, even when its process is gone.
+#[test]
+fn clean_never_deletes_a_container_folder_without_the_marker() {
+    let Some(bed) = testbed() else { return };
+    let container = runtime().block_on(async {
+        let spec = pixi_airgap::docker::ContainerSpec {
+            image: bed.image.clone(),
+            labels: vec![("io.pixi-airgap.test".into(), "user-container".into())],
+            network: Some("none".into()),
+            ..Default::default()
+        };
+        bed.docker.start_container(&spec).await.unwrap()
+    });
+    let (_, code) = in_container(
+        &bed,
+        &container,
+        "mkdir -p /home/dev/project && echo years >/home/dev/project/thesis.tex && echo key >/root/.keep",
+    );
+    assert_eq!(code, 0);
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let runs = state.join("pixi-airgap/runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let mut tried = 0;
+    for folder in ["/home/dev", "/root"] {
+        tried += 1;
+        let record = serde_json::json!({
+            "command": "stage-container",
+            "container_id": container.id(),
+            "container_workdir": folder,
+            "pid_file": format!("{folder}/.pixi-airgap-running.pid"),
+            "host_workdir": tmp.path().join("wd"),
+            "creator": {"pid": dead, "host": pixi_airgap::process::host_name(),
+                        "pid_start": null, "created": "2026-01-01T00:00:00Z"},
+        });
+        std::fs::write(runs.join("stage-container-x.json"), record.to_string()).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+            .args(["clean", "--json", "--workdir"])
+            .arg(tmp.path().join("wd"))
+            .env("XDG_STATE_HOME", &state)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        eprintln!("{}", stderr(&output));
+        assert_eq!(output.status.code(), Some(0), "{folder}");
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let found = &report["leftovers"][0];
+        assert_eq!(found["action"], "kept", "{folder}: {report:#}");
+        assert!(
+            found["reason"]
+                .as_str()
+                .unwrap()
+                .contains("has no .pixi-airgap-workdir"),
+            "{report:#}"
+        );
+        let (_, intact) = in_container(
+            &bed,
+            &container,
+            "test -f /home/dev/project/thesis.tex && test -f /root/.keep",
+        );
+        assert_eq!(
+            intact, 0,
+            "{folder}: clean deleted a folder that is not ours"
+        );
+    }
+    runtime().block_on(container.remove()).unwrap();
+    record_count(&format!(
+        "data-loss matrix, clean: {tried} unmarked container folders left alone"
+    ));
 }

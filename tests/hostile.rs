@@ -249,5 +249,84 @@ fn hostile_containers_are_refused_or_sanitized_and_nothing_outside_changes() {
             );
         }
     }
-    eprintln!("hostile images: {tried} attacks tried");
+    record_count(&format!("hostile images: {tried} attacks tried"));
+}
+
+/// Read-only folders from a container must not stop their own children from being written when
+/// pixi-airgap does not run as root (root ignores folder modes, so this test runs the extraction
+/// again as `nobody` through `setpriv` when it starts as root).
+#[test]
+fn read_only_folders_do_not_block_their_children_for_a_non_root_user() {
+    use pixi_airgap::tar::extract::{extract_reader, ExtractLimits};
+    if pixi_airgap::fsutil::running_as_root() {
+        let exe = std::env::current_exe().unwrap();
+        let output = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&exe)
+            .args([
+                "read_only_folders_do_not_block_their_children_for_a_non_root_user",
+                "--exact",
+                "--nocapture",
+            ])
+            .env("TMPDIR", "/tmp")
+            .output()
+            .expect("setpriv (util-linux) runs the test as nobody");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "as nobody:\n{text}");
+        assert!(
+            text.contains("1 passed") && text.contains("extracted as uid"),
+            "the test did not run as nobody:\n{text}"
+        );
+        return;
+    }
+    // A tar as an engine sends it: folders 0555 listed before their children, a 0444 file.
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, kind, mode) in [
+        ("wd/", tar::EntryType::Directory, 0o755),
+        ("wd/ro/", tar::EntryType::Directory, 0o555),
+        ("wd/ro/sub/", tar::EntryType::Directory, 0o555),
+        ("wd/ro/sub/child", tar::EntryType::Regular, 0o444),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        let data: &[u8] = if kind == tar::EntryType::Regular {
+            b"child\n"
+        } else {
+            b""
+        };
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder.append_data(&mut header, path, data).unwrap();
+    }
+    let data = builder.into_inner().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("in");
+    std::fs::create_dir(&dest).unwrap();
+    let stats = extract_reader(
+        data.as_slice(),
+        &dest,
+        Some(Path::new("wd")),
+        None,
+        ExtractLimits::default(),
+        |_| false,
+    )
+    .unwrap();
+    assert_eq!(stats.entries, 3, "{stats:?}");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("ro/sub/child")).unwrap(),
+        "child\n"
+    );
+    assert_eq!(mode(&dest.join("ro")), 0o755);
+    // And the tree can be removed again (a later --force must not fail on it).
+    pixi_airgap::fsutil::remove_tree(&dest).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    eprintln!(
+        "extracted as uid {}",
+        std::fs::metadata(tmp.path()).unwrap().uid()
+    );
 }

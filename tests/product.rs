@@ -383,3 +383,96 @@ fn interrupted_make_product_leaves_the_previous_product() {
     assert!(!partial_exists());
     pixi_airgap::product::manifest::check(&product).unwrap();
 }
+
+/// A product bootstrapped in place keeps its `.pixi/envs`. verify-product uploads only the
+/// manifest's entries, so that leftover environment cannot stand in for an install from
+/// `pkg-cache/`: a product that lacks a package fails its proof even with a complete environment
+/// from an earlier bootstrap beside it. (With the whole folder uploaded, as verify-product did
+/// before, this proof passed on pixi 0.15.2: the install saw the environment and did nothing.)
+#[test]
+fn a_leftover_environment_cannot_stand_in_for_the_package_cache() {
+    let Some(bed) = testbed() else { return };
+    let server = ChannelServer::start(&bed);
+    let (tmp, workdir, name) = staged(&bed, &server, "single", &["--verify-task", "smoke"]);
+    assert_eq!(make_product(&workdir, &name, None).status.code(), Some(0));
+    let complete = workdir.join("product");
+    // A real environment: bootstrap the complete product in a container, at the very path the
+    // proof uses, and bring its `.pixi/` back (a user who bootstrapped the product where it lies
+    // has exactly this). Uploaded, it would look installed to the proof's `pixi install`.
+    let envs_tar = runtime().block_on(async {
+        use futures_util::TryStreamExt;
+        use pixi_airgap::docker::{ContainerSpec, ExecSpec};
+        use pixi_airgap::tar::{stream, write as tarw};
+        let spec = ContainerSpec {
+            image: bed.image.clone(),
+            network: Some("none".into()),
+            ..Default::default()
+        };
+        let container = bed.docker.start_container(&spec).await.unwrap();
+        let entries =
+            tarw::plan_tree(&complete, Path::new("pixi-airgap-proof/product")).unwrap();
+        bed.docker
+            .upload(
+                container.id(),
+                "/",
+                stream::tar_stream(entries, tarw::Owner::ROOT),
+            )
+            .await
+            .unwrap();
+        let boot = container
+            .exec(
+                &ExecSpec::new(["sh", "/pixi-airgap-proof/product/bootstrap-project.sh"]),
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(boot.success(), "{}", boot.text());
+        let chunks: Vec<bytes::Bytes> = bed
+            .docker
+            .download(
+                container.id(),
+                &format!("/pixi-airgap-proof/product/{name}/.pixi"),
+            )
+            .try_collect()
+            .await
+            .unwrap();
+        container.remove().await.unwrap();
+        chunks.concat()
+    });
+    // The same project, one package short in its cache (and in its manifest, which matches).
+    std::fs::remove_dir_all(workdir.join("pixi-cache/pkgs/airgap-base-1.0.0-0")).unwrap();
+    let product = tmp.path().join("product-without-base");
+    let output = make_product(&workdir, &name, Some(&product));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    tar::Archive::new(envs_tar.as_slice())
+        .unpack(product.join(&name))
+        .unwrap();
+    let leftover = product.join(&name).join(".pixi/envs/default/conda-meta");
+    assert!(
+        std::fs::read_dir(&leftover)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("airgap-base")),
+        "the leftover environment has the package the cache lacks"
+    );
+
+    let out = tmp.path().join("proof");
+    let output = verify_product(&bed, &product, &out, &name, &[]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("not uploaded: `{name}/.pixi/envs`"))
+            && err.contains("runtime state from bootstrapping in place"),
+        "{err}"
+    );
+    let report = read_json(&out.join("verify-report.json"));
+    assert_eq!(report["result"], "bootstrap-failed");
+    let state = report["runtime_state"].as_array().unwrap();
+    assert!(
+        state.contains(&serde_json::json!(format!("{name}/.pixi/envs"))),
+        "{state:?}"
+    );
+    let log = std::fs::read_to_string(out.join("proof-bootstrap.log")).unwrap();
+    assert!(log.contains("airgap-base"), "{log}");
+    assert!(containers_for_workdir(&bed, &out).is_empty());
+}

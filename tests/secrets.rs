@@ -93,12 +93,12 @@ fn print_counts(corpus: &Corpus, what: &str) {
         .iter()
         .map(|(class, paths)| format!("{class} {}", paths.len()))
         .collect();
-    eprintln!(
-        "{what}: {} secrets excluded ({}), {} look-alikes kept",
+    common::record_count(&format!(
+        "secrets, {what}: {} secrets excluded ({}), {} look-alikes kept",
         corpus.secret_paths().count(),
         classes.join(", "),
         corpus.lookalikes.len()
-    );
+    ));
 }
 
 #[test]

@@ -198,6 +198,8 @@ fn stopped_and_unknown_containers_are_refused() {
         let spec = ContainerSpec {
             image: bed.image.clone(),
             cmd: Some(vec!["true".to_string()]),
+            // A stopped container is what this test needs: the engine must not remove it.
+            keep_after_exit: true,
             ..Default::default()
         };
         let container = bed.docker.start_container(&spec).await.unwrap();

@@ -2,6 +2,7 @@
 //! reading the project) and `run(&Options)`.
 
 pub mod check;
+pub mod clean;
 pub mod make_product;
 pub mod pack;
 pub mod stage_args;
@@ -73,6 +74,10 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
         Command::MakeProduct(args) => {
             let options = make_product::Options::resolve(args)?;
             make_product::run(&options).await
+        }
+        Command::Clean(args) => {
+            let options = clean::Options::resolve(args)?;
+            clean::run(&options).await
         }
         Command::VerifyProduct(args) => {
             let options = verify_product::Options::resolve(args)?;

@@ -12,6 +12,7 @@ use anyhow::Context;
 use crate::cli::StageContainerArgs;
 use crate::docker::{Container, Docker, ExecSpec};
 use crate::exit::{InfraError, InputError, Status};
+use crate::leftovers::RunRecord;
 use crate::pixi::{LockInfo, Manifest};
 use crate::session::Session;
 use crate::stage::{self, ProjectSource, StagePlan};
@@ -101,6 +102,22 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     // workdir, each only when it carries our marker.
     options.common.workdir.prepare()?;
     prepare_container_workdir(container, options).await?;
+    let cw = &options.common.container_workdir;
+    let pid_file = plan
+        .pid_file
+        .clone()
+        .context("stage-container runs its commands under a pid file")?;
+    // Recorded on this host until we have cleaned up: after a SIGKILL, `pixi-airgap clean`
+    // stops what still runs and deletes the container workdir.
+    let record = RunRecord {
+        command: "stage-container".to_string(),
+        container_id: container.id().to_string(),
+        container_workdir: cw.clone(),
+        pid_file: pid_file.clone(),
+        host_workdir: options.common.workdir.root().to_path_buf(),
+        creator: crate::process::Creator::current(),
+    }
+    .write();
     tracing::info!(
         "staging `{}` ({}) from container {}:{}",
         plan.manifest.name,
@@ -111,18 +128,32 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let result =
         crate::shutdown::until_stopped(stage::run_in_container(&session, &plan, "stage-container"))
             .await;
+    // An install or verification we stopped waiting for still runs in the user's container: end
+    // it through a second exec (the engine cannot end an exec).
+    let stopped = if result.is_err() {
+        tracing::info!(
+            "stopping what may still run under {pid_file} in container {}",
+            container.short_id()
+        );
+        crate::leftovers::stop_running(&docker, container.id(), &pid_file).await
+    } else {
+        Ok(())
+    };
     // Whatever happened, leave the user's container as we found it.
     let cleaned = if options.keep_container_workdir {
         tracing::info!(
-            "keeping {} in container {} (--keep-container-workdir)",
-            options.common.container_workdir,
+            "keeping {cw} in container {} (--keep-container-workdir)",
             container.short_id()
         );
         Ok(())
     } else {
-        remove_container_workdir(container, &options.common.container_workdir).await
+        remove_container_workdir(container, cw).await
     };
+    if stopped.is_ok() && cleaned.is_ok() {
+        record.done();
+    }
     let report = result?;
+    stopped?;
     cleaned?;
     crate::product::helpers::write(&plan.workdir, &plan.manifest.name)?;
     if options.common.json {
@@ -217,8 +248,17 @@ async fn plan(
         verifications,
         preflight,
         bundle_pixi: options.common.bundle_pixi,
+        pid_file: Some(pid_file(&options.common.container_workdir)),
     };
     Ok((tmp, plan))
+}
+
+/// The pid file installs and verifications run under: inside the container workdir, which is ours.
+fn pid_file(container_workdir: &str) -> String {
+    format!(
+        "{}/.pixi-airgap-running.pid",
+        container_workdir.trim_end_matches('/')
+    )
 }
 
 /// Refuses an existing container workdir unless `--force`, which deletes it first.

@@ -102,6 +102,8 @@ impl Options {
                 verifications,
                 preflight,
                 bundle_pixi,
+                // Our own container: removing it ends whatever runs in it.
+                pid_file: None,
             },
         })
     }
@@ -136,8 +138,10 @@ pub async fn stage(options: &Options) -> anyhow::Result<StageReport> {
 
 async fn stage_with(docker: &Docker, options: &Options) -> anyhow::Result<StageReport> {
     let plan = &options.plan;
-    // The image is required before the workdir is touched: a typo in `--image` deletes nothing.
+    // Everything that can be refused is refused before the workdir is touched: a typo in
+    // `--image` (or in the container life limit) deletes nothing.
     docker.require_image(&options.image, options.pull).await?;
+    let max_life = crate::session::max_life()?;
     plan.workdir.prepare()?;
     tracing::info!(
         "staging `{}` ({}) with image {}",
@@ -154,6 +158,7 @@ async fn stage_with(docker: &Docker, options: &Options) -> anyhow::Result<StageR
             host_dir: plan.workdir.root().to_path_buf(),
             network: options.network.clone(),
             keep: options.keep_container,
+            max_life,
         },
     )
     .await?;

@@ -1,13 +1,61 @@
 //! Containers we create: how they are made, and a guard that removes them.
+//!
+//! Every container we create has a bounded life: its main process ([`MAIN_PROCESS`]) ends by
+//! itself after [`max_life`] (default 24 hours, `PIXI_AIRGAP_CONTAINER_MAX_LIFE`), and the engine
+//! then removes it (auto-remove). So a pixi-airgap that is killed outright leaves nothing running
+//! for ever; its labels ([`crate::process::Creator`]) let `pixi-airgap clean` find it sooner.
+//! Nothing copies out of a container after its main process has ended: every copy happens while
+//! it waits, and the guard removes it explicitly (auto-remove only covers what the guard could not).
 
 use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 
-use super::{Docker, DockerError, LABEL_MANAGED};
+use super::{Docker, DockerError, LABEL_COMMAND, LABEL_EXPIRES, LABEL_MANAGED};
 
-/// What to create. The main process only waits: all work happens through exec.
+/// The main process of every container we create (see the module documentation).
+pub const MAIN_PROCESS: &str = include_str!("main-process.sh");
+
+/// The variable that sets how long a container may live, e.g. `3600`, `90m`, `24h`, `2d`.
+pub const MAX_LIFE_VAR: &str = "PIXI_AIRGAP_CONTAINER_MAX_LIFE";
+/// The default life of a container: far longer than any staging or proof.
+pub const DEFAULT_MAX_LIFE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// `PIXI_AIRGAP_CONTAINER_MAX_LIFE` holds something that is not a duration.
+#[derive(Debug, thiserror::Error)]
+#[error("{MAX_LIFE_VAR}=`{0}` is not a duration (a whole number of seconds, or with s, m, h or d: `90m`, `24h`)")]
+pub struct BadMaxLife(pub String);
+
+/// How long a container may live: `PIXI_AIRGAP_CONTAINER_MAX_LIFE` (seconds, or a number with
+/// `s`, `m`, `h` or `d`), else 24 hours. (The commands check it before anything starts, as bad
+/// input: see `session::max_life`.)
+pub fn max_life() -> Result<std::time::Duration, BadMaxLife> {
+    match std::env::var(MAX_LIFE_VAR) {
+        Ok(text) => parse_life(&text).ok_or(BadMaxLife(text)),
+        Err(_) => Ok(DEFAULT_MAX_LIFE),
+    }
+}
+
+fn parse_life(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c),
+        _ => (text, 's'),
+    };
+    let factor = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        _ => return None,
+    };
+    let seconds = number.parse::<u64>().ok()?.checked_mul(factor)?;
+    (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
+}
+
+/// What to create. The main process only waits (all work happens through exec), for at most
+/// `max_life`.
 #[derive(Debug, Clone, Default)]
 pub struct ContainerSpec {
     pub image: String,
@@ -17,8 +65,14 @@ pub struct ContainerSpec {
     pub network: Option<String>,
     /// DNS aliases on `network` (user-defined networks only).
     pub aliases: Vec<String>,
-    /// The main process; default: a shell loop that sleeps until the container is removed.
+    /// A command for the main process to run (under the life limit); default: none, it waits.
     pub cmd: Option<Vec<String>>,
+    /// The life limit; default: [`max_life`] (a bad `PIXI_AIRGAP_CONTAINER_MAX_LIFE` is warned
+    /// about here; the commands check it before starting anything).
+    pub max_life: Option<std::time::Duration>,
+    /// Keep the container once its main process has ended, instead of letting the engine remove
+    /// it (`--keep-container`, and tests that need a stopped container).
+    pub keep_after_exit: bool,
 }
 
 /// A container created by pixi-airgap. Call [`Container::remove`] when done; if it is dropped
@@ -37,6 +91,23 @@ impl Docker {
     pub async fn start_container(&self, spec: &ContainerSpec) -> Result<Container, DockerError> {
         let mut labels: HashMap<String, String> = spec.labels.iter().cloned().collect();
         labels.insert(LABEL_MANAGED.to_string(), "true".to_string());
+        labels.extend(crate::process::Creator::current().labels());
+        labels
+            .entry(LABEL_COMMAND.to_string())
+            .or_insert_with(process_name);
+        let life = match spec.max_life {
+            Some(life) => life,
+            None => max_life().unwrap_or_else(|err| {
+                tracing::warn!("{err:#}; using {}s", DEFAULT_MAX_LIFE.as_secs());
+                DEFAULT_MAX_LIFE
+            }),
+        };
+        let expires =
+            chrono::Utc::now() + chrono::Duration::from_std(life).unwrap_or(chrono::Duration::MAX);
+        labels.insert(
+            LABEL_EXPIRES.to_string(),
+            expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
         let networking_config = match (&spec.network, spec.aliases.is_empty()) {
             (Some(net), false) => Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(
@@ -49,14 +120,15 @@ impl Docker {
             }),
             _ => None,
         };
-        let cmd = spec.cmd.clone().unwrap_or_else(|| {
-            // A shell loop rather than `sleep infinity`: busybox-only images lack the latter.
-            vec![
-                "/bin/sh".to_string(),
-                "-c".to_string(),
-                "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done".to_string(),
-            ]
-        });
+        // `sh -c SCRIPT NAME LIFE [CMD...]`: the script sees the life as $1.
+        let mut cmd = vec![
+            "/bin/sh".to_string(),
+            "-c".to_string(),
+            MAIN_PROCESS.to_string(),
+            "pixi-airgap-main".to_string(),
+            life.as_secs().to_string(),
+        ];
+        cmd.extend(spec.cmd.iter().flatten().cloned());
         let body = ContainerCreateBody {
             image: Some(self.local_name(&spec.image).await?),
             cmd: Some(cmd),
@@ -65,6 +137,7 @@ impl Docker {
             network_disabled: Some(spec.network.as_deref() == Some("none")),
             host_config: Some(HostConfig {
                 network_mode: spec.network.clone(),
+                auto_remove: Some(!spec.keep_after_exit),
                 ..Default::default()
             }),
             networking_config,
@@ -184,12 +257,25 @@ impl Docker {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
+            // The engine is already removing it (auto-remove after its main process ended).
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => Ok(()),
             Err(source) => Err(DockerError::RemoveContainer {
                 id: id.to_string(),
                 source,
             }),
         }
     }
+}
+
+/// The running program's file name, for the command label of containers that name none.
+fn process_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "pixi-airgap".to_string())
 }
 
 impl Container {
@@ -246,5 +332,94 @@ impl Drop for Container {
             }
         });
         let _ = handle.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_scripts_pass_shellcheck() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/docker");
+        for name in [
+            "main-process.sh",
+            "run-with-pid-file.sh",
+            "stop-pid-file.sh",
+        ] {
+            let out = std::process::Command::new("shellcheck")
+                .args(["--shell=sh", "--severity=style"])
+                .arg(name)
+                .current_dir(&dir)
+                .output()
+                .expect(
+                    "shellcheck is needed for this test: run scripts/testbed.sh (it installs it)",
+                );
+            assert!(
+                out.status.success(),
+                "{name} fails shellcheck:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+
+    /// The pid-file wrapper and its stopper, run here with `sh`: the stopper ends the command and
+    /// what it started, and leaves a pid file that names someone else's process alone.
+    #[test]
+    fn a_command_under_a_pid_file_is_stopped_with_its_children() {
+        use super::super::exec::{RUN_WITH_PID_FILE, STOP_PID_FILE};
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("run.pid");
+        let pf = pid_file.display().to_string();
+        let child = std::process::Command::new("sh")
+            .args(["-c", RUN_WITH_PID_FILE, "pixi-airgap-run", &pf])
+            .args(["sh", "-c", "sleep 3131 & sleep 3132; echo never"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !pid_file.exists() {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let stop = std::process::Command::new("sh")
+            .args(["-c", STOP_PID_FILE, "pixi-airgap-stop", &pf])
+            .status()
+            .unwrap();
+        assert!(stop.success());
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "the wrapper was stopped");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("never"));
+        assert!(!pid_file.exists());
+        // Both sleeps are gone (a zombie has no command line left).
+        let survivors = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.starts_with("sleep 313"))
+            .count();
+        assert_eq!(survivors, 0);
+        // A pid file that names a process which is not our wrapper: left alone.
+        std::fs::write(&pid_file, format!("{}\n", std::process::id())).unwrap();
+        let stop = std::process::Command::new("sh")
+            .args(["-c", STOP_PID_FILE, "pixi-airgap-stop", &pf])
+            .status()
+            .unwrap();
+        assert!(stop.success(), "and this test process still runs");
+    }
+
+    #[test]
+    fn lives() {
+        let secs = |t: &str| parse_life(t).map(|d| d.as_secs());
+        assert_eq!(secs("3600"), Some(3600));
+        assert_eq!(secs("90m"), Some(5400));
+        assert_eq!(secs("24h"), Some(86400));
+        assert_eq!(secs("2d"), Some(172800));
+        assert_eq!(secs(" 5s "), Some(5));
+        for bad in ["", "0", "h", "-1", "1.5h", "3w", "12 h"] {
+            assert_eq!(secs(bad), None, "{bad}");
+        }
     }
 }

@@ -1,5 +1,10 @@
 //! Running commands in a container: create the exec, drain its output as it arrives, then ask the
 //! engine for the exit code.
+//!
+//! The engine has no call that ends an exec: a command keeps running in the container when we stop
+//! waiting for it. In containers we do not own (stage-container), long commands therefore run
+//! under a pid file ([`ExecSpec::pid_file`]), and [`ExecSpec::stop`] ends them through a second
+//! exec.
 
 use std::io::Write;
 
@@ -16,7 +21,14 @@ pub struct ExecSpec {
     pub env: Vec<String>,
     pub working_dir: Option<String>,
     pub user: Option<String>,
+    /// Run the command under this pid file (`run-with-pid-file.sh`), so that it can be stopped.
+    pub pid_file: Option<String>,
 }
+
+/// Runs a command with the wrapper's pid in a file (`$1`), removed when the command ends.
+pub const RUN_WITH_PID_FILE: &str = include_str!("run-with-pid-file.sh");
+/// Stops what runs under a pid file (`$1`) and everything below it.
+pub const STOP_PID_FILE: &str = include_str!("stop-pid-file.sh");
 
 impl ExecSpec {
     pub fn new<I, S>(cmd: I) -> Self
@@ -43,6 +55,29 @@ impl ExecSpec {
     pub fn user(mut self, user: Option<String>) -> Self {
         self.user = user;
         self
+    }
+
+    /// Runs the command under `pid_file`, so that [`ExecSpec::stop`] can end it.
+    pub fn pid_file(mut self, pid_file: Option<String>) -> Self {
+        self.pid_file = pid_file;
+        self
+    }
+
+    /// The exec that stops what runs under `pid_file` (and what it started).
+    pub fn stop(pid_file: &str) -> Self {
+        Self::new(["sh", "-c", STOP_PID_FILE, "pixi-airgap-stop", pid_file])
+    }
+
+    /// The command line the engine runs: the command, or the pid-file wrapper around it.
+    fn engine_cmd(&self) -> Vec<String> {
+        match &self.pid_file {
+            None => self.cmd.clone(),
+            Some(pid_file) => ["sh", "-c", RUN_WITH_PID_FILE, "pixi-airgap-run", pid_file]
+                .into_iter()
+                .map(String::from)
+                .chain(self.cmd.iter().cloned())
+                .collect(),
+        }
     }
 
     /// The command as a user would type it, for logs and error messages.
@@ -127,7 +162,7 @@ async fn run_exec(
     let options = CreateExecOptions {
         attach_stdout: Some(true),
         attach_stderr: Some(true),
-        cmd: Some(spec.cmd.clone()),
+        cmd: Some(spec.engine_cmd()),
         env: (!spec.env.is_empty()).then(|| spec.env.clone()),
         working_dir: spec.working_dir.clone(),
         user: spec.user.clone(),

@@ -19,7 +19,7 @@ use bollard::query_parameters::{
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
-pub use container::{Container, ContainerSpec};
+pub use container::{max_life, Container, ContainerSpec, MAX_LIFE_VAR};
 pub use engine::EngineInfo;
 pub use exec::{exec_raw, ExecOutput, ExecSpec};
 
@@ -34,6 +34,8 @@ pub const LABEL_MANAGED: &str = "io.pixi-airgap.managed";
 pub const LABEL_COMMAND: &str = "io.pixi-airgap.command";
 /// Label with the host workdir a container works for (unique per run).
 pub const LABEL_WORKDIR: &str = "io.pixi-airgap.workdir";
+/// Label: when the container's main process ends by itself (its life limit; RFC 3339, UTC).
+pub const LABEL_EXPIRES: &str = "io.pixi-airgap.expires";
 
 /// Failures at the Docker boundary, one per operation.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +136,16 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
+}
+
+/// A container or network found by its label.
+#[derive(Debug, Clone)]
+pub struct Labelled {
+    pub id: String,
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    /// A container's state (`running`, `exited`, ...); empty for networks.
+    pub state: String,
 }
 
 impl DockerError {
@@ -377,6 +389,62 @@ impl Docker {
         Ok(list.into_iter().filter_map(|c| c.id).collect())
     }
 
+    /// Containers (running or not) that carry the label `key`, with their labels.
+    pub async fn labelled_containers(&self, key: &str) -> Result<Vec<Labelled>, DockerError> {
+        let filters = HashMap::from([("label".to_string(), vec![key.to_string()])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .inner
+            .list_containers(Some(options))
+            .await
+            .map_err(|source| DockerError::ListContainers { source })?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                Some(Labelled {
+                    id: c.id?,
+                    name: c
+                        .names
+                        .and_then(|n| n.into_iter().next())
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_default(),
+                    labels: c.labels.unwrap_or_default(),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    /// Networks that carry the label `key`, with their labels.
+    pub async fn labelled_networks(&self, key: &str) -> Result<Vec<Labelled>, DockerError> {
+        let filters = HashMap::from([("label".to_string(), vec![key.to_string()])]);
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let list = self
+            .inner
+            .list_networks(Some(options))
+            .await
+            .map_err(|source| DockerError::Network {
+                name: format!("label {key}"),
+                source,
+            })?;
+        Ok(list
+            .into_iter()
+            .filter_map(|n| {
+                Some(Labelled {
+                    id: n.id?,
+                    name: n.name.unwrap_or_default(),
+                    labels: n.labels.unwrap_or_default(),
+                    state: String::new(),
+                })
+            })
+            .collect())
+    }
+
     /// Sends a tar stream to be unpacked at `path` (which must exist) in the container.
     pub async fn upload(
         &self,
@@ -468,10 +536,11 @@ impl Docker {
         let request = bollard::models::NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".to_string()),
-            labels: Some(HashMap::from([(
-                LABEL_MANAGED.to_string(),
-                "true".to_string(),
-            )])),
+            labels: Some(
+                std::iter::once((LABEL_MANAGED.to_string(), "true".to_string()))
+                    .chain(crate::process::Creator::current().labels())
+                    .collect(),
+            ),
             ..Default::default()
         };
         self.inner

@@ -12,8 +12,8 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{
-    FileRecord, LockRecord, PixiRecord, ProductManifest, RecordedVerification, ToolInfo,
-    FORMAT_VERSION,
+    entries, shown, FileRecord, LockRecord, PixiRecord, ProductManifest, RecordedVerification,
+    ToolInfo, FORMAT_VERSION,
 };
 use super::{templates, ProductLayout};
 use crate::atomic::PendingDir;
@@ -32,6 +32,7 @@ pub struct MakeOptions {
     /// Replace an output folder that is not empty and not an earlier product.
     pub force: bool,
 }
+
 
 /// Writes the product for a staged workdir and returns its manifest.
 pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
@@ -88,24 +89,40 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
 
     let mut files = Vec::new();
     let staging = pending.path();
-    copy_tree(&project, staging, project_name, &mut files, keep_project)?;
+    let mut copier = Copier::new(cache_links_wanted()?);
+    copier.tree(
+        &project,
+        staging,
+        project_name,
+        &mut files,
+        keep_project,
+        |_| false,
+    )?;
     let resources = workdir.resources();
     if crate::fsutil::dir_has_entries(&resources)? {
-        copy_tree(
+        copier.tree(
             &resources,
             staging,
             ProductLayout::RESOURCES,
             &mut files,
             |_, _| true,
+            |_| false,
         )?;
     }
-    copy_tree(
+    copier.tree(
         &workdir.pixi_cache(),
         staging,
         ProductLayout::PKG_CACHE,
         &mut files,
         keep_cache,
+        is_package_content,
     )?;
+    if copier.linked > 0 {
+        tracing::info!(
+            "{} package file(s) linked from the workdir's cache instead of copied",
+            copier.linked
+        );
+    }
     let pixi = match &stage.bundled_pixi {
         Some(bundled) => Some(copy_bundled_pixi(workdir, bundled, staging, &mut files)?),
         None => None,
@@ -134,7 +151,13 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     });
     let mut sbom_text = serde_json::to_string_pretty(&sbom).context("failed to encode the SBOM")?;
     sbom_text.push('\n');
-    write_file(staging, ProductLayout::SBOM, &sbom_text, false, &mut files)?;
+    write_file(
+        staging,
+        ProductLayout::SBOM,
+        &sbom_text,
+        false,
+        &mut files,
+    )?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
     let manifest = ProductManifest {
@@ -165,6 +188,18 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         pixi,
         files,
     };
+    // What verify-product would refuse is refused here, before the product replaces anything:
+    // a link that leaves the product (from the project into the workdir's other folders).
+    let problems = manifest.problems();
+    if !problems.is_empty() {
+        return Err(InputError::new(format!(
+            "the product would hold {} that may not be part of a product:\n{}",
+            entries(problems.len()),
+            shown(&problems)
+        ))
+        .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there")
+        .into());
+    }
     let mut json = serde_json::to_vec_pretty(&manifest).context("failed to encode the manifest")?;
     json.push(b'\n');
     std::fs::write(staging.join(ProductLayout::MANIFEST), json)
@@ -271,59 +306,172 @@ pub fn keep_cache(rel: &Path, is_dir: bool) -> bool {
     is_dir || !name.ends_with(".lock")
 }
 
-/// Copies `src` into `dest_root/prefix`, hashing files as they are copied (one read per byte).
-/// Symlinks are recreated as links; nothing is followed.
-fn copy_tree(
-    src: &Path,
-    dest_root: &Path,
-    prefix: &str,
-    records: &mut Vec<FileRecord>,
-    keep: impl Fn(&Path, bool) -> bool,
-) -> anyhow::Result<()> {
-    // The same sorted walk that never follows a link as every tar we write: names first (cheap),
-    // then each entry copied, files hashed as they go.
-    let plan = plan_dir(src, Path::new(prefix), |rel, file_type| {
-        Ok(keep(rel, file_type.is_dir()))
-    })?;
-    for special in &plan.special {
-        tracing::warn!(
-            "skipped `{}`: not a file, folder or symlink",
-            src.join(special).display()
-        );
+/// Set to `0` to copy every package file into the product instead of hard-linking it from the
+/// workdir's cache.
+pub const CACHE_LINKS_VAR: &str = "PIXI_AIRGAP_CACHE_LINKS";
+
+fn cache_links_wanted() -> anyhow::Result<bool> {
+    match std::env::var(CACHE_LINKS_VAR).as_deref() {
+        Err(_) | Ok("1") => Ok(true),
+        Ok("0") => Ok(false),
+        Ok(other) => Err(InputError::new(format!(
+            "{CACHE_LINKS_VAR}=`{other}`: use 1 (link package files, the default) or 0 (copy them)"
+        ))
+        .into()),
     }
-    for entry in plan.entries {
-        crate::shutdown::check()?;
-        let dest = dest_root.join(&entry.path);
-        let record_path = crate::fsutil::slash_path(&entry.path)?;
-        match entry.kind {
-            EntryKind::Dir => {
-                std::fs::create_dir_all(&dest)
-                    .with_context(|| format!("failed to create `{}`", dest.display()))?;
-                crate::fsutil::set_mode(&dest, 0o755)?;
-            }
-            EntryKind::Symlink { target } => {
-                symlink(&target, &dest)?;
-                records.push(FileRecord {
-                    path: record_path,
-                    sha256: None,
-                    size: None,
-                    executable: false,
-                    symlink: Some(target.to_string_lossy().into_owned()),
-                });
-            }
-            EntryKind::File { source, .. } => {
-                let (sha256, size, executable) = copy_file_hashed(&source, &dest)?;
-                records.push(FileRecord {
-                    path: record_path,
-                    sha256: Some(sha256),
-                    size: Some(size),
-                    executable,
-                    symlink: None,
-                });
-            }
+}
+
+/// A package's own files in the cache (`pkgs/<package>/...`): written once by the extraction into
+/// a fresh workdir, never edited by us or by pixi afterwards; the only files the product may share
+/// with the workdir by hard link.
+fn is_package_content(rel: &Path) -> bool {
+    let mut parts = rel.components();
+    matches!(parts.next(), Some(Component::Normal(first)) if first == "pkgs")
+        && parts.next().is_some()
+        && parts.next().is_some()
+}
+
+/// Copies trees into the product, hashing every file on the way (one read per byte). Package
+/// files may instead be hard-linked from the workdir (same inode, no data written): that is 5-30x
+/// faster than a copy for large caches and costs no disk. A link is only kept when the file is a
+/// plain file with a clean mode (0644/0755) on the same file system; anything else is copied.
+struct Copier {
+    links: bool,
+    linked: u64,
+    buf: Vec<u8>,
+}
+
+impl Copier {
+    fn new(links: bool) -> Self {
+        Self {
+            links,
+            linked: 0,
+            buf: vec![0u8; 256 * 1024],
         }
     }
-    Ok(())
+
+    /// Copies `src` into `dest_root/prefix`. Symlinks are recreated as links; nothing is
+    /// followed. Files for which `linkable` says yes are hard-linked when possible.
+    fn tree(
+        &mut self,
+        src: &Path,
+        dest_root: &Path,
+        prefix: &str,
+        records: &mut Vec<FileRecord>,
+        keep: impl Fn(&Path, bool) -> bool,
+        linkable: impl Fn(&Path) -> bool,
+    ) -> anyhow::Result<()> {
+        // The same sorted walk that never follows a link as every tar we write: names first
+        // (cheap), then each entry copied or linked, files hashed as they go.
+        let plan = plan_dir(src, Path::new(prefix), |rel, file_type| {
+            Ok(keep(rel, file_type.is_dir()))
+        })?;
+        for special in &plan.special {
+            tracing::warn!(
+                "skipped `{}`: not a file, folder or symlink",
+                src.join(special).display()
+            );
+        }
+        let prefix = Path::new(prefix);
+        for entry in plan.entries {
+            crate::shutdown::check()?;
+            let dest = dest_root.join(&entry.path);
+            let record_path = crate::fsutil::slash_path(&entry.path)?;
+            match entry.kind {
+                EntryKind::Dir => {
+                    std::fs::create_dir_all(&dest)
+                        .with_context(|| format!("failed to create `{}`", dest.display()))?;
+                    crate::fsutil::set_mode(&dest, 0o755)?;
+                }
+                EntryKind::Symlink { target } => {
+                    symlink(&target, &dest)?;
+                    records.push(FileRecord {
+                        path: record_path,
+                        sha256: None,
+                        size: None,
+                        executable: false,
+                        symlink: Some(target.to_string_lossy().into_owned()),
+                    });
+                }
+                EntryKind::File { source, .. } => {
+                    let rel = entry.path.strip_prefix(prefix).unwrap_or(&entry.path);
+                    let linked = self.links && linkable(rel) && self.link(&source, &dest);
+                    let (sha256, size, executable) = if linked {
+                        self.linked += 1;
+                        self.hash(&source)?
+                    } else {
+                        self.copy_hashed(&source, &dest)?
+                    };
+                    records.push(FileRecord {
+                        path: record_path,
+                        sha256: Some(sha256),
+                        size: Some(size),
+                        executable,
+                        symlink: None,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hard-links `src` at `dest` when `src` is a plain file with a clean mode; false (nothing
+    /// left at `dest`) when it cannot be linked, e.g. across file systems.
+    #[cfg(unix)]
+    fn link(&self, src: &Path, dest: &Path) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        let clean = |meta: &std::fs::Metadata| {
+            meta.is_file() && matches!(meta.permissions().mode() & 0o7777, 0o644 | 0o755)
+        };
+        if !std::fs::symlink_metadata(src).is_ok_and(|m| clean(&m)) {
+            return false;
+        }
+        if std::fs::hard_link(src, dest).is_err() {
+            return false;
+        }
+        // Checked again through the new name: what is in the product is what was checked.
+        if std::fs::symlink_metadata(dest).is_ok_and(|m| clean(&m)) {
+            return true;
+        }
+        let _ = std::fs::remove_file(dest);
+        false
+    }
+
+    #[cfg(not(unix))]
+    fn link(&self, _src: &Path, _dest: &Path) -> bool {
+        false
+    }
+
+    /// sha256, size and execute bit of a file, read once.
+    fn hash(&mut self, path: &Path) -> anyhow::Result<(String, u64, bool)> {
+        let mut input =
+            File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
+        let meta = input
+            .metadata()
+            .with_context(|| format!("failed to stat `{}`", path.display()))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        loop {
+            crate::shutdown::check()?;
+            let n = input
+                .read(&mut self.buf)
+                .with_context(|| format!("failed to read `{}`", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&self.buf[..n]);
+            size += n as u64;
+        }
+        Ok((
+            hex(&hasher.finalize()),
+            size,
+            crate::fsutil::is_executable(&meta),
+        ))
+    }
+
+    fn copy_hashed(&mut self, src: &Path, dest: &Path) -> anyhow::Result<(String, u64, bool)> {
+        copy_file_hashed_with(src, dest, &mut self.buf)
+    }
 }
 
 #[cfg(unix)]
@@ -338,6 +486,16 @@ fn symlink(_target: &Path, dest: &Path) -> anyhow::Result<()> {
 }
 
 fn copy_file_hashed(src: &Path, dest: &Path) -> anyhow::Result<(String, u64, bool)> {
+    copy_file_hashed_with(src, dest, &mut vec![0u8; 256 * 1024])
+}
+
+/// Copies `src` to `dest` with `buf`, hashing on the way; the copy is 0644, or 0755 when `src`
+/// has an execute bit.
+fn copy_file_hashed_with(
+    src: &Path,
+    dest: &Path,
+    buf: &mut [u8],
+) -> anyhow::Result<(String, u64, bool)> {
     let mut input =
         File::open(src).with_context(|| format!("failed to open `{}`", src.display()))?;
     let meta = input
@@ -346,12 +504,11 @@ fn copy_file_hashed(src: &Path, dest: &Path) -> anyhow::Result<(String, u64, boo
     let mut output =
         File::create(dest).with_context(|| format!("failed to create `{}`", dest.display()))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
         crate::shutdown::check()?;
         let n = input
-            .read(&mut buf)
+            .read(buf)
             .with_context(|| format!("failed to read `{}`", src.display()))?;
         if n == 0 {
             break;
@@ -395,6 +552,7 @@ fn write_file(
     });
     Ok(())
 }
+
 
 /// The output folder may be replaced: it is new, empty, an earlier product, or `--force` says so;
 /// and it never is, or holds, a folder the user keeps (the workdir, the current folder, the
@@ -458,6 +616,7 @@ fn check_output(
             output.display(),
             ProductLayout::MANIFEST
         ))
+        
         .into()),
     }
 }
@@ -465,6 +624,7 @@ fn check_output(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::product::manifest::{check, manifest_entries};
 
     /// A staged workdir as stage-host leaves it, without running it.
     fn staged_workdir(root: &Path) -> Workdir {
@@ -538,7 +698,7 @@ mod tests {
             std::fs::read(wd.product().join(ProductLayout::MANIFEST)).unwrap(),
             first
         );
-        let (_, report) = super::super::manifest::check(&wd.product()).unwrap();
+        let (_, report) = check(&wd.product()).unwrap();
         assert_eq!(report.checked, 7);
         assert!(report.extra.is_empty());
 
@@ -549,7 +709,7 @@ mod tests {
         #[cfg(unix)]
         std::os::unix::fs::symlink("pixi.lock", wd.product().join("demo/link")).unwrap();
         std::fs::write(wd.product().join("demo/extra.txt"), "x").unwrap();
-        let err = super::super::manifest::check(&wd.product()).unwrap_err();
+        let err = check(&wd.product()).unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains("changed: pkg-cache/pkgs/a-1-0/bin/tool"),
@@ -557,6 +717,84 @@ mod tests {
         );
         assert!(text.contains("changed: demo/link"), "{text}");
         assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+    }
+
+    /// Package files are hard-linked from the workdir (same inode); the project's files are
+    /// copied; without links every file is a copy; the manifest is the same either way.
+    #[cfg(unix)]
+    #[test]
+    fn package_files_are_linked_project_files_copied() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let wd = staged_workdir(&dir.path().join("wd"));
+        let same_inode = |a: &Path, b: &Path| {
+            std::fs::metadata(a).unwrap().ino() == std::fs::metadata(b).unwrap().ino()
+        };
+        let tool = "pkgs/a-1-0/bin/tool";
+        let mut manifests = Vec::new();
+        for links in [true, false] {
+            let out = dir.path().join(format!("product-{links}"));
+            std::fs::create_dir_all(&out).unwrap();
+            let mut copier = Copier::new(links);
+            let mut records = Vec::new();
+            copier
+                .tree(
+                    &wd.pixi_cache(),
+                    &out,
+                    "pkg-cache",
+                    &mut records,
+                    keep_cache,
+                    is_package_content,
+                )
+                .unwrap();
+            copier
+                .tree(
+                    &wd.project("demo"),
+                    &out,
+                    "demo",
+                    &mut records,
+                    keep_project,
+                    |_| false,
+                )
+                .unwrap();
+            assert_eq!(
+                same_inode(
+                    &wd.pixi_cache().join(tool),
+                    &out.join("pkg-cache").join(tool)
+                ),
+                links
+            );
+            assert_eq!(copier.linked, u64::from(links));
+            assert!(!same_inode(
+                &wd.project("demo").join("pixi.toml"),
+                &out.join("demo/pixi.toml")
+            ));
+            manifests.push(serde_json::to_string(&records).unwrap());
+        }
+        assert_eq!(manifests[0], manifests[1]);
+        // A package file with an unclean mode is copied (and cleaned), never shared.
+        crate::fsutil::set_mode(&wd.pixi_cache().join(tool), 0o775).unwrap();
+        let out = dir.path().join("product-unclean");
+        std::fs::create_dir_all(&out).unwrap();
+        let mut copier = Copier::new(true);
+        copier
+            .tree(
+                &wd.pixi_cache(),
+                &out,
+                "pkg-cache",
+                &mut Vec::new(),
+                keep_cache,
+                is_package_content,
+            )
+            .unwrap();
+        assert_eq!(copier.linked, 0);
+        assert!(!same_inode(
+            &wd.pixi_cache().join(tool),
+            &out.join("pkg-cache").join(tool)
+        ));
+        assert!(is_package_content(Path::new("pkgs/a-1-0/info/index.json")));
+        assert!(!is_package_content(Path::new("pkgs/a-1-0.tar.bz2")));
+        assert!(!is_package_content(Path::new("uv-cache/wheels/x/y")));
     }
 
     #[test]
@@ -585,6 +823,179 @@ mod tests {
         let err = make(&options).unwrap_err();
         assert!(err.to_string().contains("is not a staged workdir"), "{err}");
         assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+    }
+
+    /// A made product whose manifest is rewritten by `edit`.
+    fn product_with(edit: impl FnOnce(&mut serde_json::Value)) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let wd = staged_workdir(&dir.path().join("wd"));
+        let options = MakeOptions {
+            workdir: wd.clone(),
+            project_name: "demo".to_string(),
+            output: wd.product(),
+            force: false,
+        };
+        make(&options).unwrap();
+        let path = wd.product().join(ProductLayout::MANIFEST);
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut value);
+        std::fs::write(&path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+        (dir, wd.product())
+    }
+
+    #[test]
+    fn manifests_that_name_places_outside_the_product_are_refused() {
+        let add = |record: serde_json::Value| {
+            move |v: &mut serde_json::Value| v["files"].as_array_mut().unwrap().push(record)
+        };
+        let file = |path: &str| serde_json::json!({"path": path, "sha256": "00", "size": 0});
+        type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (Box::new(add(file("../x"))), "a `.` or `..` part"),
+            (Box::new(add(file("demo/../../x"))), "a `.` or `..` part"),
+            (Box::new(add(file("/etc/passwd"))), "an absolute path"),
+            (Box::new(add(file("demo//x"))), "an empty part"),
+            (Box::new(add(file(""))), "an empty path"),
+            (Box::new(add(file(ProductLayout::MANIFEST))), "cannot list itself"),
+            (Box::new(add(file("envs.sh"))), "listed twice"),
+            (
+                Box::new(add(
+                    serde_json::json!({"path": "demo/up", "symlink": "../../x"}),
+                )),
+                "leaves the product",
+            ),
+            (
+                Box::new(add(
+                    serde_json::json!({"path": "demo/abs", "symlink": "/root"}),
+                )),
+                "leaves the product",
+            ),
+            (
+                Box::new(add(serde_json::json!({"path": "demo/nohash"}))),
+                "without its size",
+            ),
+            (
+                Box::new(|v: &mut serde_json::Value| v["project_name"] = "..".into()),
+                "not a plain folder name",
+            ),
+            (
+                Box::new(|v: &mut serde_json::Value| v["format_version"] = 2.into()),
+                "has manifest format version 2; this pixi-airgap",
+            ),
+            (
+                Box::new(|v: &mut serde_json::Value| v["format_version"] = 0.into()),
+                "has manifest format version 0",
+            ),
+            (
+                Box::new(|v: &mut serde_json::Value| v["format_version"] = "1".into()),
+                "no numeric format_version",
+            ),
+        ];
+        for (edit, expect) in cases {
+            let (_dir, product) = product_with(edit);
+            let err = check(&product).unwrap_err();
+            assert!(err.to_string().contains(expect), "{expect}: {err}");
+            assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        }
+        // A newer format is refused by its version, whatever else changed.
+        let (_dir, product) = product_with(|v| {
+            v["format_version"] = 7.into();
+            v["files"] = "restructured".into();
+        });
+        let err = ProductManifest::read(&product).unwrap_err();
+        assert!(err.to_string().contains("format version 7"), "{err}");
+    }
+
+    #[test]
+    fn runtime_state_is_named_and_never_among_the_upload() {
+        let (_dir, product) = product_with(|_| {});
+        let envs = product.join("demo/.pixi/envs/default/bin");
+        std::fs::create_dir_all(&envs).unwrap();
+        std::fs::write(envs.join("python"), "x").unwrap();
+        std::fs::write(product.join("demo/.pixi/other"), "x").unwrap();
+        std::fs::write(product.join("stray.txt"), "x").unwrap();
+        let (manifest, report) = check(&product).unwrap();
+        assert_eq!(
+            report.runtime_state,
+            ["demo/.pixi/envs", "demo/.pixi/other"]
+        );
+        assert_eq!(report.files_in("demo/.pixi/envs"), 1);
+        assert_eq!(report.other_extra().collect::<Vec<_>>(), ["stray.txt"]);
+        let entries = manifest_entries(&product, &manifest, Path::new("p"));
+        let paths: Vec<String> = entries
+            .iter()
+            .map(|e| e.path.display().to_string())
+            .collect();
+        assert!(paths.contains(&"p/pkg-cache/pkgs/a-1-0/bin/tool".to_string()));
+        assert!(paths.contains(&format!("p/{}", ProductLayout::MANIFEST)));
+        assert!(
+            paths
+                .iter()
+                .all(|p| !p.contains(".pixi") && !p.contains("stray")),
+            "{paths:?}"
+        );
+        // Folders come before what they hold.
+        let tool = paths
+            .iter()
+            .position(|p| p == "p/pkg-cache/pkgs/a-1-0/bin/tool");
+        let bin = paths.iter().position(|p| p == "p/pkg-cache/pkgs/a-1-0/bin");
+        assert!(bin < tool);
+    }
+
+    #[test]
+    fn make_refuses_a_link_that_would_leave_the_product() {
+        let dir = tempfile::tempdir().unwrap();
+        let wd = staged_workdir(&dir.path().join("wd"));
+        // Inside the workdir (project/demo/../../resources), outside the product (demo/../..).
+        std::os::unix::fs::symlink("../../resources/x", wd.project("demo").join("res-link"))
+            .unwrap();
+        let options = MakeOptions {
+            workdir: wd.clone(),
+            project_name: "demo".to_string(),
+            output: wd.product(),
+            force: false,
+        };
+        let err = make(&options).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(
+                "`demo/res-link`: a link whose target `../../resources/x` leaves the product"
+            ),
+            "{text}"
+        );
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        assert!(!wd.product().exists());
+    }
+
+    #[test]
+    fn a_folder_replaced_by_a_link_is_not_followed() {
+        let (dir, product) = product_with(|_| {});
+        // The same files, but reached through a link: check must not read through it.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::rename(product.join("pkg-cache"), &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, product.join("pkg-cache")).unwrap();
+        let err = check(&product).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("changed: pkg-cache/pkgs/a-1-0/bin/tool"),
+            "{err}"
+        );
+        // A link whose text stays inside (`out/..`) but that resolves outside the product
+        // through another link (`out`, not in the manifest).
+        let (dir, product) = product_with(|v| {
+            for f in v["files"].as_array_mut().unwrap() {
+                if f["path"] == "demo/link" {
+                    f["symlink"] = "out/..".into();
+                }
+            }
+        });
+        std::fs::remove_file(product.join("demo/link")).unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("a/b"), product.join("demo/out")).unwrap();
+        std::os::unix::fs::symlink("out/..", product.join("demo/link")).unwrap();
+        let err = check(&product).unwrap_err();
+        assert!(err.to_string().contains("changed: demo/link"), "{err}");
     }
 
     #[test]

@@ -4,10 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 use super::{templates, ProductLayout};
 use crate::docker::ImageRecord;
 use crate::exit::InputError;
-use crate::tar::write::{plan_dir, EntryKind};
+use crate::tar::write::{plan_dir, EntryKind, TarEntry};
 use crate::verify::VerificationReport;
 
 /// Bumped when the manifest changes incompatibly.
@@ -129,6 +131,8 @@ impl ProductManifest {
         self.files.iter().filter_map(|f| f.size).sum()
     }
 
+    /// Reads and validates `pixi-airgap.json`: a format this build knows, and entries that all
+    /// name a place inside the product (see [`ProductManifest::validate`]).
     pub fn read(product_dir: &Path) -> anyhow::Result<Self> {
         let path = product_dir.join(ProductLayout::MANIFEST);
         let bytes = std::fs::read(&path).map_err(|err| {
@@ -139,11 +143,123 @@ impl ProductManifest {
             ))
             .with_source(err)
         })?;
-        serde_json::from_slice(&bytes).map_err(|err| {
-            InputError::new(format!("`{}` is damaged", path.display()))
-                .with_source(err)
-                .into()
-        })
+        let damaged = |err: serde_json::Error| {
+            InputError::new(format!("`{}` is damaged", path.display())).with_source(err)
+        };
+        // The version first: a newer format may have changed any other field.
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
+        check_format_version(&path, value.get("format_version"))?;
+        let manifest: Self = serde_json::from_value(value).map_err(damaged)?;
+        manifest.validate(&path)?;
+        Ok(manifest)
+    }
+
+    /// Every entry must name a place inside the product: a relative `/`-separated path without
+    /// `.`, `..` or empty parts, listed once, never the manifest itself; a file has its size and
+    /// sha256; a link's target stays inside the product (by its text). The project name is one
+    /// plain folder name.
+    pub fn validate(&self, manifest_path: &Path) -> anyhow::Result<()> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(InputError::new(format!(
+            "`{}` lists {} that may not be part of a product:\n{}",
+            manifest_path.display(),
+            entries(problems.len()),
+            shown(&problems)
+        ))
+        .with_hint("this manifest was not written by make-product: make the product again on the build machine")
+        .into())
+    }
+
+    /// What [`ProductManifest::validate`] refuses, one line each.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if plain_path_problem(&self.project_name).is_some() || self.project_name.contains('/') {
+            problems.push(format!(
+                "  project_name `{}`: not a plain folder name",
+                self.project_name
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for record in &self.files {
+            if let Some(why) = record_problem(record) {
+                problems.push(format!("  `{}`: {why}", record.path.escape_debug()));
+            } else if !seen.insert(record.path.as_str()) {
+                problems.push(format!("  `{}`: listed twice", record.path));
+            }
+        }
+        problems
+    }
+}
+
+pub(crate) fn entries(n: usize) -> String {
+    format!("{n} entr{}", if n == 1 { "y" } else { "ies" })
+}
+
+/// The first 20 lines, and `...` when there are more.
+pub(crate) fn shown(lines: &[String]) -> String {
+    let n = lines.len().min(20);
+    let more = if lines.len() > n { "\n  ..." } else { "" };
+    format!("{}{more}", lines[..n].join("\n"))
+}
+
+/// Refuses a manifest whose format this build does not know (older than 1, or newer).
+fn check_format_version(path: &Path, version: Option<&serde_json::Value>) -> anyhow::Result<()> {
+    match version.and_then(serde_json::Value::as_u64) {
+        Some(v) if (1..=u64::from(FORMAT_VERSION)).contains(&v) => Ok(()),
+        Some(v) => Err(InputError::new(format!(
+            "`{}` has manifest format version {v}; this pixi-airgap ({}) reads format {FORMAT_VERSION}",
+            path.display(),
+            env!("CARGO_PKG_VERSION")
+        ))
+        .with_hint("use the pixi-airgap that made the product (or a newer one): its version is `tool.version` in the manifest")
+        .into()),
+        None => Err(InputError::new(format!(
+            "`{}` is damaged: it has no numeric format_version",
+            path.display()
+        ))
+        .into()),
+    }
+}
+
+/// Why `path` is not a relative, `/`-separated path of plain names; `None` when it is.
+fn plain_path_problem(path: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        return Some("an empty path");
+    }
+    if path.starts_with('/') {
+        return Some("an absolute path");
+    }
+    if path.contains('\0') {
+        return Some("a NUL byte in the path");
+    }
+    for part in path.split('/') {
+        match part {
+            "" => return Some("an empty part (`//` or a trailing `/`)"),
+            "." | ".." => return Some("a `.` or `..` part"),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Why a manifest entry may not be part of a product; `None` when it may.
+fn record_problem(record: &FileRecord) -> Option<String> {
+    if let Some(why) = plain_path_problem(&record.path) {
+        return Some(why.to_string());
+    }
+    if record.path == ProductLayout::MANIFEST {
+        return Some("the manifest cannot list itself".to_string());
+    }
+    match &record.symlink {
+        Some(target) => {
+            (!crate::tar::extract::link_stays_inside(Path::new(&record.path), Path::new(target)))
+                .then(|| format!("a link whose target `{target}` leaves the product"))
+        }
+        None => (record.size.is_none() || record.sha256.is_none())
+            .then(|| "a file without its size or sha256".to_string()),
     }
 }
 
@@ -154,20 +270,61 @@ pub struct CheckReport {
     pub missing: Vec<String>,
     pub changed: Vec<String>,
     /// Files not in the manifest (reported, not fatal: pixi adds environments and caches here).
+    /// `verify-product` never uploads them.
     pub extra: Vec<String>,
+    /// The folders under `<project>/.pixi/` that hold extra files: what bootstrapping in place
+    /// left (environments, pixi's state), by folder.
+    pub runtime_state: Vec<String>,
+}
+
+impl CheckReport {
+    /// How many extra files lie in the runtime-state folder `folder`.
+    pub fn files_in(&self, folder: &str) -> usize {
+        self.extra.iter().filter(|p| is_under(p, folder)).count()
+    }
+
+    /// The extra files that are not runtime state.
+    pub fn other_extra(&self) -> impl Iterator<Item = &String> {
+        self.extra
+            .iter()
+            .filter(|p| !self.runtime_state.iter().any(|s| is_under(p, s)))
+    }
+}
+
+fn is_under(path: &str, folder: &str) -> bool {
+    path.strip_prefix(folder)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The runtime-state folder an extra file belongs to: `<project>/.pixi/<first part>` (or the
+/// file itself directly under `.pixi/`).
+fn runtime_state_folder(project_name: &str, rel: &str) -> Option<String> {
+    let rest = rel.strip_prefix(project_name)?.strip_prefix("/.pixi/")?;
+    let first = rest.split('/').next().unwrap_or(rest);
+    Some(format!("{project_name}/.pixi/{first}"))
 }
 
 /// Checks every file of the product against its manifest. Missing or changed files are an input
-/// error naming them; extra files are returned for a warning.
+/// error naming them; extra files are returned for a warning. Nothing is followed: an entry whose
+/// folder on disk is a link, or a link that resolves outside the product, counts as changed.
 pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport)> {
     let manifest = ProductManifest::read(product_dir)?;
     let mut report = CheckReport::default();
     let mut known = std::collections::HashSet::new();
+    let real_root = std::fs::canonicalize(product_dir)
+        .with_context(|| format!("failed to resolve `{}`", product_dir.display()))?;
+    let mut real_dirs = std::collections::HashSet::new();
     for record in &manifest.files {
         crate::shutdown::check()?;
         known.insert(record.path.clone());
         let path = product_dir.join(&record.path);
         report.checked += 1;
+        // Every folder on the way must be a real folder: a link there would make us read (and
+        // upload) what lies behind it.
+        if !folders_are_real(product_dir, &record.path, &mut real_dirs) {
+            report.changed.push(record.path.clone());
+            continue;
+        }
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             report.missing.push(record.path.clone());
             continue;
@@ -177,6 +334,9 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
                 meta.file_type().is_symlink()
                     && std::fs::read_link(&path)
                         .is_ok_and(|t| t.to_string_lossy() == target.as_str())
+                    // Through other links it may still leave: judged by the file system too
+                    // (a dangling link is fine; it points nowhere outside).
+                    && std::fs::canonicalize(&path).map_or(true, |real| real.starts_with(&real_root))
             }
             // A lost execute bit breaks a package's programs just like changed bytes do.
             None => {
@@ -212,10 +372,16 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
     for path in on_disk {
         let rel = crate::fsutil::slash_path(&path)?;
         if rel != ProductLayout::MANIFEST && !known.contains(&rel) {
+            if let Some(folder) = runtime_state_folder(&manifest.project_name, &rel) {
+                if !report.runtime_state.contains(&folder) {
+                    report.runtime_state.push(folder);
+                }
+            }
             report.extra.push(rel);
         }
     }
     report.extra.sort();
+    report.runtime_state.sort();
     if !report.missing.is_empty() || !report.changed.is_empty() {
         let mut lines = Vec::new();
         for path in &report.changed {
@@ -235,4 +401,75 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         .into());
     }
     Ok((manifest, report))
+}
+
+/// Whether every folder between `root` and the entry `rel` is a real folder (not a link).
+/// `seen` remembers folders already found real.
+fn folders_are_real(root: &Path, rel: &str, seen: &mut std::collections::HashSet<String>) -> bool {
+    let mut end = 0;
+    while let Some(slash) = rel[end..].find('/') {
+        end += slash;
+        let folder = &rel[..end];
+        if !seen.contains(folder) {
+            let real = std::fs::symlink_metadata(root.join(folder)).is_ok_and(|m| m.is_dir());
+            if !real {
+                return false;
+            }
+            seen.insert(folder.to_string());
+        }
+        end += 1;
+    }
+    true
+}
+
+/// The tar entries of exactly the manifest's files (and the manifest), under `prefix`: the
+/// folders that hold them, then each file or link as the manifest records it. Nothing else in
+/// the product folder is read. Call [`check`] first: it makes sure every entry is what the
+/// manifest says and that no folder on the way is a link.
+pub fn manifest_entries(
+    product_dir: &Path,
+    manifest: &ProductManifest,
+    prefix: &Path,
+) -> Vec<TarEntry> {
+    let mut folders = std::collections::BTreeSet::new();
+    folders.insert(PathBuf::new());
+    for record in &manifest.files {
+        let mut parent = Path::new(&record.path).parent();
+        while let Some(folder) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            if !folders.insert(folder.to_path_buf()) {
+                break;
+            }
+            parent = folder.parent();
+        }
+    }
+    let mut entries: Vec<TarEntry> = folders
+        .into_iter()
+        .map(|folder| TarEntry {
+            path: prefix.join(folder),
+            kind: EntryKind::Dir,
+        })
+        .collect();
+    entries.push(TarEntry {
+        path: prefix.join(ProductLayout::MANIFEST),
+        kind: EntryKind::File {
+            source: product_dir.join(ProductLayout::MANIFEST),
+            executable: false,
+        },
+    });
+    for record in &manifest.files {
+        let kind = match &record.symlink {
+            Some(target) => EntryKind::Symlink {
+                target: PathBuf::from(target),
+            },
+            None => EntryKind::File {
+                source: product_dir.join(&record.path),
+                executable: record.executable,
+            },
+        };
+        entries.push(TarEntry {
+            path: prefix.join(&record.path),
+            kind,
+        });
+    }
+    entries
 }

@@ -56,6 +56,9 @@ pub struct StagePlan {
     pub preflight: crate::check::CheckReport,
     /// Copy the container's pixi into `WORKDIR/pixi-bin/pixi` for the product.
     pub bundle_pixi: bool,
+    /// Run installs and verifications under this pid file in the container, so that they can be
+    /// stopped on the way out (stage-container: the user's container outlives us).
+    pub pid_file: Option<String>,
 }
 
 impl StagePlan {
@@ -379,7 +382,8 @@ async fn install(
     cmd.extend(pixi::environment_args(environment));
     let spec = ExecSpec::new(cmd)
         .env(env)
-        .working_dir(plan.container_project());
+        .working_dir(plan.container_project())
+        .pid_file(plan.pid_file.clone());
     tracing::info!("installing environment `{environment}`: {}", spec.display());
     let (result, seconds) = session.exec_logged(&spec, out, &log_name).await?;
     if !result.success() {
@@ -428,7 +432,8 @@ async fn run_verification(
     };
     let exec = ExecSpec::new(spec.command(environment, "--locked", &place))
         .env(env)
-        .working_dir(project.clone());
+        .working_dir(project.clone())
+        .pid_file(plan.pid_file.clone());
     let report = session
         .verify(spec, environment, &exec, out, log_name)
         .await?;

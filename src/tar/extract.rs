@@ -4,12 +4,17 @@
 //! [`RefusedEntry`], never skipped silently; special files are left out and listed; modes are
 //! normalised; and the size of what is written is bounded ([`ExtractLimits`]).
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::Context;
 
 use super::stream::{read_blocking, ByteStream};
+
+/// Read buffer of the extraction thread: the tar reader's small reads (512-byte headers, 8 KiB of
+/// data at a time) are served from it instead of each crossing from the async side.
+const READ_BUFFER: usize = 1024 * 1024;
 
 /// What an extraction wrote.
 #[derive(Debug, Default, Clone)]
@@ -69,7 +74,7 @@ where
 {
     read_blocking(stream, move |reader| {
         extract_reader(
-            reader,
+            std::io::BufReader::with_capacity(READ_BUFFER, reader),
             &dest,
             strip.as_deref(),
             abs_root.as_deref(),
@@ -113,6 +118,18 @@ pub fn extract_reader<R: Read>(
     archive.set_overwrite(true);
     let mut stats = ExtractStats::default();
     let mut links = Vec::new();
+    // Folders already created and resolved inside `dest` (stripped mode): an entry under one of
+    // them needs no second `create_dir_all` and `canonicalize`. Only a link can change what a path
+    // resolves to, so writing a link forgets them all.
+    let mut checked_dirs: HashSet<PathBuf> = HashSet::new();
+    let root_real = if strip.is_some() {
+        Some(
+            std::fs::canonicalize(dest)
+                .with_context(|| format!("failed to resolve `{}`", dest.display()))?,
+        )
+    } else {
+        None
+    };
     let refuse = |path: &Path, why: &str| -> anyhow::Error {
         RefusedEntry {
             path: path.display().to_string(),
@@ -227,18 +244,22 @@ pub fn extract_reader<R: Read>(
             // `unpack_in` places an entry by its own path; a stripped one goes through the same
             // check by hand: its parent must resolve inside `dest`.
             let target = dest.join(&path);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("failed to create `{}`", parent.display()))?;
-                let real = std::fs::canonicalize(parent)
-                    .with_context(|| format!("failed to resolve `{}`", parent.display()))?;
-                let root = std::fs::canonicalize(dest)
-                    .with_context(|| format!("failed to resolve `{}`", dest.display()))?;
-                if !real.starts_with(&root) {
-                    return Err(refuse(
-                        &path,
-                        "it would be written through a link out of the tree",
-                    ));
+            if kind == ::tar::EntryType::Symlink || kind == ::tar::EntryType::Link {
+                checked_dirs.clear();
+            }
+            if let (Some(parent), Some(root)) = (target.parent(), root_real.as_deref()) {
+                if !checked_dirs.contains(parent) {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("failed to create `{}`", parent.display()))?;
+                    let real = std::fs::canonicalize(parent)
+                        .with_context(|| format!("failed to resolve `{}`", parent.display()))?;
+                    if !real.starts_with(root) {
+                        return Err(refuse(
+                            &path,
+                            "it would be written through a link out of the tree",
+                        ));
+                    }
+                    checked_dirs.insert(parent.to_path_buf());
                 }
             }
             if let Some(link_target) = rewritten.take() {
@@ -289,10 +310,12 @@ pub fn extract_reader<R: Read>(
             _ => Some(0o644),
         };
         if let Some(clean) = clean {
-            if mode & 0o7777 != clean {
+            // The tar reader already gave the entry `mode & 0o777`; only a different mode needs
+            // a second change (a hard link shares its source's inode, already clean).
+            if mode & 0o7777 != clean && kind != ::tar::EntryType::Link {
                 stats.sanitized_modes += u64::from(mode & 0o7002 != 0);
+                crate::fsutil::set_mode(&dest.join(&path), clean)?;
             }
-            crate::fsutil::set_mode(&dest.join(&path), clean)?;
         }
     }
     // A link whose text stays inside can still leave through another link: resolve each one.

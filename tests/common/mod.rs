@@ -163,6 +163,7 @@ impl ChannelServer {
                         .map(String::from)
                         .to_vec(),
                 ),
+                ..Default::default()
             };
             let container = docker
                 .start_container(&spec)
@@ -568,6 +569,25 @@ pub fn shells() -> Vec<Vec<&'static str>> {
         }
     }
     found
+}
+
+/// Records what an adversarial test tried (attacks, bad inputs, secrets, kill points): printed,
+/// and appended to `target/tmp/safety-counts.log`, which `scripts/test.sh` shows at the end of
+/// the suite with the image each count was made on.
+pub fn record_count(line: &str) {
+    use std::io::Write;
+    eprintln!("{line}");
+    let image = std::env::var("PIXI_AIRGAP_TEST_IMAGE")
+        .or_else(|_| std::env::var("PIXI_AIRGAP_TESTBED_IMAGE"))
+        .unwrap_or_else(|_| "pixi-airgap-testbed:pixi-0.15.2".to_string());
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("safety-counts.log");
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "{line} [{image}]");
+    }
 }
 
 pub fn sha256_file(path: &Path) -> String {

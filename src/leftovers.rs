@@ -1,0 +1,384 @@
+//! What a pixi-airgap run leaves when it cannot clean up (SIGKILL, a crash, a second Ctrl-C), how
+//! it is recorded, and how `pixi-airgap clean` finds and removes it:
+//!
+//! - containers and networks labelled `io.pixi-airgap.managed` whose creating process (recorded
+//!   in their labels, see [`crate::process`]) is gone;
+//! - container workdirs that `stage-container` made in a user's container, with any install or
+//!   verification still running there. These are recorded on this host while the run lasts, one
+//!   file per run under `$XDG_STATE_HOME/pixi-airgap/runs/` (default `~/.local/state`), and the
+//!   record goes when the run has cleaned up after itself.
+//!
+//! Nothing is removed while its creator runs. Objects whose creator cannot be checked (made on
+//! another host, or by a pixi-airgap that did not record its process) are only removed with
+//! `--all`. A container workdir is only deleted when it carries the workdir marker.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::docker::{Docker, DockerError, ExecSpec, LABEL_COMMAND, LABEL_MANAGED, LABEL_WORKDIR};
+use crate::process::{Creator, Liveness};
+
+/// What `clean` is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct CleanOptions {
+    /// List only; remove nothing.
+    pub dry_run: bool,
+    /// Also remove what has no checkable creator (another host, an older pixi-airgap).
+    pub all: bool,
+    /// Only what worked for this host workdir (or `verify-product` out folder).
+    pub workdir: Option<PathBuf>,
+}
+
+/// One leftover and what happened to it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Leftover {
+    /// `container`, `network` or `container-workdir`.
+    pub kind: &'static str,
+    /// Container or network ID; for a container workdir, the container's.
+    pub id: String,
+    pub name: String,
+    /// The subcommand (or program) that made it.
+    pub command: Option<String>,
+    /// The host workdir it worked for.
+    pub workdir: Option<String>,
+    /// A container workdir's path in the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_workdir: Option<String>,
+    pub creator: Option<Creator>,
+    /// `gone`, `alive`, `other-host` or `unknown` (no creator recorded).
+    pub creator_state: &'static str,
+    /// `removed`, `would-remove`, `kept` or `failed`.
+    pub action: &'static str,
+    /// Why it was kept, or why removing it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `clean`'s report, also printed with `--json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CleanReport {
+    pub dry_run: bool,
+    pub all: bool,
+    pub leftovers: Vec<Leftover>,
+}
+
+impl CleanReport {
+    pub fn count(&self, action: &str) -> usize {
+        self.leftovers.iter().filter(|l| l.action == action).count()
+    }
+}
+
+/// A stage-container run, recorded on this host while it lasts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunRecord {
+    pub command: String,
+    pub container_id: String,
+    pub container_workdir: String,
+    /// The pid file installs and verifications run under, in the container.
+    pub pid_file: String,
+    pub host_workdir: PathBuf,
+    pub creator: Creator,
+}
+
+/// Where run records live: `$XDG_STATE_HOME/pixi-airgap/runs`, else `~/.local/state/...`;
+/// `None` when neither is known.
+pub fn records_dir() -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|s| !s.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/state"))
+        })?;
+    Some(state.join("pixi-airgap").join("runs"))
+}
+
+/// A run record on disk; [`RecordGuard::done`] removes it once the run has cleaned up.
+pub struct RecordGuard {
+    path: Option<PathBuf>,
+}
+
+impl RunRecord {
+    /// Writes the record. A record that cannot be written is a warning, not a failure: it only
+    /// helps `clean` after a crash.
+    pub fn write(&self) -> RecordGuard {
+        let Some(dir) = records_dir() else {
+            tracing::warn!("neither XDG_STATE_HOME nor HOME is set: this run is not recorded for `pixi-airgap clean`");
+            return RecordGuard { path: None };
+        };
+        let short = &self.container_id[..self.container_id.len().min(12)];
+        let path = dir.join(format!(
+            "{}-{short}-{}.json",
+            self.command, self.creator.pid
+        ));
+        let written = std::fs::create_dir_all(&dir).and_then(|()| {
+            serde_json::to_vec_pretty(self)
+                .map_err(std::io::Error::other)
+                .and_then(|json| std::fs::write(&path, json))
+        });
+        match written {
+            Ok(()) => RecordGuard { path: Some(path) },
+            Err(err) => {
+                tracing::warn!(
+                    "could not record this run in `{}` for `pixi-airgap clean`: {err}",
+                    dir.display()
+                );
+                RecordGuard { path: None }
+            }
+        }
+    }
+}
+
+impl RecordGuard {
+    /// The run cleaned up after itself: its record goes.
+    pub fn done(self) {
+        if let Some(path) = &self.path {
+            if let Err(err) = std::fs::remove_file(path) {
+                tracing::warn!(
+                    "could not remove the run record `{}`: {err}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// Stops what runs under `pid_file` in a container (a second exec: the engine cannot end an exec).
+pub async fn stop_running(
+    docker: &Docker,
+    container_id: &str,
+    pid_file: &str,
+) -> Result<(), DockerError> {
+    let out = crate::docker::exec_raw(docker, container_id, &ExecSpec::stop(pid_file)).await?;
+    if !out.success() {
+        tracing::warn!(
+            "stopping what ran under {pid_file} in container {} failed (exit {}): {}",
+            &container_id[..container_id.len().min(12)],
+            out.exit_code,
+            out.tail(5)
+        );
+    }
+    Ok(())
+}
+
+/// Finds the leftovers and, unless `dry_run`, removes them.
+pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<CleanReport> {
+    let mut leftovers = Vec::new();
+    let workdir = options
+        .workdir
+        .as_ref()
+        .map(|w| std::path::absolute(w).unwrap_or_else(|_| w.clone()))
+        .map(|w| w.display().to_string());
+    let in_scope = |labels: &HashMap<String, String>| match &workdir {
+        Some(w) => labels.get(LABEL_WORKDIR) == Some(w),
+        None => true,
+    };
+    // Run records first: stopping a leftover install comes before anything else.
+    leftovers.extend(clean_records(docker, options, workdir.as_deref()).await?);
+    for found in docker.labelled_containers(LABEL_MANAGED).await? {
+        if !in_scope(&found.labels) {
+            continue;
+        }
+        let mut leftover = judge("container", &found, options);
+        if leftover.action == "remove" {
+            leftover.action = match docker.remove_container(&found.id).await {
+                Ok(()) => "removed",
+                Err(err) => {
+                    leftover.reason = Some(format!("{:#}", anyhow::Error::new(err)));
+                    "failed"
+                }
+            };
+        }
+        leftovers.push(leftover);
+    }
+    for found in docker.labelled_networks(LABEL_MANAGED).await? {
+        if !in_scope(&found.labels) {
+            continue;
+        }
+        let mut leftover = judge("network", &found, options);
+        if leftover.action == "remove" {
+            leftover.action = match docker.remove_network(&found.id).await {
+                Ok(()) => "removed",
+                Err(err) => {
+                    leftover.reason = Some(format!("{:#}", anyhow::Error::new(err)));
+                    "failed"
+                }
+            };
+        }
+        leftovers.push(leftover);
+    }
+    Ok(CleanReport {
+        dry_run: options.dry_run,
+        all: options.all,
+        leftovers,
+    })
+}
+
+/// Whether a labelled object is a leftover; its `action` is `remove` (to do), `would-remove`
+/// (dry run) or `kept`.
+fn judge(kind: &'static str, found: &crate::docker::Labelled, options: &CleanOptions) -> Leftover {
+    let creator = Creator::from_labels(&found.labels);
+    let (state, remove, reason) = creator_verdict(creator.as_ref(), options.all);
+    Leftover {
+        kind,
+        id: found.id.clone(),
+        name: found.name.clone(),
+        command: found.labels.get(LABEL_COMMAND).cloned(),
+        workdir: found.labels.get(LABEL_WORKDIR).cloned(),
+        container_workdir: None,
+        creator,
+        creator_state: state,
+        action: match (remove, options.dry_run) {
+            (false, _) => "kept",
+            (true, true) => "would-remove",
+            (true, false) => "remove",
+        },
+        reason,
+    }
+}
+
+/// (state, remove?, why kept).
+fn creator_verdict(creator: Option<&Creator>, all: bool) -> (&'static str, bool, Option<String>) {
+    match creator.map(Creator::liveness) {
+        Some(Liveness::Gone) => ("gone", true, None),
+        Some(Liveness::Alive) => (
+            "alive",
+            false,
+            Some("its pixi-airgap process still runs".to_string()),
+        ),
+        Some(Liveness::OtherHost) => (
+            "other-host",
+            all,
+            (!all).then(|| "made on another host (--all removes it)".to_string()),
+        ),
+        Some(Liveness::Unchecked) => (
+            "unknown",
+            all,
+            (!all).then(|| "this host cannot check processes (--all removes it)".to_string()),
+        ),
+        None => (
+            "unknown",
+            all,
+            (!all).then(|| "no creating process recorded (--all removes it)".to_string()),
+        ),
+    }
+}
+
+/// The stage-container run records: for each run whose process is gone, stop what it left running
+/// in the user's container, delete its container workdir (only with the marker), drop the record.
+async fn clean_records(
+    docker: &Docker,
+    options: &CleanOptions,
+    workdir: Option<&str>,
+) -> anyhow::Result<Vec<Leftover>> {
+    let Some(dir) = records_dir() else {
+        return Ok(Vec::new());
+    };
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("failed to read `{}`", dir.display())),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    let mut leftovers = Vec::new();
+    for path in paths {
+        let record: RunRecord = match std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        {
+            Some(record) => record,
+            None => {
+                tracing::warn!("`{}` is not a run record: left alone", path.display());
+                continue;
+            }
+        };
+        if workdir.is_some_and(|w| Path::new(w) != record.host_workdir) {
+            continue;
+        }
+        let (state, remove, reason) = creator_verdict(Some(&record.creator), options.all);
+        let mut leftover = Leftover {
+            kind: "container-workdir",
+            id: record.container_id.clone(),
+            name: String::new(),
+            command: Some(record.command.clone()),
+            workdir: Some(record.host_workdir.display().to_string()),
+            container_workdir: Some(record.container_workdir.clone()),
+            creator: Some(record.creator.clone()),
+            creator_state: state,
+            action: "kept",
+            reason,
+        };
+        if remove && options.dry_run {
+            leftover.action = "would-remove";
+        } else if remove {
+            match clean_container_workdir(docker, &record).await {
+                Ok(note) => {
+                    // With a note, nothing was deleted (the container is gone, or the folder is
+                    // not ours); either way the record has served and goes.
+                    leftover.action = if note.is_some() { "kept" } else { "removed" };
+                    leftover.reason = note;
+                    if let Err(err) = std::fs::remove_file(&path) {
+                        tracing::warn!("could not remove `{}`: {err}", path.display());
+                    }
+                }
+                Err(err) => {
+                    leftover.action = "failed";
+                    leftover.reason = Some(format!("{err:#}"));
+                }
+            }
+        }
+        leftovers.push(leftover);
+    }
+    Ok(leftovers)
+}
+
+/// Stops what the run left running and deletes its container workdir when it carries the marker.
+/// `Ok(Some(note))` says what was found instead (the container is gone, the folder is not ours).
+async fn clean_container_workdir(
+    docker: &Docker,
+    record: &RunRecord,
+) -> anyhow::Result<Option<String>> {
+    let container = match docker.attach_container(&record.container_id).await {
+        Ok(container) => container,
+        Err(DockerError::NoSuchContainer { .. }) => {
+            return Ok(Some("the container no longer exists".to_string()))
+        }
+        Err(DockerError::ContainerNotRunning { state, .. }) => {
+            return Ok(Some(format!(
+                "the container is not running ({state}): nothing runs in it; its folder stays"
+            )))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    stop_running(docker, container.id(), &record.pid_file).await?;
+    let cw = &record.container_workdir;
+    let marker = format!("{cw}/{}", crate::workdir::MARKER);
+    let marked = container
+        .exec(
+            &ExecSpec::new(["sh", "-c", "test -f \"$1\"", "sh", marker.as_str()]),
+            None,
+        )
+        .await?;
+    if marked.exit_code != 0 {
+        return Ok(Some(format!(
+            "`{cw}` has no {}: not deleted",
+            crate::workdir::MARKER
+        )));
+    }
+    let rm = container
+        .exec(&ExecSpec::new(["rm", "-rf", "--", cw.as_str()]), None)
+        .await?;
+    if !rm.success() {
+        anyhow::bail!("could not remove `{cw}`: {}", rm.tail(5));
+    }
+    Ok(None)
+}

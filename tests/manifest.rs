@@ -1,0 +1,208 @@
+//! Bad manifests: `verify-product` reads `pixi-airgap.json` as input it does not trust. A manifest
+//! that names a place outside the product (`../x`, an absolute path, a link that leaves), a format
+//! this build does not know, or a product folder whose folders were replaced by links, stops the
+//! run with exit 2 before any container work: the engine is pointed at a socket that does not
+//! exist, so reaching it would be exit 3.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::stderr;
+
+/// A staged workdir as stage-host leaves it (no container needed), made into a product by the
+/// real binary.
+fn made_product(root: &Path) -> PathBuf {
+    let wd = root.join("wd");
+    let project = wd.join("project/demo");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(wd.join(".pixi-airgap-workdir"), "").unwrap();
+    std::fs::write(project.join("pixi.toml"), "[project]\nname = \"demo\"\n").unwrap();
+    std::fs::write(project.join("pixi.lock"), "version: 4\n").unwrap();
+    let pkg = wd.join("pixi-cache/pkgs/a-1-0/bin");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("tool"), "#!/bin/sh\n").unwrap();
+    std::fs::create_dir_all(wd.join("resources")).unwrap();
+    std::fs::create_dir_all(wd.join("out")).unwrap();
+    let stage = serde_json::json!({
+        "format_version": 1, "tool_version": "0", "command": "stage-host",
+        "project_name": "demo", "manifest": "pixi.toml", "environments": ["default"],
+        "image": "img", "image_id": "sha256:abc", "image_repo_digests": [],
+        "pixi_version": "pixi 0.15.2", "platform": "linux-64", "container_workdir": "/workdir",
+        "lock_sha256": "00", "lock_version": 4,
+        "excluded": {"counts": {}, "secrets": [], "skipped_special": []},
+        "installs": [], "verification": null, "workdir": wd,
+        "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z",
+        "result": "success"
+    });
+    std::fs::write(wd.join("out/stage.json"), stage.to_string()).unwrap();
+    let product = root.join("product");
+    let out = common::pixi_airgap(&[
+        "make-product",
+        "--workdir",
+        &wd.display().to_string(),
+        "--project-name",
+        "demo",
+        "--output",
+        &product.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    product
+}
+
+fn edit_manifest(product: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = product.join("pixi-airgap.json");
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut value);
+    std::fs::write(&path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+}
+
+fn push_file(value: &mut serde_json::Value, record: serde_json::Value) {
+    value["files"].as_array_mut().unwrap().push(record);
+}
+
+/// verify-product against an engine that cannot be reached: only an input error can be exit 2.
+fn verify_without_engine(root: &Path, product: &Path) -> std::process::Output {
+    let out_dir = root.join("proof");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixi-airgap"))
+        .args([
+            "verify-product",
+            "--image",
+            "pixi-airgap-testbed:pixi-0.15.2",
+            "--product-dir",
+            &product.display().to_string(),
+            "--out-dir",
+            &out_dir.display().to_string(),
+            "--project-name",
+            "demo",
+        ])
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", root.join("no-engine.sock").display()),
+        )
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    eprintln!("--- exit {:?}\n{}", output.status.code(), stderr(&output));
+    assert!(
+        !out_dir.join("proof-bootstrap.log").exists(),
+        "nothing may have started"
+    );
+    output
+}
+
+type Attack = (&'static str, Box<dyn Fn(&Path)>, &'static str);
+
+#[test]
+fn bad_manifests_stop_verify_product_before_anything_starts() {
+    let file = |path: &str| serde_json::json!({"path": path, "sha256": "00", "size": 0});
+    let attacks: Vec<Attack> = vec![
+        (
+            "parent path",
+            Box::new(move |p| edit_manifest(p, |v| push_file(v, file("../x")))),
+            "a `.` or `..` part",
+        ),
+        (
+            "parent path inside",
+            Box::new(move |p| {
+                edit_manifest(p, |v| push_file(v, file("demo/../../home/.ssh/id_ed25519")))
+            }),
+            "a `.` or `..` part",
+        ),
+        (
+            "absolute path",
+            Box::new(move |p| edit_manifest(p, |v| push_file(v, file("/etc/shadow")))),
+            "an absolute path",
+        ),
+        (
+            "empty part",
+            Box::new(move |p| edit_manifest(p, |v| push_file(v, file("demo//x")))),
+            "an empty part",
+        ),
+        (
+            "absolute link",
+            Box::new(|p| {
+                edit_manifest(p, |v| {
+                    push_file(v, serde_json::json!({"path": "demo/root", "symlink": "/"}))
+                })
+            }),
+            "leaves the product",
+        ),
+        (
+            "link out by text",
+            Box::new(|p| {
+                edit_manifest(p, |v| {
+                    push_file(
+                        v,
+                        serde_json::json!({"path": "demo/up", "symlink": "../../.."}),
+                    )
+                })
+            }),
+            "leaves the product",
+        ),
+        (
+            "manifest lists itself",
+            Box::new(move |p| edit_manifest(p, |v| push_file(v, file("pixi-airgap.json")))),
+            "cannot list itself",
+        ),
+        (
+            "project name climbs",
+            Box::new(|p| edit_manifest(p, |v| v["project_name"] = "..".into())),
+            "not a plain folder name",
+        ),
+        (
+            "newer format",
+            Box::new(|p| edit_manifest(p, |v| v["format_version"] = 2.into())),
+            "has manifest format version 2; this pixi-airgap",
+        ),
+        (
+            "unknown format",
+            Box::new(|p| edit_manifest(p, |v| v["format_version"] = 0.into())),
+            "has manifest format version 0",
+        ),
+        (
+            "no format",
+            Box::new(|p| {
+                edit_manifest(p, |v| {
+                    v.as_object_mut().unwrap().remove("format_version");
+                })
+            }),
+            "no numeric format_version",
+        ),
+        (
+            "folder replaced by a link",
+            Box::new(|p| {
+                // pkg-cache/ moved out and linked back: the files are byte-identical, but
+                // reading them would follow a link out of the product.
+                let elsewhere = p.parent().unwrap().join("elsewhere");
+                std::fs::rename(p.join("pkg-cache"), &elsewhere).unwrap();
+                std::os::unix::fs::symlink(&elsewhere, p.join("pkg-cache")).unwrap();
+            }),
+            "changed: pkg-cache/pkgs/a-1-0/bin/tool",
+        ),
+    ];
+    let mut tried = 0;
+    for (what, attack, expect) in &attacks {
+        tried += 1;
+        let dir = tempfile::tempdir().unwrap();
+        let product = made_product(dir.path());
+        attack(&product);
+        let output = verify_without_engine(dir.path(), &product);
+        assert_eq!(output.status.code(), Some(2), "{what}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(expect),
+            "{what}: {}",
+            stderr(&output)
+        );
+    }
+    // The control: the intact product gets past every check and stops at the engine (exit 3).
+    let dir = tempfile::tempdir().unwrap();
+    let product = made_product(dir.path());
+    let output = verify_without_engine(dir.path(), &product);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    common::record_count(&format!(
+        "manifest attacks: {tried} bad manifests tried (exit 2 before any container)"
+    ));
+}
