@@ -341,8 +341,7 @@ fn user_container_with_slow_pixi(bed: &Testbed) -> pixi_airgap::docker::Containe
             ..Default::default()
         };
         let container = bed.docker.start_container(&spec).await.unwrap();
-        let entries =
-            tarw::plan_tree(&project, Path::new("home/dev/multi-env")).unwrap();
+        let entries = tarw::plan_tree(&project, Path::new("home/dev/multi-env")).unwrap();
         bed.docker
             .upload(
                 container.id(),
@@ -351,8 +350,7 @@ fn user_container_with_slow_pixi(bed: &Testbed) -> pixi_airgap::docker::Containe
             )
             .await
             .unwrap();
-        let entries =
-            tarw::plan_tree(&dir.path().join("bin"), Path::new("usr/local/bin")).unwrap();
+        let entries = tarw::plan_tree(&dir.path().join("bin"), Path::new("usr/local/bin")).unwrap();
         let entries = entries
             .into_iter()
             .filter(|e| e.path != Path::new("usr/local/bin"))

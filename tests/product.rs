@@ -409,8 +409,7 @@ fn a_leftover_environment_cannot_stand_in_for_the_package_cache() {
             ..Default::default()
         };
         let container = bed.docker.start_container(&spec).await.unwrap();
-        let entries =
-            tarw::plan_tree(&complete, Path::new("pixi-airgap-proof/product")).unwrap();
+        let entries = tarw::plan_tree(&complete, Path::new("pixi-airgap-proof/product")).unwrap();
         bed.docker
             .upload(
                 container.id(),

@@ -33,7 +33,6 @@ pub struct MakeOptions {
     pub force: bool,
 }
 
-
 /// Writes the product for a staged workdir and returns its manifest.
 pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     let MakeOptions {
@@ -151,13 +150,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     });
     let mut sbom_text = serde_json::to_string_pretty(&sbom).context("failed to encode the SBOM")?;
     sbom_text.push('\n');
-    write_file(
-        staging,
-        ProductLayout::SBOM,
-        &sbom_text,
-        false,
-        &mut files,
-    )?;
+    write_file(staging, ProductLayout::SBOM, &sbom_text, false, &mut files)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
     let manifest = ProductManifest {
@@ -553,7 +546,6 @@ fn write_file(
     Ok(())
 }
 
-
 /// The output folder may be replaced: it is new, empty, an earlier product, or `--force` says so;
 /// and it never is, or holds, a folder the user keeps (the workdir, the current folder, the
 /// project, the resources), nor lies inside the project, the resources or a staged folder. Paths
@@ -616,7 +608,6 @@ fn check_output(
             output.display(),
             ProductLayout::MANIFEST
         ))
-        
         .into()),
     }
 }
@@ -857,7 +848,10 @@ mod tests {
             (Box::new(add(file("/etc/passwd"))), "an absolute path"),
             (Box::new(add(file("demo//x"))), "an empty part"),
             (Box::new(add(file(""))), "an empty path"),
-            (Box::new(add(file(ProductLayout::MANIFEST))), "cannot list itself"),
+            (
+                Box::new(add(file(ProductLayout::MANIFEST))),
+                "cannot list itself",
+            ),
             (Box::new(add(file("envs.sh"))), "listed twice"),
             (
                 Box::new(add(

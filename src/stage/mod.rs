@@ -1,6 +1,9 @@
 //! Staging: everything that happens in the build container once it runs, shared by `stage-host`
-//! (and later `stage-container`): preflight, upload of the filtered project, `pixi install` with the
-//! cache in the work folder, version records, the verification, and the copy back to the host.
+//! and `stage-container`: preflight, upload of the filtered project, `pixi install` with the cache
+//! in the work folder, version records, the verifications, and the copy back into the workdir.
+//! What is staged is decided by [`filter`] and applied by [`walk`]; the container itself is a
+//! [`crate::session::Session`], and what staging leaves is a [`crate::workdir::Workdir`] with its
+//! record ([`crate::workdir::report`]), which is all the product side sees of it.
 //!
 //! Logs are written on the host (`WORKDIR/out/`) as the output arrives, so a failed or interrupted
 //! run still shows what it did.
