@@ -268,6 +268,18 @@ fn sigkill_anywhere_leaves_nothing_clean_cannot_remove_and_the_previous_product_
         clean_finds_and_removes(&bed, &workdir, what);
         assert_eq!(tree_hash(&product), before, "{what}: the product changed");
     }
+    // The next run with --force starts clean: no half-written copy of a killed run stays.
+    std::fs::write(project.join("ATTACK"), "none").unwrap();
+    let output = pixi_airgap(&stage_args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let incoming: Vec<_> = std::fs::read_dir(&workdir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".incoming-"))
+        .map(|e| e.path())
+        .collect();
+    assert!(incoming.is_empty(), "left behind: {incoming:?}");
+    assert_eq!(tree_hash(&product), before, "the product changed");
 
     record_count(&format!(
         "kill tests, stage-host and make-product: {tried} SIGKILL points tried"

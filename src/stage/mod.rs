@@ -554,7 +554,7 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
     std::fs::create_dir_all(root)
         .with_context(|| format!("failed to create `{}`", root.display()))?;
     let incoming = tempfile::Builder::new()
-        .prefix(".incoming-")
+        .prefix(crate::workdir::INCOMING_PREFIX)
         .tempdir_in(root)
         .with_context(|| {
             format!(

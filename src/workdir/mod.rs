@@ -29,6 +29,8 @@ pub const STAGED_FOLDERS: [&str; 6] = [
 /// The file that says "pixi-airgap made this workdir" (host side and, for stage-container, in the
 /// container's workdir).
 pub const MARKER: &str = ".pixi-airgap-workdir";
+/// Prefix of the temporary folder a copy-back writes into before the staged folders are swapped.
+pub const INCOMING_PREFIX: &str = ".incoming-";
 /// What the marker file holds.
 pub const MARKER_TEXT: &str = "pixi-airgap workdir: pixi-airgap may replace project/, resources/, pixi-cache/, out/, helpers/ and pixi-bin/ here\n";
 
@@ -147,8 +149,38 @@ impl Workdir {
         Ok(())
     }
 
-    /// Creates the workdir, clearing the staged folders of an earlier run (`product/` and anything
-    /// else the user keeps there stay), and an empty `out/`.
+    /// The real folders named `{INCOMING_PREFIX}*` at the top of the workdir: copy-backs that
+    /// were killed before they could remove them (links are never listed).
+    pub fn interrupted_copies(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("failed to read `{}`", self.root.display()))
+            }
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.with_context(|| format!("failed to read `{}`", self.root.display()))?;
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir
+                && entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(INCOMING_PREFIX)
+            {
+                found.push(entry.path());
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Creates the workdir, clearing the staged folders of an earlier run and the half-written
+    /// copies of a killed one (`product/` and anything else the user keeps there stay), and an
+    /// empty `out/`.
     pub fn prepare(&self) -> anyhow::Result<()> {
         // The same rules again, now that the work is about to start: never delete in a folder we
         // did not make.
@@ -171,6 +203,10 @@ impl Workdir {
             if path.exists() {
                 crate::fsutil::remove_tree(&path)?;
             }
+        }
+        // A copy-back that was killed leaves its half-written `.incoming-*` folder behind.
+        for path in self.interrupted_copies()? {
+            crate::fsutil::remove_tree(&path)?;
         }
         std::fs::create_dir_all(self.out())
             .with_context(|| format!("failed to create `{}`", self.out().display()))
@@ -195,6 +231,20 @@ mod tests {
         wd.prepare().unwrap();
         assert!(wd.product().is_dir(), "product/ is kept");
         assert!(!wd.out().join("old.log").exists(), "out/ is cleared");
+        // A killed copy-back's folder goes with the next run; a link of that name stays a link
+        // and what it points at is untouched.
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "x").unwrap();
+        std::fs::create_dir_all(wd.root().join(".incoming-abc/pixi-cache")).unwrap();
+        std::os::unix::fs::symlink(&outside, wd.root().join(".incoming-link")).unwrap();
+        assert_eq!(
+            wd.interrupted_copies().unwrap(),
+            [wd.root().join(".incoming-abc")]
+        );
+        wd.prepare().unwrap();
+        assert!(!wd.root().join(".incoming-abc").exists());
+        assert!(outside.join("keep").is_file());
     }
 
     #[test]

@@ -321,6 +321,10 @@ pub fn locked_fixture(
 
 /// Runs `pixi install` for every environment in a container on the channel network and brings
 /// the resulting pixi.lock back into `project`.
+///
+/// pixi 0.15.2 has been seen (rarely, under load) to hang for good in this first, solving
+/// install, with no network traffic; each attempt is bounded and a hung one is tried again, so a
+/// hang costs minutes instead of the whole CI run.
 pub fn write_lock(bed: &Testbed, server: &ChannelServer, project: &Path) {
     let docker = bed.docker.clone();
     runtime().block_on(async {
@@ -331,21 +335,30 @@ pub fn write_lock(bed: &Testbed, server: &ChannelServer, project: &Path) {
             ..Default::default()
         };
         let container = docker.start_container(&spec).await.expect("lock container");
-        let mkdir = container.exec(&ExecSpec::new(["mkdir", "-p", "/lock/p"]), None).await.unwrap();
-        assert!(mkdir.success());
-        let entries = tarw::plan_tree(project, Path::new("")).unwrap();
-        let entries = entries.into_iter().filter(|e| !e.path.as_os_str().is_empty()).collect();
-        docker
-            .upload(container.id(), "/lock/p", stream::tar_stream(entries, tarw::Owner::ROOT))
+        let mkdir = container
+            .exec(&ExecSpec::new(["mkdir", "-p", "/lock/p"]), None)
             .await
             .unwrap();
-        let env = vec!["PIXI_CACHE_DIR=/lock/cache".to_string(), "RATTLER_CACHE_DIR=/lock/cache".to_string()];
-        let out = container
-            .exec(
-                &ExecSpec::new(["sh", "-c", "pixi install --manifest-path /lock/p/pixi.toml 2>&1 || pixi install --manifest-path /lock/p/pyproject.toml 2>&1"])
-                    .env(&env),
-                None,
+        assert!(mkdir.success());
+        let entries = tarw::plan_tree(project, Path::new("")).unwrap();
+        let entries = entries
+            .into_iter()
+            .filter(|e| !e.path.as_os_str().is_empty())
+            .collect();
+        docker
+            .upload(
+                container.id(),
+                "/lock/p",
+                stream::tar_stream(entries, tarw::Owner::ROOT),
             )
+            .await
+            .unwrap();
+        let env = vec![
+            "PIXI_CACHE_DIR=/lock/cache".to_string(),
+            "RATTLER_CACHE_DIR=/lock/cache".to_string(),
+        ];
+        let out = container
+            .exec(&ExecSpec::new(["sh", "-c", LOCK_SCRIPT]).env(&env), None)
             .await
             .unwrap();
         assert!(out.success(), "locking the fixture failed:\n{}", out.text());
@@ -359,6 +372,18 @@ pub fn write_lock(bed: &Testbed, server: &ChannelServer, project: &Path) {
         container.remove().await.unwrap();
     });
 }
+
+const LOCK_SCRIPT: &str = r#"
+lock() {
+  for attempt in 1 2 3; do
+    timeout 240 pixi install --manifest-path "$1" 2>&1 && return 0
+    [ $? = 124 ] || return 1
+    echo "pixi install hung (attempt $attempt); trying again"
+  done
+  return 1
+}
+lock /lock/p/pixi.toml || lock /lock/p/pyproject.toml
+"#;
 
 pub fn copy_tree(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
