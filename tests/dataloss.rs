@@ -6,30 +6,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
-
-/// Relative path -> content hash (or link target, or "dir") of everything under `root`.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
-    walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .follow_root_links(false)
-        .into_iter()
-        .map(|e| {
-            let e = e.unwrap();
-            let what = if e.file_type().is_symlink() {
-                format!("-> {}", std::fs::read_link(e.path()).unwrap().display())
-            } else if e.file_type().is_file() {
-                sha256_file(e.path())
-            } else {
-                "dir".to_string()
-            };
-            (e.path().strip_prefix(root).unwrap().to_path_buf(), what)
-        })
-        .collect()
-}
 
 fn home_like(root: &Path) -> PathBuf {
     let home = root.join("home");
@@ -69,7 +48,7 @@ fn destructive_paths_never_touch_what_is_not_ours() {
     for target in [&home, &project, &alias] {
         for command in ["stage-host", "pack"] {
             tried += 1;
-            let before = (snapshot(&home), snapshot(&project));
+            let before = (tree_snapshot(&home), tree_snapshot(&project));
             let t = target.display().to_string();
             let output = run_in(
                 tmp.path(),
@@ -93,7 +72,7 @@ fn destructive_paths_never_touch_what_is_not_ours() {
                 stderr(&output)
             );
             assert_eq!(
-                (snapshot(&home), snapshot(&project)),
+                (tree_snapshot(&home), tree_snapshot(&project)),
                 before,
                 "{command} --workdir {t}"
             );
@@ -102,7 +81,7 @@ fn destructive_paths_never_touch_what_is_not_ours() {
 
     // A typo in --image with --force: the previous staging stays whole.
     tried += 1;
-    let before = snapshot(&workdir);
+    let before = tree_snapshot(&workdir);
     let w = workdir.display().to_string();
     let output = run_in(
         tmp.path(),
@@ -119,7 +98,7 @@ fn destructive_paths_never_touch_what_is_not_ours() {
     );
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert_eq!(
-        snapshot(&workdir),
+        tree_snapshot(&workdir),
         before,
         "a failed check deleted the last staging"
     );
@@ -140,7 +119,7 @@ fn destructive_paths_never_touch_what_is_not_ours() {
     std::fs::write(tmp.path().join("cwd/keep.txt"), "keep\n").unwrap();
     for (output_dir, cwd) in &cases {
         tried += 1;
-        let before = (snapshot(tmp.path()),);
+        let before = (tree_snapshot(tmp.path()),);
         let o = output_dir.display().to_string();
         let output = run_in(
             cwd,
@@ -162,7 +141,7 @@ fn destructive_paths_never_touch_what_is_not_ours() {
             cwd.display(),
             stderr(&output)
         );
-        assert_eq!((snapshot(tmp.path()),), before, "--output {o}");
+        assert_eq!((tree_snapshot(tmp.path()),), before, "--output {o}");
     }
     // Without --force, a non-empty folder that is not a product is refused too.
     tried += 1;

@@ -18,34 +18,6 @@ fn hostile_image() -> String {
         .expect("PIXI_AIRGAP_TESTBED_HOSTILE_IMAGE (scripts/testbed.sh exports it)")
 }
 
-/// Path -> (kind, mode, content hash) of every entry under `root`, links not followed.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
-    let mut out = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .follow_root_links(false)
-    {
-        let entry = entry.unwrap();
-        let meta = entry.path().symlink_metadata().unwrap();
-        let what = if meta.file_type().is_symlink() {
-            format!(
-                "link {}",
-                std::fs::read_link(entry.path()).unwrap().display()
-            )
-        } else if meta.is_file() {
-            format!(
-                "file {:o} {}",
-                meta.permissions().mode(),
-                sha256_file(entry.path())
-            )
-        } else {
-            format!("dir {:o}", meta.permissions().mode())
-        };
-        out.insert(entry.path().strip_prefix(root).unwrap().to_path_buf(), what);
-    }
-    out
-}
-
 struct Attack {
     tmp: tempfile::TempDir,
     project: PathBuf,
@@ -72,7 +44,7 @@ impl Attack {
     }
 
     fn outside(&self) -> BTreeMap<PathBuf, String> {
-        let mut all = snapshot(self.tmp.path());
+        let mut all = tree_snapshot(self.tmp.path());
         all.retain(|p, _| !p.starts_with("wd"));
         all
     }

@@ -7,9 +7,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,26 +19,6 @@ use pixi_airgap::tar::{stream, write as tarw};
 fn hostile_image() -> String {
     std::env::var("PIXI_AIRGAP_TESTBED_HOSTILE_IMAGE")
         .expect("PIXI_AIRGAP_TESTBED_HOSTILE_IMAGE (scripts/testbed.sh exports it)")
-}
-
-/// Relative path -> content hash (or link target, or "dir") of everything under `root`.
-fn tree_hash(root: &Path) -> BTreeMap<PathBuf, String> {
-    walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .follow_root_links(false)
-        .into_iter()
-        .map(|e| {
-            let e = e.unwrap();
-            let what = if e.file_type().is_symlink() {
-                format!("-> {}", std::fs::read_link(e.path()).unwrap().display())
-            } else if e.file_type().is_file() {
-                sha256_file(e.path())
-            } else {
-                "dir".to_string()
-            };
-            (e.path().strip_prefix(root).unwrap().to_path_buf(), what)
-        })
-        .collect()
 }
 
 /// When to kill: a line on stderr that contains this text, or a labelled container for the
@@ -206,7 +185,7 @@ fn sigkill_anywhere_leaves_nothing_clean_cannot_remove_and_the_previous_product_
         Some(0)
     );
     let product = workdir.join("product");
-    let before = tree_hash(&product);
+    let before = tree_snapshot(&product);
     let mut tried = 0;
 
     // make-product, killed while it writes (a large resource keeps it busy).
@@ -246,7 +225,7 @@ fn sigkill_anywhere_leaves_nothing_clean_cannot_remove_and_the_previous_product_
         .unwrap();
     assert_eq!(child.wait().unwrap().code(), None);
     assert_eq!(
-        tree_hash(&product),
+        tree_snapshot(&product),
         before,
         "make-product: the product changed"
     );
@@ -266,7 +245,11 @@ fn sigkill_anywhere_leaves_nothing_clean_cannot_remove_and_the_previous_product_
         let (code, _) = run_until(&bed, &stage_args, &[], at, "-KILL");
         assert_eq!(code, None, "{what}: killed, not finished");
         clean_finds_and_removes(&bed, &workdir, what);
-        assert_eq!(tree_hash(&product), before, "{what}: the product changed");
+        assert_eq!(
+            tree_snapshot(&product),
+            before,
+            "{what}: the product changed"
+        );
     }
     // The next run with --force starts clean: no half-written copy of a killed run stays.
     std::fs::write(project.join("ATTACK"), "none").unwrap();
@@ -279,7 +262,7 @@ fn sigkill_anywhere_leaves_nothing_clean_cannot_remove_and_the_previous_product_
         .map(|e| e.path())
         .collect();
     assert!(incoming.is_empty(), "left behind: {incoming:?}");
-    assert_eq!(tree_hash(&product), before, "the product changed");
+    assert_eq!(tree_snapshot(&product), before, "the product changed");
 
     record_count(&format!(
         "kill tests, stage-host and make-product: {tried} SIGKILL points tried"
@@ -293,7 +276,7 @@ fn sigkill_during_verify_product_leaves_nothing_clean_cannot_remove() {
     let (tmp, workdir, name) = staged(&bed, &server, "single", &["--verify-task", "smoke"]);
     assert_eq!(make_product(&workdir, &name, None).status.code(), Some(0));
     let product = workdir.join("product");
-    let before = tree_hash(&product);
+    let before = tree_snapshot(&product);
     let out = tmp.path().join("proof");
     let (pr, o) = (product.display().to_string(), out.display().to_string());
     let args = [
@@ -320,7 +303,11 @@ fn sigkill_during_verify_product_leaves_nothing_clean_cannot_remove() {
         let (code, _) = run_until(&bed, &args, &[], at, "-KILL");
         assert_eq!(code, None, "{what}");
         clean_finds_and_removes(&bed, &out, what);
-        assert_eq!(tree_hash(&product), before, "{what}: the product changed");
+        assert_eq!(
+            tree_snapshot(&product),
+            before,
+            "{what}: the product changed"
+        );
     }
     // And the product still proves itself.
     let output = verify_product(&bed, &product, &out, &name, &["--force"]);

@@ -633,3 +633,35 @@ pub async fn exec_in(
         .unwrap();
     (out.text(), out.exit_code)
 }
+
+/// Path -> (kind, mode, content hash) of every entry under `root`, links not followed: the
+/// before/after picture of a tree that must not change.
+pub fn tree_snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .follow_root_links(false)
+    {
+        let entry = entry.unwrap();
+        let meta = entry.path().symlink_metadata().unwrap();
+        let what = if meta.file_type().is_symlink() {
+            format!(
+                "link {}",
+                std::fs::read_link(entry.path()).unwrap().display()
+            )
+        } else if meta.is_file() {
+            format!(
+                "file {:o} {}",
+                std::os::unix::fs::PermissionsExt::mode(&meta.permissions()),
+                sha256_file(entry.path())
+            )
+        } else {
+            format!(
+                "dir {:o}",
+                std::os::unix::fs::PermissionsExt::mode(&meta.permissions())
+            )
+        };
+        out.insert(entry.path().strip_prefix(root).unwrap().to_path_buf(), what);
+    }
+    out
+}
