@@ -293,7 +293,9 @@ impl Docker {
         &self.engine
     }
 
-    pub(crate) fn raw(&self) -> &bollard::Docker {
+    /// The engine client underneath, for a call this module does not wrap (the test harness makes
+    /// its channel networks with it).
+    pub fn raw(&self) -> &bollard::Docker {
         &self.inner
     }
 
@@ -368,25 +370,6 @@ impl Docker {
         Err(DockerError::ImageNotFound {
             image: image.to_string(),
         })
-    }
-
-    /// IDs of containers (running or not) that carry `key=value`.
-    pub async fn containers_with_label(
-        &self,
-        key: &str,
-        value: &str,
-    ) -> Result<Vec<String>, DockerError> {
-        let filters = HashMap::from([("label".to_string(), vec![format!("{key}={value}")])]);
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let list = self
-            .inner
-            .list_containers(Some(options))
-            .await
-            .map_err(|source| DockerError::ListContainers { source })?;
-        Ok(list.into_iter().filter_map(|c| c.id).collect())
     }
 
     /// Containers (running or not) that carry the label `key`, with their labels.
@@ -529,28 +512,6 @@ impl Docker {
             }
         }
         Ok(None)
-    }
-
-    /// Creates a user-defined bridge network (for tests and private channel mirrors).
-    pub async fn create_network(&self, name: &str) -> Result<(), DockerError> {
-        let request = bollard::models::NetworkCreateRequest {
-            name: name.to_string(),
-            driver: Some("bridge".to_string()),
-            labels: Some(
-                std::iter::once((LABEL_MANAGED.to_string(), "true".to_string()))
-                    .chain(crate::process::Creator::current().labels())
-                    .collect(),
-            ),
-            ..Default::default()
-        };
-        self.inner
-            .create_network(request)
-            .await
-            .map(|_| ())
-            .map_err(|source| DockerError::Network {
-                name: name.to_string(),
-                source,
-            })
     }
 
     pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {

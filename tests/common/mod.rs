@@ -149,10 +149,7 @@ impl ChannelServer {
         let network = unique("pixi-airgap-test-net");
         let docker = bed.docker.clone();
         let container = runtime().block_on(async {
-            docker
-                .create_network(&network)
-                .await
-                .expect("create network");
+            create_network(&docker, &network).await;
             let spec = ContainerSpec {
                 image: bed.image.clone(),
                 labels: vec![("io.pixi-airgap.test".into(), "channel".into())],
@@ -416,12 +413,38 @@ pub fn stderr(output: &Output) -> String {
 
 /// Containers that carry our label for a given workdir (must be none after every run).
 pub fn containers_for_workdir(bed: &Testbed, workdir: &Path) -> Vec<String> {
+    let workdir = workdir.display().to_string();
     runtime()
-        .block_on(bed.docker.containers_with_label(
-            pixi_airgap::docker::LABEL_WORKDIR,
-            &workdir.display().to_string(),
-        ))
+        .block_on(
+            bed.docker
+                .labelled_containers(pixi_airgap::docker::LABEL_WORKDIR),
+        )
         .unwrap()
+        .into_iter()
+        .filter(|c| c.labels.get(pixi_airgap::docker::LABEL_WORKDIR) == Some(&workdir))
+        .map(|c| c.id)
+        .collect()
+}
+
+/// A user-defined bridge network with our labels (the creator's too, so `clean` can judge it).
+pub async fn create_network(docker: &Docker, name: &str) {
+    let labels = std::iter::once((
+        pixi_airgap::docker::LABEL_MANAGED.to_string(),
+        "true".to_string(),
+    ))
+    .chain(pixi_airgap::process::Creator::current().labels())
+    .collect();
+    let request = bollard::models::NetworkCreateRequest {
+        name: name.to_string(),
+        driver: Some("bridge".to_string()),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    docker
+        .raw()
+        .create_network(request)
+        .await
+        .expect("create network");
 }
 
 /// Files that exercise the stager, plus secrets and junk that must never be staged.
