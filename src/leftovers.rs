@@ -362,13 +362,7 @@ async fn clean_container_workdir(
     stop_running(docker, container.id(), &record.pid_file).await?;
     let cw = &record.container_workdir;
     let marker = format!("{cw}/{}", crate::workdir::MARKER);
-    let marked = container
-        .exec(
-            &ExecSpec::new(["sh", "-c", "test -f \"$1\"", "sh", marker.as_str()]),
-            None,
-        )
-        .await?;
-    if marked.exit_code != 0 {
+    if !container.has_plain_file(&marker).await? {
         return Ok(Some(format!(
             "`{cw}` has no {}: not deleted",
             crate::workdir::MARKER

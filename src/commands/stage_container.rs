@@ -280,13 +280,7 @@ async fn prepare_container_workdir(container: &Container, options: &Options) -> 
             .into());
         }
         let marker = format!("{cw}/{}", crate::workdir::MARKER);
-        let marked = container
-            .exec(
-                &ExecSpec::new(["sh", "-c", "test -f \"$1\"", "sh", marker.as_str()]),
-                None,
-            )
-            .await?;
-        if marked.exit_code != 0 {
+        if !container.has_plain_file(&marker).await? {
             return Err(InputError::new(format!(
                 "`{cw}` in container {} is not a pixi-airgap workdir (it has no {}): nothing was deleted",
                 container.short_id(),

@@ -146,6 +146,13 @@ impl Container {
     ) -> Result<ExecOutput, DockerError> {
         run_exec(self.docker(), self.id(), spec, log).await
     }
+
+    /// Whether `path` is a plain file in the container, not a link to one (how a workdir's marker
+    /// is told apart from something that only looks like it).
+    pub async fn has_plain_file(&self, path: &str) -> Result<bool, DockerError> {
+        let spec = ExecSpec::new(["sh", "-c", "test -f \"$1\" && ! test -L \"$1\"", "sh", path]);
+        Ok(self.exec(&spec, None).await?.exit_code == 0)
+    }
 }
 
 async fn run_exec(
