@@ -3,11 +3,8 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 use pixi_airgap::docker::{ContainerSpec, ExecSpec};
-use pixi_airgap::tar::{stream, write as tarw};
 
 #[test]
 fn a_bundled_pixi_product_is_proven_in_an_image_without_pixi() {
@@ -80,11 +77,7 @@ fn a_bundled_pixi_product_is_proven_in_an_image_without_pixi() {
             ..Default::default()
         };
         let container = bed.docker.start_container(&spec).await.unwrap();
-        let entries = tarw::plan_tree(&product, Path::new("opt/product")).unwrap();
-        bed.docker
-            .upload(container.id(), "/", stream::tar_stream(entries, tarw::Owner::ROOT))
-            .await
-            .unwrap();
+        upload_tree(&bed.docker, container.id(), &product, "/", "opt/product").await;
         let fake = "mkdir -p /fake && printf '#!/bin/sh\\necho pixi 9.9.9\\n' > /fake/pixi && chmod +x /fake/pixi";
         let scripts = [
             "command -v pixi || echo no-pixi-in-image".to_string(),

@@ -340,15 +340,14 @@ fn user_container_with_slow_pixi(bed: &Testbed) -> pixi_airgap::docker::Containe
             ..Default::default()
         };
         let container = bed.docker.start_container(&spec).await.unwrap();
-        let entries = tarw::plan_tree(&project, Path::new("home/dev/multi-env")).unwrap();
-        bed.docker
-            .upload(
-                container.id(),
-                "/",
-                stream::tar_stream(entries, tarw::Owner::ROOT),
-            )
-            .await
-            .unwrap();
+        upload_tree(
+            &bed.docker,
+            container.id(),
+            &project,
+            "/",
+            "home/dev/multi-env",
+        )
+        .await;
         let entries = tarw::plan_tree(&dir.path().join("bin"), Path::new("usr/local/bin")).unwrap();
         let entries = entries
             .into_iter()

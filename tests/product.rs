@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 
 #[test]
@@ -208,11 +206,9 @@ fn bootstrap_runs_twice_offline() {
     let docker = bed.docker.clone();
     let outputs = runtime().block_on(async {
         use pixi_airgap::docker::{ContainerSpec, ExecSpec};
-        use pixi_airgap::tar::{stream, write as tarw};
         let spec = ContainerSpec { image: bed.image.clone(), network: Some("none".into()), ..Default::default() };
         let container = docker.start_container(&spec).await.unwrap();
-        let entries = tarw::plan_tree(&product, Path::new("somewhere/else")).unwrap();
-        docker.upload(container.id(), "/", stream::tar_stream(entries, tarw::Owner::ROOT)).await.unwrap();
+        upload_tree(&docker, container.id(), &product, "/", "somewhere/else").await;
         let mut outs = Vec::new();
         for _ in 0..2 {
             let exec = ExecSpec::new(["sh", "/somewhere/else/bootstrap-project.sh"]);
@@ -402,22 +398,20 @@ fn a_leftover_environment_cannot_stand_in_for_the_package_cache() {
     let envs_tar = runtime().block_on(async {
         use futures_util::TryStreamExt;
         use pixi_airgap::docker::{ContainerSpec, ExecSpec};
-        use pixi_airgap::tar::{stream, write as tarw};
         let spec = ContainerSpec {
             image: bed.image.clone(),
             network: Some("none".into()),
             ..Default::default()
         };
         let container = bed.docker.start_container(&spec).await.unwrap();
-        let entries = tarw::plan_tree(&complete, Path::new("pixi-airgap-proof/product")).unwrap();
-        bed.docker
-            .upload(
-                container.id(),
-                "/",
-                stream::tar_stream(entries, tarw::Owner::ROOT),
-            )
-            .await
-            .unwrap();
+        upload_tree(
+            &bed.docker,
+            container.id(),
+            &complete,
+            "/",
+            "pixi-airgap-proof/product",
+        )
+        .await;
         let boot = container
             .exec(
                 &ExecSpec::new(["sh", "/pixi-airgap-proof/product/bootstrap-project.sh"]),

@@ -170,26 +170,17 @@ impl ChannelServer {
             channel::write_channel(&dir.path().join("testchannel"));
             if let Some(index) = std::env::var_os("PIXI_AIRGAP_TESTBED_PYPI_INDEX") {
                 copy_tree(Path::new(&index), &dir.path().join("pypi"));
-                let entries = tarw::plan_tree(&dir.path().join("pypi"), Path::new("pypi")).unwrap();
-                docker
-                    .upload(
-                        container.id(),
-                        "/srv",
-                        stream::tar_stream(entries, tarw::Owner::ROOT),
-                    )
-                    .await
-                    .expect("upload PyPI index");
-            }
-            let entries =
-                tarw::plan_tree(&dir.path().join("testchannel"), Path::new("testchannel")).unwrap();
-            docker
-                .upload(
+                upload_tree(
+                    &docker,
                     container.id(),
+                    &dir.path().join("pypi"),
                     "/srv",
-                    stream::tar_stream(entries, tarw::Owner::ROOT),
+                    "pypi",
                 )
-                .await
-                .expect("upload channel");
+                .await;
+            }
+            let channel = dir.path().join("testchannel");
+            upload_tree(&docker, container.id(), &channel, "/srv", "testchannel").await;
             container
         });
         Self {
@@ -572,15 +563,7 @@ pub fn user_container(bed: &Testbed, server: &ChannelServer, project: &Path) -> 
             .await
             .unwrap();
         assert!(mkdir.success());
-        let entries = tarw::plan_tree(project, Path::new(&name)).unwrap();
-        bed.docker
-            .upload(
-                container.id(),
-                "/home/dev",
-                stream::tar_stream(entries, tarw::Owner::ROOT),
-            )
-            .await
-            .unwrap();
+        upload_tree(&bed.docker, container.id(), project, "/home/dev", &name).await;
         container
     })
 }
@@ -687,4 +670,18 @@ pub fn tree_snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, String>
         out.insert(entry.path().strip_prefix(root).unwrap().to_path_buf(), what);
     }
     out
+}
+
+/// Copies the host tree `src` into a container as root: it lands at `at/name` (`name` may have
+/// several parts; missing folders are made by the engine).
+pub async fn upload_tree(docker: &Docker, container_id: &str, src: &Path, at: &str, name: &str) {
+    let entries = tarw::plan_tree(src, Path::new(name)).unwrap();
+    docker
+        .upload(
+            container_id,
+            at,
+            stream::tar_stream(entries, tarw::Owner::ROOT),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("upload of {} failed: {err}", src.display()));
 }
