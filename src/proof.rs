@@ -4,6 +4,7 @@
 //! is decided here, in `prove`, and nowhere else.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -161,6 +162,7 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
         ))
         .into());
     }
+    let manifest = Arc::new(manifest);
     log_not_uploaded(&check);
     tracing::info!("product matches its manifest ({} files)", check.checked);
     let max_life = crate::session::max_life()?;
@@ -197,7 +199,7 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
     let (mut report, status) = session.close(result).await?;
     report.files_checked = check.checked;
     report.extra_files = check.extra;
-    report.runtime_state = check.runtime_state;
+    report.runtime_state = check.runtime_state.keys().cloned().collect();
     report.timings.check_seconds = check_seconds;
     report.timings.total_seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report).context("failed to encode the report")?;
@@ -232,7 +234,7 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
 async fn prove(
     session: &Session,
     options: &ProofOptions,
-    manifest: &ProductManifest,
+    manifest: &Arc<ProductManifest>,
     verifications: &[Verification],
 ) -> anyhow::Result<(ProofReport, Status)> {
     let image = session.image();
@@ -449,13 +451,12 @@ async fn check_no_network(session: &Session) -> anyhow::Result<(String, Vec<Stri
 /// uploaded, so an environment left by bootstrapping in place cannot stand in for an install from
 /// `pkg-cache/`.
 fn log_not_uploaded(check: &manifest::CheckReport) {
-    for folder in &check.runtime_state {
-        let count = check.files_in(folder);
+    for (folder, count) in &check.runtime_state {
         tracing::info!(
             "not uploaded: `{folder}` ({count} files): runtime state from bootstrapping in place, not part of the product"
         );
     }
-    let other: Vec<&String> = check.other_extra().collect();
+    let other = &check.extra;
     if !other.is_empty() {
         tracing::warn!(
             "not uploaded: {} file(s) in the product folder that are not in its manifest: {}{}",
@@ -476,24 +477,32 @@ fn log_not_uploaded(check: &manifest::CheckReport) {
 async fn upload_product(
     session: &Session,
     product_dir: &Path,
-    manifest: &ProductManifest,
+    manifest: &Arc<ProductManifest>,
     owner: Owner,
 ) -> anyhow::Result<()> {
     let root = Path::new(PROOF_ROOT.trim_start_matches('/'));
-    let mut entries = vec![TarEntry::dir(root), TarEntry::dir(root.join("home"))];
-    entries.extend(manifest::manifest_entries(
-        product_dir,
-        manifest,
-        &root.join("product"),
-    ));
+    let lead = [TarEntry::dir(root), TarEntry::dir(root.join("home"))];
+    let entries = lead
+        .into_iter()
+        .chain(manifest::manifest_entries(
+            product_dir,
+            Arc::clone(manifest),
+            &root.join("product"),
+        ))
+        .map(Ok);
     tracing::info!(
-        "copying the product's {} manifest entries ({} tar entries) into {}:{PROOF_ROOT}/product",
+        "copying the product's {} manifest entries into {}:{PROOF_ROOT}/product",
         manifest.files.len(),
-        entries.len(),
         session.container().short_id()
     );
     session
-        .upload(entries, owner, "/", "copying the product")
+        .upload(
+            Box::new(entries),
+            manifest.total_size(),
+            owner,
+            "/",
+            "copying the product",
+        )
         .await
         .context("failed to copy the product into the proof container")
 }

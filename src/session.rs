@@ -15,7 +15,8 @@ use crate::docker::{
     LABEL_WORKDIR,
 };
 use crate::exit::{InfraError, InputError};
-use crate::tar::write::{Owner, TarEntry};
+use crate::tar::stream::Entries;
+use crate::tar::write::Owner;
 use crate::verify::{VerificationReport, VerifySpec};
 
 /// A container to create for one run.
@@ -216,15 +217,16 @@ impl Session {
     }
 
     /// Streams `entries` as a tar owned by `owner` into `dest` (a folder that exists in the
-    /// container), with a progress bar named `what`.
+    /// container), with a progress bar named `what` that counts up to `content_bytes`.
     pub async fn upload(
         &self,
-        entries: Vec<TarEntry>,
+        entries: Entries,
+        content_bytes: u64,
         owner: Owner,
         dest: &str,
         what: &str,
     ) -> anyhow::Result<()> {
-        let bar = crate::progress::bytes(what, Some(crate::tar::write::content_size(&entries)));
+        let bar = crate::progress::bytes(what, Some(content_bytes));
         let stream = crate::tar::stream::tar_stream(entries, owner);
         let failure = stream.failure();
         let uploaded = self

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use pixi_airgap::docker::{ContainerSpec, ExecSpec};
-use pixi_airgap::tar::{stream, write as tarw};
 
 fn hostile_image() -> String {
     std::env::var("PIXI_AIRGAP_TESTBED_HOSTILE_IMAGE")
@@ -348,19 +347,14 @@ fn user_container_with_slow_pixi(bed: &Testbed) -> pixi_airgap::docker::Containe
             "home/dev/multi-env",
         )
         .await;
-        let entries = tarw::plan_tree(&dir.path().join("bin"), Path::new("usr/local/bin")).unwrap();
-        let entries = entries
-            .into_iter()
-            .filter(|e| e.path != Path::new("usr/local/bin"))
-            .collect();
-        bed.docker
-            .upload(
-                container.id(),
-                "/",
-                stream::tar_stream(entries, tarw::Owner::ROOT),
-            )
-            .await
-            .unwrap();
+        upload_tree(
+            &bed.docker,
+            container.id(),
+            &dir.path().join("bin"),
+            "/",
+            "usr/local/bin",
+        )
+        .await;
         container
     })
 }

@@ -173,11 +173,11 @@ fn container_filter_excludes_every_secret_and_keeps_every_lookalike() {
     let root = tmp.path().join("corpus");
     materialise(&corpus, &root);
     // As the engine sends a container's folder: unfiltered, under the folder's own name.
-    let entries = tarw::plan_tree(&root, Path::new("corpus")).unwrap();
+    let entries = tarw::tree_entries(&root, Path::new("corpus"));
     let filter = StageFilter::new(&[], &[]).unwrap();
     let (out, report) = runtime()
         .block_on(async {
-            let source = stream::tar_stream(entries, tarw::Owner::ROOT);
+            let source = stream::tar_stream(Box::new(entries), tarw::Owner::ROOT);
             pixi_airgap::stage::walk::refilter_stream(
                 Box::pin(source),
                 Vec::new(),

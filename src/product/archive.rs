@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::atomic::PendingFile;
 use crate::fsutil::hex;
-use crate::tar::write::{plan_tree, write_tar, Owner};
+use crate::tar::write::{tree_entries, write_tar, Owner};
 
 /// zstd level: a good ratio for package caches at a speed that suits CI.
 const ZSTD_LEVEL: i32 = 10;
@@ -52,7 +52,6 @@ pub fn write(
 ) -> anyhow::Result<ArchiveInfo> {
     let name = format!("{top}.{}", format.extension());
     let path = dest_dir.join(&name);
-    let entries = plan_tree(product_dir, Path::new(top))?;
     let pending = PendingFile::new(&path)?;
     let file = pending.file()?;
     let hashing = HashingWriter {
@@ -61,13 +60,21 @@ pub fn write(
         written: 0,
     };
     let hashing = match format {
-        ArchiveFormat::Tar => write_tar(&entries, Owner::ROOT, hashing)?,
+        ArchiveFormat::Tar => write_tar(
+            tree_entries(product_dir, Path::new(top)),
+            Owner::ROOT,
+            hashing,
+        )?,
         ArchiveFormat::TarZst => {
             let encoder =
                 zstd::Encoder::new(hashing, ZSTD_LEVEL).context("failed to start zstd")?;
-            write_tar(&entries, Owner::ROOT, encoder)?
-                .finish()
-                .context("failed to finish the zstd stream")?
+            write_tar(
+                tree_entries(product_dir, Path::new(top)),
+                Owner::ROOT,
+                encoder,
+            )?
+            .finish()
+            .context("failed to finish the zstd stream")?
         }
     };
     let HashingWriter {

@@ -19,7 +19,7 @@ use super::{templates, ProductLayout};
 use crate::atomic::PendingDir;
 use crate::exit::InputError;
 use crate::fsutil::hex;
-use crate::tar::write::{plan_dir, EntryKind};
+use crate::tar::write::{walk_dir, EntryKind, Walked};
 use crate::workdir::report::{BundledPixi, StageReport, StageResult};
 use crate::workdir::Workdir;
 
@@ -193,10 +193,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there")
         .into());
     }
-    let mut json = serde_json::to_vec_pretty(&manifest).context("failed to encode the manifest")?;
-    json.push(b'\n');
-    std::fs::write(staging.join(ProductLayout::MANIFEST), json)
-        .with_context(|| format!("failed to write {}", ProductLayout::MANIFEST))?;
+    write_manifest(&staging.join(ProductLayout::MANIFEST), &manifest)?;
 
     pending.commit()?;
     tracing::info!(
@@ -206,6 +203,19 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         manifest.total_size() as f64 / (1024.0 * 1024.0)
     );
     Ok(manifest)
+}
+
+/// Writes the manifest as it is encoded (never the whole text in memory), with a final newline.
+fn write_manifest(path: &Path, manifest: &ProductManifest) -> anyhow::Result<()> {
+    let failed = || format!("failed to write {}", ProductLayout::MANIFEST);
+    let file = File::create(path).with_context(failed)?;
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+    serde_json::to_writer_pretty(&mut out, manifest).context("failed to encode the manifest")?;
+    out.write_all(b"\n").with_context(failed)?;
+    out.into_inner()
+        .map_err(|err| err.into_error())
+        .with_context(failed)?;
+    Ok(())
 }
 
 /// Copies `WORKDIR/pixi-bin/pixi` to `bin/pixi`, refusing a binary that is not the one staging
@@ -356,18 +366,22 @@ impl Copier {
     ) -> anyhow::Result<()> {
         // The same sorted walk that never follows a link as every tar we write: names first
         // (cheap), then each entry copied or linked, files hashed as they go.
-        let plan = plan_dir(src, Path::new(prefix), |rel, file_type| {
+        let walk = walk_dir(src, Path::new(prefix), |rel, file_type| {
             Ok(keep(rel, file_type.is_dir()))
-        })?;
-        for special in &plan.special {
-            tracing::warn!(
-                "skipped `{}`: not a file, folder or symlink",
-                src.join(special).display()
-            );
-        }
+        });
         let prefix = Path::new(prefix);
-        for entry in plan.entries {
+        for step in walk {
             crate::shutdown::check()?;
+            let entry = match step? {
+                Walked::Entry(entry) => entry,
+                Walked::Special(special) => {
+                    tracing::warn!(
+                        "skipped `{}`: not a file, folder or symlink",
+                        src.join(special).display()
+                    );
+                    continue;
+                }
+            };
             let dest = dest_root.join(&entry.path);
             let record_path = crate::fsutil::slash_path(&entry.path)?;
             match entry.kind {
@@ -910,17 +924,17 @@ mod tests {
         std::fs::write(product.join("demo/.pixi/other"), "x").unwrap();
         std::fs::write(product.join("stray.txt"), "x").unwrap();
         let (manifest, report) = check(&product).unwrap();
+        let state: Vec<_> = report.runtime_state.into_iter().collect();
         assert_eq!(
-            report.runtime_state,
-            ["demo/.pixi/envs", "demo/.pixi/other"]
+            state,
+            [
+                ("demo/.pixi/envs".to_string(), 1),
+                ("demo/.pixi/other".to_string(), 1)
+            ]
         );
-        assert_eq!(report.files_in("demo/.pixi/envs"), 1);
-        assert_eq!(report.other_extra().collect::<Vec<_>>(), ["stray.txt"]);
-        let entries = manifest_entries(&product, &manifest, Path::new("p"));
-        let paths: Vec<String> = entries
-            .iter()
-            .map(|e| e.path.display().to_string())
-            .collect();
+        assert_eq!(report.extra, ["stray.txt"]);
+        let entries = manifest_entries(&product, std::sync::Arc::new(manifest), Path::new("p"));
+        let paths: Vec<String> = entries.map(|e| e.path.display().to_string()).collect();
         assert!(paths.contains(&"p/pkg-cache/pkgs/a-1-0/bin/tool".to_string()));
         assert!(paths.contains(&format!("p/{}", ProductLayout::MANIFEST)));
         assert!(

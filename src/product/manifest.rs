@@ -2,14 +2,18 @@
 //! it ([`super::make`]), and the offline proof, which reads it and checks the product against it
 //! ([`check`]) before anything runs. Its schema, how it is read, and that check live here.
 
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::fs::File;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 
 use super::{templates, ProductLayout};
 use crate::docker::ImageRecord;
 use crate::exit::InputError;
-use crate::tar::write::{plan_dir, EntryKind, TarEntry};
+use crate::tar::write::{walk_dir, EntryKind, TarEntry, Walked};
 use crate::verify::VerificationReport;
 
 /// Bumped when the manifest changes incompatibly.
@@ -135,21 +139,24 @@ impl ProductManifest {
     /// name a place inside the product (see [`ProductManifest::validate`]).
     pub fn read(product_dir: &Path) -> anyhow::Result<Self> {
         let path = product_dir.join(ProductLayout::MANIFEST);
-        let bytes = std::fs::read(&path).map_err(|err| {
-            InputError::new(format!(
-                "`{}` is not a pixi-airgap product: cannot read {}",
-                product_dir.display(),
-                ProductLayout::MANIFEST
-            ))
-            .with_source(err)
-        })?;
+        let open = || {
+            File::open(&path).map(BufReader::new).map_err(|err| {
+                InputError::new(format!(
+                    "`{}` is not a pixi-airgap product: cannot read {}",
+                    product_dir.display(),
+                    ProductLayout::MANIFEST
+                ))
+                .with_source(err)
+            })
+        };
         let damaged = |err: serde_json::Error| {
             InputError::new(format!("`{}` is damaged", path.display())).with_source(err)
         };
-        // The version first: a newer format may have changed any other field.
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
-        check_format_version(&path, value.get("format_version"))?;
-        let manifest: Self = serde_json::from_value(value).map_err(damaged)?;
+        // The version first: a newer format may have changed any other field. Both reads stream
+        // the file; nothing but the version is kept from the first (no document tree in memory).
+        let probe: VersionProbe = serde_json::from_reader(open()?).map_err(damaged)?;
+        check_format_version(&path, probe.format_version.as_ref())?;
+        let manifest: Self = serde_json::from_reader(open()?).map_err(damaged)?;
         manifest.validate(&path)?;
         Ok(manifest)
     }
@@ -203,6 +210,12 @@ pub(crate) fn shown(lines: &[String]) -> String {
     let n = lines.len().min(20);
     let more = if lines.len() > n { "\n  ..." } else { "" };
     format!("{}{more}", lines[..n].join("\n"))
+}
+
+/// The one field read before the rest (whatever its type, so a wrong one is reported as such).
+#[derive(serde::Deserialize)]
+struct VersionProbe {
+    format_version: Option<serde_json::Value>,
 }
 
 /// Refuses a manifest whose format this build does not know (older than 1, or newer).
@@ -269,31 +282,13 @@ pub struct CheckReport {
     pub checked: usize,
     pub missing: Vec<String>,
     pub changed: Vec<String>,
-    /// Files not in the manifest (reported, not fatal: pixi adds environments and caches here).
+    /// Files not in the manifest, other than runtime state (reported, not fatal).
     /// `verify-product` never uploads them.
     pub extra: Vec<String>,
-    /// The folders under `<project>/.pixi/` that hold extra files: what bootstrapping in place
-    /// left (environments, pixi's state), by folder.
-    pub runtime_state: Vec<String>,
-}
-
-impl CheckReport {
-    /// How many extra files lie in the runtime-state folder `folder`.
-    pub fn files_in(&self, folder: &str) -> usize {
-        self.extra.iter().filter(|p| is_under(p, folder)).count()
-    }
-
-    /// The extra files that are not runtime state.
-    pub fn other_extra(&self) -> impl Iterator<Item = &String> {
-        self.extra
-            .iter()
-            .filter(|p| !self.runtime_state.iter().any(|s| is_under(p, s)))
-    }
-}
-
-fn is_under(path: &str, folder: &str) -> bool {
-    path.strip_prefix(folder)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    /// The folders under `<project>/.pixi/` that hold files not in the manifest: what
+    /// bootstrapping in place left (environments, pixi's state), with how many files each holds.
+    /// Counted, not listed: an environment has tens of thousands of files.
+    pub runtime_state: BTreeMap<String, usize>,
 }
 
 /// The runtime-state folder an extra file belongs to: `<project>/.pixi/<first part>` (or the
@@ -307,16 +302,15 @@ fn runtime_state_folder(project_name: &str, rel: &str) -> Option<String> {
 /// Checks every file of the product against its manifest. Missing or changed files are an input
 /// error naming them; extra files are returned for a warning. Nothing is followed: an entry whose
 /// folder on disk is a link, or a link that resolves outside the product, counts as changed.
+/// Memory: the manifest's records, and the folders seen; the product is walked lazily.
 pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport)> {
     let manifest = ProductManifest::read(product_dir)?;
     let mut report = CheckReport::default();
-    let mut known = std::collections::HashSet::new();
     let real_root = std::fs::canonicalize(product_dir)
         .with_context(|| format!("failed to resolve `{}`", product_dir.display()))?;
-    let mut real_dirs = std::collections::HashSet::new();
+    let mut real_dirs = HashSet::new();
     for record in &manifest.files {
         crate::shutdown::check()?;
-        known.insert(record.path.clone());
         let path = product_dir.join(&record.path);
         report.checked += 1;
         // Every folder on the way must be a real folder: a link there would make us read (and
@@ -361,27 +355,29 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
             report.changed.push(record.path.clone());
         }
     }
-    // What is on disk, by the same walk every tar we write uses (sorted, no link followed).
-    let plan = plan_dir(product_dir, Path::new(""), |_, _| Ok(true))?;
-    let on_disk = plan
-        .entries
-        .iter()
-        .filter(|e| !matches!(e.kind, EntryKind::Dir))
-        .map(|e| e.path.clone())
-        .chain(plan.special.iter().map(PathBuf::from));
-    for path in on_disk {
-        let rel = crate::fsutil::slash_path(&path)?;
-        if rel != ProductLayout::MANIFEST && !known.contains(&rel) {
-            if let Some(folder) = runtime_state_folder(&manifest.project_name, &rel) {
-                if !report.runtime_state.contains(&folder) {
-                    report.runtime_state.push(folder);
-                }
-            }
-            report.extra.push(rel);
+    drop(real_dirs);
+    // What is on disk, by the same walk every tar we write uses (sorted, no link followed), one
+    // entry at a time.
+    let known: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    for step in walk_dir(product_dir, Path::new(""), |_, _| Ok(true)) {
+        let rel = match step? {
+            Walked::Entry(TarEntry {
+                kind: EntryKind::Dir,
+                ..
+            }) => continue,
+            Walked::Entry(entry) => crate::fsutil::slash_path(&entry.path)?,
+            Walked::Special(rel) => crate::fsutil::slash_path(Path::new(&rel))?,
+        };
+        if rel == ProductLayout::MANIFEST || known.contains(rel.as_str()) {
+            continue;
+        }
+        match runtime_state_folder(&manifest.project_name, &rel) {
+            Some(folder) => *report.runtime_state.entry(folder).or_default() += 1,
+            None => report.extra.push(rel),
         }
     }
+    drop(known);
     report.extra.sort();
-    report.runtime_state.sort();
     if !report.missing.is_empty() || !report.changed.is_empty() {
         let mut lines = Vec::new();
         for path in &report.changed {
@@ -422,54 +418,83 @@ fn folders_are_real(root: &Path, rel: &str, seen: &mut std::collections::HashSet
     true
 }
 
-/// The tar entries of exactly the manifest's files (and the manifest), under `prefix`: the
-/// folders that hold them, then each file or link as the manifest records it. Nothing else in
-/// the product folder is read. Call [`check`] first: it makes sure every entry is what the
+/// The tar entries of exactly the manifest's files (and the manifest), under `prefix`, produced
+/// one at a time as the upload reads them: the manifest first, then each file or link as the
+/// manifest records it, each folder on its way just before the first entry inside it. Nothing else
+/// in the product folder is read. Call [`check`] first: it makes sure every entry is what the
 /// manifest says and that no folder on the way is a link.
 pub fn manifest_entries(
     product_dir: &Path,
-    manifest: &ProductManifest,
+    manifest: Arc<ProductManifest>,
     prefix: &Path,
-) -> Vec<TarEntry> {
-    let mut folders = std::collections::BTreeSet::new();
-    folders.insert(PathBuf::new());
-    for record in &manifest.files {
-        let mut parent = Path::new(&record.path).parent();
-        while let Some(folder) = parent.filter(|p| !p.as_os_str().is_empty()) {
-            if !folders.insert(folder.to_path_buf()) {
-                break;
-            }
-            parent = folder.parent();
-        }
-    }
-    let mut entries: Vec<TarEntry> = folders
-        .into_iter()
-        .map(|folder| TarEntry {
-            path: prefix.join(folder),
-            kind: EntryKind::Dir,
-        })
-        .collect();
-    entries.push(TarEntry {
+) -> ManifestEntries {
+    let mut pending = VecDeque::new();
+    pending.push_back(TarEntry::dir(prefix));
+    pending.push_back(TarEntry {
         path: prefix.join(ProductLayout::MANIFEST),
         kind: EntryKind::File {
             source: product_dir.join(ProductLayout::MANIFEST),
             executable: false,
         },
     });
-    for record in &manifest.files {
+    ManifestEntries {
+        product_dir: product_dir.to_path_buf(),
+        prefix: prefix.to_path_buf(),
+        manifest,
+        next: 0,
+        pending,
+        folders: HashSet::new(),
+    }
+}
+
+/// See [`manifest_entries`]. Holds the folders written so far, never a list of the files.
+pub struct ManifestEntries {
+    product_dir: PathBuf,
+    prefix: PathBuf,
+    manifest: Arc<ProductManifest>,
+    next: usize,
+    pending: VecDeque<TarEntry>,
+    folders: HashSet<String>,
+}
+
+impl Iterator for ManifestEntries {
+    type Item = TarEntry;
+
+    fn next(&mut self) -> Option<TarEntry> {
+        if let Some(entry) = self.pending.pop_front() {
+            return Some(entry);
+        }
+        let record = self.manifest.files.get(self.next)?;
+        self.next += 1;
+        // The folders on the way that are not written yet, outermost first.
+        let mut missing = Vec::new();
+        let mut end = record.path.len();
+        while let Some(slash) = record.path[..end].rfind('/') {
+            let folder = &record.path[..slash];
+            if self.folders.contains(folder) {
+                break;
+            }
+            missing.push(folder.to_string());
+            end = slash;
+        }
+        for folder in missing.into_iter().rev() {
+            self.pending
+                .push_back(TarEntry::dir(self.prefix.join(&folder)));
+            self.folders.insert(folder);
+        }
         let kind = match &record.symlink {
             Some(target) => EntryKind::Symlink {
                 target: PathBuf::from(target),
             },
             None => EntryKind::File {
-                source: product_dir.join(&record.path),
+                source: self.product_dir.join(&record.path),
                 executable: record.executable,
             },
         };
-        entries.push(TarEntry {
-            path: prefix.join(&record.path),
+        self.pending.push_back(TarEntry {
+            path: self.prefix.join(&record.path),
             kind,
         });
+        self.pending.pop_front()
     }
-    entries
 }

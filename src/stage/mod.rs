@@ -305,8 +305,15 @@ async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<E
                 container.short_id(),
                 plan.cw()
             );
+            let bytes = crate::tar::write::content_size(&entries);
             session
-                .upload(entries, Owner::ROOT, plan.cw(), "staging")
+                .upload(
+                    Box::new(crate::tar::write::planned(entries)),
+                    bytes,
+                    Owner::ROOT,
+                    plan.cw(),
+                    "staging",
+                )
                 .await
                 .context("failed to stage the project into the container")?;
             Ok(excluded)

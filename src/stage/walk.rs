@@ -203,7 +203,7 @@ fn refilter<R: Read, W: Write>(
 mod tests {
     use super::*;
     use crate::tar::extract::{extract_reader, ExtractLimits};
-    use crate::tar::write::{plan_tree, write_tar};
+    use crate::tar::write::{plan_tree, planned, write_tar};
 
     #[test]
     fn earlier_workdirs_inside_the_project_are_not_staged() {
@@ -278,7 +278,7 @@ mod tests {
         }
         // As the engine sends it: everything under the folder's own name, unfiltered.
         let entries = plan_tree(&root, Path::new("proj")).unwrap();
-        let source = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
+        let source = write_tar(planned(entries.clone()), Owner::ROOT, Vec::new()).unwrap();
         let filter = StageFilter::new(&[], &[]).unwrap();
         let lead = vec![TarEntry::dir("project")];
         let (out, report) = refilter(

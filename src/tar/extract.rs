@@ -384,7 +384,7 @@ pub fn link_stays_inside(path: &Path, target: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tar::write::{plan_tree, write_tar, Owner};
+    use crate::tar::write::{plan_tree, planned, write_tar, Owner};
 
     #[test]
     fn extraction_refuses_escapes() {
@@ -426,7 +426,7 @@ mod tests {
         std::fs::create_dir_all(root.join("drop")).unwrap();
         std::fs::write(root.join("drop/x"), "x").unwrap();
         let entries = plan_tree(&root, Path::new("w")).unwrap();
-        let data = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
+        let data = write_tar(planned(entries.clone()), Owner::ROOT, Vec::new()).unwrap();
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
         let stats = extract_reader(

@@ -17,6 +17,10 @@ use futures_util::{Stream, StreamExt};
 
 use super::write::{write_tar, Owner, TarEntry};
 
+/// Entries for [`tar_stream`], produced as the tar is written (a lazy walk, the manifest's
+/// records): the tar thread holds one entry at a time, never the whole list.
+pub type Entries = Box<dyn Iterator<Item = anyhow::Result<TarEntry>> + Send>;
+
 /// Bytes per chunk sent to the consumer.
 const CHUNK: usize = 256 * 1024;
 /// Chunks in flight between the tar thread and the consumer.
@@ -73,7 +77,7 @@ impl Stream for TarStream {
 }
 
 /// A tar of `entries` as a byte stream, produced on a blocking thread while it is consumed.
-pub fn tar_stream(entries: Vec<TarEntry>, owner: Owner) -> TarStream {
+pub fn tar_stream(entries: Entries, owner: Owner) -> TarStream {
     let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
     let failure = Failure::default();
     let slot = failure.clone();
@@ -83,7 +87,7 @@ pub fn tar_stream(entries: Vec<TarEntry>, owner: Owner) -> TarStream {
             buf: Vec::with_capacity(CHUNK),
         };
         let result =
-            write_tar(&entries, owner, writer).and_then(|mut w| w.flush().map_err(Into::into));
+            write_tar(entries, owner, writer).and_then(|mut w| w.flush().map_err(Into::into));
         if let Err(err) = result {
             // A closed channel means the consumer stopped first; its error is the one to report.
             if !tx.is_closed() {
@@ -151,8 +155,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a"), "x".repeat(3 * CHUNK)).unwrap();
         let entries = crate::tar::write::plan_tree(dir.path(), std::path::Path::new("t")).unwrap();
-        let expected = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
-        let stream = boxed(tar_stream(entries.clone(), Owner::ROOT));
+        let expected = write_tar(
+            crate::tar::write::planned(entries.clone()),
+            Owner::ROOT,
+            Vec::new(),
+        )
+        .unwrap();
+        let stream = boxed(tar_stream(
+            Box::new(crate::tar::write::planned(entries.clone())),
+            Owner::ROOT,
+        ));
         let got = read_blocking(stream, |mut r| {
             let mut buf = Vec::new();
             r.read_to_end(&mut buf)?;
@@ -163,7 +175,7 @@ mod tests {
         assert_eq!(got, expected);
 
         std::fs::remove_file(dir.path().join("a")).unwrap();
-        let stream = tar_stream(entries, Owner::ROOT);
+        let stream = tar_stream(Box::new(crate::tar::write::planned(entries)), Owner::ROOT);
         let failure = stream.failure();
         let items: Vec<_> = stream.collect().await;
         assert!(items.last().unwrap().is_err());

@@ -56,68 +56,142 @@ pub struct Plan {
     pub special: Vec<String>,
 }
 
-/// Plans the entries for `root`, placed under `prefix` in the archive. The walk is sorted and
-/// never follows symlinks (not even a linked root). `keep(rel, file_type)` is asked about every
-/// path below `root`; a folder it refuses is not walked into.
+/// One step of a [`Walk`]: an entry to archive, or a thing a tar cannot carry (a socket, FIFO or
+/// device), by its path relative to the root.
+#[derive(Debug)]
+pub enum Walked {
+    Entry(TarEntry),
+    Special(String),
+}
+
+/// A sorted walk of `root` that never follows symlinks (not even a linked root), yielding its
+/// entries one at a time under `prefix`: memory stays at the folders being walked, whatever the
+/// number of files. `keep(rel, file_type)` is asked about every path below `root`; a folder it
+/// refuses is not walked into.
+pub struct Walk<F> {
+    walker: walkdir::IntoIter,
+    root: PathBuf,
+    prefix: PathBuf,
+    keep: F,
+}
+
+/// Starts a [`Walk`] of `root`, placed under `prefix` in the archive.
+pub fn walk_dir<F>(root: &Path, prefix: &Path, keep: F) -> Walk<F>
+where
+    F: FnMut(&Path, &std::fs::FileType) -> anyhow::Result<bool>,
+{
+    Walk {
+        walker: WalkDir::new(root)
+            .follow_links(false)
+            .follow_root_links(false)
+            .sort_by_file_name()
+            .into_iter(),
+        root: root.to_path_buf(),
+        prefix: prefix.to_path_buf(),
+        keep,
+    }
+}
+
+impl<F> Walk<F>
+where
+    F: FnMut(&Path, &std::fs::FileType) -> anyhow::Result<bool>,
+{
+    /// The next step, `None` at the end.
+    fn step(&mut self) -> anyhow::Result<Option<Walked>> {
+        loop {
+            let Some(item) = self.walker.next() else {
+                return Ok(None);
+            };
+            let item = item.with_context(|| format!("failed to walk `{}`", self.root.display()))?;
+            let rel = item
+                .path()
+                .strip_prefix(&self.root)
+                .context("walked outside the root")?;
+            let file_type = item.file_type();
+            if !rel.as_os_str().is_empty() && !(self.keep)(rel, &file_type)? {
+                if file_type.is_dir() {
+                    self.walker.skip_current_dir();
+                }
+                continue;
+            }
+            let path = if rel.as_os_str().is_empty() {
+                self.prefix.clone()
+            } else {
+                self.prefix.join(rel)
+            };
+            let kind = if file_type.is_dir() {
+                EntryKind::Dir
+            } else if file_type.is_symlink() {
+                let target = std::fs::read_link(item.path())
+                    .with_context(|| format!("failed to read link `{}`", item.path().display()))?;
+                EntryKind::Symlink { target }
+            } else if file_type.is_file() {
+                let meta = item
+                    .metadata()
+                    .with_context(|| format!("failed to stat `{}`", item.path().display()))?;
+                EntryKind::File {
+                    source: item.path().to_path_buf(),
+                    executable: crate::fsutil::is_executable(&meta),
+                }
+            } else {
+                return Ok(Some(Walked::Special(rel.display().to_string())));
+            };
+            return Ok(Some(Walked::Entry(TarEntry { path, kind })));
+        }
+    }
+}
+
+impl<F> Iterator for Walk<F>
+where
+    F: FnMut(&Path, &std::fs::FileType) -> anyhow::Result<bool>,
+{
+    type Item = anyhow::Result<Walked>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step().transpose()
+    }
+}
+
+/// Plans the entries for `root`, placed under `prefix` in the archive: a [`Walk`], collected.
+/// For trees that stay small (a project); large ones are walked lazily.
 pub fn plan_dir(
     root: &Path,
     prefix: &Path,
-    mut keep: impl FnMut(&Path, &std::fs::FileType) -> anyhow::Result<bool>,
+    keep: impl FnMut(&Path, &std::fs::FileType) -> anyhow::Result<bool>,
 ) -> anyhow::Result<Plan> {
     let mut plan = Plan::default();
-    let mut walker = WalkDir::new(root)
-        .follow_links(false)
-        .follow_root_links(false)
-        .sort_by_file_name()
-        .into_iter();
-    while let Some(item) = walker.next() {
-        let item = item.with_context(|| format!("failed to walk `{}`", root.display()))?;
-        let rel = item
-            .path()
-            .strip_prefix(root)
-            .context("walked outside the root")?;
-        let file_type = item.file_type();
-        if !rel.as_os_str().is_empty() && !keep(rel, &file_type)? {
-            if file_type.is_dir() {
-                walker.skip_current_dir();
-            }
-            continue;
+    for step in walk_dir(root, prefix, keep) {
+        match step? {
+            Walked::Entry(entry) => plan.entries.push(entry),
+            Walked::Special(rel) => plan.special.push(rel),
         }
-        let path = if rel.as_os_str().is_empty() {
-            prefix.to_path_buf()
-        } else {
-            prefix.join(rel)
-        };
-        let kind = if file_type.is_dir() {
-            EntryKind::Dir
-        } else if file_type.is_symlink() {
-            let target = std::fs::read_link(item.path())
-                .with_context(|| format!("failed to read link `{}`", item.path().display()))?;
-            EntryKind::Symlink { target }
-        } else if file_type.is_file() {
-            let meta = item
-                .metadata()
-                .with_context(|| format!("failed to stat `{}`", item.path().display()))?;
-            EntryKind::File {
-                source: item.path().to_path_buf(),
-                executable: crate::fsutil::is_executable(&meta),
-            }
-        } else {
-            plan.special.push(rel.display().to_string());
-            continue;
-        };
-        plan.entries.push(TarEntry { path, kind });
     }
     Ok(plan)
 }
 
-/// Plans all of `root` under `prefix`; things a tar cannot carry are skipped with a warning.
+/// All of `root` under `prefix`, lazily; things a tar cannot carry are skipped with a warning.
+pub fn tree_entries(
+    root: &Path,
+    prefix: &Path,
+) -> impl Iterator<Item = anyhow::Result<TarEntry>> + Send + 'static {
+    walk_dir(root, prefix, |_, _| Ok(true)).filter_map(|step| match step {
+        Ok(Walked::Entry(entry)) => Some(Ok(entry)),
+        Ok(Walked::Special(special)) => {
+            tracing::warn!("skipped `{special}`: not a file, folder or symlink");
+            None
+        }
+        Err(err) => Some(Err(err)),
+    })
+}
+
+/// All of `root` under `prefix`, collected (see [`tree_entries`]).
 pub fn plan_tree(root: &Path, prefix: &Path) -> anyhow::Result<Vec<TarEntry>> {
-    let plan = plan_dir(root, prefix, |_, _| Ok(true))?;
-    for special in &plan.special {
-        tracing::warn!("skipped `{special}`: not a file, folder or symlink");
-    }
-    Ok(plan.entries)
+    tree_entries(root, prefix).collect()
+}
+
+/// Entries already planned, as [`write_tar`] and the streaming upload take them.
+pub fn planned(entries: Vec<TarEntry>) -> impl Iterator<Item = anyhow::Result<TarEntry>> {
+    entries.into_iter().map(Ok)
 }
 
 /// The bytes of file content a list of entries will carry (for progress bars; a file that cannot
@@ -134,12 +208,17 @@ pub fn content_size(entries: &[TarEntry]) -> u64 {
         .sum()
 }
 
-/// Writes `entries` as a tar into `out`. Used by the streaming upload and for archives on disk.
-pub fn write_tar<W: Write>(entries: &[TarEntry], owner: Owner, out: W) -> anyhow::Result<W> {
+/// Writes `entries` as a tar into `out`, taking them one at a time (a lazy walk stays lazy).
+/// Used by the streaming upload and for archives on disk.
+pub fn write_tar<W: Write>(
+    entries: impl IntoIterator<Item = anyhow::Result<TarEntry>>,
+    owner: Owner,
+    out: W,
+) -> anyhow::Result<W> {
     let mut builder = TarBuilder::new(out, owner);
     for entry in entries {
         crate::shutdown::check()?;
-        builder.entry(entry)?;
+        builder.entry(&entry?)?;
     }
     builder.finish()
 }
@@ -282,8 +361,8 @@ mod tests {
         std::fs::create_dir_all(root.join("empty dir")).unwrap();
         std::fs::write(root.join("ünïcode name.txt"), "hello").unwrap();
         let entries = plan_tree(&root, Path::new("top")).unwrap();
-        let a = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
-        let b = write_tar(&entries, Owner::ROOT, Vec::new()).unwrap();
+        let a = write_tar(planned(entries.clone()), Owner::ROOT, Vec::new()).unwrap();
+        let b = write_tar(planned(entries.clone()), Owner::ROOT, Vec::new()).unwrap();
         assert_eq!(a, b);
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();

@@ -328,19 +328,7 @@ pub fn write_lock(bed: &Testbed, server: &ChannelServer, project: &Path) {
             .await
             .unwrap();
         assert!(mkdir.success());
-        let entries = tarw::plan_tree(project, Path::new("")).unwrap();
-        let entries = entries
-            .into_iter()
-            .filter(|e| !e.path.as_os_str().is_empty())
-            .collect();
-        docker
-            .upload(
-                container.id(),
-                "/lock/p",
-                stream::tar_stream(entries, tarw::Owner::ROOT),
-            )
-            .await
-            .unwrap();
+        upload_tree(&docker, container.id(), project, "/lock/p", "").await;
         let env = vec![
             "PIXI_CACHE_DIR=/lock/cache".to_string(),
             "RATTLER_CACHE_DIR=/lock/cache".to_string(),
@@ -672,15 +660,18 @@ pub fn tree_snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, String>
     out
 }
 
-/// Copies the host tree `src` into a container as root: it lands at `at/name` (`name` may have
-/// several parts; missing folders are made by the engine).
+/// Copies what the host tree `src` holds into a container as root: it lands at `at/name` (`name`
+/// may have several parts or be empty; missing folders are made by the engine, an existing one
+/// keeps its mode: the tree's root itself is not sent).
 pub async fn upload_tree(docker: &Docker, container_id: &str, src: &Path, at: &str, name: &str) {
-    let entries = tarw::plan_tree(src, Path::new(name)).unwrap();
+    let root = PathBuf::from(name);
+    let entries =
+        tarw::tree_entries(src, &root).filter(move |e| !matches!(e, Ok(e) if e.path == root));
     docker
         .upload(
             container_id,
             at,
-            stream::tar_stream(entries, tarw::Owner::ROOT),
+            stream::tar_stream(Box::new(entries), tarw::Owner::ROOT),
         )
         .await
         .unwrap_or_else(|err| panic!("upload of {} failed: {err}", src.display()));
