@@ -4,7 +4,6 @@
 //! is decided here, in `prove`, and nowhere else.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -162,7 +161,6 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
         ))
         .into());
     }
-    let manifest = Arc::new(manifest);
     log_not_uploaded(&check);
     tracing::info!("product matches its manifest ({} files)", check.checked);
     let max_life = crate::session::max_life()?;
@@ -195,7 +193,8 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
     })
     .await?;
     let result =
-        crate::shutdown::until_stopped(prove(&session, options, &manifest, &verifications)).await;
+        crate::shutdown::until_stopped(prove(&session, options, &manifest, &check, &verifications))
+            .await;
     let (mut report, status) = session.close(result).await?;
     report.files_checked = check.checked;
     report.extra_files = check.extra;
@@ -234,7 +233,8 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
 async fn prove(
     session: &Session,
     options: &ProofOptions,
-    manifest: &Arc<ProductManifest>,
+    manifest: &ProductManifest,
+    check: &manifest::CheckReport,
     verifications: &[Verification],
 ) -> anyhow::Result<(ProofReport, Status)> {
     let image = session.image();
@@ -249,7 +249,7 @@ async fn prove(
     let home = format!("{PROOF_ROOT}/home");
     let owner = options.user.map_or(Owner::ROOT, |u| u.owner());
     let upload_started = Instant::now();
-    upload_product(session, &options.product_dir, manifest, owner).await?;
+    upload_product(session, &options.product_dir, check, owner).await?;
     let upload_seconds = upload_started.elapsed().as_secs_f64();
 
     let user = options.user.map(|u| u.exec_user());
@@ -477,28 +477,24 @@ fn log_not_uploaded(check: &manifest::CheckReport) {
 async fn upload_product(
     session: &Session,
     product_dir: &Path,
-    manifest: &Arc<ProductManifest>,
+    check: &manifest::CheckReport,
     owner: Owner,
 ) -> anyhow::Result<()> {
     let root = Path::new(PROOF_ROOT.trim_start_matches('/'));
     let lead = [TarEntry::dir(root), TarEntry::dir(root.join("home"))];
-    let entries = lead
-        .into_iter()
-        .chain(manifest::manifest_entries(
-            product_dir,
-            Arc::clone(manifest),
-            &root.join("product"),
-        ))
-        .map(Ok);
+    let entries = lead.into_iter().map(Ok).chain(manifest::manifest_entries(
+        product_dir,
+        &root.join("product"),
+    )?);
     tracing::info!(
         "copying the product's {} manifest entries into {}:{PROOF_ROOT}/product",
-        manifest.files.len(),
+        check.checked,
         session.container().short_id()
     );
     session
         .upload(
             Box::new(entries),
-            manifest.total_size(),
+            check.bytes,
             owner,
             "/",
             "copying the product",

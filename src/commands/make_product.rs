@@ -52,7 +52,9 @@ impl Options {
 }
 
 /// Writes the product off the async threads (copying and hashing is blocking file work).
-pub async fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
+pub async fn make(
+    options: &MakeOptions,
+) -> anyhow::Result<(ProductManifest, crate::product::manifest::ManifestTotals)> {
     let make = options.clone();
     let spinner = crate::progress::spinner(format!("writing {}", options.output.display()));
     let made = tokio::task::spawn_blocking(move || crate::product::make::make(&make)).await;
@@ -73,7 +75,7 @@ pub struct MakeReport {
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
-    let manifest = make(&options.make).await?;
+    let (manifest, totals) = make(&options.make).await?;
     if options.json {
         let report = MakeReport {
             product_dir: options.make.output.clone(),
@@ -81,8 +83,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             project_name: manifest.project_name.clone(),
             environments: manifest.environments.clone(),
             pixi_version: manifest.pixi_version.clone(),
-            files: manifest.files.len(),
-            size_bytes: manifest.total_size(),
+            files: totals.files,
+            size_bytes: totals.bytes,
         };
         crate::output::json(&report)?;
     }

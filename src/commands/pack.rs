@@ -142,12 +142,12 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             // WORKDIR/product is ours: an earlier product, or nothing.
             force: false,
         };
-        let manifest = make_product::make(&make).await?;
+        let (_, totals) = make_product::make(&make).await?;
         lap("make-product", &mut phases);
         report.product = Some(ProductSummary {
             dir: workdir.product(),
-            files: manifest.files.len(),
-            size_bytes: manifest.total_size(),
+            files: totals.files,
+            size_bytes: totals.bytes,
             packages: count_packages(&ProductLayout::new(&workdir.product()).packages()),
         });
 

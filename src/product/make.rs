@@ -12,8 +12,8 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{
-    entries, shown, FileRecord, LockRecord, PixiRecord, ProductManifest, RecordedVerification,
-    ToolInfo, FORMAT_VERSION,
+    entries, FileRecord, LockRecord, ManifestTotals, ManifestWriter, PixiRecord, ProductManifest,
+    RecordedVerification, ToolInfo, FORMAT_VERSION,
 };
 use super::{templates, ProductLayout};
 use crate::atomic::PendingDir;
@@ -33,8 +33,9 @@ pub struct MakeOptions {
     pub force: bool,
 }
 
-/// Writes the product for a staged workdir and returns its manifest.
-pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
+/// Writes the product for a staged workdir and returns its manifest (without its records) and
+/// what the records add up to.
+pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestTotals)> {
     let MakeOptions {
         workdir,
         project_name,
@@ -86,59 +87,36 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     let pending = PendingDir::new(output)?;
     tracing::info!("writing the product into {}", pending.path().display());
 
-    let mut files = Vec::new();
     let staging = pending.path();
-    let mut copier = Copier::new(cache_links_wanted()?);
-    copier.tree(
-        &project,
-        staging,
-        project_name,
-        &mut files,
-        keep_project,
-        |_| false,
-    )?;
-    let resources = workdir.resources();
-    if crate::fsutil::dir_has_entries(&resources)? {
-        copier.tree(
-            &resources,
-            staging,
-            ProductLayout::RESOURCES,
-            &mut files,
-            |_, _| true,
-            |_| false,
-        )?;
-    }
-    copier.tree(
-        &workdir.pixi_cache(),
-        staging,
-        ProductLayout::PKG_CACHE,
-        &mut files,
-        keep_cache,
-        is_package_content,
-    )?;
-    if copier.linked > 0 {
-        tracing::info!(
-            "{} package file(s) linked from the workdir's cache instead of copied",
-            copier.linked
-        );
-    }
+    // The head of the manifest first (it is written before the records), with the files the
+    // product adds; then the trees, each record written as its file is copied or linked.
+    let mut extra_files = Vec::new();
     let pixi = match &stage.bundled_pixi {
-        Some(bundled) => Some(copy_bundled_pixi(workdir, bundled, staging, &mut files)?),
+        Some(bundled) => Some(copy_bundled_pixi(
+            workdir,
+            bundled,
+            staging,
+            &mut extra_files,
+        )?),
         None => None,
     };
     let envs_sh = templates::envs_sh(project_name, &stage.pixi_version)?;
-    write_file(staging, ProductLayout::ENVS_SH, &envs_sh, false, &mut files)?;
+    extra_files.push(write_file(
+        staging,
+        ProductLayout::ENVS_SH,
+        &envs_sh,
+        false,
+    )?);
     let bootstrap =
         templates::bootstrap_sh(project_name, &stage.pixi_version, &stage.environments)?;
-    write_file(
+    extra_files.push(write_file(
         staging,
         ProductLayout::BOOTSTRAP_SH,
         &bootstrap,
         true,
-        &mut files,
-    )?;
+    )?);
     let created_at = created_at(&stage);
-    let lock = crate::lockfile::Lock::read(&staging.join(project_name).join("pixi.lock"))?;
+    let lock = crate::lockfile::Lock::read(&project.join("pixi.lock"))?;
     let sbom = crate::sbom::build(&crate::sbom::SbomInput {
         project_name,
         lock: &lock,
@@ -150,8 +128,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
     });
     let mut sbom_text = serde_json::to_string_pretty(&sbom).context("failed to encode the SBOM")?;
     sbom_text.push('\n');
-    write_file(staging, ProductLayout::SBOM, &sbom_text, false, &mut files)?;
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    extra_files.push(write_file(staging, ProductLayout::SBOM, &sbom_text, false)?);
 
     let manifest = ProductManifest {
         format_version: FORMAT_VERSION,
@@ -179,43 +156,84 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<ProductManifest> {
         preflight: stage.preflight.findings.clone(),
         sbom: Some(ProductLayout::SBOM.to_string()),
         pixi,
-        files,
     };
+    let mut writer = ManifestWriter::create(&staging.join(ProductLayout::MANIFEST), &manifest)?;
+    for record in &extra_files {
+        writer.record(record)?;
+    }
+    let mut copier = Copier::new(cache_links_wanted()?);
+    copier.tree(
+        &project,
+        staging,
+        project_name,
+        &mut writer,
+        keep_project,
+        |_| false,
+    )?;
+    let resources = workdir.resources();
+    if crate::fsutil::dir_has_entries(&resources)? {
+        copier.tree(
+            &resources,
+            staging,
+            ProductLayout::RESOURCES,
+            &mut writer,
+            |_, _| true,
+            |_| false,
+        )?;
+    }
+    copier.tree(
+        &workdir.pixi_cache(),
+        staging,
+        ProductLayout::PKG_CACHE,
+        &mut writer,
+        keep_cache,
+        is_package_content,
+    )?;
+    if copier.linked > 0 {
+        tracing::info!(
+            "{} package file(s) linked from the workdir's cache instead of copied",
+            copier.linked
+        );
+    }
     // What verify-product would refuse is refused here, before the product replaces anything:
     // a link that leaves the product (from the project into the workdir's other folders).
-    let problems = manifest.problems();
-    if !problems.is_empty() {
-        return Err(InputError::new(format!(
-            "the product would hold {} that may not be part of a product:\n{}",
-            entries(problems.len()),
-            shown(&problems)
-        ))
-        .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there")
-        .into());
-    }
-    write_manifest(&staging.join(ProductLayout::MANIFEST), &manifest)?;
+    let totals = writer.finish()?.map_err(|problems| {
+        let (text, count) = problems.describe();
+        anyhow::Error::from(
+            InputError::new(format!(
+                "the product would hold {} that may not be part of a product:\n{text}",
+                entries(count)
+            ))
+            .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there"),
+        )
+    })?;
 
     pending.commit()?;
     tracing::info!(
         "product ready: {} ({} files, {:.1} MiB)",
         output.display(),
-        manifest.files.len(),
-        manifest.total_size() as f64 / (1024.0 * 1024.0)
+        totals.files,
+        totals.bytes as f64 / (1024.0 * 1024.0)
     );
-    Ok(manifest)
+    Ok((manifest, totals))
 }
 
-/// Writes the manifest as it is encoded (never the whole text in memory), with a final newline.
-fn write_manifest(path: &Path, manifest: &ProductManifest) -> anyhow::Result<()> {
-    let failed = || format!("failed to write {}", ProductLayout::MANIFEST);
-    let file = File::create(path).with_context(failed)?;
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
-    serde_json::to_writer_pretty(&mut out, manifest).context("failed to encode the manifest")?;
-    out.write_all(b"\n").with_context(failed)?;
-    out.into_inner()
-        .map_err(|err| err.into_error())
-        .with_context(failed)?;
-    Ok(())
+/// Where [`Copier::tree`] puts the record of each file it copies or links.
+trait RecordSink {
+    fn record(&mut self, record: &FileRecord) -> anyhow::Result<()>;
+}
+
+impl RecordSink for ManifestWriter {
+    fn record(&mut self, record: &FileRecord) -> anyhow::Result<()> {
+        ManifestWriter::record(self, record)
+    }
+}
+
+impl RecordSink for Vec<FileRecord> {
+    fn record(&mut self, record: &FileRecord) -> anyhow::Result<()> {
+        self.push(record.clone());
+        Ok(())
+    }
 }
 
 /// Copies `WORKDIR/pixi-bin/pixi` to `bin/pixi`, refusing a binary that is not the one staging
@@ -360,7 +378,7 @@ impl Copier {
         src: &Path,
         dest_root: &Path,
         prefix: &str,
-        records: &mut Vec<FileRecord>,
+        records: &mut impl RecordSink,
         keep: impl Fn(&Path, bool) -> bool,
         linkable: impl Fn(&Path) -> bool,
     ) -> anyhow::Result<()> {
@@ -392,13 +410,13 @@ impl Copier {
                 }
                 EntryKind::Symlink { target } => {
                     symlink(&target, &dest)?;
-                    records.push(FileRecord {
+                    records.record(&FileRecord {
                         path: record_path,
                         sha256: None,
                         size: None,
                         executable: false,
                         symlink: Some(target.to_string_lossy().into_owned()),
-                    });
+                    })?;
                 }
                 EntryKind::File { source, .. } => {
                     let rel = entry.path.strip_prefix(prefix).unwrap_or(&entry.path);
@@ -409,13 +427,13 @@ impl Copier {
                     } else {
                         self.copy_hashed(&source, &dest)?
                     };
-                    records.push(FileRecord {
+                    records.record(&FileRecord {
                         path: record_path,
                         sha256: Some(sha256),
                         size: Some(size),
                         executable,
                         symlink: None,
-                    });
+                    })?;
                 }
             }
         }
@@ -539,25 +557,18 @@ fn copy_file_hashed_with(
     ))
 }
 
-/// Writes a file the product itself adds (scripts, the SBOM) and records it.
-fn write_file(
-    root: &Path,
-    name: &str,
-    text: &str,
-    executable: bool,
-    records: &mut Vec<FileRecord>,
-) -> anyhow::Result<()> {
+/// Writes a file the product itself adds (scripts, the SBOM) and returns its record.
+fn write_file(root: &Path, name: &str, text: &str, executable: bool) -> anyhow::Result<FileRecord> {
     let path = root.join(name);
     std::fs::write(&path, text).with_context(|| format!("failed to write `{}`", path.display()))?;
     crate::fsutil::set_mode(&path, if executable { 0o755 } else { 0o644 })?;
-    records.push(FileRecord {
+    Ok(FileRecord {
         path: name.to_string(),
         sha256: Some(hex(&Sha256::digest(text.as_bytes()))),
         size: Some(text.len() as u64),
         executable,
         symlink: None,
-    });
-    Ok(())
+    })
 }
 
 /// The output folder may be replaced: it is new, empty, an earlier product, or `--force` says so;
@@ -674,18 +685,22 @@ mod tests {
             output: wd.product(),
             force: false,
         };
-        let manifest = make(&options).unwrap();
-        let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        let (manifest, totals) = make(&options).unwrap();
+        let records: Vec<FileRecord> = crate::product::manifest::records(&wd.product())
+            .unwrap()
+            .collect::<anyhow::Result<_>>()
+            .unwrap();
+        let paths: Vec<&str> = records.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(
             paths,
             [
+                "envs.sh",
                 "bootstrap-project.sh",
+                "sbom.cdx.json",
                 "demo/link",
                 "demo/pixi.lock",
                 "demo/pixi.toml",
-                "envs.sh",
                 "pkg-cache/pkgs/a-1-0/bin/tool",
-                "sbom.cdx.json",
             ],
             "no envs, no res/ when empty, no lock files or tmp folders from the cache"
         );
@@ -695,6 +710,11 @@ mod tests {
                 "the staging run's end"
             );
         }
+        assert_eq!(totals.files, 7);
+        assert_eq!(
+            totals.bytes,
+            records.iter().filter_map(|r| r.size).sum::<u64>()
+        );
         assert!(!wd.product().join("res").exists());
         // Same workdir, same manifest bytes.
         let first = std::fs::read(wd.product().join(ProductLayout::MANIFEST)).unwrap();
@@ -923,7 +943,7 @@ mod tests {
         std::fs::write(envs.join("python"), "x").unwrap();
         std::fs::write(product.join("demo/.pixi/other"), "x").unwrap();
         std::fs::write(product.join("stray.txt"), "x").unwrap();
-        let (manifest, report) = check(&product).unwrap();
+        let (_, report) = check(&product).unwrap();
         let state: Vec<_> = report.runtime_state.into_iter().collect();
         assert_eq!(
             state,
@@ -933,8 +953,10 @@ mod tests {
             ]
         );
         assert_eq!(report.extra, ["stray.txt"]);
-        let entries = manifest_entries(&product, std::sync::Arc::new(manifest), Path::new("p"));
-        let paths: Vec<String> = entries.map(|e| e.path.display().to_string()).collect();
+        let entries = manifest_entries(&product, Path::new("p")).unwrap();
+        let paths: Vec<String> = entries
+            .map(|e| e.unwrap().path.display().to_string())
+            .collect();
         assert!(paths.contains(&"p/pkg-cache/pkgs/a-1-0/bin/tool".to_string()));
         assert!(paths.contains(&format!("p/{}", ProductLayout::MANIFEST)));
         assert!(

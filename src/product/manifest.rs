@@ -4,9 +4,8 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -19,7 +18,7 @@ use crate::verify::VerificationReport;
 /// Bumped when the manifest changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// `pixi-airgap.json`.
+/// `pixi-airgap.json` without its file list (see [`records`]).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ProductManifest {
     pub format_version: u32,
@@ -49,7 +48,9 @@ pub struct ProductManifest {
     /// The pixi the product carries (`--bundle-pixi`); listed in `files` too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pixi: Option<PixiRecord>,
-    pub files: Vec<FileRecord>,
+    // On disk a last field follows: `files`, one [`FileRecord`] per file or link of the product.
+    // It is never held in memory as a whole (a product may hold hundreds of thousands of files):
+    // [`ManifestWriter`] writes it record by record, [`records`] reads it record by record.
 }
 
 /// The bundled pixi: the binary that filled the package cache, taken from the build container.
@@ -131,73 +132,132 @@ impl ProductManifest {
             .collect()
     }
 
-    pub fn total_size(&self) -> u64 {
-        self.files.iter().filter_map(|f| f.size).sum()
-    }
-
-    /// Reads and validates `pixi-airgap.json`: a format this build knows, and entries that all
-    /// name a place inside the product (see [`ProductManifest::validate`]).
+    /// Reads `pixi-airgap.json` without its file list: a format this build knows, and a
+    /// project name that is one plain folder name. The records are read, and checked, by
+    /// [`records`].
     pub fn read(product_dir: &Path) -> anyhow::Result<Self> {
         let path = product_dir.join(ProductLayout::MANIFEST);
-        let open = || {
-            File::open(&path).map(BufReader::new).map_err(|err| {
-                InputError::new(format!(
-                    "`{}` is not a pixi-airgap product: cannot read {}",
-                    product_dir.display(),
-                    ProductLayout::MANIFEST
-                ))
-                .with_source(err)
-            })
-        };
-        let damaged = |err: serde_json::Error| {
-            InputError::new(format!("`{}` is damaged", path.display())).with_source(err)
-        };
+        let damaged = |err: serde_json::Error| damaged(&path, err);
         // The version first: a newer format may have changed any other field. Both reads stream
-        // the file; nothing but the version is kept from the first (no document tree in memory).
-        let probe: VersionProbe = serde_json::from_reader(open()?).map_err(damaged)?;
+        // the file and skip the records (no document tree in memory).
+        let probe: VersionProbe =
+            serde_json::from_reader(open_manifest(product_dir)?).map_err(damaged)?;
         check_format_version(&path, probe.format_version.as_ref())?;
-        let manifest: Self = serde_json::from_reader(open()?).map_err(damaged)?;
-        manifest.validate(&path)?;
-        Ok(manifest)
-    }
-
-    /// Every entry must name a place inside the product: a relative `/`-separated path without
-    /// `.`, `..` or empty parts, listed once, never the manifest itself; a file has its size and
-    /// sha256; a link's target stays inside the product (by its text). The project name is one
-    /// plain folder name.
-    pub fn validate(&self, manifest_path: &Path) -> anyhow::Result<()> {
-        let problems = self.problems();
-        if problems.is_empty() {
-            return Ok(());
-        }
-        Err(InputError::new(format!(
-            "`{}` lists {} that may not be part of a product:\n{}",
-            manifest_path.display(),
-            entries(problems.len()),
-            shown(&problems)
-        ))
-        .with_hint("this manifest was not written by make-product: make the product again on the build machine")
-        .into())
-    }
-
-    /// What [`ProductManifest::validate`] refuses, one line each.
-    pub(crate) fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if plain_path_problem(&self.project_name).is_some() || self.project_name.contains('/') {
-            problems.push(format!(
-                "  project_name `{}`: not a plain folder name",
-                self.project_name
+        let manifest: Self =
+            serde_json::from_reader(open_manifest(product_dir)?).map_err(damaged)?;
+        if plain_path_problem(&manifest.project_name).is_some()
+            || manifest.project_name.contains('/')
+        {
+            return Err(Problems::refusal(
+                &path,
+                &[format!(
+                    "  project_name `{}`: not a plain folder name",
+                    manifest.project_name
+                )],
+                1,
             ));
         }
-        let mut seen = std::collections::HashSet::new();
-        for record in &self.files {
-            if let Some(why) = record_problem(record) {
-                problems.push(format!("  `{}`: {why}", record.path.escape_debug()));
-            } else if !seen.insert(record.path.as_str()) {
-                problems.push(format!("  `{}`: listed twice", record.path));
+        Ok(manifest)
+    }
+}
+
+fn open_manifest(product_dir: &Path) -> anyhow::Result<BufReader<File>> {
+    let path = product_dir.join(ProductLayout::MANIFEST);
+    let file = File::open(path).map_err(|err| {
+        InputError::new(format!(
+            "`{}` is not a pixi-airgap product: cannot read {}",
+            product_dir.display(),
+            ProductLayout::MANIFEST
+        ))
+        .with_source(err)
+    })?;
+    Ok(BufReader::with_capacity(256 * 1024, file))
+}
+
+fn damaged(path: &Path, err: serde_json::Error) -> anyhow::Error {
+    InputError::new(format!("`{}` is damaged", path.display()))
+        .with_source(err)
+        .into()
+}
+
+/// The problems found in a manifest's records: every entry must name a place inside the product
+/// (a relative `/`-separated path without `.`, `..` or empty parts, listed once, never the
+/// manifest itself); a file has its size and sha256; a link's target stays inside the product (by
+/// its text). The first lines are kept for the message, the rest only counted.
+#[derive(Debug, Default)]
+pub struct Problems {
+    shown: Vec<String>,
+    count: usize,
+    /// Paths seen so far, as 128-bit hashes (a duplicate is found without keeping the paths).
+    seen: HashSet<u128>,
+    hashers: (
+        std::collections::hash_map::RandomState,
+        std::collections::hash_map::RandomState,
+    ),
+}
+
+impl Problems {
+    /// Lines kept for the message.
+    const SHOWN: usize = 20;
+
+    /// Checks one record; `false` when it may not be part of a product (it is then recorded
+    /// here, and nothing it names may be read).
+    pub fn check(&mut self, record: &FileRecord) -> bool {
+        let why = match record_problem(record) {
+            Some(why) => format!("  `{}`: {why}", record.path.escape_debug()),
+            None if !self.seen.insert(self.key(&record.path)) => {
+                format!("  `{}`: listed twice", record.path)
             }
+            None => return true,
+        };
+        self.count += 1;
+        if self.shown.len() < Self::SHOWN {
+            self.shown.push(why);
         }
-        problems
+        false
+    }
+
+    fn key(&self, path: &str) -> u128 {
+        use std::hash::BuildHasher;
+        (u128::from(self.hashers.0.hash_one(path)) << 64)
+            | u128::from(self.hashers.1.hash_one(path))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Whether a record with this path was checked (a 128-bit hash of it was).
+    pub fn has_seen(&self, path: &str) -> bool {
+        self.seen.contains(&self.key(path))
+    }
+
+    /// The problems as lines (at most [`Problems::SHOWN`], then `...`), and how many there are.
+    pub fn describe(&self) -> (String, usize) {
+        let more = if self.count > self.shown.len() {
+            "\n  ..."
+        } else {
+            ""
+        };
+        (format!("{}{more}", self.shown.join("\n")), self.count)
+    }
+
+    /// The error a reader of a manifest with problems gives.
+    fn refusal(manifest_path: &Path, shown: &[String], count: usize) -> anyhow::Error {
+        InputError::new(format!(
+            "`{}` lists {} that may not be part of a product:\n{}",
+            manifest_path.display(),
+            entries(count),
+            shown.join("\n")
+        ))
+        .with_hint("this manifest was not written by make-product: make the product again on the build machine")
+        .into()
+    }
+
+    /// The error a reader of a manifest with these problems gives.
+    pub fn refuse(&self, manifest_path: &Path) -> anyhow::Error {
+        let (text, count) = self.describe();
+        Self::refusal(manifest_path, &[text], count)
     }
 }
 
@@ -205,11 +265,192 @@ pub(crate) fn entries(n: usize) -> String {
     format!("{n} entr{}", if n == 1 { "y" } else { "ies" })
 }
 
-/// The first 20 lines, and `...` when there are more.
-pub(crate) fn shown(lines: &[String]) -> String {
-    let n = lines.len().min(20);
-    let more = if lines.len() > n { "\n  ..." } else { "" };
-    format!("{}{more}", lines[..n].join("\n"))
+/// The records of a product's manifest, read one at a time as they are taken: a thread parses
+/// the file and hands each record over a bounded channel, so memory holds a few records whatever
+/// the size of the product. Records are not checked here (see [`Problems`]). A damaged file ends
+/// the records with an error.
+pub struct Records {
+    rx: std::sync::mpsc::Receiver<anyhow::Result<FileRecord>>,
+}
+
+/// Records in flight between the parsing thread and the reader.
+const RECORDS_IN_FLIGHT: usize = 1024;
+
+/// Starts reading the records of `product_dir`'s manifest.
+pub fn records(product_dir: &Path) -> anyhow::Result<Records> {
+    let reader = open_manifest(product_dir)?;
+    let path = product_dir.join(ProductLayout::MANIFEST);
+    let (tx, rx) = std::sync::mpsc::sync_channel(RECORDS_IN_FLIGHT);
+    std::thread::Builder::new()
+        .name("manifest-records".to_string())
+        .spawn(move || {
+            let mut de = serde_json::Deserializer::from_reader(reader);
+            let result = serde::de::DeserializeSeed::deserialize(FilesOf { tx: &tx }, &mut de)
+                .and_then(|()| de.end());
+            if let Err(err) = result {
+                // A closed channel: the reader stopped taking records; nothing to tell.
+                let _ = tx.send(Err(damaged(&path, err)));
+            }
+        })
+        .context("failed to start reading the manifest")?;
+    Ok(Records { rx })
+}
+
+impl Iterator for Records {
+    type Item = anyhow::Result<FileRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.recv().ok()
+    }
+}
+
+/// Reads a manifest, sending the records of its `files` and skipping every other field.
+struct FilesOf<'a> {
+    tx: &'a std::sync::mpsc::SyncSender<anyhow::Result<FileRecord>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FilesOf<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FilesOf<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a pixi-airgap manifest")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut found = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "files" && !found {
+                found = true;
+                map.next_value_seed(FileList { tx: self.tx })?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        if !found {
+            return Err(serde::de::Error::missing_field("files"));
+        }
+        Ok(())
+    }
+}
+
+/// The `files` array, record by record.
+struct FileList<'a> {
+    tx: &'a std::sync::mpsc::SyncSender<anyhow::Result<FileRecord>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FileList<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FileList<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of file records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(record) = seq.next_element::<FileRecord>()? {
+            if self.tx.send(Ok(record)).is_err() {
+                return Err(serde::de::Error::custom("the reader stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `pixi-airgap.json` as the product is made: the head first, then each record as it
+/// comes (never the whole list in memory), checked on the way (see [`Problems`]).
+pub struct ManifestWriter {
+    out: std::io::BufWriter<File>,
+    problems: Problems,
+    files: usize,
+    bytes: u64,
+}
+
+/// What a [`ManifestWriter`] wrote.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ManifestTotals {
+    /// Records (files and links).
+    pub files: usize,
+    /// Bytes of file content.
+    pub bytes: u64,
+}
+
+impl ManifestWriter {
+    /// Creates `path` and writes `head`, the manifest without its records.
+    pub fn create(path: &Path, head: &ProductManifest) -> anyhow::Result<Self> {
+        let failed = || format!("failed to write `{}`", path.display());
+        // The head as serde_json's pretty printer writes it, left open for the records.
+        let text = serde_json::to_string_pretty(head).context("failed to encode the manifest")?;
+        let open = text
+            .strip_suffix("\n}")
+            .context("the manifest head is not a JSON object")?;
+        let file = File::create(path).with_context(failed)?;
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+        write!(out, "{open},\n  \"files\": [").with_context(failed)?;
+        Ok(Self {
+            out,
+            problems: Problems::default(),
+            files: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Adds one record (indented as the pretty printer would).
+    pub fn record(&mut self, record: &FileRecord) -> anyhow::Result<()> {
+        self.problems.check(record);
+        let text = serde_json::to_string_pretty(record).context("failed to encode the manifest")?;
+        let lead = if self.files == 0 { "" } else { "," };
+        let mut chunk = String::with_capacity(text.len() + 64);
+        chunk.push_str(lead);
+        for line in text.lines() {
+            chunk.push_str("\n    ");
+            chunk.push_str(line);
+        }
+        self.out
+            .write_all(chunk.as_bytes())
+            .context("failed to write the manifest")?;
+        self.files += 1;
+        self.bytes += record.size.unwrap_or(0);
+        Ok(())
+    }
+
+    /// Closes the list and the file. The problems found on the way come back instead of the
+    /// totals when there are any: the caller refuses the product.
+    pub fn finish(mut self) -> anyhow::Result<Result<ManifestTotals, Problems>> {
+        let close = if self.files == 0 {
+            "]\n}\n"
+        } else {
+            "\n  ]\n}\n"
+        };
+        self.out
+            .write_all(close.as_bytes())
+            .context("failed to write the manifest")?;
+        self.out
+            .into_inner()
+            .map_err(|err| err.into_error())
+            .context("failed to write the manifest")?;
+        if !self.problems.is_empty() {
+            return Ok(Err(self.problems));
+        }
+        Ok(Ok(ManifestTotals {
+            files: self.files,
+            bytes: self.bytes,
+        }))
+    }
 }
 
 /// The one field read before the rest (whatever its type, so a wrong one is reported as such).
@@ -279,7 +520,10 @@ fn record_problem(record: &FileRecord) -> Option<String> {
 /// What [`check`] found.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct CheckReport {
+    /// Records checked (files and links).
     pub checked: usize,
+    /// Bytes of file content the records hold.
+    pub bytes: u64,
     pub missing: Vec<String>,
     pub changed: Vec<String>,
     /// Files not in the manifest, other than runtime state (reported, not fatal).
@@ -299,66 +543,42 @@ fn runtime_state_folder(project_name: &str, rel: &str) -> Option<String> {
     Some(format!("{project_name}/.pixi/{first}"))
 }
 
-/// Checks every file of the product against its manifest. Missing or changed files are an input
-/// error naming them; extra files are returned for a warning. Nothing is followed: an entry whose
-/// folder on disk is a link, or a link that resolves outside the product, counts as changed.
-/// Memory: the manifest's records, and the folders seen; the product is walked lazily.
+/// Checks every file of the product against its manifest. A manifest entry that names a place
+/// outside the product, or a missing or changed file, is an input error naming them; extra files
+/// are returned for a warning. Nothing is followed: an entry whose folder on disk is a link, or a
+/// link that resolves outside the product, counts as changed. Memory stays flat: the records are
+/// read one at a time, the product is walked lazily, and what is kept per file is a 16-byte hash
+/// of its path.
 pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport)> {
     let manifest = ProductManifest::read(product_dir)?;
+    let manifest_path = product_dir.join(ProductLayout::MANIFEST);
     let mut report = CheckReport::default();
+    let mut problems = Problems::default();
     let real_root = std::fs::canonicalize(product_dir)
         .with_context(|| format!("failed to resolve `{}`", product_dir.display()))?;
     let mut real_dirs = HashSet::new();
-    for record in &manifest.files {
+    for record in records(product_dir)? {
+        let record = record?;
         crate::shutdown::check()?;
-        let path = product_dir.join(&record.path);
+        // An entry that may not be part of a product names nothing that is read.
+        if !problems.check(&record) {
+            continue;
+        }
         report.checked += 1;
-        // Every folder on the way must be a real folder: a link there would make us read (and
-        // upload) what lies behind it.
-        if !folders_are_real(product_dir, &record.path, &mut real_dirs) {
-            report.changed.push(record.path.clone());
-            continue;
+        report.bytes += record.size.unwrap_or(0);
+        match record_state(product_dir, &real_root, &record, &mut real_dirs)? {
+            RecordState::Intact => {}
+            RecordState::Changed => report.changed.push(record.path),
+            RecordState::Missing => report.missing.push(record.path),
         }
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            report.missing.push(record.path.clone());
-            continue;
-        };
-        let intact = match &record.symlink {
-            Some(target) => {
-                meta.file_type().is_symlink()
-                    && std::fs::read_link(&path)
-                        .is_ok_and(|t| t.to_string_lossy() == target.as_str())
-                    // Through other links it may still leave: judged by the file system too
-                    // (a dangling link is fine; it points nowhere outside).
-                    && std::fs::canonicalize(&path).map_or(true, |real| real.starts_with(&real_root))
-            }
-            // A lost execute bit breaks a package's programs just like changed bytes do.
-            None => {
-                meta.is_file()
-                    && Some(meta.len()) == record.size
-                    && crate::fsutil::is_executable(&meta) == record.executable
-                    && record.sha256.as_deref() == Some(crate::fsutil::sha256_file(&path)?.as_str())
-            }
-        };
-        // bootstrap-project.sh records the product's folder in envs.sh; nothing else may differ.
-        let intact = intact
-            || (record.path == ProductLayout::ENVS_SH
-                && meta.is_file()
-                && crate::fsutil::is_executable(&meta) == record.executable
-                && match (record.size, record.sha256.as_deref()) {
-                    (Some(size), Some(sha256)) => {
-                        templates::envs_sh_matches_as_made(&path, size, sha256)?
-                    }
-                    _ => false,
-                });
-        if !intact {
-            report.changed.push(record.path.clone());
-        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.refuse(&manifest_path));
     }
     drop(real_dirs);
     // What is on disk, by the same walk every tar we write uses (sorted, no link followed), one
-    // entry at a time.
-    let known: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    // entry at a time; a path is known when the check above saw it.
+    let known = problems;
     for step in walk_dir(product_dir, Path::new(""), |_, _| Ok(true)) {
         let rel = match step? {
             Walked::Entry(TarEntry {
@@ -368,7 +588,7 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
             Walked::Entry(entry) => crate::fsutil::slash_path(&entry.path)?,
             Walked::Special(rel) => crate::fsutil::slash_path(Path::new(&rel))?,
         };
-        if rel == ProductLayout::MANIFEST || known.contains(rel.as_str()) {
+        if rel == ProductLayout::MANIFEST || known.has_seen(&rel) {
             continue;
         }
         match runtime_state_folder(&manifest.project_name, &rel) {
@@ -399,9 +619,66 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
     Ok((manifest, report))
 }
 
+/// What [`record_state`] found.
+enum RecordState {
+    Intact,
+    Changed,
+    Missing,
+}
+
+/// Whether the product holds `record` as the manifest says.
+fn record_state(
+    product_dir: &Path,
+    real_root: &Path,
+    record: &FileRecord,
+    real_dirs: &mut HashSet<String>,
+) -> anyhow::Result<RecordState> {
+    let path = product_dir.join(&record.path);
+    // Every folder on the way must be a real folder: a link there would make us read (and
+    // upload) what lies behind it.
+    if !folders_are_real(product_dir, &record.path, real_dirs) {
+        return Ok(RecordState::Changed);
+    }
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return Ok(RecordState::Missing);
+    };
+    let intact = match &record.symlink {
+        Some(target) => {
+            meta.file_type().is_symlink()
+                && std::fs::read_link(&path).is_ok_and(|t| t.to_string_lossy() == target.as_str())
+                // Through other links it may still leave: judged by the file system too
+                // (a dangling link is fine; it points nowhere outside).
+                && std::fs::canonicalize(&path).map_or(true, |real| real.starts_with(real_root))
+        }
+        // A lost execute bit breaks a package's programs just like changed bytes do.
+        None => {
+            meta.is_file()
+                && Some(meta.len()) == record.size
+                && crate::fsutil::is_executable(&meta) == record.executable
+                && record.sha256.as_deref() == Some(crate::fsutil::sha256_file(&path)?.as_str())
+        }
+    };
+    // bootstrap-project.sh records the product's folder in envs.sh; nothing else may differ.
+    let intact = intact
+        || (record.path == ProductLayout::ENVS_SH
+            && meta.is_file()
+            && crate::fsutil::is_executable(&meta) == record.executable
+            && match (record.size, record.sha256.as_deref()) {
+                (Some(size), Some(sha256)) => {
+                    templates::envs_sh_matches_as_made(&path, size, sha256)?
+                }
+                _ => false,
+            });
+    Ok(if intact {
+        RecordState::Intact
+    } else {
+        RecordState::Changed
+    })
+}
+
 /// Whether every folder between `root` and the entry `rel` is a real folder (not a link).
 /// `seen` remembers folders already found real.
-fn folders_are_real(root: &Path, rel: &str, seen: &mut std::collections::HashSet<String>) -> bool {
+fn folders_are_real(root: &Path, rel: &str, seen: &mut HashSet<String>) -> bool {
     let mut end = 0;
     while let Some(slash) = rel[end..].find('/') {
         end += slash;
@@ -422,12 +699,10 @@ fn folders_are_real(root: &Path, rel: &str, seen: &mut std::collections::HashSet
 /// one at a time as the upload reads them: the manifest first, then each file or link as the
 /// manifest records it, each folder on its way just before the first entry inside it. Nothing else
 /// in the product folder is read. Call [`check`] first: it makes sure every entry is what the
-/// manifest says and that no folder on the way is a link.
-pub fn manifest_entries(
-    product_dir: &Path,
-    manifest: Arc<ProductManifest>,
-    prefix: &Path,
-) -> ManifestEntries {
+/// manifest says and that no folder on the way is a link. The records are read from the file
+/// again and checked again on the way (a manifest replaced in between cannot name a place
+/// outside the product).
+pub fn manifest_entries(product_dir: &Path, prefix: &Path) -> anyhow::Result<ManifestEntries> {
     let mut pending = VecDeque::new();
     pending.push_back(TarEntry::dir(prefix));
     pending.push_back(TarEntry {
@@ -437,35 +712,39 @@ pub fn manifest_entries(
             executable: false,
         },
     });
-    ManifestEntries {
+    Ok(ManifestEntries {
         product_dir: product_dir.to_path_buf(),
         prefix: prefix.to_path_buf(),
-        manifest,
-        next: 0,
+        records: records(product_dir)?,
+        problems: Problems::default(),
         pending,
         folders: HashSet::new(),
-    }
+    })
 }
 
 /// See [`manifest_entries`]. Holds the folders written so far, never a list of the files.
 pub struct ManifestEntries {
     product_dir: PathBuf,
     prefix: PathBuf,
-    manifest: Arc<ProductManifest>,
-    next: usize,
+    records: Records,
+    problems: Problems,
     pending: VecDeque<TarEntry>,
     folders: HashSet<String>,
 }
 
-impl Iterator for ManifestEntries {
-    type Item = TarEntry;
-
-    fn next(&mut self) -> Option<TarEntry> {
+impl ManifestEntries {
+    fn step(&mut self) -> anyhow::Result<Option<TarEntry>> {
         if let Some(entry) = self.pending.pop_front() {
-            return Some(entry);
+            return Ok(Some(entry));
         }
-        let record = self.manifest.files.get(self.next)?;
-        self.next += 1;
+        let Some(record) = self.records.next().transpose()? else {
+            return Ok(None);
+        };
+        if !self.problems.check(&record) {
+            return Err(self
+                .problems
+                .refuse(&self.product_dir.join(ProductLayout::MANIFEST)));
+        }
         // The folders on the way that are not written yet, outermost first.
         let mut missing = Vec::new();
         let mut end = record.path.len();
@@ -482,7 +761,7 @@ impl Iterator for ManifestEntries {
                 .push_back(TarEntry::dir(self.prefix.join(&folder)));
             self.folders.insert(folder);
         }
-        let kind = match &record.symlink {
+        let kind = match record.symlink {
             Some(target) => EntryKind::Symlink {
                 target: PathBuf::from(target),
             },
@@ -495,6 +774,14 @@ impl Iterator for ManifestEntries {
             path: self.prefix.join(&record.path),
             kind,
         });
-        self.pending.pop_front()
+        Ok(self.pending.pop_front())
+    }
+}
+
+impl Iterator for ManifestEntries {
+    type Item = anyhow::Result<TarEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step().transpose()
     }
 }
