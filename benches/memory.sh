@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Memory and speed benchmark: stage, make and prove a product carrying a large resource file, and
-# check that peak memory stays flat (streaming, never a whole archive in memory).
+# Memory and speed benchmark: stage, make and prove a product carrying a large resource file and
+# many small ones, and check that peak memory stays flat (streaming, never a whole archive or a
+# whole file list in memory).
 #
-#   benches/memory.sh [SIZE_MIB]        default 1024; fails when a step's peak RSS exceeds the target
+#   benches/memory.sh [SIZE_MIB [FILES]]   default 1024 MiB and no small files; fails when a
+#                                          step's peak RSS exceeds the target
 #
-# Target: peak RSS of every step below PIXI_AIRGAP_BENCH_MAX_RSS_MIB (default 150 MiB), whatever
-# SIZE_MIB is. Prints one line per step: wall time, peak RSS, throughput.
+# FILES small files (1 KiB each, 500 per folder) go into the resources beside the SIZE_MIB file:
+# every step walks, copies, hashes, records and uploads each of them.
+# Target: peak RSS of every step below PIXI_AIRGAP_BENCH_MAX_RSS_MIB (default 64 MiB), whatever
+# SIZE_MIB and FILES are. Prints one line per step: wall time, peak RSS, throughput.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
-max_rss_mib=${PIXI_AIRGAP_BENCH_MAX_RSS_MIB:-150}
+files=${2:-0}
+max_rss_mib=${PIXI_AIRGAP_BENCH_MAX_RSS_MIB:-64}
 
 eval "$(scripts/testbed.sh --print-env)"
 # shellcheck source=scripts/demo-env.sh
@@ -23,6 +28,16 @@ demo_lock "$DEMO_WORK/project"
 mkdir -p "$DEMO_WORK/res"
 # Real (non-sparse) bytes, so every copy really moves them.
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$DEMO_WORK/res/big.bin"
+python3 - "$DEMO_WORK/res/many" "$files" <<'PY'
+import os, sys
+root, count = sys.argv[1], int(sys.argv[2])
+for i in range(count):
+    folder = os.path.join(root, f"d{i // 500:04d}")
+    if i % 500 == 0:
+        os.makedirs(folder)
+    with open(os.path.join(folder, f"f{i:06d}.bin"), "wb") as f:
+        f.write(os.urandom(1024))
+PY
 
 bin=target/release/pixi-airgap
 failed=0
@@ -53,7 +68,7 @@ PY
   fi
 }
 
-echo "bench: ${size_mib} MiB resource, target peak RSS < ${max_rss_mib} MiB"
+echo "bench: ${size_mib} MiB resource and ${files} small files, target peak RSS < ${max_rss_mib} MiB"
 measure stage-host "$bin" stage-host --image "$PIXI_AIRGAP_TESTBED_IMAGE" --network "$DEMO_NET" \
   --project-dir "$DEMO_WORK/project" --resources-dir "$DEMO_WORK/res" --workdir "$DEMO_WORK/wd"
 measure make-product "$bin" make-product --workdir "$DEMO_WORK/wd" --project-name single-env

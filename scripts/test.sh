@@ -84,7 +84,7 @@ fi
 echo "== pack demo (what a CI job does with pack alone)" >&2
 scripts/pack-demo.sh
 echo "== memory benchmark" >&2
-benches/memory.sh "${PIXI_AIRGAP_BENCH_SIZE_MIB:-512}"
+benches/memory.sh "${PIXI_AIRGAP_BENCH_SIZE_MIB:-512}" "${PIXI_AIRGAP_BENCH_FILES:-20000}"
 echo "== pack against the docker-CLI hand flow (smoke: smallest size, one pair, no timing assertion)" >&2
 benches/pack-vs-cli.sh --smoke
 
