@@ -43,6 +43,20 @@ pub fn max_life() -> anyhow::Result<Duration> {
     crate::docker::max_life().map_err(|err| InputError::new(err.to_string()).into())
 }
 
+/// A container being removed in the background (see [`Session::close_deferred`]).
+#[must_use = "the removal must be awaited before the program ends"]
+pub struct PendingRemoval(tokio::task::JoinHandle<Result<(), crate::docker::DockerError>>);
+
+impl PendingRemoval {
+    /// Waits until the container is gone.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.0
+            .await
+            .context("the container removal task failed")??;
+        Ok(())
+    }
+}
+
 /// The user the commands of a session run as, numeric (`UID[:GID]`); files uploaded for them are
 /// owned by them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +139,26 @@ impl Session {
 
     pub fn image(&self) -> &ImageRecord {
         &self.image
+    }
+
+    /// Ends the session like [`Session::close`], but after a success the container is removed
+    /// on a task of its own while the caller goes on (removing a container that holds a large
+    /// package cache takes seconds): the caller must [`PendingRemoval::wait`] for it before it
+    /// ends. After a failure the removal is awaited here.
+    pub async fn close_deferred<T>(
+        self,
+        result: anyhow::Result<T>,
+    ) -> anyhow::Result<(T, PendingRemoval)> {
+        match result {
+            Ok(value) => {
+                let removal = tokio::spawn(self.container.remove());
+                Ok((value, PendingRemoval(removal)))
+            }
+            Err(err) => {
+                let _ = self.container.remove().await;
+                Err(err)
+            }
+        }
     }
 
     /// Ends the session: the container is removed (unless kept or not ours) whatever `result`

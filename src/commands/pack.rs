@@ -109,7 +109,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     };
 
     tracing::info!("pack 1/3: stage-host");
-    let stage = stage_host::stage(&options.stage).await?;
+    let (stage, staging_removal) = stage_host::stage(&options.stage).await?;
     lap("stage", &mut phases);
     let logs = Logs {
         stage: workdir.out(),
@@ -130,61 +130,69 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         stage,
         proof: None,
     };
-    let status = if report.stage.status() != Status::Success {
-        report.result = PackResult::StageVerificationFailed;
-        report.stage.status()
-    } else {
-        tracing::info!("pack 2/3: make-product");
-        let make = MakeOptions {
-            workdir: workdir.clone(),
-            project_name: report.project_name.clone(),
-            output: workdir.product(),
-            // WORKDIR/product is ours: an earlier product, or nothing.
-            force: false,
-        };
-        let (_, totals) = make_product::make(&make).await?;
-        lap("make-product", &mut phases);
-        report.product = Some(ProductSummary {
-            dir: workdir.product(),
-            files: totals.files,
-            size_bytes: totals.bytes,
-            packages: count_packages(&ProductLayout::new(&workdir.product()).packages()),
-        });
-
-        tracing::info!("pack 3/3: verify-product (network cut)");
-        let verify = ProofOptions {
-            image: options.verify_image.clone(),
-            pull: options.stage.pull,
-            product_dir: workdir.product(),
-            out_dir: report.logs.proof.clone(),
-            project_name: report.project_name.clone(),
-            user: options.verify_user,
-            keep_container: false,
-            // Staging already refused a used workdir without --force.
-            force: options.stage.force,
-            verify: Vec::new(),
-        };
-        let (proof, status) = proof::run(&verify).await?;
-        lap("verify-product", &mut phases);
-        report.proof = Some(proof);
-        if status != Status::Success {
-            report.result = PackResult::ProofFailed;
-            status
+    // The staging container is removed while the product is made and proven; it is gone before
+    // pack ends, whatever happens.
+    let outcome: anyhow::Result<Status> = async {
+        Ok(if report.stage.status() != Status::Success {
+            report.result = PackResult::StageVerificationFailed;
+            report.stage.status()
         } else {
-            if let Some(format) = options.archive {
-                let product = workdir.product();
-                let dest = workdir.root().to_path_buf();
-                let info = tokio::task::spawn_blocking(move || {
-                    archive::write(&product, &dest, "product", format)
-                })
-                .await
-                .context("the archive thread failed")??;
-                lap("archive", &mut phases);
-                report.archive = Some(info);
+            tracing::info!("pack 2/3: make-product");
+            let make = MakeOptions {
+                workdir: workdir.clone(),
+                project_name: report.project_name.clone(),
+                output: workdir.product(),
+                // WORKDIR/product is ours: an earlier product, or nothing.
+                force: false,
+            };
+            let (_, totals) = make_product::make(&make).await?;
+            lap("make-product", &mut phases);
+            report.product = Some(ProductSummary {
+                dir: workdir.product(),
+                files: totals.files,
+                size_bytes: totals.bytes,
+                packages: count_packages(&ProductLayout::new(&workdir.product()).packages()),
+            });
+
+            tracing::info!("pack 3/3: verify-product (network cut)");
+            let verify = ProofOptions {
+                image: options.verify_image.clone(),
+                pull: options.stage.pull,
+                product_dir: workdir.product(),
+                out_dir: report.logs.proof.clone(),
+                project_name: report.project_name.clone(),
+                user: options.verify_user,
+                keep_container: false,
+                // Staging already refused a used workdir without --force.
+                force: options.stage.force,
+                verify: Vec::new(),
+            };
+            let (proof, status) = proof::run(&verify).await?;
+            lap("verify-product", &mut phases);
+            report.proof = Some(proof);
+            if status != Status::Success {
+                report.result = PackResult::ProofFailed;
+                status
+            } else {
+                if let Some(format) = options.archive {
+                    let product = workdir.product();
+                    let dest = workdir.root().to_path_buf();
+                    let info = tokio::task::spawn_blocking(move || {
+                        archive::write(&product, &dest, "product", format)
+                    })
+                    .await
+                    .context("the archive thread failed")??;
+                    lap("archive", &mut phases);
+                    report.archive = Some(info);
+                }
+                Status::Success
             }
-            Status::Success
-        }
-    };
+        })
+    }
+    .await;
+    let removed = staging_removal.wait().await;
+    let status = outcome?;
+    removed?;
     report.phases = phases;
     summary(&report);
     if options.stage.json {

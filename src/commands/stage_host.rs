@@ -10,7 +10,7 @@ use super::stage_args::CommonOptions;
 use crate::docker::Docker;
 use crate::exit::{with_hint, InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
-use crate::session::{Session, SessionSpec};
+use crate::session::{PendingRemoval, Session, SessionSpec};
 use crate::stage::{self, ProjectSource, StagePlan};
 use crate::workdir::report::{StageReport, StageResult};
 
@@ -121,7 +121,8 @@ fn existing_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
 /// (the workdir is written all the same).
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let docker = Docker::connect().await?;
-    let report = stage_with(&docker, options).await?;
+    let (report, removal) = stage_with(&docker, options).await?;
+    removal.wait().await?;
     if options.json {
         crate::output::json(&super::WithEngine {
             report: &report,
@@ -131,12 +132,17 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     Ok(report.status())
 }
 
-pub async fn stage(options: &Options) -> anyhow::Result<StageReport> {
+/// Stages for `pack`: the staging container is still being removed when this returns (see
+/// [`Session::close_deferred`]); `pack` waits for it before it ends.
+pub async fn stage(options: &Options) -> anyhow::Result<(StageReport, PendingRemoval)> {
     let docker = Docker::connect().await?;
     stage_with(&docker, options).await
 }
 
-async fn stage_with(docker: &Docker, options: &Options) -> anyhow::Result<StageReport> {
+async fn stage_with(
+    docker: &Docker,
+    options: &Options,
+) -> anyhow::Result<(StageReport, PendingRemoval)> {
     let plan = &options.plan;
     // Everything that can be refused is refused before the workdir is touched: a typo in
     // `--image` (or in the container life limit) deletes nothing.
@@ -164,8 +170,11 @@ async fn stage_with(docker: &Docker, options: &Options) -> anyhow::Result<StageR
     .await?;
     let result =
         crate::shutdown::until_stopped(stage::run_in_container(&session, plan, "stage-host")).await;
-    let report = session.close(result).await?;
-    crate::product::helpers::write(&plan.workdir, &plan.manifest.name)?;
+    let (report, removal) = session.close_deferred(result).await?;
+    if let Err(err) = crate::product::helpers::write(&plan.workdir, &plan.manifest.name) {
+        let _ = removal.wait().await;
+        return Err(err);
+    }
     tracing::info!(
         "workdir: {} ({})",
         plan.workdir.root().display(),
@@ -174,5 +183,5 @@ async fn stage_with(docker: &Docker, options: &Options) -> anyhow::Result<StageR
             StageResult::VerificationFailed => "staged, but the verification failed",
         }
     );
-    Ok(report)
+    Ok((report, removal))
 }
