@@ -154,9 +154,20 @@ timed() {
   return "$status"
 }
 
+# Lets the file system settle before a timed flow. Each flow ends with mass deletes (containers
+# holding tens of thousands of files; the previous run's folders), and ext4 without a journal
+# refuses to reuse an inode freed in the last 5 s (300 s while its inode table block is unwritten),
+# so every file created soon after a large delete is slowed: profiled on the test machine, 60 % of
+# a slow upload was spent in ext4's recently-deleted check. Both flows get the same settled disk.
+settle() {
+  sync
+  sleep 6
+}
+
 run_hand() {
   local project=$1 run=$2 expect=$3 phases=$4
   rm -rf "$run" && mkdir -p "$(dirname "$run")"
+  settle
   : >"$phases"
   timed hand "$phases" -- env -u BASH_ENV bash "$0" --hand-flow "$project" "$run" "$phases"
   grep -qx "$expect" "$run.proof-check" || {
@@ -168,6 +179,7 @@ run_hand() {
 run_pack() {
   local project=$1 run=$2 expect=$3 phases=$4
   rm -rf "$run" && mkdir -p "$run"
+  settle
   : >"$phases"
   timed pack "$phases" -- "$bin" pack --image "$image" --network "$net" --project-dir "$project" \
     --workdir "$run/wd" --verify-task check --verify-expect "$expect" --json \

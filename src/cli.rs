@@ -386,7 +386,7 @@ pub struct VerifyProductArgs {
 #[derive(Debug, Args)]
 pub struct StageArgs {
     /// Where files are staged inside the container
-    #[arg(long, value_name = "PATH", default_value = "/workdir")]
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTAINER_WORKDIR)]
     pub container_workdir_path: String,
 
     /// Host output folder [default: ./tmp/workdir-<UTC timestamp>]
@@ -457,3 +457,6 @@ pub struct VerifyArgs {
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
 }
+
+/// Where stage-host stages in its container unless told otherwise: a scratch volume.
+pub const DEFAULT_CONTAINER_WORKDIR: &str = "/workdir";

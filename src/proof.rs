@@ -190,6 +190,8 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
         network: Some("none".to_string()),
         keep: options.keep_container,
         max_life,
+        // The product and the environments installed from it live in a volume of their own.
+        scratch: Some(PROOF_ROOT.to_string()),
     })
     .await?;
     let result =

@@ -35,6 +35,8 @@ pub struct SessionSpec {
     pub keep: bool,
     /// How long the container may live (see [`max_life`]).
     pub max_life: Duration,
+    /// A folder of the container that is a scratch volume (see [`ContainerSpec::scratch`]).
+    pub scratch: Option<String>,
 }
 
 /// The life limit of the containers a command creates (`PIXI_AIRGAP_CONTAINER_MAX_LIFE`, default
@@ -108,6 +110,7 @@ impl Session {
             network: spec.network.clone(),
             max_life: Some(spec.max_life),
             keep_after_exit: spec.keep,
+            scratch: spec.scratch.clone(),
             ..Default::default()
         };
         let mut container = docker.start_container(&container_spec).await?;

@@ -165,6 +165,10 @@ async fn stage_with(
             network: options.network.clone(),
             keep: options.keep_container,
             max_life,
+            // The default container workdir is a scratch volume; a path the user chose may be a
+            // folder the image holds, which a volume would hide.
+            scratch: (plan.container_workdir == crate::cli::DEFAULT_CONTAINER_WORKDIR)
+                .then(|| plan.container_workdir.clone()),
         },
     )
     .await?;

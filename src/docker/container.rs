@@ -9,7 +9,10 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, Mount, MountType, MountVolumeOptions,
+    NetworkingConfig,
+};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 
 use super::{Docker, DockerError, LABEL_COMMAND, LABEL_EXPIRES, LABEL_MANAGED};
@@ -73,6 +76,13 @@ pub struct ContainerSpec {
     /// Keep the container once its main process has ended, instead of letting the engine remove
     /// it (`--keep-container`, and tests that need a stopped container).
     pub keep_after_exit: bool,
+    /// A folder in the container that is a fresh anonymous volume (carrying our labels, nothing
+    /// copied from the image, removed with the container) instead of part of the container's own
+    /// file system. Trees we upload and install into go there: a volume is a plain folder of the
+    /// engine's host, while the container's own file system goes through the storage driver
+    /// (measured with fuse-overlayfs: 100,000 files uploaded in 7.5 s instead of 60-82 s, and
+    /// installed by pixi in 4.5 s instead of 57 s).
+    pub scratch: Option<String>,
 }
 
 /// A container created by pixi-airgap. Call [`Container::remove`] when done; if it is dropped
@@ -133,11 +143,23 @@ impl Docker {
             image: Some(self.local_name(&spec.image).await?),
             cmd: Some(cmd),
             entrypoint: Some(vec![]),
-            labels: Some(labels),
+            labels: Some(labels.clone()),
             network_disabled: Some(spec.network.as_deref() == Some("none")),
             host_config: Some(HostConfig {
                 network_mode: spec.network.clone(),
                 auto_remove: Some(!spec.keep_after_exit),
+                mounts: spec.scratch.as_ref().map(|target| {
+                    vec![Mount {
+                        target: Some(target.clone()),
+                        typ: Some(MountType::VOLUME),
+                        volume_options: Some(MountVolumeOptions {
+                            no_copy: Some(true),
+                            labels: Some(labels.clone()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }]
+                }),
                 ..Default::default()
             }),
             networking_config,
