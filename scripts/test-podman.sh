@@ -79,11 +79,12 @@ if engine_is_podman; then passed engine_is_named; else failed engine_is_named; f
 # Every test removes what it starts; a container or network left with our label is a bug.
 no_leftovers() {
   local left
-  left=$(pm ps -aq --filter label=io.pixi-airgap.managed; pm network ls -q --filter label=io.pixi-airgap.managed)
+  left=$(pm ps -aq --filter label=io.pixi-airgap.managed; pm network ls -q --filter label=io.pixi-airgap.managed; pm volume ls -q --filter label=io.pixi-airgap.managed)
   if [ -n "$left" ]; then
     echo "error: the tests left Podman objects labelled io.pixi-airgap.managed:" >&2
     pm ps -a --filter label=io.pixi-airgap.managed >&2
     pm network ls --filter label=io.pixi-airgap.managed >&2
+    pm volume ls --filter label=io.pixi-airgap.managed >&2
     return 1
   fi
 }

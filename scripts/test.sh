@@ -51,11 +51,12 @@ run_leg() {
     --test-threads="${PIXI_AIRGAP_TEST_THREADS:-2}" --skip "$skip" 2>&1 | tee -a "$test_log" || status=1
   # Every test removes what it starts; a container or network left with our label is a bug.
   local leftovers
-  leftovers=$(docker ps -aq --filter label=io.pixi-airgap.managed; docker network ls -q --filter label=io.pixi-airgap.managed)
+  leftovers=$(docker ps -aq --filter label=io.pixi-airgap.managed; docker network ls -q --filter label=io.pixi-airgap.managed; docker volume ls -q --filter label=io.pixi-airgap.managed)
   if [ -n "$leftovers" ]; then
     echo "error: the tests left Docker objects labelled io.pixi-airgap.managed:" >&2
     docker ps -a --filter label=io.pixi-airgap.managed >&2
     docker network ls --filter label=io.pixi-airgap.managed >&2
+    docker volume ls --filter label=io.pixi-airgap.managed >&2
     status=1
   fi
 }

@@ -1,8 +1,9 @@
 //! What a pixi-airgap run leaves when it cannot clean up (SIGKILL, a crash, a second Ctrl-C), how
 //! it is recorded, and how `pixi-airgap clean` finds and removes it:
 //!
-//! - containers and networks labelled `io.pixi-airgap.managed` whose creating process (recorded
-//!   in their labels, see [`crate::process`]) is gone;
+//! - containers, networks and scratch volumes labelled `io.pixi-airgap.managed` whose creating
+//!   process (recorded in their labels, see [`crate::process`]) is gone (a container's scratch
+//!   volume goes with it; a volume is only found alone when its container was removed without it);
 //! - container workdirs that `stage-container` made in a user's container, with any install or
 //!   verification still running there. These are recorded on this host while the run lasts, one
 //!   file per run under `$XDG_STATE_HOME/pixi-airgap/runs/` (default `~/.local/state`), and the
@@ -202,6 +203,24 @@ pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<Cl
         let mut leftover = judge("network", &found, options);
         if leftover.action == "remove" {
             leftover.action = match docker.remove_network(&found.id).await {
+                Ok(()) => "removed",
+                Err(err) => {
+                    leftover.reason = Some(format!("{:#}", anyhow::Error::new(err)));
+                    "failed"
+                }
+            };
+        }
+        leftovers.push(leftover);
+    }
+    // After the containers: removing one removes its scratch volume; what is left had its
+    // container removed without it.
+    for found in docker.labelled_volumes(LABEL_MANAGED).await? {
+        if !in_scope(&found.labels) {
+            continue;
+        }
+        let mut leftover = judge("volume", &found, options);
+        if leftover.action == "remove" {
+            leftover.action = match docker.remove_volume(&found.id).await {
                 Ok(()) => "removed",
                 Err(err) => {
                     leftover.reason = Some(format!("{:#}", anyhow::Error::new(err)));

@@ -136,6 +136,12 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
+    #[error("docker volume operation on `{name}` failed")]
+    Volume {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
 }
 
 /// A container or network found by its label.
@@ -426,6 +432,51 @@ impl Docker {
                 })
             })
             .collect())
+    }
+
+    /// Volumes carrying the label `key` (the scratch volumes of our containers).
+    pub async fn labelled_volumes(&self, key: &str) -> Result<Vec<Labelled>, DockerError> {
+        let filters = HashMap::from([("label".to_string(), vec![key.to_string()])]);
+        let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let list = self
+            .inner
+            .list_volumes(Some(options))
+            .await
+            .map_err(|source| DockerError::Volume {
+                name: format!("label {key}"),
+                source,
+            })?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| Labelled {
+                id: v.name.clone(),
+                name: v.name,
+                labels: v.labels,
+                state: String::new(),
+            })
+            .collect())
+    }
+
+    /// Removes a volume; one that is already gone is fine.
+    pub async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
+        match self
+            .inner
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(source) => Err(DockerError::Volume {
+                name: name.to_string(),
+                source,
+            }),
+        }
     }
 
     /// Sends a tar stream to be unpacked at `path` (which must exist) in the container.
