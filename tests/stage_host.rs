@@ -180,7 +180,32 @@ fn stager_keeps_files_links_and_names_and_never_stages_secrets() {
         let docker = &bed.docker;
         let spec = pixi_airgap::docker::ExecSpec::new(["sh", "-c", "cd /workdir && find . | sort && ! grep -rl TOP-SECRET-VALUE . --exclude-dir=pixi-cache"]);
         let out = exec_in(docker, &ids[0], &spec).await;
+        // The container workdir is a scratch volume of the container, labelled as ours, that
+        // goes with it.
+        let info = docker.raw().inspect_container(&ids[0], None).await.unwrap();
+        let mounts = info.mounts.unwrap_or_default();
+        let scratch: Vec<_> = mounts
+            .iter()
+            .filter(|m| m.destination.as_deref() == Some("/workdir"))
+            .collect();
+        assert_eq!(scratch.len(), 1, "{mounts:?}");
+        assert_eq!(scratch[0].typ.as_deref(), Some("volume"));
+        let volume = scratch[0].name.clone().unwrap();
+        let labels = docker
+            .raw()
+            .inspect_volume(&volume)
+            .await
+            .unwrap()
+            .labels;
+        assert_eq!(
+            labels.get("io.pixi-airgap.managed").map(String::as_str),
+            Some("true")
+        );
         docker.remove_container(&ids[0]).await.unwrap();
+        assert!(
+            docker.raw().inspect_volume(&volume).await.is_err(),
+            "the scratch volume {volume} outlived its container"
+        );
         out
     });
     assert!(
