@@ -186,13 +186,7 @@ pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<Cl
         }
         let mut leftover = judge("container", &found, options);
         if leftover.action == "remove" {
-            leftover.action = match docker.remove_container(&found.id).await {
-                Ok(()) => "removed",
-                Err(err) => {
-                    leftover.reason = Some(format!("{:#}", anyhow::Error::new(err)));
-                    "failed"
-                }
-            };
+            leftover.removed(docker.remove_container(&found.id).await);
         }
         leftovers.push(leftover);
     }
@@ -202,13 +196,7 @@ pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<Cl
         }
         let mut leftover = judge("network", &found, options);
         if leftover.action == "remove" {
-            leftover.action = match docker.remove_network(&found.id).await {
-                Ok(()) => "removed",
-                Err(err) => {
-                    leftover.reason = Some(format!("{:#}", anyhow::Error::new(err)));
-                    "failed"
-                }
-            };
+            leftover.removed(docker.remove_network(&found.id).await);
         }
         leftovers.push(leftover);
     }
@@ -220,13 +208,7 @@ pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<Cl
         }
         let mut leftover = judge("volume", &found, options);
         if leftover.action == "remove" {
-            leftover.action = match docker.remove_volume(&found.id).await {
-                Ok(()) => "removed",
-                Err(err) => {
-                    leftover.reason = Some(format!("{:#}", anyhow::Error::new(err)));
-                    "failed"
-                }
-            };
+            leftover.removed(docker.remove_volume(&found.id).await);
         }
         leftovers.push(leftover);
     }
@@ -235,6 +217,19 @@ pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<Cl
         all: options.all,
         leftovers,
     })
+}
+
+impl Leftover {
+    /// Records how removing it went.
+    fn removed(&mut self, result: Result<(), DockerError>) {
+        self.action = match result {
+            Ok(()) => "removed",
+            Err(err) => {
+                self.reason = Some(format!("{:#}", anyhow::Error::new(err)));
+                "failed"
+            }
+        };
+    }
 }
 
 /// Whether a labelled object is a leftover; its `action` is `remove` (to do), `would-remove`
