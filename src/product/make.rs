@@ -161,38 +161,54 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
     for record in &extra_files {
         writer.record(record)?;
     }
-    let mut copier = Copier::new(cache_links_wanted()?);
-    copier.tree(
-        &project,
-        staging,
-        project_name,
-        &mut writer,
-        keep_project,
-        |_| false,
-    )?;
-    let resources = workdir.resources();
-    if crate::fsutil::dir_has_entries(&resources)? {
-        copier.tree(
-            &resources,
-            staging,
-            ProductLayout::RESOURCES,
-            &mut writer,
-            |_, _| true,
-            |_| false,
-        )?;
-    }
-    copier.tree(
-        &workdir.pixi_cache(),
-        staging,
-        ProductLayout::PKG_CACHE,
-        &mut writer,
-        keep_cache,
-        is_package_content,
-    )?;
-    if copier.linked > 0 {
+    // Two stages, so that both cores work: this thread walks and copies or links, a second one
+    // hashes the linked package files and writes the records, in the order they were sent.
+    let links = cache_links_wanted()?;
+    let linked = std::thread::scope(|scope| -> anyhow::Result<u64> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(RECORDS_IN_FLIGHT);
+        let hasher = scope.spawn(|| drain(rx, &mut writer));
+        let copied = (|| {
+            let mut sink = Pipeline { tx };
+            let mut copier = Copier::new(links);
+            copier.tree(
+                &project,
+                staging,
+                project_name,
+                &mut sink,
+                keep_project,
+                |_| false,
+            )?;
+            let resources = workdir.resources();
+            if crate::fsutil::dir_has_entries(&resources)? {
+                copier.tree(
+                    &resources,
+                    staging,
+                    ProductLayout::RESOURCES,
+                    &mut sink,
+                    |_, _| true,
+                    |_| false,
+                )?;
+            }
+            copier.tree(
+                &workdir.pixi_cache(),
+                staging,
+                ProductLayout::PKG_CACHE,
+                &mut sink,
+                keep_cache,
+                is_package_content,
+            )?;
+            Ok::<_, anyhow::Error>(copier.linked)
+        })();
+        let drained = hasher
+            .join()
+            .map_err(|_| anyhow::anyhow!("the hashing thread panicked"))?;
+        // When both failed, the hasher's error is the cause (the walk only saw it stop).
+        drained?;
+        copied
+    })?;
+    if linked > 0 {
         tracing::info!(
-            "{} package file(s) linked from the workdir's cache instead of copied",
-            copier.linked
+            "{linked} package file(s) linked from the workdir's cache instead of copied"
         );
     }
     // What verify-product would refuse is refused here, before the product replaces anything:
@@ -220,20 +236,94 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
 
 /// Where [`Copier::tree`] puts the record of each file it copies or links.
 trait RecordSink {
-    fn record(&mut self, record: &FileRecord) -> anyhow::Result<()>;
-}
+    fn record(&mut self, record: FileRecord) -> anyhow::Result<()>;
 
-impl RecordSink for ManifestWriter {
-    fn record(&mut self, record: &FileRecord) -> anyhow::Result<()> {
-        ManifestWriter::record(self, record)
+    /// A linked file, whose record needs its content hashed: here, by default.
+    fn hash_then_record(&mut self, path: String, source: PathBuf) -> anyhow::Result<()> {
+        let record = hashed_record(path, &source, &mut vec![0u8; 64 * 1024])?;
+        self.record(record)
     }
 }
 
 impl RecordSink for Vec<FileRecord> {
-    fn record(&mut self, record: &FileRecord) -> anyhow::Result<()> {
-        self.push(record.clone());
+    fn record(&mut self, record: FileRecord) -> anyhow::Result<()> {
+        self.push(record);
         Ok(())
     }
+}
+
+/// Records (or files to hash first) in flight between the walk and the hashing thread.
+const RECORDS_IN_FLIGHT: usize = 1024;
+
+/// What the walk hands the hashing thread, in the manifest's order.
+enum Job {
+    Ready(FileRecord),
+    Hash { path: String, source: PathBuf },
+}
+
+/// The walk's end of the two stages of [`make`].
+struct Pipeline {
+    tx: std::sync::mpsc::SyncSender<Job>,
+}
+
+impl Pipeline {
+    fn send(&self, job: Job) -> anyhow::Result<()> {
+        self.tx
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the hashing thread stopped"))
+    }
+}
+
+impl RecordSink for Pipeline {
+    fn record(&mut self, record: FileRecord) -> anyhow::Result<()> {
+        self.send(Job::Ready(record))
+    }
+
+    fn hash_then_record(&mut self, path: String, source: PathBuf) -> anyhow::Result<()> {
+        self.send(Job::Hash { path, source })
+    }
+}
+
+/// The hashing thread: hashes what needs it and writes every record, in the order received.
+fn drain(rx: std::sync::mpsc::Receiver<Job>, writer: &mut ManifestWriter) -> anyhow::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    for job in rx {
+        let record = match job {
+            Job::Ready(record) => record,
+            Job::Hash { path, source } => hashed_record(path, &source, &mut buf)?,
+        };
+        writer.record(&record)?;
+    }
+    Ok(())
+}
+
+/// The record of a file whose content is read once here: sha256, size and execute bit.
+fn hashed_record(path: String, source: &Path, buf: &mut [u8]) -> anyhow::Result<FileRecord> {
+    let mut input =
+        File::open(source).with_context(|| format!("failed to open `{}`", source.display()))?;
+    let meta = input
+        .metadata()
+        .with_context(|| format!("failed to stat `{}`", source.display()))?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        crate::shutdown::check()?;
+        let n = input
+            .read(buf)
+            .with_context(|| format!("failed to read `{}`", source.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(FileRecord {
+        path,
+        sha256: Some(hex(&hasher.finalize())),
+        size: Some(size),
+        executable: crate::fsutil::is_executable(&meta),
+        symlink: None,
+    })
 }
 
 /// Copies `WORKDIR/pixi-bin/pixi` to `bin/pixi`, refusing a binary that is not the one staging
@@ -410,7 +500,7 @@ impl Copier {
                 }
                 EntryKind::Symlink { target } => {
                     symlink(&target, &dest)?;
-                    records.record(&FileRecord {
+                    records.record(FileRecord {
                         path: record_path,
                         sha256: None,
                         size: None,
@@ -420,14 +510,13 @@ impl Copier {
                 }
                 EntryKind::File { source, .. } => {
                     let rel = entry.path.strip_prefix(prefix).unwrap_or(&entry.path);
-                    let linked = self.links && linkable(rel) && self.link(&source, &dest);
-                    let (sha256, size, executable) = if linked {
+                    if self.links && linkable(rel) && self.link(&source, &dest) {
                         self.linked += 1;
-                        self.hash(&source)?
-                    } else {
-                        self.copy_hashed(&source, &dest)?
-                    };
-                    records.record(&FileRecord {
+                        records.hash_then_record(record_path, source)?;
+                        continue;
+                    }
+                    let (sha256, size, executable) = self.copy_hashed(&source, &dest)?;
+                    records.record(FileRecord {
                         path: record_path,
                         sha256: Some(sha256),
                         size: Some(size),
@@ -465,33 +554,6 @@ impl Copier {
     #[cfg(not(unix))]
     fn link(&self, _src: &Path, _dest: &Path) -> bool {
         false
-    }
-
-    /// sha256, size and execute bit of a file, read once.
-    fn hash(&mut self, path: &Path) -> anyhow::Result<(String, u64, bool)> {
-        let mut input =
-            File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
-        let meta = input
-            .metadata()
-            .with_context(|| format!("failed to stat `{}`", path.display()))?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        loop {
-            crate::shutdown::check()?;
-            let n = input
-                .read(&mut self.buf)
-                .with_context(|| format!("failed to read `{}`", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&self.buf[..n]);
-            size += n as u64;
-        }
-        Ok((
-            hex(&hasher.finalize()),
-            size,
-            crate::fsutil::is_executable(&meta),
-        ))
     }
 
     fn copy_hashed(&mut self, src: &Path, dest: &Path) -> anyhow::Result<(String, u64, bool)> {
