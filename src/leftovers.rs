@@ -200,9 +200,10 @@ pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<Cl
         }
         leftovers.push(leftover);
     }
-    // After the containers: removing one removes its scratch volume; what is left had its
-    // container removed without it.
-    for found in docker.labelled_volumes(LABEL_MANAGED).await? {
+    // After the containers: removing one removes its scratch volume; a volume no container uses
+    // had its container removed without it. (In a dry run, those of leftover containers are
+    // still in use: they go with their container.)
+    for found in docker.dangling_labelled_volumes(LABEL_MANAGED).await? {
         if !in_scope(&found.labels) {
             continue;
         }

@@ -444,7 +444,7 @@ fn an_interrupted_or_killed_stage_container_stops_its_install_in_the_users_conta
 
 /// What `clean` must leave alone, and what `--all` adds; networks are found like containers.
 #[test]
-fn clean_keeps_what_a_live_process_uses_and_removes_dead_networks() {
+fn clean_keeps_what_a_live_process_uses_and_removes_dead_networks_and_volumes() {
     let Some(bed) = testbed() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let scope = tmp.path().join("scope");
@@ -462,6 +462,22 @@ fn clean_keeps_what_a_live_process_uses_and_removes_dead_networks() {
         .args(["--label", &format!("io.pixi-airgap.host={host}")])
         .args(["--label", &format!("io.pixi-airgap.workdir={s}")])
         .arg(&network)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    // A scratch volume whose container was removed without it.
+    let volume = format!("pixi-airgap-test-dead-{}", std::process::id());
+    let made = Command::new("docker")
+        .args(["volume", "create"])
+        .args(["--label", "io.pixi-airgap.managed=true"])
+        .args(["--label", &format!("io.pixi-airgap.pid={dead}")])
+        .args(["--label", &format!("io.pixi-airgap.host={host}")])
+        .args(["--label", &format!("io.pixi-airgap.workdir={s}")])
+        .arg(&volume)
         .output()
         .unwrap();
     assert!(
@@ -494,9 +510,18 @@ fn clean_keeps_what_a_live_process_uses_and_removes_dead_networks() {
     let (code, report) = clean(&["--workdir", &s], &[]);
     assert_eq!(code, Some(0));
     let removed = with_action(&report, "removed");
-    assert_eq!(removed.len(), 1, "{report:#}");
-    assert_eq!(removed[0]["kind"], "network");
-    assert_eq!(removed[0]["creator_state"], "gone");
+    let kinds: Vec<_> = removed.iter().map(|l| l["kind"].clone()).collect();
+    assert_eq!(kinds, ["network", "volume"], "{report:#}");
+    assert!(removed.iter().all(|l| l["creator_state"] == "gone"));
+    assert!(
+        !Command::new("docker")
+            .args(["volume", "inspect", &volume])
+            .output()
+            .unwrap()
+            .status
+            .success(),
+        "the dead volume is gone"
+    );
     let kept = with_action(&report, "kept");
     let state_of = |id: &str| {
         kept.iter()
@@ -517,7 +542,7 @@ fn clean_keeps_what_a_live_process_uses_and_removes_dead_networks() {
     );
     runtime().block_on(live.remove()).unwrap();
     record_count(
-        "kill tests, clean: 3 leftovers judged (dead network, live container, no creator)",
+        "kill tests, clean: 4 leftovers judged (dead network, dead volume, live container, no creator)",
     );
 }
 

@@ -434,9 +434,13 @@ impl Docker {
             .collect())
     }
 
-    /// Volumes carrying the label `key` (the scratch volumes of our containers).
-    pub async fn labelled_volumes(&self, key: &str) -> Result<Vec<Labelled>, DockerError> {
-        let filters = HashMap::from([("label".to_string(), vec![key.to_string()])]);
+    /// Volumes carrying the label `key` that no container uses (the scratch volumes of our
+    /// containers that outlived them).
+    pub async fn dangling_labelled_volumes(&self, key: &str) -> Result<Vec<Labelled>, DockerError> {
+        let filters = HashMap::from([
+            ("label".to_string(), vec![key.to_string()]),
+            ("dangling".to_string(), vec!["true".to_string()]),
+        ]);
         let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
             .filters(&filters)
             .build();
