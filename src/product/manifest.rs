@@ -232,7 +232,7 @@ impl Problems {
         self.seen.contains(&self.key(path))
     }
 
-    /// The problems as lines (at most [`Problems::SHOWN`], then `...`), and how many there are.
+    /// The problems as lines (at most 20, then `...`), and how many there are.
     pub fn describe(&self) -> (String, usize) {
         let more = if self.count > self.shown.len() {
             "\n  ..."
