@@ -135,7 +135,14 @@ fn hostile_containers_are_refused_or_sanitized_and_nothing_outside_changes() {
         tried += 1;
         let a = Attack::new(attack);
         let before = a.outside();
-        let output = a.stage(&bed, &[], &[]);
+        // The default container workdir is a volume of its own, so no hard link can reach out
+        // of it; staged in the container's own file system, one can.
+        let extra: &[&str] = if attack == "hardlink-out" {
+            &["--container-workdir-path", "/hostile-workdir"]
+        } else {
+            &[]
+        };
+        let output = a.stage(&bed, &[], extra);
         assert_eq!(
             output.status.code(),
             Some(0),
