@@ -297,6 +297,31 @@ fn drain(rx: std::sync::mpsc::Receiver<Job>, writer: &mut ManifestWriter) -> any
     Ok(())
 }
 
+/// Reads `input` (the file at `path`) to its end through `buf`, hashing each chunk and handing it
+/// to `each`; returns the hex sha256 and the size.
+fn read_hashed(
+    input: &mut File,
+    path: &Path,
+    buf: &mut [u8],
+    mut each: impl FnMut(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        crate::shutdown::check()?;
+        let n = input
+            .read(buf)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        each(&buf[..n])?;
+        size += n as u64;
+    }
+    Ok((hex(&hasher.finalize()), size))
+}
+
 /// The record of a file whose content is read once here: sha256, size and execute bit.
 fn hashed_record(path: String, source: &Path, buf: &mut [u8]) -> anyhow::Result<FileRecord> {
     let mut input =
@@ -304,22 +329,10 @@ fn hashed_record(path: String, source: &Path, buf: &mut [u8]) -> anyhow::Result<
     let meta = input
         .metadata()
         .with_context(|| format!("failed to stat `{}`", source.display()))?;
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    loop {
-        crate::shutdown::check()?;
-        let n = input
-            .read(buf)
-            .with_context(|| format!("failed to read `{}`", source.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
+    let (sha256, size) = read_hashed(&mut input, source, buf, |_| Ok(()))?;
     Ok(FileRecord {
         path,
-        sha256: Some(hex(&hasher.finalize())),
+        sha256: Some(sha256),
         size: Some(size),
         executable: crate::fsutil::is_executable(&meta),
         symlink: None,
@@ -590,33 +603,18 @@ fn copy_file_hashed_with(
         .with_context(|| format!("failed to stat `{}`", src.display()))?;
     let mut output =
         File::create(dest).with_context(|| format!("failed to create `{}`", dest.display()))?;
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    loop {
-        crate::shutdown::check()?;
-        let n = input
-            .read(buf)
-            .with_context(|| format!("failed to read `{}`", src.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
+    let (sha256, size) = read_hashed(&mut input, src, buf, |chunk| {
         output
-            .write_all(&buf[..n])
-            .with_context(|| format!("failed to write `{}`", dest.display()))?;
-        size += n as u64;
-    }
+            .write_all(chunk)
+            .with_context(|| format!("failed to write `{}`", dest.display()))
+    })?;
     output
         .flush()
         .with_context(|| format!("failed to write `{}`", dest.display()))?;
     // Only the execute bit crosses into the product: never setuid, setgid, sticky or world-write.
     let executable = crate::fsutil::is_executable(&meta);
     crate::fsutil::set_mode(dest, if executable { 0o755 } else { 0o644 })?;
-    Ok((
-        hex(&hasher.finalize()),
-        size,
-        crate::fsutil::is_executable(&meta),
-    ))
+    Ok((sha256, size, executable))
 }
 
 /// Writes a file the product itself adds (scripts, the SBOM) and returns its record.
