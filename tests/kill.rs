@@ -454,37 +454,25 @@ fn clean_keeps_what_a_live_process_uses_and_removes_dead_networks_and_volumes() 
     let mut child = Command::new("true").spawn().unwrap();
     let dead = child.id().to_string();
     child.wait().unwrap();
-    let network = format!("pixi-airgap-test-dead-{}", std::process::id());
-    let made = Command::new("docker")
-        .args(["network", "create"])
-        .args(["--label", "io.pixi-airgap.managed=true"])
-        .args(["--label", &format!("io.pixi-airgap.pid={dead}")])
-        .args(["--label", &format!("io.pixi-airgap.host={host}")])
-        .args(["--label", &format!("io.pixi-airgap.workdir={s}")])
-        .arg(&network)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    // A scratch volume whose container was removed without it.
-    let volume = format!("pixi-airgap-test-dead-{}", std::process::id());
-    let made = Command::new("docker")
-        .args(["volume", "create"])
-        .args(["--label", "io.pixi-airgap.managed=true"])
-        .args(["--label", &format!("io.pixi-airgap.pid={dead}")])
-        .args(["--label", &format!("io.pixi-airgap.host={host}")])
-        .args(["--label", &format!("io.pixi-airgap.workdir={s}")])
-        .arg(&volume)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    // A network, and a scratch volume whose container was removed without it, both made by
+    // that gone process.
+    let name = format!("pixi-airgap-test-dead-{}", std::process::id());
+    for kind in ["network", "volume"] {
+        let made = Command::new("docker")
+            .args([kind, "create"])
+            .args(["--label", "io.pixi-airgap.managed=true"])
+            .args(["--label", &format!("io.pixi-airgap.pid={dead}")])
+            .args(["--label", &format!("io.pixi-airgap.host={host}")])
+            .args(["--label", &format!("io.pixi-airgap.workdir={s}")])
+            .arg(&name)
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
     // A container of this (live) test process, and one with no recorded creator.
     let live = runtime().block_on(async {
         let spec = ContainerSpec {
@@ -515,7 +503,7 @@ fn clean_keeps_what_a_live_process_uses_and_removes_dead_networks_and_volumes() 
     assert!(removed.iter().all(|l| l["creator_state"] == "gone"));
     assert!(
         !Command::new("docker")
-            .args(["volume", "inspect", &volume])
+            .args(["volume", "inspect", &name])
             .output()
             .unwrap()
             .status
