@@ -14,6 +14,17 @@ if [ -n "${CI:-}" ]; then
 fi
 
 eval "$(scripts/testbed.sh --print-env)"
+# The Podman service is the suite's own: it is stopped when this script ends, pass, fail or signal,
+# so a test run leaves nothing running behind it.
+test_log=$(mktemp)
+# shellcheck disable=SC2317 # called by the EXIT trap
+finish() {
+  rm -f "$test_log"
+  scripts/podman.sh --stop || echo "error: the Podman service could not be stopped" >&2
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 eval "$(scripts/podman.sh --print-env)"
 export DOCKER_HOST=$PIXI_AIRGAP_PODMAN_HOST
 IMAGE=${PIXI_AIRGAP_TEST_IMAGE:-localhost/$PIXI_AIRGAP_TESTBED_IMAGE}
@@ -21,8 +32,6 @@ THREADS=${PIXI_AIRGAP_TEST_THREADS:-2}
 
 pm() { podman --remote --url "$PIXI_AIRGAP_PODMAN_HOST" "$@"; }
 
-test_log=$(mktemp)
-trap 'rm -f "$test_log"' EXIT
 status=0
 checks_passed=0
 checks_failed=0

@@ -74,6 +74,11 @@ fi
 # Leg 3: the end-to-end core against Podman's Docker API (a private service from scripts/podman.sh).
 echo "== end-to-end core on Podman" >&2
 scripts/test-podman.sh 2>&1 | tee -a "$test_log" || status=1
+# test-podman.sh stops the service it started (a trap); one still running is a bug.
+if pgrep -f "podman.*system service" >/dev/null 2>&1; then
+  echo "error: a Podman API service is still running after the Podman leg" >&2
+  status=1
+fi
 
 if [ "$status" -ne 0 ]; then
   show_counts
