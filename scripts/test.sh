@@ -25,6 +25,12 @@ status=0
 # shown at the end (tests/common/mod.rs: record_count).
 counts=target/tmp/safety-counts.log
 rm -f "$counts"
+# One closing line for the whole suite (cargo prints one `test result:` line per test binary; the
+# Podman leg's lines are in the same log).
+summary() {
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+       END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
+}
 show_counts() {
   echo "== safety suite: what the adversarial tests tried" >&2
   if [ -s "$counts" ]; then sort "$counts" >&2; else echo "(nothing recorded)" >&2; fi
@@ -82,8 +88,7 @@ fi
 
 if [ "$status" -ne 0 ]; then
   show_counts
-  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
-       END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
+  summary
   exit 1
 fi
 
@@ -96,5 +101,4 @@ benches/pack-vs-cli.sh --smoke
 
 show_counts
 # One closing line for the whole suite, both legs (cargo prints one per test binary).
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
+summary
