@@ -74,6 +74,9 @@ fi
 # Leg 3: the end-to-end core against Podman's Docker API (a private service from scripts/podman.sh).
 echo "== end-to-end core on Podman" >&2
 scripts/test-podman.sh 2>&1 | tee -a "$test_log" || status=1
+# Leg 4: the end-to-end core through remote engines (a TLS front and an sshd, scripts/test-remote.sh).
+echo "== end-to-end core through TLS and SSH" >&2
+scripts/test-remote.sh 2>&1 | tee -a "$test_log" || status=1
 
 if [ "$status" -ne 0 ]; then
   show_counts
