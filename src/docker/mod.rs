@@ -327,7 +327,10 @@ impl Docker {
             (engine::Transport::Tcp, _) => {
                 bollard::Docker::connect_with_http(&endpoint.host, timeout, version)
             }
-            _ => bollard::Docker::connect_with_unix(&endpoint.host, timeout, version),
+            // `transport()` says TLS only when there is material: no TLS endpoint gets here.
+            (engine::Transport::Unix, _) | (engine::Transport::Tls, None) => {
+                bollard::Docker::connect_with_unix(&endpoint.host, timeout, version)
+            }
         };
         // bollard's timeout covers a whole request up to the response headers, which for an
         // upload means the whole body: a large project or cache takes longer than any fixed
