@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares (and caches) everything the end-to-end tests need:
-#   - host tools: debootstrap, shellcheck, dash, busybox, zstd
+#   - host tools: debootstrap, shellcheck, dash, busybox, zstd; socat and openssh-server for the
+#     TLS front and the sshd of scripts/test-remote.sh
 #   - a reachable Docker daemon (started when installed but not running)
 #   - pixi 0.15.2 built from its crates.io source (the only pixi a registry here serves)
 #   - two local images: one with pixi (the build and offline-proof image), one without (negative test)
@@ -43,6 +44,10 @@ ensure_host_tools() {
   command -v busybox >/dev/null 2>&1 || missing+=(busybox)
   command -v zstd >/dev/null 2>&1 || missing+=(zstd)
   command -v zsh >/dev/null 2>&1 || missing+=(zsh)
+  command -v socat >/dev/null 2>&1 || missing+=(socat)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing host packages: ${missing[*]}"
     need_root_or_sudo apt-get update -qq >&2

@@ -154,14 +154,15 @@ fn kind_of(cause: &(dyn StdError + 'static)) -> Option<Status> {
     } else if cause.is::<InfraError>() {
         Some(Status::Infrastructure)
     } else {
-        // Naming a container that is missing or stopped, or a context that does not work, is
-        // the user's input.
+        // Naming a container that is missing or stopped, a context that does not work or an
+        // engine address that cannot be read, is the user's input.
         cause
             .downcast_ref::<DockerError>()
             .map(|docker| match docker {
                 DockerError::NoSuchContainer { .. }
                 | DockerError::ContainerNotRunning { .. }
-                | DockerError::Context { .. } => Status::InputError,
+                | DockerError::Context { .. }
+                | DockerError::BadHost { .. } => Status::InputError,
                 _ => Status::Infrastructure,
             })
     }

@@ -126,6 +126,13 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
         "{}",
         report["engine"]
     );
+    // ... and how it was reached (local socket, TLS, SSH), with its address.
+    if let Some(transport) = expected_transport() {
+        assert_eq!(report["engine"]["transport"], transport.as_str());
+    }
+    assert!(report["engine"]["host"]
+        .as_str()
+        .is_some_and(|h| h.contains("://")));
     assert_eq!(report["pixi_version"], bed.pixi_version());
     assert_ne!(
         report["product_path_in_container"],

@@ -5,6 +5,11 @@
 //! then rootless `$XDG_RUNTIME_DIR/podman/podman.sock`): an engine the user named is never swapped
 //! for another one behind their back.
 //!
+//! How an endpoint is reached ([`Transport`]) is decided here too, as the Docker CLI decides it: a
+//! `tcp://` host with `DOCKER_TLS_VERIFY` set (or a context that keeps TLS material under
+//! `contexts/tls/<sha256 of the name>/docker/`) is TLS with the certificates of that folder;
+//! `ssh://` is the user's `ssh` running `docker system dial-stdio` on the remote host.
+//!
 //! Also what the engine says about itself ([`EngineInfo`]), recorded in the `--json` reports.
 
 use std::path::{Path, PathBuf};
@@ -52,18 +57,108 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// How the API requests travel to the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// A local socket (`unix://`).
+    Unix,
+    /// Plain HTTP over TCP (`tcp://` without TLS).
+    Tcp,
+    /// HTTPS with a client certificate (`tcp://` with `DOCKER_TLS_VERIFY`, or a context's TLS
+    /// material).
+    Tls,
+    /// `ssh://`: HTTP over the standard streams of `ssh HOST docker system dial-stdio`.
+    Ssh,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Unix => "unix",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Ssh => "ssh",
+        })
+    }
+}
+
+/// Where the TLS certificates of an endpoint come from, for the messages that name the folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// `DOCKER_CERT_PATH`.
+    CertPath,
+    /// No `DOCKER_CERT_PATH`: the Docker config folder (`$DOCKER_CONFIG`, default `~/.docker`).
+    ConfigDir,
+    /// The context's own TLS material.
+    Context,
+}
+
+/// The certificates of a TLS endpoint: `ca.pem` (the authority that signed the engine's
+/// certificate), `cert.pem` and `key.pem` (the client's certificate and key), in `dir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsMaterial {
+    pub dir: PathBuf,
+    pub source: TlsSource,
+}
+
+impl TlsMaterial {
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+    pub fn cert(&self) -> PathBuf {
+        self.dir.join("cert.pem")
+    }
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("key.pem")
+    }
+}
+
+impl std::fmt::Display for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let from = match self.source {
+            TlsSource::CertPath => "DOCKER_CERT_PATH",
+            TlsSource::ConfigDir => "the Docker config folder, DOCKER_CERT_PATH being unset",
+            TlsSource::Context => "the context's TLS material",
+        };
+        write!(f, "`{}` ({from})", self.dir.display())
+    }
+}
+
 /// One engine address to try.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// `unix:///path`, `tcp://host:port`, ...
+    /// `unix:///path`, `tcp://host:port`, `ssh://user@host:port`.
     pub host: String,
     pub origin: Origin,
+    /// The certificates, for a TLS endpoint.
+    pub tls: Option<TlsMaterial>,
 }
 
 impl Endpoint {
+    fn plain(host: impl Into<String>, origin: Origin) -> Self {
+        Self {
+            host: host.into(),
+            origin,
+            tls: None,
+        }
+    }
+
     /// The socket path of a `unix://` endpoint.
     pub fn socket_path(&self) -> Option<&Path> {
         self.host.strip_prefix("unix://").map(Path::new)
+    }
+
+    /// How requests reach this endpoint; `None` for a scheme pixi-airgap does not speak.
+    pub fn transport(&self) -> Option<Transport> {
+        let scheme = self.host.split_once("://").map(|(scheme, _)| scheme)?;
+        match scheme {
+            "unix" => Some(Transport::Unix),
+            "tcp" | "http" if self.tls.is_some() => Some(Transport::Tls),
+            "tcp" | "http" => Some(Transport::Tcp),
+            "ssh" => Some(Transport::Ssh),
+            _ => None,
+        }
     }
 }
 
@@ -73,6 +168,11 @@ impl Endpoint {
 pub struct DiscoveryEnv {
     pub docker_host: Option<String>,
     pub docker_context: Option<String>,
+    /// `DOCKER_TLS_VERIFY`: any non-empty value turns TLS on for a `tcp://` `DOCKER_HOST`.
+    pub docker_tls_verify: bool,
+    /// `DOCKER_CERT_PATH`: where `ca.pem`, `cert.pem` and `key.pem` are (default: the config
+    /// folder).
+    pub docker_cert_path: Option<PathBuf>,
     /// `$DOCKER_CONFIG`: the folder holding `config.json` and `contexts/`.
     pub docker_config: Option<PathBuf>,
     pub home: Option<PathBuf>,
@@ -85,6 +185,8 @@ impl DiscoveryEnv {
         Self {
             docker_host: var("DOCKER_HOST"),
             docker_context: var("DOCKER_CONTEXT"),
+            docker_tls_verify: var("DOCKER_TLS_VERIFY").is_some(),
+            docker_cert_path: var("DOCKER_CERT_PATH").map(PathBuf::from),
             docker_config: var("DOCKER_CONFIG").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
             xdg_runtime_dir: var("XDG_RUNTIME_DIR").map(PathBuf::from),
@@ -103,10 +205,29 @@ impl DiscoveryEnv {
 /// context), else the default socket followed by the Podman sockets.
 pub fn candidates(env: &DiscoveryEnv) -> Result<Vec<Endpoint>, DockerError> {
     if let Some(host) = &env.docker_host {
-        return Ok(vec![Endpoint {
-            host: host.clone(),
-            origin: Origin::DockerHost,
-        }]);
+        let mut endpoint = Endpoint::plain(host.clone(), Origin::DockerHost);
+        if env.docker_tls_verify && endpoint.transport() == Some(Transport::Tcp) {
+            // The Docker CLI's default for DOCKER_CERT_PATH is its config folder.
+            endpoint.tls = match (&env.docker_cert_path, env.config_dir()) {
+                (Some(dir), _) => Some(TlsMaterial {
+                    dir: dir.clone(),
+                    source: TlsSource::CertPath,
+                }),
+                (None, Some(dir)) => Some(TlsMaterial {
+                    dir,
+                    source: TlsSource::ConfigDir,
+                }),
+                (None, None) => {
+                    return Err(DockerError::TlsMaterial {
+                        host: host.clone(),
+                        dir: "~/.docker".into(),
+                        reason: "neither DOCKER_CERT_PATH, DOCKER_CONFIG nor HOME is set"
+                            .to_string(),
+                    })
+                }
+            };
+        }
+        return Ok(vec![endpoint]);
     }
     let context = env
         .docker_context
@@ -118,27 +239,17 @@ pub fn candidates(env: &DiscoveryEnv) -> Result<Vec<Endpoint>, DockerError> {
             reason: "neither DOCKER_CONFIG nor HOME is set, so its metadata cannot be found"
                 .to_string(),
         })?;
-        let host = context_host(&dir, &name)?;
-        return Ok(vec![Endpoint {
-            host,
-            origin: Origin::Context(name),
-        }]);
+        return Ok(vec![context_endpoint(&dir, &name)?]);
     }
     let mut list = vec![
-        Endpoint {
-            host: DEFAULT_SOCKET.to_string(),
-            origin: Origin::DefaultSocket,
-        },
-        Endpoint {
-            host: PODMAN_ROOTFUL_SOCKET.to_string(),
-            origin: Origin::PodmanRootful,
-        },
+        Endpoint::plain(DEFAULT_SOCKET, Origin::DefaultSocket),
+        Endpoint::plain(PODMAN_ROOTFUL_SOCKET, Origin::PodmanRootful),
     ];
     if let Some(runtime) = &env.xdg_runtime_dir {
-        list.push(Endpoint {
-            host: format!("unix://{}", runtime.join("podman/podman.sock").display()),
-            origin: Origin::PodmanRootless,
-        });
+        list.push(Endpoint::plain(
+            format!("unix://{}", runtime.join("podman/podman.sock").display()),
+            Origin::PodmanRootless,
+        ));
     }
     Ok(list)
 }
@@ -169,9 +280,35 @@ fn current_context(dir: &Path) -> Option<String> {
 }
 
 /// The Docker endpoint of context `name`: `Endpoints.docker.Host` in
-/// `DIR/contexts/meta/<sha256 of the name>/meta.json`.
-fn context_host(dir: &Path, name: &str) -> Result<String, DockerError> {
+/// `DIR/contexts/meta/<sha256 of the name>/meta.json`, with TLS when the context keeps
+/// certificates in `DIR/contexts/tls/<sha256 of the name>/docker/` (as `docker context create
+/// NAME --docker host=tcp://...,ca=...,cert=...,key=...` stores them).
+fn context_endpoint(dir: &Path, name: &str) -> Result<Endpoint, DockerError> {
     let digest = crate::fsutil::hex(&sha2::Sha256::digest(name.as_bytes()));
+    let fail = |reason: String| DockerError::Context {
+        name: name.to_string(),
+        reason,
+    };
+    let (host, skip_verify) = context_host(dir, name, &digest)?;
+    let mut endpoint = Endpoint::plain(host, Origin::Context(name.to_string()));
+    let tls_dir = dir.join("contexts/tls").join(&digest).join("docker");
+    if endpoint.transport() == Some(Transport::Tcp) && tls_dir.is_dir() {
+        if skip_verify {
+            return Err(fail(format!(
+                "its endpoint {} has SkipTLSVerify set; pixi-airgap always verifies the engine's certificate",
+                endpoint.host
+            )));
+        }
+        endpoint.tls = Some(TlsMaterial {
+            dir: tls_dir,
+            source: TlsSource::Context,
+        });
+    }
+    Ok(endpoint)
+}
+
+/// `Endpoints.docker.Host` and `Endpoints.docker.SkipTLSVerify` of context `name`.
+fn context_host(dir: &Path, name: &str, digest: &str) -> Result<(String, bool), DockerError> {
     let path = dir.join("contexts/meta").join(digest).join("meta.json");
     let fail = |reason: String| DockerError::Context {
         name: name.to_string(),
@@ -186,11 +323,17 @@ fn context_host(dir: &Path, name: &str) -> Result<String, DockerError> {
     })?;
     let meta: serde_json::Value = serde_json::from_str(&text)
         .map_err(|err| fail(format!("`{}` is not valid JSON: {err}", path.display())))?;
-    meta.pointer("/Endpoints/docker/Host")
+    let host = meta
+        .pointer("/Endpoints/docker/Host")
         .and_then(|v| v.as_str())
         .filter(|host| !host.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| fail(format!("`{}` has no Endpoints.docker.Host", path.display())))
+        .ok_or_else(|| fail(format!("`{}` has no Endpoints.docker.Host", path.display())))?;
+    let skip_verify = meta
+        .pointer("/Endpoints/docker/SkipTLSVerify")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    Ok((host, skip_verify))
 }
 
 /// What the engine says it is, as the reports record it.
@@ -202,6 +345,13 @@ pub struct EngineInfo {
     pub version: String,
     /// The API version both sides agreed on.
     pub api_version: String,
+    /// How it was reached: `unix`, `tcp`, `tls` or `ssh` (absent in reports written before
+    /// remote engines were supported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+    /// The endpoint (`unix:///var/run/docker.sock`, `tcp://host:2376`, `ssh://user@host`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl EngineInfo {
@@ -224,6 +374,8 @@ impl EngineInfo {
                 .or(engine_version)
                 .unwrap_or_else(|| "unknown".to_string()),
             api_version,
+            transport: None,
+            host: None,
         }
     }
 }
@@ -272,10 +424,9 @@ mod tests {
             r#"{"Name":"podman","Metadata":{},"Endpoints":{"docker":{"Host":"unix:///p.sock","SkipTLSVerify":false}}}"#,
         )
         .unwrap();
-        assert_eq!(
-            context_host(dir.path(), "podman").unwrap(),
-            "unix:///p.sock"
-        );
+        let endpoint = context_endpoint(dir.path(), "podman").unwrap();
+        assert_eq!(endpoint.host, "unix:///p.sock");
+        assert_eq!(endpoint.transport(), Some(Transport::Unix));
     }
 
     #[test]
@@ -423,6 +574,91 @@ mod tests {
     }
 
     #[test]
+    fn tls_is_chosen_as_the_docker_cli_chooses_it() {
+        let home = tempfile::tempdir().unwrap();
+        let mut env = DiscoveryEnv {
+            docker_host: Some("tcp://docker:2376".into()),
+            home: Some(home.path().to_path_buf()),
+            ..Default::default()
+        };
+        let only = |env: &DiscoveryEnv| candidates(env).unwrap().remove(0);
+        // tcp:// alone is plain HTTP.
+        let plain = only(&env);
+        assert_eq!((plain.transport(), plain.tls), (Some(Transport::Tcp), None));
+        // DOCKER_TLS_VERIFY: the certificates of ~/.docker, or of DOCKER_CERT_PATH.
+        env.docker_tls_verify = true;
+        let tls = only(&env);
+        assert_eq!(tls.transport(), Some(Transport::Tls));
+        assert_eq!(
+            tls.tls,
+            Some(TlsMaterial {
+                dir: home.path().join(".docker"),
+                source: TlsSource::ConfigDir
+            })
+        );
+        env.docker_cert_path = Some("/certs/client".into());
+        let tls = only(&env);
+        assert_eq!(
+            tls.tls.as_ref().unwrap().ca(),
+            Path::new("/certs/client/ca.pem")
+        );
+        assert!(tls.tls.unwrap().to_string().contains("DOCKER_CERT_PATH"));
+        // TLS applies to tcp:// only.
+        env.docker_host = Some("unix:///var/run/docker.sock".into());
+        assert_eq!(only(&env).tls, None);
+        env.docker_host = Some("ssh://me@farm".into());
+        assert_eq!(only(&env).transport(), Some(Transport::Ssh));
+        env.docker_host = Some("fd://3".into());
+        assert_eq!(only(&env).transport(), None);
+    }
+
+    #[test]
+    fn a_context_with_tls_material_is_tls_and_skip_verify_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write_context(dir.path(), "dind", "tcp://docker:2376");
+        let env = DiscoveryEnv {
+            docker_context: Some("dind".into()),
+            docker_config: Some(dir.path().to_path_buf()),
+            // Not the context's business: its own material wins.
+            docker_cert_path: Some("/elsewhere".into()),
+            docker_tls_verify: true,
+            ..Default::default()
+        };
+        let endpoint = candidates(&env).unwrap().remove(0);
+        assert_eq!(endpoint.transport(), Some(Transport::Tcp), "no TLS folder");
+        // Where `docker context create dind --docker host=...,ca=,cert=,key=` puts them.
+        let tls = dir
+            .path()
+            .join("contexts/tls")
+            .join(crate::fsutil::hex(&sha2::Sha256::digest(b"dind")))
+            .join("docker");
+        std::fs::create_dir_all(&tls).unwrap();
+        let endpoint = candidates(&env).unwrap().remove(0);
+        assert_eq!(endpoint.transport(), Some(Transport::Tls));
+        assert_eq!(
+            endpoint.tls,
+            Some(TlsMaterial {
+                dir: tls,
+                source: TlsSource::Context
+            })
+        );
+        // SkipTLSVerify would trust any engine: refused, by name.
+        let digest = crate::fsutil::hex(&sha2::Sha256::digest(b"dind"));
+        let meta = dir
+            .path()
+            .join("contexts/meta")
+            .join(digest)
+            .join("meta.json");
+        std::fs::write(
+            &meta,
+            r#"{"Name":"dind","Endpoints":{"docker":{"Host":"tcp://docker:2376","SkipTLSVerify":true}}}"#,
+        )
+        .unwrap();
+        let err = candidates(&env).unwrap_err().to_string();
+        assert!(err.contains("SkipTLSVerify"), "{err}");
+    }
+
+    #[test]
     fn podmans_rlimit_refusal_is_recognised() {
         // What Podman 4.3 answers where root lacks CAP_SYS_RESOURCE.
         let refused = bollard::errors::Error::DockerResponseServerError {
@@ -454,7 +690,9 @@ mod tests {
             EngineInfo {
                 name: "Podman".into(),
                 version: "4.3.1".into(),
-                api_version: "1.41".into()
+                api_version: "1.41".into(),
+                transport: None,
+                host: None,
             }
         );
         let docker: bollard::models::SystemVersion = serde_json::from_str(

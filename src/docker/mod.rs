@@ -9,6 +9,9 @@
 mod container;
 pub mod engine;
 mod exec;
+mod ssh;
+mod tls;
+mod transport;
 
 use std::collections::HashMap;
 
@@ -46,6 +49,35 @@ pub enum DockerError {
         origin: engine::Origin,
         #[source]
         source: bollard::errors::Error,
+    },
+    #[error("cannot reach the Docker daemon at {host} over TLS (from {origin}; certificates read from {material})")]
+    Tls {
+        host: String,
+        origin: engine::Origin,
+        material: Box<engine::TlsMaterial>,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("cannot use the TLS certificates for {host} in `{}`: {reason}", dir.display())]
+    TlsMaterial {
+        host: String,
+        dir: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("cannot reach the Docker daemon at {host} over SSH (from {origin}){}", ssh_said.as_deref().map(|s| format!(": ssh said: {s}")).unwrap_or_default())]
+    Ssh {
+        host: String,
+        origin: engine::Origin,
+        /// The last lines `ssh` wrote on its stderr, when it wrote any.
+        ssh_said: Option<String>,
+        #[source]
+        source: Box<bollard::errors::Error>,
+    },
+    #[error("cannot use the engine address `{host}` (from {origin}): {reason}")]
+    BadHost {
+        host: String,
+        origin: engine::Origin,
+        reason: String,
     },
     #[error("no container engine answers (tried {tried})")]
     NoEngine { tried: String },
@@ -161,6 +193,15 @@ impl DockerError {
             DockerError::Connect { .. } => Some(
                 "start Docker (or Podman's API service), or point DOCKER_HOST at a running engine",
             ),
+            DockerError::Tls { .. } | DockerError::TlsMaterial { .. } => Some(
+                "the engine's certificate must be signed by ca.pem, and cert.pem/key.pem must be a client certificate the engine accepts; the folder is DOCKER_CERT_PATH (default ~/.docker) for DOCKER_HOST with DOCKER_TLS_VERIFY, or contexts/tls/<sha256 of the name>/docker/ for a context (`docker context inspect NAME`)",
+            ),
+            DockerError::Ssh { .. } => Some(
+                "`ssh HOST docker system dial-stdio` must work without a prompt (a key in ssh-agent or an unlocked key, a known host key; ~/.ssh/config applies), and the remote user must be allowed to run `docker`",
+            ),
+            DockerError::BadHost { .. } => Some(
+                "DOCKER_HOST takes unix:///PATH, tcp://HOST:PORT (with DOCKER_TLS_VERIFY=1 for TLS) or ssh://[USER@]HOST[:PORT]",
+            ),
             DockerError::NoEngine { .. } => Some(
                 "start Docker, or Podman's API service (`systemctl --user start podman.socket` as your user, `systemctl start podman.socket` as root), or point DOCKER_HOST or DOCKER_CONTEXT at a running engine",
             ),
@@ -253,30 +294,88 @@ impl Docker {
     }
 
     async fn connect_to(endpoint: engine::Endpoint) -> Result<Self, DockerError> {
-        let connect_err = |source| DockerError::Connect {
+        let bad_host = |reason: String| DockerError::BadHost {
             host: endpoint.host.clone(),
             origin: endpoint.origin.clone(),
-            source,
+            reason,
+        };
+        let transport = endpoint.transport().ok_or_else(|| {
+            bad_host("pixi-airgap speaks unix://, tcp:// (with or without TLS) and ssh://".into())
+        })?;
+        // The timeout given here is replaced below.
+        let timeout = 120;
+        let version = bollard::API_DEFAULT_VERSION;
+        let mut ssh_log = None;
+        let client = match (transport, &endpoint.tls) {
+            (engine::Transport::Tls, Some(material)) => {
+                let target = tls::TcpTarget::parse(&endpoint.host).map_err(bad_host)?;
+                let material_err = |reason| DockerError::TlsMaterial {
+                    host: endpoint.host.clone(),
+                    dir: material.dir.clone(),
+                    reason,
+                };
+                let config = tls::client_config(material).map_err(material_err)?;
+                Ok(tls::client(&target, config).map_err(material_err)?)
+            }
+            (engine::Transport::Ssh, _) => {
+                let target = ssh::SshTarget::parse(&endpoint.host).map_err(bad_host)?;
+                ssh::client(target).map(|(client, log)| {
+                    ssh_log = Some(log);
+                    client
+                })
+            }
+            (engine::Transport::Tcp, _) => {
+                bollard::Docker::connect_with_http(&endpoint.host, timeout, version)
+            }
+            // `transport()` says TLS only when there is material: no TLS endpoint gets here.
+            (engine::Transport::Unix, _) | (engine::Transport::Tls, None) => {
+                bollard::Docker::connect_with_unix(&endpoint.host, timeout, version)
+            }
         };
         // bollard's timeout covers a whole request up to the response headers, which for an
         // upload means the whole body: a large project or cache takes longer than any fixed
         // bound. Requests are not limited; only reaching the engine is.
-        let client = bollard::Docker::connect_with_host(&endpoint.host)
-            .map_err(connect_err)?
-            .with_timeout(std::time::Duration::from_secs(7 * 24 * 3600));
         let reach = async {
+            let client = client?.with_timeout(std::time::Duration::from_secs(7 * 24 * 3600));
             let client = client.negotiate_version().await?;
             client.ping().await?;
             let version = client.version().await?;
             Ok::<_, bollard::errors::Error>((client, version))
         };
-        let (client, version) = tokio::time::timeout(CONNECT_TIMEOUT, reach)
+        let reached = tokio::time::timeout(CONNECT_TIMEOUT, reach)
             .await
-            .unwrap_or(Err(bollard::errors::Error::RequestTimeoutError))
-            .map_err(connect_err)?;
-        let engine = EngineInfo::from_version(&version, client.client_version().to_string());
+            .unwrap_or(Err(bollard::errors::Error::RequestTimeoutError));
+        let (client, version) = match reached {
+            Ok(reached) => reached,
+            Err(source) => {
+                return Err(match (&endpoint.tls, ssh_log) {
+                    (Some(material), _) => DockerError::Tls {
+                        host: endpoint.host.clone(),
+                        origin: endpoint.origin.clone(),
+                        material: Box::new(material.clone()),
+                        source,
+                    },
+                    (None, Some(log)) => DockerError::Ssh {
+                        host: endpoint.host.clone(),
+                        origin: endpoint.origin.clone(),
+                        ssh_said: log.last_words(std::time::Duration::from_secs(2)).await,
+                        source: Box::new(source),
+                    },
+                    (None, None) => DockerError::Connect {
+                        host: endpoint.host.clone(),
+                        origin: endpoint.origin.clone(),
+                        source,
+                    },
+                });
+            }
+        };
+        let engine = EngineInfo {
+            transport: Some(transport),
+            host: Some(endpoint.host.clone()),
+            ..EngineInfo::from_version(&version, client.client_version().to_string())
+        };
         let message = format!(
-            "using {} {} (API {}) at {} (from {})",
+            "using {} {} (API {}) at {} over {transport} (from {})",
             engine.name, engine.version, engine.api_version, endpoint.host, endpoint.origin
         );
         if matches!(

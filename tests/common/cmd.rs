@@ -86,6 +86,15 @@ impl TestCommand {
             .expect("start pixi-airgap")
     }
 
+    /// Starts the command with stdout and stderr piped (collect both with `wait_with_output`).
+    pub fn spawn_piped(&mut self) -> std::process::Child {
+        self.cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start pixi-airgap")
+    }
+
     /// Runs the command and asserts its exit code and that stderr contains `message`.
     pub fn assert_exit(&mut self, code: i32, message: &str) -> Output {
         let output = self.output();

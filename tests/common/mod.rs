@@ -126,6 +126,19 @@ pub fn testbed() -> Option<Testbed> {
     })
 }
 
+/// The transport the engine under test must have been reached by (`engine.transport` of the
+/// reports): what scripts/test-remote.sh says in `PIXI_AIRGAP_TEST_EXPECT_TRANSPORT`, else `unix`
+/// when the environment names no remote engine; `None` when it names one the suite did not set.
+pub fn expected_transport() -> Option<String> {
+    if let Ok(transport) = std::env::var("PIXI_AIRGAP_TEST_EXPECT_TRANSPORT") {
+        return Some(transport);
+    }
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let context = std::env::var("DOCKER_CONTEXT").unwrap_or_default();
+    ((host.is_empty() || host.starts_with("unix://")) && context.is_empty())
+        .then(|| "unix".to_string())
+}
+
 fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
