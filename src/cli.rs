@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::product::split::SplitSize;
+
 macro_rules! exit_codes {
     () => {
         "\
@@ -279,6 +281,12 @@ pub struct PackArgs {
     /// Also write WORKDIR/product.<FORMAT> (deterministic) and its .sha256
     #[arg(long, value_name = "FORMAT")]
     pub archive: Option<ArchiveArg>,
+
+    /// Write the archive as parts of at most SIZE (bytes, or with KiB, MiB, GiB, KB, MB or GB):
+    /// product.<FORMAT>.000, .001, ..., a .sha256 listing every part and the whole, and
+    /// join-product.sh to check and join them
+    #[arg(long, value_name = "SIZE", requires = "archive")]
+    pub split_size: Option<SplitSize>,
 }
 
 /// `--archive FORMAT`.

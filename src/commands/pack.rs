@@ -11,6 +11,7 @@ use crate::cli::{ArchiveArg, PackArgs};
 use crate::exit::Status;
 use crate::product::archive::{self, ArchiveFormat, ArchiveInfo};
 use crate::product::make::MakeOptions;
+use crate::product::split::SplitSize;
 use crate::product::ProductLayout;
 use crate::proof::{self, ProofOptions, ProofReport};
 use crate::workdir::report::StageReport;
@@ -24,6 +25,7 @@ pub struct Options {
     pub verify_image: String,
     pub verify_user: Option<crate::session::RunAs>,
     pub archive: Option<ArchiveFormat>,
+    pub split_size: Option<SplitSize>,
 }
 
 impl Options {
@@ -33,6 +35,7 @@ impl Options {
             verify_image,
             verify_user,
             archive,
+            split_size,
         } = args;
         let stage = stage_host::Options::resolve(host)?;
         let verify_image = verify_image.unwrap_or_else(|| stage.image.clone());
@@ -46,6 +49,7 @@ impl Options {
             verify_image,
             verify_user,
             archive,
+            split_size,
         })
     }
 }
@@ -177,8 +181,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 if let Some(format) = options.archive {
                     let product = workdir.product();
                     let dest = workdir.root().to_path_buf();
+                    let split = options.split_size;
                     let info = tokio::task::spawn_blocking(move || {
-                        archive::write(&product, &dest, "product", format)
+                        archive::write_with(&product, &dest, "product", format, split)
                     })
                     .await
                     .context("the archive thread failed")??;
@@ -241,6 +246,14 @@ fn summary(report: &PackReport) {
             archive.size_bytes as f64 / (1024.0 * 1024.0),
             archive.sha256
         ));
+        if let Some(split) = &archive.split {
+            lines.push(format!(
+                "  parts           {} of at most {} bytes, join with {}",
+                split.parts.len(),
+                split.split_size,
+                split.join_script.display()
+            ));
+        }
     }
     lines.push(format!("  pixi            {}", report.pixi_version));
     lines.push(format!(
