@@ -287,6 +287,9 @@ pub struct PackArgs {
     /// join-product.sh to check and join them
     #[arg(long, value_name = "SIZE", requires = "archive")]
     pub split_size: Option<SplitSize>,
+
+    #[command(flatten)]
+    pub delta: DeltaArgs,
 }
 
 /// `--archive FORMAT`.
@@ -346,6 +349,9 @@ pub struct MakeProductArgs {
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub delta: DeltaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -468,3 +474,16 @@ pub struct VerifyArgs {
 
 /// Where stage-host stages in its container unless told otherwise: a scratch volume.
 pub const DEFAULT_CONTAINER_WORKDIR: &str = "/workdir";
+
+/// `--since OLD`: also write a delta product (make-product, pack).
+#[derive(Debug, Args)]
+pub struct DeltaArgs {
+    /// Also write a delta that turns OLD into the new product: OLD is the product the receiver
+    /// has (its folder, its SHA256SUMS with product-tree.txt beside it, or its pixi-airgap.json)
+    #[arg(long, value_name = "OLD")]
+    pub since: Option<PathBuf>,
+
+    /// Where to write the delta [default: WORKDIR/delta]
+    #[arg(long, value_name = "DIR", requires = "since")]
+    pub delta_output: Option<PathBuf>,
+}

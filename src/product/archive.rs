@@ -83,7 +83,7 @@ pub fn write_with(
             split: Some(info),
         });
     }
-    let earlier = split::listed_names(&sha256_file, &name);
+    let earlier = split::listed_names(&sha256_file, &name, top);
     let pending = PendingFile::new(&path)?;
     let file = pending.file()?;
     let (mut inner, sha256, written) = stream(product_dir, top, format, BufWriter::new(file))?;
@@ -91,7 +91,7 @@ pub fn write_with(
     pending.commit()?;
     std::fs::write(&sha256_file, format!("{sha256}  {name}\n"))
         .with_context(|| format!("failed to write `{}`", sha256_file.display()))?;
-    split::remove_parts_listed(dest_dir, &name, &earlier);
+    split::remove_parts_listed(dest_dir, &name, top, &earlier);
     Ok(ArchiveInfo {
         path,
         sha256_file,

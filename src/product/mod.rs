@@ -14,9 +14,10 @@
 //!
 //! [`ProductLayout`] owns these names. [`make`] writes a product from a workdir, [`manifest`] is
 //! the contract between it and the offline proof ([`crate::proof`]), [`archive`] packs a product
-//! into one file (or parts, [`split`]), [`templates`] are its shell scripts and [`helpers`] the ones put in a workdir.
+//! into one file (or parts, [`split`]), [`delta`] writes what updates an older product, [`templates`] are its shell scripts and [`helpers`] the ones put in a workdir.
 
 pub mod archive;
+pub mod delta;
 pub mod helpers;
 pub mod make;
 pub mod manifest;

@@ -20,8 +20,11 @@ use crate::atomic::PendingFile;
 use crate::fsutil::{hex, set_mode};
 use crate::product::templates::{render, Value};
 
-/// The receiver's script that checks and joins the parts.
-pub const JOIN_SCRIPT: &str = "join-product.sh";
+/// The receiver's script that checks and joins the parts of `<top>.<ext>`: `join-product.sh` for
+/// a product, `join-delta.sh` for a delta.
+pub fn join_script_name(top: &str) -> String {
+    format!("join-{top}.sh")
+}
 pub const JOIN_SH: &str = include_str!("templates/join-product.sh");
 
 /// `--split-size SIZE`: bytes, or a number with a `KiB`/`MiB`/`GiB`/`KB`/`MB`/`GB` suffix.
@@ -207,7 +210,7 @@ impl Write for PartsWriter {
     }
 }
 
-/// Puts the parts in place, writes `join-product.sh` and then `name.sha256`, and removes what an
+/// Puts the parts in place, writes the join script and then `name.sha256`, and removes what an
 /// earlier archive of the same name left that this one does not have (only names the earlier
 /// `.sha256` listed: files we wrote). `whole` is the archive's sha256.
 pub fn commit(
@@ -219,9 +222,9 @@ pub fn commit(
     split_size: SplitSize,
 ) -> anyhow::Result<SplitInfo> {
     let sha256_file = dest_dir.join(format!("{name}.sha256"));
-    let earlier = listed_names(&sha256_file, name);
+    let earlier = listed_names(&sha256_file, name, top);
     let parts = writer.finish(dest_dir, name)?;
-    let join_script = dest_dir.join(JOIN_SCRIPT);
+    let join_script = dest_dir.join(join_script_name(top));
     let script = join_script_text(name, top)?;
     write_atomic(&join_script, script.as_bytes())?;
     set_mode(&join_script, 0o755)?;
@@ -232,7 +235,7 @@ pub fn commit(
     list.push_str(&format!("{whole}  {name}\n"));
     write_atomic(&sha256_file, list.as_bytes())?;
     let current: Vec<String> = parts.iter().map(|p| file_name(&p.path)).collect();
-    remove_stale(dest_dir, &earlier, &current);
+    remove_stale(dest_dir, &earlier, &current, top);
     Ok(SplitInfo {
         split_size: split_size.bytes(),
         parts,
@@ -242,17 +245,18 @@ pub fn commit(
 
 /// After an unsplit archive is written: the parts an earlier split archive of the same name
 /// left (as its `.sha256` listed them, read before it was replaced) and its join script.
-pub fn remove_parts_listed(dest_dir: &Path, name: &str, earlier: &[String]) {
-    if !earlier.iter().any(|n| n == JOIN_SCRIPT) {
+pub fn remove_parts_listed(dest_dir: &Path, name: &str, top: &str, earlier: &[String]) {
+    let script = join_script_name(top);
+    if !earlier.contains(&script) {
         return;
     }
-    remove_stale(dest_dir, earlier, &[name.to_string()]);
-    let _ = std::fs::remove_file(dest_dir.join(JOIN_SCRIPT));
+    remove_stale(dest_dir, earlier, &[name.to_string()], top);
+    let _ = std::fs::remove_file(dest_dir.join(script));
 }
 
 /// The names an earlier `name.sha256` listed that are ours to remove: `name` and `name.<digits>`.
-/// With parts listed, `join-product.sh` is returned too (it came with them).
-pub fn listed_names(sha256_file: &Path, name: &str) -> Vec<String> {
+/// With parts listed, the join script is returned too (it came with them).
+pub fn listed_names(sha256_file: &Path, name: &str, top: &str) -> Vec<String> {
     let Ok(text) = std::fs::read_to_string(sha256_file) else {
         return Vec::new();
     };
@@ -262,7 +266,7 @@ pub fn listed_names(sha256_file: &Path, name: &str) -> Vec<String> {
         .filter(|n| is_part_or_whole(n, name))
         .collect();
     if names.iter().any(|n| n != name) {
-        names.push(JOIN_SCRIPT.to_string());
+        names.push(join_script_name(top));
     }
     names
 }
@@ -275,9 +279,10 @@ fn is_part_or_whole(candidate: &str, name: &str) -> bool {
             .is_some_and(|digits| digits.len() >= 3 && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn remove_stale(dest_dir: &Path, earlier: &[String], current: &[String]) {
+fn remove_stale(dest_dir: &Path, earlier: &[String], current: &[String], top: &str) {
+    let script = join_script_name(top);
     for stale in earlier {
-        if stale == JOIN_SCRIPT || current.contains(stale) {
+        if *stale == script || current.contains(stale) {
             continue;
         }
         let path = dest_dir.join(stale);
