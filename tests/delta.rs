@@ -617,3 +617,133 @@ fn which(name: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+/// The runbook end to end on both pixi versions: pack v1; the receiver installs it; the project
+/// gains a package and a file; `pack --since` writes the delta, archived in parts; the receiver
+/// joins it, applies it, and the result is the new product file for file and passes the offline
+/// proof. `make-product --since` from just the old manifest carries the same files.
+#[test]
+fn pack_since_updates_an_installed_product_that_then_passes_the_offline_proof() {
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
+    let (wd1, wd2) = (tmp.path().join("wd1"), tmp.path().join("wd2"));
+    let output = bed
+        .pack(&server, &project, &wd1)
+        .args(["--verify-task", "smoke"])
+        .output();
+    assert_eq!(output.status.code(), Some(0));
+    let receiver = tmp.path().join("rx/product");
+    copy_tree(&wd1.join("product"), &receiver);
+
+    // v2: one more package, one more project file.
+    let manifest = project.join("pixi.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace(
+            "airgap-hello = \">=1.0\"",
+            "airgap-hello = \">=1.0\"\nairgap-alpha = \"*\"",
+        ),
+    )
+    .unwrap();
+    write_lock(&bed, &server, &project);
+    std::fs::write(project.join("notes.txt"), "new in v2\n").unwrap();
+    let old = wd1.join("product").display().to_string();
+    let output = bed
+        .pack(&server, &project, &wd2)
+        .args([
+            "--verify-task",
+            "smoke",
+            "--since",
+            &old,
+            "--archive",
+            "tar.zst",
+            "--split-size",
+            "16KiB",
+            "--json",
+        ])
+        .output();
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let name = report["project_name"].as_str().unwrap().to_string();
+    let delta_json = read_json(&wd2.join("delta/delta.json"));
+    assert_eq!(report["delta"]["delta"], delta_json);
+    let added: Vec<&str> = delta_json["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        added.contains(&format!("{name}/notes.txt").as_str()),
+        "{added:?}"
+    );
+    assert!(
+        added
+            .iter()
+            .any(|p| p.starts_with("pkg-cache/pkgs/airgap-alpha-")),
+        "{added:?}"
+    );
+    assert!(delta_json["changed"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!(format!("{name}/pixi.lock"))));
+    // Nothing of the unchanged packages is carried.
+    assert!(carried(&wd2.join("delta"))
+        .iter()
+        .all(|p| !p.contains("airgap-hello") && !p.contains("airgap-base")));
+    assert!(
+        report["delta"]["archive"]["split"]["parts"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 1
+    );
+    assert!(!wd2.join("delta.tar.zst").exists());
+
+    // The receiver: join the delta's parts, apply it, then the product is v2 file for file.
+    let rx_delta = tmp.path().join("rx-delta");
+    let join = Command::new("sh")
+        .arg(wd2.join("join-delta.sh"))
+        .arg("--extract")
+        .arg(&rx_delta)
+        .output()
+        .unwrap();
+    assert_eq!(join.status.code(), Some(0), "{}", stderr(&join));
+    let output = apply(&rx_delta.join("delta"), &receiver, &["sh"], None);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stderr(&output).contains("bootstrap-project.sh"));
+    assert_eq!(
+        tree_snapshot(&receiver),
+        tree_snapshot(&wd2.join("product"))
+    );
+
+    // The applied product installs offline and runs the task.
+    let proof = tmp.path().join("proof");
+    let output = verify_product(&bed, &receiver, &proof, &name, &["--verify-task", "smoke"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    // make-product --since with only the old manifest: the same files carried.
+    let only_manifest = tmp.path().join("old-manifest/pixi-airgap.json");
+    std::fs::create_dir_all(only_manifest.parent().unwrap()).unwrap();
+    std::fs::copy(wd1.join("product/pixi-airgap.json"), &only_manifest).unwrap();
+    let delta_out = tmp.path().join("delta-mp");
+    let out = make_product_cmd(&wd2, &name)
+        .path_arg("--output", &tmp.path().join("product-again"))
+        .path_arg("--since", &only_manifest)
+        .path_arg("--delta-output", &delta_out)
+        .arg("--json")
+        .output();
+    assert_eq!(out.status.code(), Some(0));
+    let mp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(mp["delta"]["delta"]["base_dirs_exact"], false);
+    assert_eq!(carried(&delta_out), carried(&wd2.join("delta")));
+    assert!(containers_for_workdir(&bed, &wd2).is_empty());
+}
