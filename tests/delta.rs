@@ -747,3 +747,103 @@ fn pack_since_updates_an_installed_product_that_then_passes_the_offline_proof() 
     assert_eq!(carried(&delta_out), carried(&wd2.join("delta")));
     assert!(containers_for_workdir(&bed, &wd2).is_empty());
 }
+
+/// The size target, as `benches/delta-size.sh` runs it: a 64 MiB product (32 packages of 64
+/// incompressible files) gains one small package and one changed project file; the delta folder,
+/// lists and script included, and its tar.zst stay under 5% of the product.
+#[test]
+fn delta_of_one_small_package_and_one_project_file_is_under_5_percent_of_a_64_mib_product() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut noise = |len: usize| -> String {
+        // Printable but incompressible enough: 64 symbols of a xorshift stream.
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                char::from(
+                    b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/"
+                        [(seed % 64) as usize],
+                )
+            })
+            .collect()
+    };
+    let mut files: Vec<(&'static str, String, bool)> = vec![
+        (
+            "demo/pixi.toml",
+            "[project]\nname = \"demo\"\n".into(),
+            false,
+        ),
+        ("demo/src/app.py", "print('v1')\n".into(), false),
+        ("envs.sh", envs_sh(), false),
+        ("bootstrap-project.sh", "#!/bin/sh\n".into(), true),
+    ];
+    for pkg in 0..32 {
+        for file in 0..64 {
+            let path: &'static str = Box::leak(
+                format!("pkg-cache/pkgs/pkg{pkg:02}-1.0-0/lib/f{file:02}.so").into_boxed_str(),
+            );
+            files.push((path, noise(32 * 1024), false));
+        }
+    }
+    let v1 = Version {
+        files: files.clone(),
+        links: vec![],
+        empty_dirs: vec![],
+    };
+    for (path, content, _) in &mut files {
+        if *path == "demo/src/app.py" {
+            *content = "print('v2')\n".into();
+        }
+    }
+    for file in 0..10 {
+        let path: &'static str =
+            Box::leak(format!("pkg-cache/pkgs/small-0.1-0/lib/s{file}.py").into_boxed_str());
+        files.push((path, noise(8 * 1024), false));
+    }
+    let v2 = Version {
+        files,
+        links: vec![],
+        empty_dirs: vec![],
+    };
+    let (p1, p2) = (tmp.path().join("v1/product"), tmp.path().join("v2/product"));
+    make(&p1, &v1);
+    make(&p2, &v2);
+    let out = tmp.path().join("delta");
+    let started = std::time::Instant::now();
+    let manifest = delta(&p1, &p2, &out);
+    let seconds = started.elapsed().as_secs_f64();
+    let folder_bytes: u64 = walkdir::WalkDir::new(&out)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    let archives = tmp.path().join("archives");
+    std::fs::create_dir_all(&archives).unwrap();
+    use pixi_airgap::product::archive::{write as archive, ArchiveFormat};
+    let delta_zst = archive(&out, &archives, "delta", ArchiveFormat::TarZst).unwrap();
+    let product_zst = archive(&p2, &archives, "product", ArchiveFormat::TarZst).unwrap();
+    let target = manifest.sizes.target_bytes;
+    let pct = |n: u64| 100.0 * n as f64 / target as f64;
+    println!(
+        "delta-size: product {} bytes in {} files ({} bytes as tar.zst); delta carries {} files, {} bytes; \
+         delta folder {} bytes ({:.2}%), delta.tar.zst {} bytes ({:.2}% of the product's tar.zst); written in {:.1}s",
+        target,
+        manifest.sizes.target_files,
+        product_zst.size_bytes,
+        manifest.sizes.carried_files,
+        manifest.sizes.carried_bytes,
+        folder_bytes,
+        pct(folder_bytes),
+        delta_zst.size_bytes,
+        100.0 * delta_zst.size_bytes as f64 / product_zst.size_bytes as f64,
+        seconds
+    );
+    assert!(target >= 64 << 20, "{target}");
+    assert_eq!(manifest.added.len(), 10);
+    assert_eq!(manifest.changed, ["demo/src/app.py", "pixi-airgap.json"]);
+    assert!(pct(folder_bytes) <= 5.0, "{:.2}%", pct(folder_bytes));
+    assert!(delta_zst.size_bytes * 20 <= product_zst.size_bytes);
+}
