@@ -414,6 +414,28 @@ fn cases() -> Vec<Case> {
             names: "pkg-cache/pkgs/b-1-0",
         },
         Case {
+            name: "file and manifest changed together (manifest re-hashed, SHA256SUMS not)",
+            damage: |p| {
+                flip_byte(&p.join("demo/src/app.py"));
+                let sha = common::sha256_file(&p.join("demo/src/app.py"));
+                let path = p.join("pixi-airgap.json");
+                let mut manifest: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                for f in manifest["files"].as_array_mut().unwrap() {
+                    if f["path"] == "demo/src/app.py" {
+                        f["sha256"] = sha.clone().into();
+                    }
+                }
+                std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+            },
+            names: "demo/src/app.py",
+        },
+        Case {
+            name: "SHA256SUMS removed",
+            damage: |p| std::fs::remove_file(p.join("SHA256SUMS")).unwrap(),
+            names: "SHA256SUMS",
+        },
+        Case {
             name: "folder replaced by a link to a copy",
             damage: |p| {
                 let src = p.join("demo/src");

@@ -153,7 +153,9 @@ report_problems() {
 check_integrity() {
   for list in SHA256SUMS product-tree.txt; do
     if [ ! -f "$list" ] || [ -L "$list" ]; then
-      say "'$here/$list' is missing: this is not a complete pixi-airgap product (or one made before pixi-airgap wrote $list)"
+      say "the product in '$here' is damaged: 1 problem(s)"
+      printf '  %s: missing, or not a regular file (not a complete pixi-airgap product, or one made before pixi-airgap wrote it)\n' "$list" >&2
+      say "install nothing from it: copy the product again from the build machine (or unpack its archive again)"
       exit 2
     fi
   done
