@@ -721,6 +721,13 @@ fn pack_since_updates_an_installed_product_that_then_passes_the_offline_proof() 
         tree_snapshot(&receiver),
         tree_snapshot(&wd2.join("product"))
     );
+    // The applied product carries the new lists and passes its own check.
+    assert!(receiver.join("SHA256SUMS").is_file());
+    let check = Command::new("sh")
+        .arg(receiver.join("check-product.sh"))
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
 
     // The applied product installs offline and runs the task.
     let proof = tmp.path().join("proof");

@@ -515,6 +515,12 @@ pub fn write(base: &ProductState, options: &DeltaOptions) -> anyhow::Result<Delt
             ),
         ],
     )?;
+    // A signed target's signature travels with its list (apply-delta.sh puts both in place).
+    let sig = options.target.join(SUMS_SIG);
+    if target.has_sums && sig.is_file() {
+        std::fs::copy(&sig, out.join(SUMS_SIG))
+            .with_context(|| format!("failed to copy `{}`", sig.display()))?;
+    }
     let script_path = out.join(APPLY_SCRIPT);
     write_file(&script_path, script.as_bytes())?;
     set_mode(&script_path, 0o755)?;
