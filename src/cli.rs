@@ -394,6 +394,9 @@ pub struct VerifyProductArgs {
 
     #[command(flatten)]
     pub verify: VerifyArgs,
+
+    #[command(flatten)]
+    pub update: UpdateProofArgs,
 }
 
 /// Options shared by the staging commands.
@@ -486,4 +489,17 @@ pub struct DeltaArgs {
     /// Where to write the delta [default: WORKDIR/delta]
     #[arg(long, value_name = "DIR", requires = "since")]
     pub delta_output: Option<PathBuf>,
+}
+
+/// `verify-product --since OLD --delta DIR`: prove an update.
+#[derive(Debug, Args)]
+pub struct UpdateProofArgs {
+    /// Prove an update instead: start from the old product OLD, apply --delta with its
+    /// apply-delta.sh in the proof container, then prove the result (which must be --product-dir)
+    #[arg(long = "since", value_name = "OLD", requires = "delta")]
+    pub since: Option<PathBuf>,
+
+    /// The delta folder that turns --since into --product-dir
+    #[arg(long, value_name = "DIR", requires = "since")]
+    pub delta: Option<PathBuf>,
 }

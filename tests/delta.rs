@@ -734,6 +734,29 @@ fn pack_since_updates_an_installed_product_that_then_passes_the_offline_proof() 
     let output = verify_product(&bed, &receiver, &proof, &name, &["--verify-task", "smoke"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 
+    // The update proof: the container starts from v1, applies the delta, proves the result.
+    let update_proof = tmp.path().join("proof-update");
+    let output = bed
+        .verify_product(&wd2.join("product"), &update_proof, &name)
+        .path_arg("--since", &wd1.join("product"))
+        .path_arg("--delta", &wd2.join("delta"))
+        .args(["--verify-task", "smoke", "--json"])
+        .output();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["result"], "success");
+    assert_eq!(report["delta"]["exit_code"], 0);
+    let log = std::fs::read_to_string(update_proof.join("proof-apply-delta.log")).unwrap();
+    assert!(log.contains("applied"), "{log}");
+    // A delta that does not lead to --product-dir is refused before any container starts.
+    let output = bed
+        .verify_product(&wd1.join("product"), &tmp.path().join("proof-bad"), &name)
+        .path_arg("--since", &wd1.join("product"))
+        .path_arg("--delta", &wd2.join("delta"))
+        .without_docker()
+        .output();
+    assert_exit(&output, 2, "leads to SHA256SUMS");
+
     // make-product --since with only the old manifest: the same files carried.
     let only_manifest = tmp.path().join("old-manifest/pixi-airgap.json");
     std::fs::create_dir_all(only_manifest.parent().unwrap()).unwrap();

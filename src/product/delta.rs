@@ -655,3 +655,56 @@ fn plain_path(rel: &Path) -> anyhow::Result<String> {
     }
     Ok(text)
 }
+
+/// Before an update proof: OLD matches its manifest, the delta is one this build reads, and its
+/// target is `product` (the sha256 of the product's `SHA256SUMS`). Returns OLD's check, whose
+/// entries are uploaded.
+pub fn check_update(
+    old: &Path,
+    delta_dir: &Path,
+    product: &Path,
+    project_name: &str,
+) -> anyhow::Result<crate::product::manifest::CheckReport> {
+    let (old_manifest, old_check) = crate::product::manifest::check(old)?;
+    if old_manifest.project_name != project_name {
+        return Err(InputError::new(format!(
+            "--since `{}` is a product of `{}`, not `{project_name}`",
+            old.display(),
+            old_manifest.project_name
+        ))
+        .into());
+    }
+    let path = delta_dir.join(DELTA_JSON);
+    let text = read_text(&path)?;
+    let version: serde_json::Value = serde_json::from_str(&text).map_err(|err| {
+        InputError::new(format!("`{}` is damaged", path.display())).with_source(err)
+    })?;
+    if version["format_version"] != DELTA_FORMAT_VERSION {
+        return Err(InputError::new(format!(
+            "`{}` has format version {}; this pixi-airgap reads {DELTA_FORMAT_VERSION}",
+            path.display(),
+            version["format_version"]
+        ))
+        .into());
+    }
+    let delta: DeltaManifest = serde_json::from_value(version).map_err(|err| {
+        InputError::new(format!("`{}` is damaged", path.display())).with_source(err)
+    })?;
+    let sums = match std::fs::read(product.join(SUMS)) {
+        Ok(bytes) => bytes,
+        Err(_) => ProductState::walk(product, project_name)?
+            .sums_text()
+            .into_bytes(),
+    };
+    let product_sums = hex(&Sha256::digest(&sums));
+    if product_sums != delta.target_sha256sums {
+        return Err(InputError::new(format!(
+            "the delta `{}` leads to SHA256SUMS {}, but the product `{}` has {product_sums}",
+            delta_dir.display(),
+            delta.target_sha256sums,
+            product.display()
+        ))
+        .into());
+    }
+    Ok(old_check)
+}
