@@ -41,7 +41,7 @@ fn pack_makes_a_verified_product_and_identical_archives() {
         ];
         // The second run writes parts for small media: joined, they are the first run's archive.
         if run == "b" {
-            args.extend(["--split-size", "16KiB"]);
+            args.extend(["--split-size", "4KiB"]);
         }
         let output = pack(&bed, &server, &project, &workdir, &args);
         assert_eq!(output.status.code(), Some(0));

@@ -19,8 +19,8 @@
 //!   files/<path>          the files that are new or changed (and envs.sh, which bootstrapping edits)
 //! ```
 //!
-//! Runtime state a bootstrap leaves in a product (`<project>/.pixi/` beyond the staged
-//! `config.toml`, the folder `envs.sh` records) is not part of a product's state, here and in
+//! Runtime state a bootstrap leaves in a product (`<project>/.pixi/` beyond what the product's
+//! manifest lists there, the folder `envs.sh` records) is not part of a product's state, here and in
 //! `apply-delta.sh`. The states are held in memory (about 150 bytes a file).
 
 use std::collections::BTreeMap;
@@ -117,7 +117,7 @@ impl ProductState {
             ..Self::default()
         };
         let runtime = format!("{project_name}/.pixi/");
-        let staged_config = format!("{project_name}/.pixi/config.toml");
+        let staged = staged_pixi_files(root, &runtime)?;
         let mut walk = walkdir::WalkDir::new(root)
             .follow_links(false)
             .follow_root_links(false)
@@ -135,7 +135,7 @@ impl ProductState {
                 state.has_sums |= path == SUMS;
                 continue;
             }
-            if path.starts_with(&runtime) && path != staged_config {
+            if path.starts_with(&runtime) && !staged.contains(&path) {
                 if entry.file_type().is_dir() {
                     walk.skip_current_dir();
                 }
@@ -318,6 +318,30 @@ impl ProductState {
             })
             .sum()
     }
+}
+
+/// What the product holds under `<project>/.pixi/` (`runtime`), as its manifest lists it, with
+/// the folders on the way (pixi 0.77 stages `.gitignore` files there); without a manifest, the
+/// staged `config.toml`. Anything else there is a bootstrap's runtime state.
+fn staged_pixi_files(
+    root: &Path,
+    runtime: &str,
+) -> anyhow::Result<std::collections::HashSet<String>> {
+    let mut staged = std::collections::HashSet::new();
+    if !root.join(ProductLayout::MANIFEST).is_file() {
+        staged.insert(format!("{runtime}config.toml"));
+        return Ok(staged);
+    }
+    for record in crate::product::manifest::records(root)? {
+        let record = record?;
+        if let Some(rest) = record.path.strip_prefix(runtime) {
+            for (i, _) in rest.match_indices('/') {
+                staged.insert(format!("{runtime}{}", &rest[..i]));
+            }
+            staged.insert(record.path);
+        }
+    }
+    Ok(staged)
 }
 
 /// `delta.json`: a format of its own (version [`DELTA_FORMAT_VERSION`]).
