@@ -417,5 +417,6 @@ mod tests {
         let text = join_script_text("product.tar.zst", "product").unwrap();
         assert!(text.contains("ARCHIVE='product.tar.zst'"));
         assert!(text.contains("TOP='product'"));
+        insta::assert_snapshot!("join-product.sh", text);
     }
 }
