@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::product::split::SplitSize;
+
 macro_rules! exit_codes {
     () => {
         "\
@@ -279,6 +281,15 @@ pub struct PackArgs {
     /// Also write WORKDIR/product.<FORMAT> (deterministic) and its .sha256
     #[arg(long, value_name = "FORMAT")]
     pub archive: Option<ArchiveArg>,
+
+    /// Write the archive as parts of at most SIZE (bytes, or with KiB, MiB, GiB, KB, MB or GB):
+    /// product.<FORMAT>.000, .001, ..., a .sha256 listing every part and the whole, and
+    /// join-product.sh to check and join them
+    #[arg(long, value_name = "SIZE", requires = "archive")]
+    pub split_size: Option<SplitSize>,
+
+    #[command(flatten)]
+    pub delta: DeltaArgs,
 }
 
 /// `--archive FORMAT`.
@@ -338,6 +349,9 @@ pub struct MakeProductArgs {
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub delta: DeltaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -380,6 +394,9 @@ pub struct VerifyProductArgs {
 
     #[command(flatten)]
     pub verify: VerifyArgs,
+
+    #[command(flatten)]
+    pub update: UpdateProofArgs,
 }
 
 /// Options shared by the staging commands.
@@ -460,3 +477,29 @@ pub struct VerifyArgs {
 
 /// Where stage-host stages in its container unless told otherwise: a scratch volume.
 pub const DEFAULT_CONTAINER_WORKDIR: &str = "/workdir";
+
+/// `--since OLD`: also write a delta product (make-product, pack).
+#[derive(Debug, Args)]
+pub struct DeltaArgs {
+    /// Also write a delta that turns OLD into the new product: OLD is the product the receiver
+    /// has (its folder, its SHA256SUMS with product-tree.txt beside it, or its pixi-airgap.json)
+    #[arg(long, value_name = "OLD")]
+    pub since: Option<PathBuf>,
+
+    /// Where to write the delta [default: WORKDIR/delta]
+    #[arg(long, value_name = "DIR", requires = "since")]
+    pub delta_output: Option<PathBuf>,
+}
+
+/// `verify-product --since OLD --delta DIR`: prove an update.
+#[derive(Debug, Args)]
+pub struct UpdateProofArgs {
+    /// Prove an update instead: start from the old product OLD, apply --delta with its
+    /// apply-delta.sh in the proof container, then prove the result (which must be --product-dir)
+    #[arg(long = "since", value_name = "OLD", requires = "delta")]
+    pub since: Option<PathBuf>,
+
+    /// The delta folder that turns --since into --product-dir
+    #[arg(long, value_name = "DIR", requires = "since")]
+    pub delta: Option<PathBuf>,
+}

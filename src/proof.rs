@@ -120,6 +120,9 @@ pub struct ProofReport {
     pub result: ProofResult,
     /// The engine that ran the proof (Docker or Podman).
     pub engine: crate::docker::EngineInfo,
+    /// An update proof's applied delta (`--since OLD --delta DIR`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<AppliedDelta>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -149,6 +152,44 @@ pub enum ProofResult {
 
 /// Runs the whole proof and returns its report (also in `OUT_DIR/verify-report.json`).
 pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)> {
+    run_with(options, None).await
+}
+
+/// The proof of an update (`verify-product --since OLD --delta DIR`): the container starts from
+/// OLD, applies the delta with its own `apply-delta.sh` (as a receiver would), and the result,
+/// which the delta says is `options.product_dir`, is proven like a product.
+pub async fn run_update(
+    options: &ProofOptions,
+    update: &ApplyDelta,
+) -> anyhow::Result<(ProofReport, Status)> {
+    run_with(options, Some(update)).await
+}
+
+/// An update to prove: the old product and the delta that turns it into the product.
+#[derive(Debug, Clone)]
+pub struct ApplyDelta {
+    pub old_dir: PathBuf,
+    pub delta_dir: PathBuf,
+}
+
+/// `apply-delta.sh`'s log in `--out-dir` (update proofs only).
+pub const APPLY_LOG: &str = "proof-apply-delta.log";
+
+/// The report's record of an applied delta.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppliedDelta {
+    pub old_dir: PathBuf,
+    pub delta_dir: PathBuf,
+    pub command: String,
+    pub exit_code: i64,
+    pub seconds: f64,
+    pub log: String,
+}
+
+async fn run_with(
+    options: &ProofOptions,
+    update: Option<&ApplyDelta>,
+) -> anyhow::Result<(ProofReport, Status)> {
     let started = Instant::now();
     let product_dir = options.product_dir.clone();
     let (manifest, check) = tokio::task::spawn_blocking(move || manifest::check(&product_dir))
@@ -161,6 +202,25 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
         ))
         .into());
     }
+    let old = match update {
+        Some(update) => {
+            let (update, product) = (update.clone(), options.product_dir.clone());
+            let name = options.project_name.clone();
+            Some(
+                tokio::task::spawn_blocking(move || {
+                    crate::product::delta::check_update(
+                        &update.old_dir,
+                        &update.delta_dir,
+                        &product,
+                        &name,
+                    )
+                })
+                .await
+                .context("the check thread failed")??,
+            )
+        }
+        None => None,
+    };
     log_not_uploaded(&check);
     tracing::info!("product matches its manifest ({} files)", check.checked);
     let max_life = crate::session::max_life()?;
@@ -194,9 +254,16 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
         scratch: Some(PROOF_ROOT.to_string()),
     })
     .await?;
-    let result =
-        crate::shutdown::until_stopped(prove(&session, options, &manifest, &check, &verifications))
-            .await;
+    let update = update.zip(old.as_ref());
+    let result = crate::shutdown::until_stopped(prove(
+        &session,
+        options,
+        &manifest,
+        &check,
+        &verifications,
+        update,
+    ))
+    .await;
     let (mut report, status) = session.close(result).await?;
     report.files_checked = check.checked;
     report.extra_files = check.extra;
@@ -238,6 +305,7 @@ async fn prove(
     manifest: &ProductManifest,
     check: &manifest::CheckReport,
     verifications: &[Verification],
+    update: Option<(&ApplyDelta, &manifest::CheckReport)>,
 ) -> anyhow::Result<(ProofReport, Status)> {
     let image = session.image();
     let (network_mode, interfaces) = check_no_network(session).await?;
@@ -251,7 +319,13 @@ async fn prove(
     let home = format!("{PROOF_ROOT}/home");
     let owner = options.user.map_or(Owner::ROOT, |u| u.owner());
     let upload_started = Instant::now();
-    upload_product(session, &options.product_dir, check, owner).await?;
+    match update {
+        Some((update, old_check)) => {
+            upload_product(session, &update.old_dir, old_check, owner).await?;
+            upload_delta(session, &update.delta_dir, owner).await?;
+        }
+        None => upload_product(session, &options.product_dir, check, owner).await?,
+    }
     let upload_seconds = upload_started.elapsed().as_secs_f64();
 
     let user = options.user.map(|u| u.exec_user());
@@ -259,6 +333,10 @@ async fn prove(
         format!("HOME={home}"),
         format!("PIXI_AIRGAP_PRODUCT_DIR={product_in_container}"),
     ];
+    let applied = match update {
+        Some((update, _)) => Some(apply_delta(session, options, update, &env, user.clone()).await?),
+        None => None,
+    };
     let pixi_version = match image_pixi {
         Some(version) => version,
         None => bundled_pixi_version(session, &env, user.clone()).await?,
@@ -313,6 +391,7 @@ async fn prove(
         },
         result: ProofResult::Success,
         engine: session.docker().engine().clone(),
+        delta: applied,
     };
     if !boot.success() {
         tracing::error!(
@@ -503,4 +582,65 @@ async fn upload_product(
         )
         .await
         .context("failed to copy the product into the proof container")
+}
+
+/// Streams the delta folder to `PROOF_ROOT/delta`, owned by `owner`.
+async fn upload_delta(session: &Session, delta_dir: &Path, owner: Owner) -> anyhow::Result<()> {
+    let bytes: u64 = walkdir::WalkDir::new(delta_dir)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let prefix = Path::new(PROOF_ROOT.trim_start_matches('/')).join("delta");
+    let entries = crate::tar::write::tree_entries(delta_dir, &prefix);
+    session
+        .upload(Box::new(entries), bytes, owner, "/", "copying the delta")
+        .await
+        .context("failed to copy the delta into the proof container")
+}
+
+/// Runs the delta's `apply-delta.sh` on the old product in the container, as a receiver would.
+/// It failing means the delta does not turn `--since` into the product (exit 2): the host checks
+/// before (both match their lists) make anything else unlikely.
+async fn apply_delta(
+    session: &Session,
+    options: &ProofOptions,
+    update: &ApplyDelta,
+    env: &[String],
+    user: Option<String>,
+) -> anyhow::Result<AppliedDelta> {
+    let exec = ExecSpec::new([
+        "sh".to_string(),
+        format!("{PROOF_ROOT}/delta/{}", crate::product::delta::APPLY_SCRIPT),
+        format!("{PROOF_ROOT}/product"),
+    ])
+    .env(env)
+    .working_dir(PROOF_ROOT.to_string())
+    .user(user);
+    tracing::info!("applying the delta offline: {}", exec.display());
+    let (out, seconds) = session
+        .exec_logged(&exec, &options.out_dir, APPLY_LOG)
+        .await?;
+    if !out.success() {
+        return Err(InputError::new(format!(
+            "apply-delta.sh exited with {} in the proof container: the delta `{}` does not turn `{}` into the product (log: {})\n{}",
+            out.exit_code,
+            update.delta_dir.display(),
+            update.old_dir.display(),
+            options.out_dir.join(APPLY_LOG).display(),
+            out.tail(20)
+        ))
+        .into());
+    }
+    Ok(AppliedDelta {
+        old_dir: update.old_dir.clone(),
+        delta_dir: update.delta_dir.clone(),
+        command: exec.display(),
+        exit_code: out.exit_code,
+        seconds,
+        log: APPLY_LOG.to_string(),
+    })
 }

@@ -30,21 +30,20 @@ fn pack_makes_a_verified_product_and_identical_archives() {
     let mut reports = Vec::new();
     for run in ["a", "b"] {
         let workdir = tmp.path().join(format!("wd-{run}"));
-        let output = pack(
-            &bed,
-            &server,
-            &project,
-            &workdir,
-            &[
-                "--archive",
-                "tar.zst",
-                "--json",
-                "--verify-task",
-                "smoke",
-                "--verify-expect",
-                "hello from the air gap",
-            ],
-        );
+        let mut args = vec![
+            "--archive",
+            "tar.zst",
+            "--json",
+            "--verify-task",
+            "smoke",
+            "--verify-expect",
+            "hello from the air gap",
+        ];
+        // The second run writes parts for small media: joined, they are the first run's archive.
+        if run == "b" {
+            args.extend(["--split-size", "4KiB"]);
+        }
+        let output = pack(&bed, &server, &project, &workdir, &args);
         assert_eq!(output.status.code(), Some(0));
         let report: serde_json::Value =
             serde_json::from_slice(&output.stdout).expect("--json report");
@@ -73,8 +72,27 @@ fn pack_makes_a_verified_product_and_identical_archives() {
             assert!(err.contains(text), "summary lacks {text}: {err}");
         }
         let archive = workdir.join("product.tar.zst");
+        if run == "b" {
+            assert!(!archive.exists(), "a split archive is never whole on disk");
+            let parts = report["archive"]["split"]["parts"].as_array().unwrap();
+            assert!(parts.len() > 1, "{parts:?}");
+            assert!(err.contains("join with"), "{err}");
+            // The media runbook: join-product.sh checks, joins and unpacks.
+            let installed = tmp.path().join("installed");
+            let join = std::process::Command::new("sh")
+                .arg(workdir.join("join-product.sh"))
+                .arg("--extract")
+                .arg(&installed)
+                .output()
+                .unwrap();
+            assert_eq!(join.status.code(), Some(0), "{}", stderr(&join));
+            pixi_airgap::product::manifest::check(&installed.join("product")).unwrap();
+        }
         let sum = std::fs::read_to_string(workdir.join("product.tar.zst.sha256")).unwrap();
-        assert_eq!(sum, format!("{}  product.tar.zst\n", sha256_file(&archive)));
+        assert!(
+            sum.ends_with(&format!("{}  product.tar.zst\n", sha256_file(&archive))),
+            "{sum}"
+        );
         assert!(workdir.join("proof/verify-report.json").is_file());
         reports.push((std::fs::read(&archive).unwrap(), report));
     }

@@ -11,10 +11,13 @@ use crate::product::manifest::ProductManifest;
 use crate::product::ProductLayout;
 use crate::workdir::Workdir;
 
+use super::delta::{DeltaPlan, DeltaReport};
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub make: MakeOptions,
     pub json: bool,
+    pub delta: Option<DeltaPlan>,
 }
 
 impl Options {
@@ -25,6 +28,7 @@ impl Options {
             output,
             force,
             json,
+            delta,
         } = args;
         if !workdir.is_dir() {
             return Err(InputError::new(format!(
@@ -39,6 +43,7 @@ impl Options {
                 .with_context(|| format!("failed to resolve `{}`", dir.display()))?,
             None => workdir.product(),
         };
+        let delta = DeltaPlan::resolve(delta, &workdir)?;
         Ok(Self {
             make: MakeOptions {
                 workdir,
@@ -47,6 +52,7 @@ impl Options {
                 force,
             },
             json,
+            delta,
         })
     }
 }
@@ -72,10 +78,24 @@ pub struct MakeReport {
     pub pixi_version: String,
     pub files: usize,
     pub size_bytes: u64,
+    /// With `--since`: the delta's folder and its `delta.json`.
+    pub delta: Option<DeltaReport>,
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
+    // OLD is read first: it may be the very folder the new product replaces.
+    let base = match &options.delta {
+        Some(plan) => Some(plan.load_base(&options.make.project_name).await?),
+        None => None,
+    };
     let (manifest, totals) = make(&options.make).await?;
+    let delta = match (&options.delta, base) {
+        (Some(plan), Some(base)) => Some(
+            plan.write(base, &options.make.output, &options.make.project_name)
+                .await?,
+        ),
+        _ => None,
+    };
     if options.json {
         let report = MakeReport {
             product_dir: options.make.output.clone(),
@@ -85,6 +105,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             pixi_version: manifest.pixi_version.clone(),
             files: totals.files,
             size_bytes: totals.bytes,
+            delta,
         };
         crate::output::json(&report)?;
     }

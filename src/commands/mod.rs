@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod clean;
+pub mod delta;
 pub mod make_product;
 pub mod pack;
 pub mod stage_args;

@@ -11,10 +11,12 @@ use crate::cli::{ArchiveArg, PackArgs};
 use crate::exit::Status;
 use crate::product::archive::{self, ArchiveFormat, ArchiveInfo};
 use crate::product::make::MakeOptions;
+use crate::product::split::SplitSize;
 use crate::product::ProductLayout;
 use crate::proof::{self, ProofOptions, ProofReport};
 use crate::workdir::report::StageReport;
 
+use super::delta::{DeltaPlan, DeltaReport};
 use super::verify_product::parse_user;
 use super::{make_product, stage_host};
 
@@ -24,6 +26,8 @@ pub struct Options {
     pub verify_image: String,
     pub verify_user: Option<crate::session::RunAs>,
     pub archive: Option<ArchiveFormat>,
+    pub split_size: Option<SplitSize>,
+    pub delta: Option<DeltaPlan>,
 }
 
 impl Options {
@@ -33,8 +37,11 @@ impl Options {
             verify_image,
             verify_user,
             archive,
+            split_size,
+            delta,
         } = args;
         let stage = stage_host::Options::resolve(host)?;
+        let delta = DeltaPlan::resolve(delta, &stage.plan.workdir)?;
         let verify_image = verify_image.unwrap_or_else(|| stage.image.clone());
         let verify_user = verify_user.as_deref().map(parse_user).transpose()?;
         let archive = archive.map(|format| match format {
@@ -46,6 +53,8 @@ impl Options {
             verify_image,
             verify_user,
             archive,
+            split_size,
+            delta,
         })
     }
 }
@@ -63,6 +72,8 @@ pub struct PackReport {
     pub image_repo_digests: Vec<String>,
     pub product: Option<ProductSummary>,
     pub archive: Option<ArchiveInfo>,
+    /// With `--since`: the delta (and its archive with `--archive`).
+    pub delta: Option<DeltaReport>,
     pub logs: Logs,
     pub stage: StageReport,
     pub proof: Option<ProofReport>,
@@ -126,6 +137,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         image_repo_digests: stage.image_repo_digests.clone(),
         product: None,
         archive: None,
+        delta: None,
         logs,
         stage,
         proof: None,
@@ -137,6 +149,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             report.result = PackResult::StageVerificationFailed;
             report.stage.status()
         } else {
+            // OLD is read first: it may be the very product this run replaces.
+            let base = match &options.delta {
+                Some(plan) => Some(plan.load_base(&report.project_name).await?),
+                None => None,
+            };
             tracing::info!("pack 2/3: make-product");
             let make = MakeOptions {
                 workdir: workdir.clone(),
@@ -177,13 +194,32 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 if let Some(format) = options.archive {
                     let product = workdir.product();
                     let dest = workdir.root().to_path_buf();
+                    let split = options.split_size;
                     let info = tokio::task::spawn_blocking(move || {
-                        archive::write(&product, &dest, "product", format)
+                        archive::write_with(&product, &dest, "product", format, split)
                     })
                     .await
                     .context("the archive thread failed")??;
                     lap("archive", &mut phases);
                     report.archive = Some(info);
+                }
+                if let (Some(plan), Some(base)) = (&options.delta, base) {
+                    let mut delta = plan
+                        .write(base, &workdir.product(), &report.project_name)
+                        .await?;
+                    if let Some(format) = options.archive {
+                        let (dir, dest) = (delta.dir.clone(), workdir.root().to_path_buf());
+                        let split = options.split_size;
+                        delta.archive = Some(
+                            tokio::task::spawn_blocking(move || {
+                                archive::write_with(&dir, &dest, "delta", format, split)
+                            })
+                            .await
+                            .context("the archive thread failed")??,
+                        );
+                    }
+                    lap("delta", &mut phases);
+                    report.delta = Some(delta);
                 }
                 Status::Success
             }
@@ -241,6 +277,14 @@ fn summary(report: &PackReport) {
             archive.size_bytes as f64 / (1024.0 * 1024.0),
             archive.sha256
         ));
+        if let Some(split) = &archive.split {
+            lines.push(format!(
+                "  parts           {} of at most {} bytes, join with {}",
+                split.parts.len(),
+                split.split_size,
+                split.join_script.display()
+            ));
+        }
     }
     lines.push(format!("  pixi            {}", report.pixi_version));
     lines.push(format!(

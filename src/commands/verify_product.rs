@@ -6,13 +6,15 @@ use anyhow::Context;
 use crate::cli::VerifyProductArgs;
 use crate::exit::{with_hint, InputError, Status};
 use crate::product::ProductLayout;
-use crate::proof::{self, ProofOptions};
+use crate::proof::{self, ApplyDelta, ProofOptions};
 use crate::session::RunAs;
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub proof: ProofOptions,
     pub json: bool,
+    /// `--since OLD --delta DIR`: prove the update instead.
+    pub update: Option<ApplyDelta>,
 }
 
 impl Options {
@@ -28,6 +30,7 @@ impl Options {
             force,
             json,
             verify,
+            update,
         } = args;
         if !product_dir.is_dir() {
             return Err(InputError::new(format!(
@@ -49,6 +52,7 @@ impl Options {
                 with_hint(err, "pass --force to replace it, or pick another --out-dir")
             })?;
         }
+        let update = resolve_update(update)?;
         let layout = ProductLayout::new(&product_dir);
         let verify = super::verify_args::resolve(
             &verify,
@@ -68,6 +72,7 @@ impl Options {
                 verify,
             },
             json,
+            update,
         })
     }
 }
@@ -84,8 +89,31 @@ pub fn parse_user(text: &str) -> anyhow::Result<RunAs> {
     })
 }
 
+/// Both folders, made absolute; each must be a folder.
+fn resolve_update(args: crate::cli::UpdateProofArgs) -> anyhow::Result<Option<ApplyDelta>> {
+    let crate::cli::UpdateProofArgs { since, delta } = args;
+    let (Some(old), Some(delta)) = (since, delta) else {
+        return Ok(None);
+    };
+    let folder = |flag: &str, dir: &std::path::Path| -> anyhow::Result<std::path::PathBuf> {
+        if !dir.is_dir() {
+            return Err(
+                InputError::new(format!("{flag} `{}` is not a folder", dir.display())).into(),
+            );
+        }
+        std::fs::canonicalize(dir).with_context(|| format!("failed to resolve `{}`", dir.display()))
+    };
+    Ok(Some(ApplyDelta {
+        old_dir: folder("--since", &old)?,
+        delta_dir: folder("--delta", &delta)?,
+    }))
+}
+
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
-    let (report, status) = proof::run(&options.proof).await?;
+    let (report, status) = match &options.update {
+        Some(update) => proof::run_update(&options.proof, update).await?,
+        None => proof::run(&options.proof).await?,
+    };
     if options.json {
         crate::output::json(&report)?;
     }

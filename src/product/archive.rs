@@ -2,7 +2,8 @@
 //!
 //! Same product, same bytes: entries sorted, uid/gid 0, fixed mtime, modes reduced to 0644/0755,
 //! zstd at a fixed level on one thread. The archive is written next to its destination and renamed
-//! into place ([`crate::atomic`]), with a `sha256sum`-style `.sha256` file beside it.
+//! into place ([`crate::atomic`]), with a `sha256sum`-style `.sha256` file beside it. With a split
+//! size it is streamed into parts instead ([`split`]).
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::atomic::PendingFile;
 use crate::fsutil::hex;
+use crate::product::split::{self, SplitInfo, SplitSize};
 use crate::tar::write::{tree_entries, write_tar, Owner};
 
 /// zstd level: a good ratio for package caches at a speed that suits CI.
@@ -41,6 +43,8 @@ pub struct ArchiveInfo {
     pub sha256: String,
     pub size_bytes: u64,
     pub format: ArchiveFormat,
+    /// With `--split-size`: the parts (the whole `path` is then not written).
+    pub split: Option<SplitInfo>,
 }
 
 /// Writes `dest_dir/<top>.<ext>` from `product_dir`, whose content goes under `<top>/`.
@@ -50,12 +54,64 @@ pub fn write(
     top: &str,
     format: ArchiveFormat,
 ) -> anyhow::Result<ArchiveInfo> {
+    write_with(product_dir, dest_dir, top, format, None)
+}
+
+/// [`write`], or with `split` the parts `dest_dir/<top>.<ext>.NNN`, `join-product.sh` and a
+/// `.sha256` listing every part and the whole ([`split`]); the whole is then never on disk.
+pub fn write_with(
+    product_dir: &Path,
+    dest_dir: &Path,
+    top: &str,
+    format: ArchiveFormat,
+    split: Option<SplitSize>,
+) -> anyhow::Result<ArchiveInfo> {
     let name = format!("{top}.{}", format.extension());
     let path = dest_dir.join(&name);
+    let sha256_file = dest_dir.join(format!("{name}.sha256"));
+    if let Some(size) = split {
+        let parts = split::PartsWriter::new(dest_dir, &name, size)?;
+        let (parts, sha256, written) = stream(product_dir, top, format, parts)?;
+        // Also removes an earlier unsplit archive of this name: it would contradict the list.
+        let info = split::commit(parts, dest_dir, &name, top, &sha256, size)?;
+        return Ok(ArchiveInfo {
+            path,
+            sha256_file,
+            sha256,
+            size_bytes: written,
+            format,
+            split: Some(info),
+        });
+    }
+    let earlier = split::listed_names(&sha256_file, &name, top);
     let pending = PendingFile::new(&path)?;
     let file = pending.file()?;
+    let (mut inner, sha256, written) = stream(product_dir, top, format, BufWriter::new(file))?;
+    inner.flush().context("failed to write the archive")?;
+    pending.commit()?;
+    std::fs::write(&sha256_file, format!("{sha256}  {name}\n"))
+        .with_context(|| format!("failed to write `{}`", sha256_file.display()))?;
+    split::remove_parts_listed(dest_dir, &name, top, &earlier);
+    Ok(ArchiveInfo {
+        path,
+        sha256_file,
+        sha256,
+        size_bytes: written,
+        format,
+        split: None,
+    })
+}
+
+/// The deterministic archive of `product_dir` written into `sink`; returns the sink, the
+/// archive's sha256 and its size.
+fn stream<W: Write>(
+    product_dir: &Path,
+    top: &str,
+    format: ArchiveFormat,
+    sink: W,
+) -> anyhow::Result<(W, String, u64)> {
     let hashing = HashingWriter {
-        inner: BufWriter::new(file),
+        inner: sink,
         hasher: Sha256::new(),
         written: 0,
     };
@@ -78,23 +134,11 @@ pub fn write(
         }
     };
     let HashingWriter {
-        mut inner,
+        inner,
         hasher,
         written,
     } = hashing;
-    inner.flush().context("failed to write the archive")?;
-    let sha256 = hex(&hasher.finalize());
-    pending.commit()?;
-    let sha256_file = dest_dir.join(format!("{name}.sha256"));
-    std::fs::write(&sha256_file, format!("{sha256}  {name}\n"))
-        .with_context(|| format!("failed to write `{}`", sha256_file.display()))?;
-    Ok(ArchiveInfo {
-        path,
-        sha256_file,
-        sha256,
-        size_bytes: written,
-        format,
-    })
+    Ok((inner, hex(&hasher.finalize()), written))
 }
 
 /// Hashes and counts what passes through on its way to the file.

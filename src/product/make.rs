@@ -117,6 +117,16 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
     )?);
     let created_at = created_at(&stage);
     let lock = crate::lockfile::Lock::read(&project.join("pixi.lock"))?;
+    // What the receiving side checks the product and its machine with (see super::facts).
+    extra_files.push(write_file(
+        staging,
+        ProductLayout::CHECK_SH,
+        &templates::check_product_sh(project_name)?,
+        true,
+    )?);
+    extra_files.push(
+        super::facts::ProductFacts::gather(&stage, &lock, &workdir.pixi_cache())?.write(staging)?,
+    );
     let sbom = crate::sbom::build(&crate::sbom::SbomInput {
         project_name,
         lock: &lock,
@@ -211,6 +221,10 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             "{linked} package file(s) linked from the workdir's cache instead of copied"
         );
     }
+    // The lists a shell can check on the receiving side: product-tree.txt goes into the
+    // manifest, SHA256SUMS (from the manifest's hashes) after it is closed.
+    let (tree, files_seen) = super::sums::write_tree(staging)?;
+    writer.record(&tree)?;
     // What verify-product would refuse is refused here, before the product replaces anything:
     // a link that leaves the product (from the project into the workdir's other folders).
     let totals = writer.finish()?.map_err(|problems| {
@@ -223,6 +237,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there"),
         )
     })?;
+    super::sums::write_sums(staging, files_seen)?;
 
     pending.commit()?;
     tracing::info!(
@@ -756,11 +771,14 @@ mod tests {
             [
                 "envs.sh",
                 "bootstrap-project.sh",
+                "check-product.sh",
+                "product-facts.txt",
                 "sbom.cdx.json",
                 "demo/link",
                 "demo/pixi.lock",
                 "demo/pixi.toml",
                 "pkg-cache/pkgs/a-1-0/bin/tool",
+                "product-tree.txt",
             ],
             "no envs, no res/ when empty, no lock files or tmp folders from the cache"
         );
@@ -770,7 +788,7 @@ mod tests {
                 "the staging run's end"
             );
         }
-        assert_eq!(totals.files, 7);
+        assert_eq!(totals.files, 10);
         assert_eq!(
             totals.bytes,
             records.iter().filter_map(|r| r.size).sum::<u64>()
@@ -784,8 +802,36 @@ mod tests {
             first
         );
         let (_, report) = check(&wd.product()).unwrap();
-        assert_eq!(report.checked, 7);
+        assert_eq!(report.checked, 10);
         assert!(report.extra.is_empty());
+        // SHA256SUMS is what `sha256sum -c` reads, and product-tree.txt holds the rest.
+        let sums = std::fs::read_to_string(wd.product().join("SHA256SUMS")).unwrap();
+        let listed: Vec<&str> = sums.lines().map(|l| &l[66..]).collect();
+        assert_eq!(
+            listed,
+            [
+                "bootstrap-project.sh",
+                "check-product.sh",
+                "demo/pixi.lock",
+                "demo/pixi.toml",
+                "envs.sh",
+                "pixi-airgap.json",
+                "pkg-cache/pkgs/a-1-0/bin/tool",
+                "product-facts.txt",
+                "product-tree.txt",
+                "sbom.cdx.json",
+            ]
+        );
+        let out = std::process::Command::new("sha256sum")
+            .args(["-c", "--strict", "SHA256SUMS"])
+            .current_dir(wd.product())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            std::fs::read_to_string(wd.product().join("product-tree.txt")).unwrap(),
+            "dir\tdemo\ndir\tdemo/.pixi\nlink\tdemo/link\tpixi.toml\ndir\tpkg-cache\ndir\tpkg-cache/pkgs\ndir\tpkg-cache/pkgs/a-1-0\ndir\tpkg-cache/pkgs/a-1-0/bin\ndir\tpkg-cache/pypi\n"
+        );
 
         // A lost execute bit, a retargeted link and an extra file.
         let tool = wd.product().join("pkg-cache/pkgs/a-1-0/bin/tool");
@@ -926,6 +972,21 @@ mod tests {
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         edit(&mut value);
         std::fs::write(&path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+        // As whoever edited it would: SHA256SUMS re-hashed to match, so the manifest's own
+        // checks are what is tested.
+        let sums_path = wd.product().join(crate::product::sums::SHA256SUMS);
+        let sha = crate::fsutil::sha256_file(&path).unwrap();
+        let sums: String = std::fs::read_to_string(&sums_path)
+            .unwrap()
+            .lines()
+            .map(|l| match l.strip_suffix(ProductLayout::MANIFEST) {
+                Some(_) if l.len() == 66 + ProductLayout::MANIFEST.len() => {
+                    format!("{sha}  {}\n", ProductLayout::MANIFEST)
+                }
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&sums_path, sums).unwrap();
         (dir, wd.product())
     }
 
@@ -1002,7 +1063,6 @@ mod tests {
         std::fs::create_dir_all(&envs).unwrap();
         std::fs::write(envs.join("python"), "x").unwrap();
         std::fs::write(product.join("demo/.pixi/other"), "x").unwrap();
-        std::fs::write(product.join("stray.txt"), "x").unwrap();
         let (_, report) = check(&product).unwrap();
         let state: Vec<_> = report.runtime_state.into_iter().collect();
         assert_eq!(
@@ -1012,17 +1072,34 @@ mod tests {
                 ("demo/.pixi/other".to_string(), 1)
             ]
         );
-        assert_eq!(report.extra, ["stray.txt"]);
+        assert!(report.extra.is_empty());
+        // Anything else added is refused, a folder too.
+        std::fs::write(product.join("stray.txt"), "x").unwrap();
+        std::fs::create_dir(product.join("pkg-cache/empty")).unwrap();
+        let err = check(&product).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("holds 2 entries that its manifest does not list")
+                && text.contains("not part of the product: pkg-cache/empty/")
+                && text.contains("not part of the product: stray.txt"),
+            "{text}"
+        );
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        std::fs::remove_file(product.join("stray.txt")).unwrap();
+        std::fs::remove_dir(product.join("pkg-cache/empty")).unwrap();
         let entries = manifest_entries(&product, Path::new("p")).unwrap();
         let paths: Vec<String> = entries
             .map(|e| e.unwrap().path.display().to_string())
             .collect();
         assert!(paths.contains(&"p/pkg-cache/pkgs/a-1-0/bin/tool".to_string()));
         assert!(paths.contains(&format!("p/{}", ProductLayout::MANIFEST)));
+        // The product's folders (its empty `.pixi/` too) and SHA256SUMS go, runtime state not.
+        assert!(paths.contains(&"p/SHA256SUMS".to_string()));
+        assert!(paths.contains(&"p/demo/.pixi".to_string()));
         assert!(
             paths
                 .iter()
-                .all(|p| !p.contains(".pixi") && !p.contains("stray")),
+                .all(|p| !p.contains(".pixi/") && !p.contains("stray")),
             "{paths:?}"
         );
         // Folders come before what they hold.

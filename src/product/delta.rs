@@ -1,0 +1,788 @@
+//! Delta products (`--since OLD`): what turns the product a receiver already has into the new
+//! one, carrying only the files that are new or changed.
+//!
+//! A product's state is its files by sha256 (`SHA256SUMS`: `<hex>  <path>`, every regular file
+//! but `SHA256SUMS` and `SHA256SUMS.sig`, bytewise sorted) and its folders and links
+//! (`product-tree.txt`: `dir<TAB>path`, `link<TAB>path<TAB>target`, sorted by path). The base's
+//! state comes from OLD: its folder (its own lists when it has them, else a walk), or just its
+//! `SHA256SUMS` (with `product-tree.txt` beside it) or its `pixi-airgap.json`. The delta folder:
+//!
+//! ```text
+//! delta/
+//!   delta.json            what changed (format below, documented in docs/json.md)
+//!   apply-delta.sh        sh apply-delta.sh /path/to/old/product
+//!   SHA256SUMS            the new product's lists
+//!   product-tree.txt
+//!   base/SHA256SUMS       the base's lists: apply-delta.sh checks the old product against them
+//!   base/product-tree.txt
+//!   files.SHA256SUMS      the carried files (a subset of SHA256SUMS)
+//!   files/<path>          the files that are new or changed (and envs.sh, which bootstrapping edits)
+//! ```
+//!
+//! Runtime state a bootstrap leaves in a product (`<project>/.pixi/` beyond what the product's
+//! manifest lists there, the folder `envs.sh` records) is not part of a product's state, here and in
+//! `apply-delta.sh`. The states are held in memory (about 150 bytes a file).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::atomic::PendingDir;
+use crate::exit::InputError;
+use crate::fsutil::{hex, set_mode};
+use crate::product::templates::{envs_sh_as_made, render, Value};
+use crate::product::ProductLayout;
+
+/// `delta.json`'s format version.
+pub const DELTA_FORMAT_VERSION: u32 = 1;
+pub const SUMS: &str = "SHA256SUMS";
+pub const SUMS_SIG: &str = "SHA256SUMS.sig";
+pub const TREE: &str = "product-tree.txt";
+pub const DELTA_JSON: &str = "delta.json";
+pub const APPLY_SCRIPT: &str = "apply-delta.sh";
+pub const APPLY_SH: &str = include_str!("templates/apply-delta.sh");
+const CARRIED_SUMS: &str = "files.SHA256SUMS";
+
+/// One entry of a product's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// `executable` is unknown when the state came from a `SHA256SUMS`.
+    File {
+        sha256: String,
+        size: Option<u64>,
+        executable: Option<bool>,
+    },
+    Link(String),
+    Dir,
+}
+
+/// A product's files, links and folders by `/`-separated relative path.
+#[derive(Debug, Clone, Default)]
+pub struct ProductState {
+    pub entries: BTreeMap<String, Entry>,
+    /// False when the folders were inferred from the paths (a base read from `pixi-airgap.json`):
+    /// an empty folder of the base is then unknown.
+    pub dirs_exact: bool,
+    /// The root has its own `SHA256SUMS`.
+    pub has_sums: bool,
+}
+
+impl ProductState {
+    /// The state of OLD: a product folder, a `SHA256SUMS` (with `product-tree.txt` beside it) or
+    /// a `pixi-airgap.json`.
+    pub fn load(old: &Path, project_name: &str) -> anyhow::Result<Self> {
+        let meta = std::fs::metadata(old).map_err(|err| {
+            InputError::new(format!("--since `{}` cannot be read", old.display())).with_source(err)
+        })?;
+        if meta.is_dir() {
+            if old.join(SUMS).is_file() && old.join(TREE).is_file() {
+                return Self::from_lists(&old.join(SUMS), &old.join(TREE));
+            }
+            return Self::walk(old, project_name);
+        }
+        let name = old.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let dir = old.parent().unwrap_or(Path::new("."));
+        if name == ProductLayout::MANIFEST {
+            return Self::from_manifest(old);
+        }
+        if name == SUMS || name.ends_with(".SHA256SUMS") {
+            let tree = dir.join(TREE);
+            if !tree.is_file() {
+                return Err(InputError::new(format!(
+                    "`{}` has no `{TREE}` beside it: the base's folders and links are unknown",
+                    old.display()
+                ))
+                .with_hint(format!(
+                    "carry the old product's `{TREE}` with its `{SUMS}`"
+                ))
+                .into());
+            }
+            return Self::from_lists(old, &tree);
+        }
+        Err(InputError::new(format!(
+            "--since `{}` is neither a product folder, a `{SUMS}` nor a `{}`",
+            old.display(),
+            ProductLayout::MANIFEST
+        ))
+        .into())
+    }
+
+    /// Walks a product folder, links not followed, runtime state left out.
+    pub fn walk(root: &Path, project_name: &str) -> anyhow::Result<Self> {
+        let mut state = Self {
+            dirs_exact: true,
+            ..Self::default()
+        };
+        let runtime = format!("{project_name}/.pixi/");
+        let staged = staged_pixi_files(root, &runtime)?;
+        let mut walk = walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .follow_root_links(false)
+            .sort_by_file_name()
+            .min_depth(1)
+            .into_iter();
+        while let Some(entry) = walk.next() {
+            let entry = entry.with_context(|| format!("failed to read `{}`", root.display()))?;
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .context("walked outside the product")?;
+            let path = plain_path(rel)?;
+            if path == SUMS || path == SUMS_SIG {
+                state.has_sums |= path == SUMS;
+                continue;
+            }
+            if path.starts_with(&runtime) && !staged.contains(&path) {
+                if entry.file_type().is_dir() {
+                    walk.skip_current_dir();
+                }
+                continue;
+            }
+            let kind = entry.file_type();
+            let value = if kind.is_symlink() {
+                let target = std::fs::read_link(entry.path())
+                    .with_context(|| format!("failed to read `{}`", entry.path().display()))?;
+                Entry::Link(plain_text(&target)?)
+            } else if kind.is_dir() {
+                Entry::Dir
+            } else if kind.is_file() {
+                let meta = entry
+                    .metadata()
+                    .with_context(|| format!("failed to read `{}`", entry.path().display()))?;
+                let (sha256, size) = if path == ProductLayout::ENVS_SH {
+                    envs_sh_hash(entry.path())?
+                } else {
+                    (crate::fsutil::sha256_file(entry.path())?, Some(meta.len()))
+                };
+                Entry::File {
+                    sha256,
+                    size,
+                    executable: Some(crate::fsutil::is_executable(&meta)),
+                }
+            } else {
+                return Err(InputError::new(format!(
+                    "`{}` is neither a file, a folder nor a link",
+                    entry.path().display()
+                ))
+                .into());
+            };
+            state.entries.insert(path, value);
+        }
+        Ok(state)
+    }
+
+    /// Reads a `SHA256SUMS` and a `product-tree.txt`.
+    pub fn from_lists(sums: &Path, tree: &Path) -> anyhow::Result<Self> {
+        let mut state = Self {
+            dirs_exact: true,
+            ..Self::default()
+        };
+        let text = read_text(sums)?;
+        for (n, line) in text.lines().enumerate() {
+            let bad = || {
+                InputError::new(format!(
+                    "`{}` line {}: not `<sha256>  <path>`",
+                    sums.display(),
+                    n + 1
+                ))
+            };
+            let (sum, path) = line.split_once("  ").ok_or_else(bad)?;
+            if !is_sha256(sum) || plain_problem(path) {
+                return Err(bad().into());
+            }
+            let file = Entry::File {
+                sha256: sum.to_string(),
+                size: None,
+                executable: None,
+            };
+            if state.entries.insert(path.to_string(), file).is_some() {
+                return Err(bad().into());
+            }
+        }
+        let text = read_text(tree)?;
+        for (n, line) in text.lines().enumerate() {
+            let bad = || {
+                InputError::new(format!(
+                    "`{}` line {}: not `dir<TAB>path` or `link<TAB>path<TAB>target`",
+                    tree.display(),
+                    n + 1
+                ))
+            };
+            let fields: Vec<&str> = line.split('\t').collect();
+            let (path, entry) = match fields.as_slice() {
+                ["dir", path] => (*path, Entry::Dir),
+                ["link", path, target] if !target.is_empty() => {
+                    (*path, Entry::Link(target.to_string()))
+                }
+                _ => return Err(bad().into()),
+            };
+            if plain_problem(path) || state.entries.insert(path.to_string(), entry).is_some() {
+                return Err(bad().into());
+            }
+        }
+        Ok(state)
+    }
+
+    /// Reads a product's `pixi-airgap.json`: its files and links, and the manifest itself; the
+    /// folders are those on the way to them.
+    pub fn from_manifest(manifest: &Path) -> anyhow::Result<Self> {
+        let dir = manifest.parent().unwrap_or(Path::new("."));
+        let mut state = Self::default();
+        for record in crate::product::manifest::records(dir)? {
+            let record = record?;
+            if plain_problem(&record.path) {
+                return Err(InputError::new(format!(
+                    "`{}` names `{}`: not a plain relative path",
+                    manifest.display(),
+                    record.path
+                ))
+                .into());
+            }
+            let entry = match (&record.symlink, &record.sha256) {
+                (Some(target), _) => Entry::Link(target.clone()),
+                (None, Some(sha256)) => Entry::File {
+                    sha256: sha256.clone(),
+                    size: record.size,
+                    executable: Some(record.executable),
+                },
+                (None, None) => {
+                    return Err(InputError::new(format!(
+                        "`{}`: `{}` has no sha256",
+                        manifest.display(),
+                        record.path
+                    ))
+                    .into())
+                }
+            };
+            state.entries.insert(record.path, entry);
+        }
+        let bytes = std::fs::metadata(manifest)
+            .with_context(|| format!("failed to read `{}`", manifest.display()))?
+            .len();
+        state.entries.insert(
+            ProductLayout::MANIFEST.to_string(),
+            Entry::File {
+                sha256: crate::fsutil::sha256_file(manifest)?,
+                size: Some(bytes),
+                executable: Some(false),
+            },
+        );
+        let parents: Vec<String> = state
+            .entries
+            .keys()
+            .flat_map(|path| {
+                path.match_indices('/')
+                    .map(|(i, _)| path[..i].to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for dir in parents {
+            state.entries.entry(dir).or_insert(Entry::Dir);
+        }
+        Ok(state)
+    }
+
+    /// `SHA256SUMS`: every file, bytewise sorted by path.
+    pub fn sums_text(&self) -> String {
+        let mut out = String::new();
+        for (path, entry) in &self.entries {
+            if let Entry::File { sha256, .. } = entry {
+                out.push_str(&format!("{sha256}  {path}\n"));
+            }
+        }
+        out
+    }
+
+    /// `product-tree.txt`: every folder and link, sorted by path.
+    pub fn tree_text(&self) -> String {
+        let mut out = String::new();
+        for (path, entry) in &self.entries {
+            match entry {
+                Entry::Dir => out.push_str(&format!("dir\t{path}\n")),
+                Entry::Link(target) => out.push_str(&format!("link\t{path}\t{target}\n")),
+                Entry::File { .. } => {}
+            }
+        }
+        out
+    }
+
+    fn size(&self) -> Option<u64> {
+        self.entries
+            .values()
+            .map(|e| match e {
+                Entry::File { size, .. } => *size,
+                _ => Some(0),
+            })
+            .sum()
+    }
+}
+
+/// What the product holds under `<project>/.pixi/` (`runtime`), as its manifest lists it, with
+/// the folders on the way (pixi 0.77 stages `.gitignore` files there); without a manifest, the
+/// staged `config.toml`. Anything else there is a bootstrap's runtime state.
+fn staged_pixi_files(
+    root: &Path,
+    runtime: &str,
+) -> anyhow::Result<std::collections::HashSet<String>> {
+    let mut staged = std::collections::HashSet::new();
+    if !root.join(ProductLayout::MANIFEST).is_file() {
+        staged.insert(format!("{runtime}config.toml"));
+        return Ok(staged);
+    }
+    for record in crate::product::manifest::records(root)? {
+        let record = record?;
+        if let Some(rest) = record.path.strip_prefix(runtime) {
+            for (i, _) in rest.match_indices('/') {
+                staged.insert(format!("{runtime}{}", &rest[..i]));
+            }
+            staged.insert(record.path);
+        }
+    }
+    Ok(staged)
+}
+
+/// `delta.json`: a format of its own (version [`DELTA_FORMAT_VERSION`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DeltaManifest {
+    pub format_version: u32,
+    pub tool: String,
+    pub project_name: String,
+    /// sha256 of the base's and the target's `SHA256SUMS` text.
+    pub base_sha256sums: String,
+    pub target_sha256sums: String,
+    /// Files carried in `files/`, new or changed (sorted).
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    /// Paths of the base that the target does not have (files, links and folders).
+    pub removed: Vec<String>,
+    /// Links new in the target or pointing elsewhere: `path` and `target`.
+    pub links: Vec<LinkChange>,
+    /// Folders new in the target.
+    pub dirs_added: Vec<String>,
+    pub sizes: DeltaSizes,
+    /// Whether the base's empty folders are known (false for a base read from its manifest).
+    pub base_dirs_exact: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LinkChange {
+    pub path: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DeltaSizes {
+    /// Bytes of the files carried.
+    pub carried_bytes: u64,
+    pub carried_files: usize,
+    /// Bytes of the target's files.
+    pub target_bytes: u64,
+    pub target_files: usize,
+    /// Bytes of the base's files, when OLD told them (not from a `SHA256SUMS`).
+    pub base_bytes: Option<u64>,
+}
+
+/// What a delta needs: the new product, the base's state, where to write it.
+#[derive(Debug, Clone)]
+pub struct DeltaOptions {
+    pub target: PathBuf,
+    pub output: PathBuf,
+    pub project_name: String,
+}
+
+/// Writes the delta from `base` to the product `options.target` into `options.output` (replaced
+/// atomically: an earlier delta, an empty folder or nothing).
+pub fn write(base: &ProductState, options: &DeltaOptions) -> anyhow::Result<DeltaManifest> {
+    refuse_foreign_output(&options.output)?;
+    let target = ProductState::walk(&options.target, &options.project_name)?;
+    let target_sums = target.sums_text();
+    if target.has_sums {
+        let own = read_text(&options.target.join(SUMS))?;
+        if own != target_sums {
+            return Err(InputError::new(format!(
+                "`{}` does not list the product's files as they are",
+                options.target.join(SUMS).display()
+            ))
+            .into());
+        }
+    }
+    let base_sums = base.sums_text();
+    let mut manifest = DeltaManifest {
+        format_version: DELTA_FORMAT_VERSION,
+        tool: format!("pixi-airgap {}", env!("CARGO_PKG_VERSION")),
+        project_name: options.project_name.clone(),
+        base_sha256sums: hex(&Sha256::digest(base_sums.as_bytes())),
+        target_sha256sums: hex(&Sha256::digest(target_sums.as_bytes())),
+        added: Vec::new(),
+        changed: Vec::new(),
+        removed: Vec::new(),
+        links: Vec::new(),
+        dirs_added: Vec::new(),
+        sizes: DeltaSizes {
+            carried_bytes: 0,
+            carried_files: 0,
+            target_bytes: 0,
+            target_files: 0,
+            base_bytes: base.size(),
+        },
+        base_dirs_exact: base.dirs_exact,
+    };
+    let pending = PendingDir::new(&options.output)?;
+    let out = pending.path();
+    let files = out.join("files");
+    let mut carried = String::new();
+    for (path, entry) in &target.entries {
+        let old = base.entries.get(path);
+        match entry {
+            Entry::File {
+                sha256,
+                size,
+                executable,
+            } => {
+                manifest.sizes.target_files += 1;
+                manifest.sizes.target_bytes += size.unwrap_or(0);
+                let same = match old {
+                    Some(Entry::File {
+                        sha256: old_sha,
+                        executable: old_exec,
+                        ..
+                    }) => {
+                        old_sha == sha256
+                            && (old_exec.is_none()
+                                || executable.is_none()
+                                || old_exec == executable)
+                    }
+                    _ => false,
+                };
+                // envs.sh is always carried: bootstrapping records a folder in the receiver's copy.
+                if same && path != ProductLayout::ENVS_SH {
+                    continue;
+                }
+                if old.is_none() {
+                    manifest.added.push(path.clone());
+                } else if !same {
+                    manifest.changed.push(path.clone());
+                }
+                let dest = files.join(path);
+                if let Some(parent) = dest.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("failed to create `{}`", parent.display()))?;
+                }
+                if path == ProductLayout::ENVS_SH {
+                    let (text, _) = envs_sh_as_made_text(&options.target.join(path))?;
+                    write_file(&dest, text.as_bytes())?;
+                } else {
+                    copy_checked(&options.target.join(path), &dest, sha256)?;
+                }
+                set_mode(
+                    &dest,
+                    if *executable == Some(true) {
+                        0o755
+                    } else {
+                        0o644
+                    },
+                )?;
+                manifest.sizes.carried_files += 1;
+                manifest.sizes.carried_bytes += size.unwrap_or(0);
+                carried.push_str(&format!("{sha256}  {path}\n"));
+            }
+            Entry::Link(to) => {
+                if old != Some(entry) {
+                    manifest.links.push(LinkChange {
+                        path: path.clone(),
+                        target: to.clone(),
+                    });
+                }
+            }
+            Entry::Dir => {
+                if old != Some(entry) {
+                    manifest.dirs_added.push(path.clone());
+                }
+            }
+        }
+    }
+    for (path, entry) in &base.entries {
+        let kind = std::mem::discriminant(entry);
+        match target.entries.get(path) {
+            Some(now) if std::mem::discriminant(now) == kind => {}
+            _ => manifest.removed.push(path.clone()),
+        }
+    }
+    std::fs::create_dir_all(out.join("base"))
+        .with_context(|| format!("failed to create `{}`", out.display()))?;
+    let texts: [(&str, &str); 5] = [
+        (SUMS, &target_sums),
+        (TREE, &target.tree_text()),
+        ("base/SHA256SUMS", &base_sums),
+        ("base/product-tree.txt", &base.tree_text()),
+        (CARRIED_SUMS, &carried),
+    ];
+    for (name, text) in texts {
+        write_file(&out.join(name), text.as_bytes())?;
+    }
+    let script = render(
+        APPLY_SH,
+        &[
+            ("PROJECT", Value::Word(&options.project_name)),
+            ("BASE_SUMS", Value::Word(&manifest.base_sha256sums)),
+            ("TARGET_SUMS", Value::Word(&manifest.target_sha256sums)),
+            (
+                "WITH_SUMS",
+                Value::Word(if target.has_sums { "1" } else { "0" }),
+            ),
+            (
+                "BASE_DIRS_EXACT",
+                Value::Word(if base.dirs_exact { "1" } else { "0" }),
+            ),
+        ],
+    )?;
+    // A signed target's signature travels with its list (apply-delta.sh puts both in place).
+    let sig = options.target.join(SUMS_SIG);
+    if target.has_sums && sig.is_file() {
+        std::fs::copy(&sig, out.join(SUMS_SIG))
+            .with_context(|| format!("failed to copy `{}`", sig.display()))?;
+    }
+    let script_path = out.join(APPLY_SCRIPT);
+    write_file(&script_path, script.as_bytes())?;
+    set_mode(&script_path, 0o755)?;
+    let json = serde_json::to_vec_pretty(&manifest).context("failed to write delta.json")?;
+    write_file(&out.join(DELTA_JSON), &json)?;
+    pending.commit()?;
+    Ok(manifest)
+}
+
+/// Reads the state of OLD before anything else (OLD may be the folder the new product replaces).
+pub fn load_base(old: &Path, project_name: &str) -> anyhow::Result<ProductState> {
+    ProductState::load(old, project_name)
+}
+
+/// The delta output must be new, empty or an earlier delta (it has our `delta.json`).
+fn refuse_foreign_output(output: &Path) -> anyhow::Result<()> {
+    if !output.exists() {
+        return Ok(());
+    }
+    let ours = output.join(DELTA_JSON).is_file() && output.join(APPLY_SCRIPT).is_file();
+    if ours || !crate::fsutil::dir_has_entries(output)? {
+        return Ok(());
+    }
+    Err(InputError::new(format!(
+        "`{}` is not empty and not an earlier delta: refusing to replace it",
+        output.display()
+    ))
+    .with_hint("choose another --delta-output folder")
+    .into())
+}
+
+/// Copies `from` to `to`, checking on the way that it still has the content we hashed.
+fn copy_checked(from: &Path, to: &Path, sha256: &str) -> anyhow::Result<()> {
+    let mut input = std::fs::File::open(from)
+        .with_context(|| format!("failed to open `{}`", from.display()))?;
+    let output = std::fs::File::create(to)
+        .with_context(|| format!("failed to create `{}`", to.display()))?;
+    let mut hashing = HashTee {
+        inner: std::io::BufWriter::new(output),
+        hasher: Sha256::new(),
+    };
+    std::io::copy(&mut input, &mut hashing)
+        .and_then(|_| hashing.inner.flush())
+        .with_context(|| format!("failed to copy `{}`", from.display()))?;
+    if hex(&hashing.hasher.finalize()) != sha256 {
+        return Err(InputError::new(format!(
+            "`{}` changed while the delta was written",
+            from.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+struct HashTee<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashTee<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The hash and size of `envs.sh` as made (without the folder bootstrapping recorded).
+fn envs_sh_hash(path: &Path) -> anyhow::Result<(String, Option<u64>)> {
+    let (made, sha256) = envs_sh_as_made_text(path)?;
+    Ok((sha256, Some(made.len() as u64)))
+}
+
+fn envs_sh_as_made_text(path: &Path) -> anyhow::Result<(String, String)> {
+    let text = read_text(path)?;
+    let made = envs_sh_as_made(&text).unwrap_or(text);
+    let sha256 = hex(&Sha256::digest(made.as_bytes()));
+    Ok((made, sha256))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).map_err(|err| {
+        InputError::new(format!("failed to read `{}`", path.display())).with_source(err)
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|_| InputError::new(format!("`{}` is not UTF-8 text", path.display())).into())
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A path the lists can carry: relative, `/`-separated plain names, no line breaks or tabs.
+fn plain_problem(path: &str) -> bool {
+    path.is_empty()
+        || path.starts_with('/')
+        || path.contains(['\n', '\r', '\t', '\\'])
+        || path
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+}
+
+fn plain_text(path: &Path) -> anyhow::Result<String> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| InputError::new(format!("`{}` is not UTF-8", path.display())))?;
+    if text.contains(['\n', '\r', '\t']) {
+        return Err(InputError::new(format!(
+            "`{text}` holds a line break or a tab: a delta cannot carry it"
+        ))
+        .into());
+    }
+    Ok(text.to_string())
+}
+
+fn plain_path(rel: &Path) -> anyhow::Result<String> {
+    let text = crate::fsutil::slash_path(rel)?;
+    if plain_problem(&text) {
+        return Err(InputError::new(format!(
+            "`{text}`: a delta can carry only plain names (no line breaks, tabs or backslashes)"
+        ))
+        .into());
+    }
+    Ok(text)
+}
+
+/// Before an update proof: OLD matches its manifest, the delta is one this build reads, and its
+/// target is `product` (the sha256 of the product's `SHA256SUMS`). Returns OLD's check, whose
+/// entries are uploaded.
+pub fn check_update(
+    old: &Path,
+    delta_dir: &Path,
+    product: &Path,
+    project_name: &str,
+) -> anyhow::Result<crate::product::manifest::CheckReport> {
+    let (old_manifest, old_check) = crate::product::manifest::check(old)?;
+    if old_manifest.project_name != project_name {
+        return Err(InputError::new(format!(
+            "--since `{}` is a product of `{}`, not `{project_name}`",
+            old.display(),
+            old_manifest.project_name
+        ))
+        .into());
+    }
+    let path = delta_dir.join(DELTA_JSON);
+    let text = read_text(&path)?;
+    let version: serde_json::Value = serde_json::from_str(&text).map_err(|err| {
+        InputError::new(format!("`{}` is damaged", path.display())).with_source(err)
+    })?;
+    if version["format_version"] != DELTA_FORMAT_VERSION {
+        return Err(InputError::new(format!(
+            "`{}` has format version {}; this pixi-airgap reads {DELTA_FORMAT_VERSION}",
+            path.display(),
+            version["format_version"]
+        ))
+        .into());
+    }
+    let delta: DeltaManifest = serde_json::from_value(version).map_err(|err| {
+        InputError::new(format!("`{}` is damaged", path.display())).with_source(err)
+    })?;
+    let sums = match std::fs::read(product.join(SUMS)) {
+        Ok(bytes) => bytes,
+        Err(_) => ProductState::walk(product, project_name)?
+            .sums_text()
+            .into_bytes(),
+    };
+    let product_sums = hex(&Sha256::digest(&sums));
+    if product_sums != delta.target_sha256sums {
+        return Err(InputError::new(format!(
+            "the delta `{}` leads to SHA256SUMS {}, but the product `{}` has {product_sums}",
+            delta_dir.display(),
+            delta.target_sha256sums,
+            product.display()
+        ))
+        .into());
+    }
+    Ok(old_check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apply_script_renders_with_every_placeholder() {
+        let text = render(
+            APPLY_SH,
+            &[
+                ("PROJECT", Value::Word("demo")),
+                ("BASE_SUMS", Value::Word(&"a".repeat(64))),
+                ("TARGET_SUMS", Value::Word(&"b".repeat(64))),
+                ("WITH_SUMS", Value::Word("1")),
+                ("BASE_DIRS_EXACT", Value::Word("1")),
+            ],
+        )
+        .unwrap();
+        insta::assert_snapshot!("apply-delta.sh", text);
+    }
+
+    #[test]
+    fn plain_paths_only() {
+        for bad in ["", "/abs", "a/../b", "a//b", "./a", "a\nb", "a\tb", "a\\b"] {
+            assert!(plain_problem(bad), "{bad:?}");
+        }
+        assert!(!plain_problem("pkg-cache/pkgs/a b/c.json"));
+    }
+
+    #[test]
+    fn lists_are_sorted_bytewise() {
+        let mut state = ProductState::default();
+        for path in ["b", "a/z", "a.b", "A"] {
+            state.entries.insert(
+                path.to_string(),
+                Entry::File {
+                    sha256: "0".repeat(64),
+                    size: None,
+                    executable: None,
+                },
+            );
+        }
+        state.entries.insert("a".to_string(), Entry::Dir);
+        state
+            .entries
+            .insert("l".to_string(), Entry::Link("b".to_string()));
+        let zeros = "0".repeat(64);
+        assert_eq!(
+            state.sums_text(),
+            format!("{zeros}  A\n{zeros}  a.b\n{zeros}  a/z\n{zeros}  b\n")
+        );
+        assert_eq!(state.tree_text(), "dir\ta\nlink\tl\tb\n");
+    }
+}
