@@ -73,9 +73,15 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
     // Listed once each, in the order make-product wrote them: its own files, the project, the
     // package cache.
     let part = |p: &str| match p {
-        "envs.sh" | "bootstrap-project.sh" | "sbom.cdx.json" => 0,
+        "envs.sh"
+        | "bootstrap-project.sh"
+        | "sbom.cdx.json"
+        | "check-product.sh"
+        | "product-facts.txt" => 0,
         p if p.starts_with("single-env/") => 1,
         p if p.starts_with("pkg-cache/") => 2,
+        // Written once the trees are in: it lists their folders and links.
+        "product-tree.txt" => 3,
         p => panic!("unexpected entry {p}"),
     };
     assert!(

@@ -211,6 +211,10 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             "{linked} package file(s) linked from the workdir's cache instead of copied"
         );
     }
+    // The lists a shell can check on the receiving side: product-tree.txt goes into the
+    // manifest, SHA256SUMS (from the manifest's hashes) after it is closed.
+    let (tree, files_seen) = super::sums::write_tree(staging)?;
+    writer.record(&tree)?;
     // What verify-product would refuse is refused here, before the product replaces anything:
     // a link that leaves the product (from the project into the workdir's other folders).
     let totals = writer.finish()?.map_err(|problems| {
@@ -223,6 +227,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there"),
         )
     })?;
+    super::sums::write_sums(staging, files_seen)?;
 
     pending.commit()?;
     tracing::info!(
@@ -761,6 +766,7 @@ mod tests {
                 "demo/pixi.lock",
                 "demo/pixi.toml",
                 "pkg-cache/pkgs/a-1-0/bin/tool",
+                "product-tree.txt",
             ],
             "no envs, no res/ when empty, no lock files or tmp folders from the cache"
         );
@@ -770,7 +776,7 @@ mod tests {
                 "the staging run's end"
             );
         }
-        assert_eq!(totals.files, 7);
+        assert_eq!(totals.files, 8);
         assert_eq!(
             totals.bytes,
             records.iter().filter_map(|r| r.size).sum::<u64>()
@@ -784,8 +790,34 @@ mod tests {
             first
         );
         let (_, report) = check(&wd.product()).unwrap();
-        assert_eq!(report.checked, 7);
+        assert_eq!(report.checked, 8);
         assert!(report.extra.is_empty());
+        // SHA256SUMS is what `sha256sum -c` reads, and product-tree.txt holds the rest.
+        let sums = std::fs::read_to_string(wd.product().join("SHA256SUMS")).unwrap();
+        let listed: Vec<&str> = sums.lines().map(|l| &l[66..]).collect();
+        assert_eq!(
+            listed,
+            [
+                "bootstrap-project.sh",
+                "demo/pixi.lock",
+                "demo/pixi.toml",
+                "envs.sh",
+                "pixi-airgap.json",
+                "pkg-cache/pkgs/a-1-0/bin/tool",
+                "product-tree.txt",
+                "sbom.cdx.json",
+            ]
+        );
+        let out = std::process::Command::new("sha256sum")
+            .args(["-c", "--strict", "SHA256SUMS"])
+            .current_dir(wd.product())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            std::fs::read_to_string(wd.product().join("product-tree.txt")).unwrap(),
+            "dir\tdemo\ndir\tdemo/.pixi\nlink\tdemo/link\tpixi.toml\ndir\tpkg-cache\ndir\tpkg-cache/pkgs\ndir\tpkg-cache/pkgs/a-1-0\ndir\tpkg-cache/pkgs/a-1-0/bin\ndir\tpkg-cache/pypi\n"
+        );
 
         // A lost execute bit, a retargeted link and an extra file.
         let tool = wd.product().join("pkg-cache/pkgs/a-1-0/bin/tool");

@@ -588,7 +588,12 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
             Walked::Entry(entry) => crate::fsutil::slash_path(&entry.path)?,
             Walked::Special(rel) => crate::fsutil::slash_path(Path::new(&rel))?,
         };
-        if rel == ProductLayout::MANIFEST || known.has_seen(&rel) {
+        // SHA256SUMS lists the manifest, so it cannot be in it (nor its signature).
+        if rel == ProductLayout::MANIFEST
+            || rel == super::sums::SHA256SUMS
+            || rel == super::sums::SHA256SUMS_SIG
+            || known.has_seen(&rel)
+        {
             continue;
         }
         match runtime_state_folder(&manifest.project_name, &rel) {

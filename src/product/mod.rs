@@ -10,6 +10,8 @@
 //!   bin/pixi                with --bundle-pixi: the build container's pixi (envs.sh puts it on PATH)
 //!   sbom.cdx.json           the CycloneDX SBOM
 //!   pixi-airgap.json        what went in: metadata, and the sha256 and size of every file
+//!   product-tree.txt        the product's folders and symlinks (for check-product.sh)
+//!   SHA256SUMS              every regular file's sha256, as `sha256sum -c` reads it
 //! ```
 //!
 //! [`ProductLayout`] owns these names. [`make`] writes a product from a workdir, [`manifest`] is
@@ -20,6 +22,7 @@ pub mod archive;
 pub mod helpers;
 pub mod make;
 pub mod manifest;
+pub mod sums;
 pub mod templates;
 
 use std::path::{Path, PathBuf};
