@@ -24,6 +24,7 @@ pub struct Options {
     pub verify_image: String,
     pub verify_user: Option<crate::session::RunAs>,
     pub archive: Option<ArchiveFormat>,
+    pub sign_key: Option<crate::signing::SigningKey>,
 }
 
 impl Options {
@@ -33,7 +34,10 @@ impl Options {
             verify_image,
             verify_user,
             archive,
+            sign,
         } = args;
+        // The key first: a key that cannot sign must not cost a staging run.
+        let sign_key = make_product::resolve_sign(sign)?;
         let stage = stage_host::Options::resolve(host)?;
         let verify_image = verify_image.unwrap_or_else(|| stage.image.clone());
         let verify_user = verify_user.as_deref().map(parse_user).transpose()?;
@@ -46,6 +50,7 @@ impl Options {
             verify_image,
             verify_user,
             archive,
+            sign_key,
         })
     }
 }
@@ -88,6 +93,9 @@ pub struct ProductSummary {
     pub files: usize,
     pub size_bytes: u64,
     pub packages: usize,
+    /// The fingerprint of the key that signed SHA256SUMS (`--sign-key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -144,14 +152,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 output: workdir.product(),
                 // WORKDIR/product is ours: an earlier product, or nothing.
                 force: false,
+                sign_key: options.sign_key.clone(),
             };
-            let (_, totals) = make_product::make(&make).await?;
+            let (manifest, totals) = make_product::make(&make).await?;
             lap("make-product", &mut phases);
             report.product = Some(ProductSummary {
                 dir: workdir.product(),
                 files: totals.files,
                 size_bytes: totals.bytes,
                 packages: count_packages(&ProductLayout::new(&workdir.product()).packages()),
+                signing_key: manifest.signing_key.map(|key| key.fingerprint),
             });
 
             tracing::info!("pack 3/3: verify-product (network cut)");

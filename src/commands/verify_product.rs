@@ -5,13 +5,17 @@ use anyhow::Context;
 
 use crate::cli::VerifyProductArgs;
 use crate::exit::{with_hint, InputError, Status};
+use crate::product::signature::{self, SignatureCheck};
 use crate::product::ProductLayout;
 use crate::proof::{self, ProofOptions};
 use crate::session::RunAs;
+use crate::signing::AllowedSigners;
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub proof: ProofOptions,
+    /// `--allowed-signers` (and `--signer-identity`): checked before the proof starts.
+    pub signature: Option<SignatureCheck>,
     pub json: bool,
 }
 
@@ -26,9 +30,20 @@ impl Options {
             user,
             keep_container,
             force,
+            allowed_signers,
+            signer_identity,
             json,
             verify,
         } = args;
+        // Read and checked once, here: a file ssh-keygen would refuse is refused before any work.
+        let signature = allowed_signers
+            .map(|path| {
+                AllowedSigners::read(&path).map(|signers| SignatureCheck {
+                    signers,
+                    identity: signer_identity,
+                })
+            })
+            .transpose()?;
         if !product_dir.is_dir() {
             return Err(InputError::new(format!(
                 "--product-dir `{}` is not a folder",
@@ -67,6 +82,7 @@ impl Options {
                 force,
                 verify,
             },
+            signature,
             json,
         })
     }
@@ -85,6 +101,13 @@ pub fn parse_user(text: &str) -> anyhow::Result<RunAs> {
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
+    if let Some(check) = &options.signature {
+        let product = options.proof.product_dir.clone();
+        let check = check.clone();
+        tokio::task::spawn_blocking(move || signature::verify(&product, &check))
+            .await
+            .context("the signature thread failed")??;
+    }
     let (report, status) = proof::run(&options.proof).await?;
     if options.json {
         crate::output::json(&report)?;

@@ -48,6 +48,9 @@ pub struct ProductManifest {
     /// The pixi the product carries (`--bundle-pixi`); listed in `files` too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pixi: Option<PixiRecord>,
+    /// The key that signed `SHA256SUMS` (`--sign-key`); absent in an unsigned product.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<SigningKeyRecord>,
     // On disk a last field follows: `files`, one [`FileRecord`] per file or link of the product.
     // It is never held in memory as a whole (a product may hold hundreds of thousands of files):
     // [`ManifestWriter`] writes it record by record, [`records`] reads it record by record.
@@ -62,6 +65,16 @@ pub struct PixiRecord {
     pub version: String,
     pub sha256: String,
     pub size: u64,
+}
+
+/// The key `make-product --sign-key` signed the product's `SHA256SUMS` with (the signature itself,
+/// `SHA256SUMS.sig`, cannot be in the manifest: `SHA256SUMS` lists the manifest).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SigningKeyRecord {
+    /// `SHA256:...`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    /// The key type: `ssh-ed25519`, `ecdsa-sha2-nistp256`, ...
+    pub algorithm: String,
 }
 
 /// The staging run's verification as the product records it: what ran and how it ended, without
