@@ -2,10 +2,13 @@
 //! `ssh-keygen -Y sign` makes, our verifier accepts; and both refuse the same forgeries. Keys are
 //! made here, at test time, with `ssh-keygen` (no private key is committed).
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::{assert_exit, hand_staged_workdir, TestCommand};
 use pixi_airgap::exit::{classify, render, Status};
 use pixi_airgap::signing::{AllowedSigners, SigningKey, NAMESPACE};
 
@@ -397,4 +400,353 @@ fn passphrase_keys_need_the_passphrase() {
     );
     let err = SigningKey::load_with(&bed.root.join("missing"), None).unwrap_err();
     assert_eq!(classify(&err), Status::InputError);
+}
+
+// ---- Signed products: make-product --sign-key, then ssh-keygen and verify-product. ----
+
+const ID: &str = "release@example.org";
+
+/// A product of a hand-staged workdir, signed with `key`: the real binary.
+fn signed_product(root: &Path, key: &Path) -> PathBuf {
+    let workdir = hand_staged_workdir(root);
+    let product = root.join("product");
+    let out = TestCommand::new()
+        .env_remove("PIXI_AIRGAP_SIGN_PASSPHRASE")
+        .args(["make-product", "--project-name", "demo", "--json"])
+        .path_arg("--workdir", &workdir)
+        .path_arg("--output", &product)
+        .path_arg("--sign-key", key)
+        .assert_exit(0, "");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["signature"],
+        product.join("SHA256SUMS.sig").display().to_string()
+    );
+    product
+}
+
+/// `allowed_signers` with one line for `key`, as the README shows it.
+fn allowed_signers(root: &Path, key: &Path) -> PathBuf {
+    let path = root.join("allowed_signers");
+    write(
+        &path,
+        &format!("{ID} namespaces=\"pixi-airgap\" {}\n", public_key(key)),
+    );
+    path
+}
+
+/// The receiving side's command, run in the product as the README writes it.
+fn receiver_verify(product: &Path, allowed: &Path) -> Output {
+    ssh_keygen_verify(
+        allowed,
+        ID,
+        NAMESPACE,
+        &product.join("SHA256SUMS.sig"),
+        &product.join("SHA256SUMS"),
+    )
+}
+
+/// verify-product --allowed-signers with an engine that cannot answer: the signature check comes
+/// first, so a refused product is exit 2, and one that passes gets as far as the engine (exit 3).
+fn verify_product_signed(
+    root: &Path,
+    product: &Path,
+    allowed: &Path,
+    identity: Option<&str>,
+) -> Output {
+    let mut cmd = TestCommand::new();
+    cmd.without_docker()
+        .args([
+            "verify-product",
+            "--image",
+            "pixi-airgap-testbed:pixi-0.15.2",
+            "--project-name",
+            "demo",
+        ])
+        .path_arg("--product-dir", product)
+        .path_arg("--out-dir", &root.join("proof"))
+        .path_arg("--allowed-signers", allowed);
+    if let Some(id) = identity {
+        cmd.args(["--signer-identity", id]);
+    }
+    let out = cmd.output();
+    assert!(
+        !root.join("proof/proof-bootstrap.log").exists(),
+        "nothing may have started"
+    );
+    out
+}
+
+/// Rewrites SHA256SUMS with the current hashes of the files it lists (what someone who changed
+/// files would do to cover their tracks).
+fn rehash_sums(product: &Path) {
+    let sums = std::fs::read_to_string(product.join("SHA256SUMS")).unwrap();
+    let paths: Vec<&str> = sums.lines().map(|l| &l[66..]).collect();
+    let out = Command::new("sha256sum")
+        .arg("--")
+        .args(&paths)
+        .current_dir(product)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(product.join("SHA256SUMS"), &out.stdout).unwrap();
+    let check = Command::new("sha256sum")
+        .args(["-c", "--strict", "--quiet", "SHA256SUMS"])
+        .current_dir(product)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "re-hashed sums hold: {check:?}");
+}
+
+fn fingerprint_of(public: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(public)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn signed_product_passes_ssh_keygen_verify_and_verify_product() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let key = keygen(root, "release", "ed25519", "");
+    let product = signed_product(root, &key);
+    let allowed = allowed_signers(root, &key);
+
+    // The exact command of the README, on the receiving side.
+    let out = receiver_verify(&product, &allowed);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("Good \"pixi-airgap\" signature for {ID}")),
+        "{out:?}"
+    );
+    // The signature is not among the sums, and the sums still hold.
+    let sums = std::fs::read_to_string(product.join("SHA256SUMS")).unwrap();
+    assert!(!sums.contains("SHA256SUMS"), "{sums}");
+    let check = Command::new("sha256sum")
+        .args(["-c", "--strict", "--quiet", "SHA256SUMS"])
+        .current_dir(&product)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    // The manifest names the key, as ssh-keygen -l does.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(product.join("pixi-airgap.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["signing_key"],
+        serde_json::json!({
+            "fingerprint": fingerprint_of(&key.with_extension("pub")),
+            "algorithm": "ssh-ed25519",
+        })
+    );
+
+    // verify-product: the signature passes (with and without an identity), then the proof would
+    // start: here the engine is unreachable, which is exit 3, after the check.
+    for identity in [None, Some(ID)] {
+        let out = verify_product_signed(root, &product, &allowed, identity);
+        assert_exit(
+            &out,
+            3,
+            &format!("signature good: SHA256SUMS signed by {ID}"),
+        );
+    }
+    let out = verify_product_signed(root, &product, &allowed, Some("someone@example.org"));
+    assert_exit(
+        &out,
+        2,
+        "is not allowed for the identity `someone@example.org`",
+    );
+    // --signer-identity needs --allowed-signers.
+    TestCommand::new()
+        .args([
+            "verify-product",
+            "--image",
+            "x",
+            "--project-name",
+            "demo",
+            "--signer-identity",
+            ID,
+        ])
+        .path_arg("--product-dir", &product)
+        .path_arg("--out-dir", &root.join("proof"))
+        .assert_exit(2, "--allowed-signers");
+}
+
+#[test]
+fn tampered_signed_products_fail_ssh_keygen_and_verify_product() {
+    type Tamper = fn(&Path, &Path);
+    let cases: [(&str, Tamper, bool, &str); 7] = [
+        (
+            "a package file changed and SHA256SUMS re-hashed",
+            |product, _| {
+                std::fs::write(
+                    product.join("pkg-cache/pkgs/a-1-0/bin/tool"),
+                    "#!/bin/sh\nevil\n",
+                )
+                .unwrap();
+                rehash_sums(product);
+            },
+            false,
+            "does not match the signed file",
+        ),
+        (
+            "pixi-airgap.json changed and SHA256SUMS re-hashed",
+            |product, _| {
+                let path = product.join("pixi-airgap.json");
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::write(&path, text.replace("\"demo\"", "\"dem0\"")).unwrap();
+                rehash_sums(product);
+            },
+            false,
+            "does not match the signed file",
+        ),
+        (
+            "a package file changed, SHA256SUMS left as signed",
+            |product, _| {
+                std::fs::write(
+                    product.join("pkg-cache/pkgs/a-1-0/bin/tool"),
+                    "#!/bin/sh\nevil\n",
+                )
+                .unwrap();
+            },
+            // The signature still covers the sums: ssh-keygen accepts it, the hashes do not.
+            true,
+            "pkg-cache/pkgs/a-1-0/bin/tool",
+        ),
+        (
+            "pixi-airgap.json changed, SHA256SUMS left as signed",
+            |product, _| {
+                let path = product.join("pixi-airgap.json");
+                let mut text = std::fs::read_to_string(&path).unwrap();
+                text.push(' ');
+                std::fs::write(&path, text).unwrap();
+            },
+            true,
+            "pixi-airgap.json does not match the signed SHA256SUMS",
+        ),
+        (
+            "a signature from another key",
+            |product, root| {
+                let other = keygen(root, "intruder", "ed25519", "");
+                let sig = product.join("SHA256SUMS.sig");
+                std::fs::remove_file(&sig).unwrap();
+                let made = ssh_keygen_sign(&other, NAMESPACE, &product.join("SHA256SUMS"));
+                assert_eq!(made, sig);
+            },
+            false,
+            "is not allowed for any principal",
+        ),
+        (
+            "the signature removed",
+            |product, _| std::fs::remove_file(product.join("SHA256SUMS.sig")).unwrap(),
+            false,
+            "the product is not signed: it has no SHA256SUMS.sig",
+        ),
+        (
+            "the signature replaced by a link to a good one elsewhere",
+            |product, root| {
+                let sig = product.join("SHA256SUMS.sig");
+                let aside = root.join("aside.sig");
+                std::fs::rename(&sig, &aside).unwrap();
+                std::os::unix::fs::symlink(&aside, &sig).unwrap();
+            },
+            // ssh-keygen follows the link: the signature itself is good.
+            true,
+            "SHA256SUMS.sig` is not a regular file",
+        ),
+    ];
+    for (what, tamper, ssh_keygen_accepts, says) in cases {
+        eprintln!("=== {what}");
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let key = keygen(root, "release", "ed25519", "");
+        let product = signed_product(root, &key);
+        let allowed = allowed_signers(root, &key);
+        tamper(&product, root);
+        let out = receiver_verify(&product, &allowed);
+        assert_eq!(out.status.success(), ssh_keygen_accepts, "{what}: {out:?}");
+        let out = verify_product_signed(root, &product, &allowed, None);
+        assert_exit(&out, 2, says);
+    }
+}
+
+#[test]
+fn an_unsigned_product_is_refused_when_a_signature_is_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let key = keygen(root, "release", "ed25519", "");
+    let workdir = hand_staged_workdir(root);
+    let product = root.join("product");
+    let out = TestCommand::new()
+        .args(["make-product", "--project-name", "demo", "--json"])
+        .path_arg("--workdir", &workdir)
+        .path_arg("--output", &product)
+        .assert_exit(0, "");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report.get("signature").is_none(), "{report}");
+    let manifest = std::fs::read_to_string(product.join("pixi-airgap.json")).unwrap();
+    assert!(!manifest.contains("signing_key"));
+    assert!(!product.join("SHA256SUMS.sig").exists());
+    let allowed = allowed_signers(root, &key);
+    let out = verify_product_signed(root, &product, &allowed, None);
+    assert_exit(&out, 2, "the product is not signed");
+    // A bad allowed-signers file is refused naming its line, before anything.
+    let bad = root.join("bad_signers");
+    write(&bad, "release@example.org\n");
+    let out = verify_product_signed(root, &product, &bad, None);
+    assert_exit(&out, 2, "bad_signers:1: a principal and no key");
+}
+
+#[test]
+fn passphrase_keys_sign_with_the_passphrase_from_the_environment_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let key = keygen(root, "release", "ed25519", "open sesame");
+    let workdir = hand_staged_workdir(root);
+    let product = root.join("product");
+    let make = |passphrase: Option<&str>| {
+        let mut cmd = TestCommand::new();
+        cmd.args(["make-product", "--project-name", "demo"])
+            .path_arg("--workdir", &workdir)
+            .path_arg("--output", &product)
+            .path_arg("--sign-key", &key);
+        match passphrase {
+            Some(p) => cmd.env("PIXI_AIRGAP_SIGN_PASSPHRASE", p),
+            None => cmd.env_remove("PIXI_AIRGAP_SIGN_PASSPHRASE"),
+        };
+        cmd.output()
+    };
+    let out = make(None);
+    assert_exit(&out, 2, "is protected by a passphrase");
+    assert_exit(
+        &out,
+        2,
+        "hint: put the passphrase in the environment variable PIXI_AIRGAP_SIGN_PASSPHRASE",
+    );
+    assert!(!product.exists(), "nothing written");
+    let out = make(Some("wrong"));
+    assert_exit(&out, 2, "wrong passphrase in PIXI_AIRGAP_SIGN_PASSPHRASE");
+    assert!(!product.exists(), "nothing written");
+    assert_exit(&make(Some("open sesame")), 0, "");
+    let out = receiver_verify(&product, &allowed_signers(root, &key));
+    assert!(out.status.success(), "{out:?}");
+
+    // A key that cannot sign stops make-product before it writes anything.
+    let rsa = keygen(root, "rsa", "rsa", "");
+    std::fs::remove_dir_all(&product).unwrap();
+    TestCommand::new()
+        .args(["make-product", "--project-name", "demo"])
+        .path_arg("--workdir", &workdir)
+        .path_arg("--output", &product)
+        .path_arg("--sign-key", &rsa)
+        .assert_exit(2, "RSA keys are not supported for signing");
+    assert!(!product.exists(), "nothing written");
 }
