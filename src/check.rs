@@ -438,6 +438,14 @@ fn path_inside(project_dir: &Path, path: &str) -> bool {
 /// with 0.21, 6 with 0.40, 7 with 0.68). Newer pixi reads every older format.
 const FIRST_READER: [(u64, &str); 4] = [(4, "0.13.0"), (5, "0.21.0"), (6, "0.40.0"), (7, "0.68.0")];
 
+/// The first pixi that reads lock format `format` (`None` for a format this tool does not know).
+pub fn first_pixi_reading(format: u64) -> Option<&'static str> {
+    FIRST_READER
+        .iter()
+        .find(|(f, _)| *f == format)
+        .map(|(_, first)| *first)
+}
+
 fn version_findings(
     requires_pixi: Option<&str>,
     lock_version: Option<u64>,

@@ -121,6 +121,16 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
     )?);
     let created_at = created_at(&stage);
     let lock = crate::lockfile::Lock::read(&project.join("pixi.lock"))?;
+    // What the receiving side checks the product and its machine with (see super::facts).
+    extra_files.push(write_file(
+        staging,
+        ProductLayout::CHECK_SH,
+        &templates::check_product_sh(project_name)?,
+        true,
+    )?);
+    extra_files.push(
+        super::facts::ProductFacts::gather(&stage, &lock, &workdir.pixi_cache())?.write(staging)?,
+    );
     let sbom = crate::sbom::build(&crate::sbom::SbomInput {
         project_name,
         lock: &lock,
@@ -773,6 +783,8 @@ mod tests {
             [
                 "envs.sh",
                 "bootstrap-project.sh",
+                "check-product.sh",
+                "product-facts.txt",
                 "sbom.cdx.json",
                 "demo/link",
                 "demo/pixi.lock",
@@ -788,7 +800,7 @@ mod tests {
                 "the staging run's end"
             );
         }
-        assert_eq!(totals.files, 8);
+        assert_eq!(totals.files, 10);
         assert_eq!(
             totals.bytes,
             records.iter().filter_map(|r| r.size).sum::<u64>()
@@ -802,7 +814,7 @@ mod tests {
             first
         );
         let (_, report) = check(&wd.product()).unwrap();
-        assert_eq!(report.checked, 8);
+        assert_eq!(report.checked, 10);
         assert!(report.extra.is_empty());
         // SHA256SUMS is what `sha256sum -c` reads, and product-tree.txt holds the rest.
         let sums = std::fs::read_to_string(wd.product().join("SHA256SUMS")).unwrap();
@@ -811,11 +823,13 @@ mod tests {
             listed,
             [
                 "bootstrap-project.sh",
+                "check-product.sh",
                 "demo/pixi.lock",
                 "demo/pixi.toml",
                 "envs.sh",
                 "pixi-airgap.json",
                 "pkg-cache/pkgs/a-1-0/bin/tool",
+                "product-facts.txt",
                 "product-tree.txt",
                 "sbom.cdx.json",
             ]
@@ -1049,7 +1063,6 @@ mod tests {
         std::fs::create_dir_all(&envs).unwrap();
         std::fs::write(envs.join("python"), "x").unwrap();
         std::fs::write(product.join("demo/.pixi/other"), "x").unwrap();
-        std::fs::write(product.join("stray.txt"), "x").unwrap();
         let (_, report) = check(&product).unwrap();
         let state: Vec<_> = report.runtime_state.into_iter().collect();
         assert_eq!(
@@ -1059,17 +1072,34 @@ mod tests {
                 ("demo/.pixi/other".to_string(), 1)
             ]
         );
-        assert_eq!(report.extra, ["stray.txt"]);
+        assert!(report.extra.is_empty());
+        // Anything else added is refused, a folder too.
+        std::fs::write(product.join("stray.txt"), "x").unwrap();
+        std::fs::create_dir(product.join("pkg-cache/empty")).unwrap();
+        let err = check(&product).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("holds 2 entries that its manifest does not list")
+                && text.contains("not part of the product: pkg-cache/empty/")
+                && text.contains("not part of the product: stray.txt"),
+            "{text}"
+        );
+        assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        std::fs::remove_file(product.join("stray.txt")).unwrap();
+        std::fs::remove_dir(product.join("pkg-cache/empty")).unwrap();
         let entries = manifest_entries(&product, Path::new("p")).unwrap();
         let paths: Vec<String> = entries
             .map(|e| e.unwrap().path.display().to_string())
             .collect();
         assert!(paths.contains(&"p/pkg-cache/pkgs/a-1-0/bin/tool".to_string()));
         assert!(paths.contains(&format!("p/{}", ProductLayout::MANIFEST)));
+        // The product's folders (its empty `.pixi/` too) and SHA256SUMS go, runtime state not.
+        assert!(paths.contains(&"p/SHA256SUMS".to_string()));
+        assert!(paths.contains(&"p/demo/.pixi".to_string()));
         assert!(
             paths
                 .iter()
-                .all(|p| !p.contains(".pixi") && !p.contains("stray")),
+                .all(|p| !p.contains(".pixi/") && !p.contains("stray")),
             "{paths:?}"
         );
         // Folders come before what they hold.

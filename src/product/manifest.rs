@@ -539,8 +539,8 @@ pub struct CheckReport {
     pub bytes: u64,
     pub missing: Vec<String>,
     pub changed: Vec<String>,
-    /// Files not in the manifest, other than runtime state (reported, not fatal).
-    /// `verify-product` never uploads them.
+    /// Files, links and folders (with a trailing `/`) not in the manifest, other than runtime
+    /// state: [`check`] refuses a product that has any.
     pub extra: Vec<String>,
     /// The folders under `<project>/.pixi/` that hold files not in the manifest: what
     /// bootstrapping in place left (environments, pixi's state), with how many files each holds.
@@ -557,8 +557,9 @@ fn runtime_state_folder(project_name: &str, rel: &str) -> Option<String> {
 }
 
 /// Checks every file of the product against its manifest. A manifest entry that names a place
-/// outside the product, or a missing or changed file, is an input error naming them; extra files
-/// are returned for a warning. Nothing is followed: an entry whose folder on disk is a link, or a
+/// outside the product, a missing or changed file, or a file, link or folder the manifest (and
+/// `product-tree.txt`) does not list, other than bootstrap's runtime state under the project's
+/// `.pixi/`, is an input error naming them. Nothing is followed: an entry whose folder on disk is a link, or a
 /// link that resolves outside the product, counts as changed. Memory stays flat: the records are
 /// read one at a time, the product is walked lazily, and what is kept per file is a 16-byte hash
 /// of its path.
@@ -589,6 +590,13 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         return Err(problems.refuse(&manifest_path));
     }
     drop(real_dirs);
+    // The folders the product holds, from product-tree.txt once the record pass found it intact
+    // (a product made before it existed has no folder list: its folders are not judged).
+    let folders = if report.missing.is_empty() && report.changed.is_empty() {
+        product_folders(product_dir, &problems)?
+    } else {
+        None
+    };
     // What is on disk, by the same walk every tar we write uses (sorted, no link followed), one
     // entry at a time; a path is known when the check above saw it.
     let known = problems;
@@ -596,8 +604,20 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         let rel = match step? {
             Walked::Entry(TarEntry {
                 kind: EntryKind::Dir,
-                ..
-            }) => continue,
+                path,
+            }) => {
+                let rel = crate::fsutil::slash_path(&path)?;
+                let listed = folders.as_ref().is_none_or(|f| f.contains(&rel));
+                if rel.is_empty()
+                    || listed
+                    || rel == format!("{}/.pixi", manifest.project_name)
+                    || runtime_state_folder(&manifest.project_name, &rel).is_some()
+                {
+                    continue;
+                }
+                report.extra.push(format!("{rel}/"));
+                continue;
+            }
             Walked::Entry(entry) => crate::fsutil::slash_path(&entry.path)?,
             Walked::Special(rel) => crate::fsutil::slash_path(Path::new(&rel))?,
         };
@@ -616,6 +636,25 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
     }
     drop(known);
     report.extra.sort();
+    if report.missing.is_empty() && report.changed.is_empty() && !report.extra.is_empty() {
+        let shown: Vec<String> = report
+            .extra
+            .iter()
+            .take(EXTRA_SHOWN)
+            .map(|p| format!("  not part of the product: {p}"))
+            .collect();
+        let more = report.extra.len().saturating_sub(EXTRA_SHOWN);
+        return Err(InputError::new(format!(
+            "the product in `{}` holds {} that its manifest does not list (only bootstrap's runtime state under `{}/.pixi/` may be added):\n{}{}",
+            product_dir.display(),
+            entries(report.extra.len()),
+            manifest.project_name,
+            shown.join("\n"),
+            if more > 0 { format!("\n  ... and {more} more") } else { String::new() }
+        ))
+        .with_hint("copy the product again from the build machine (or unpack its archive again), or remove what was added")
+        .into());
+    }
     if !report.missing.is_empty() || !report.changed.is_empty() {
         let mut lines = Vec::new();
         for path in &report.changed {
@@ -635,6 +674,29 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         .into());
     }
     Ok((manifest, report))
+}
+
+/// How many added paths an error names (then a count).
+const EXTRA_SHOWN: usize = 50;
+
+/// The folders `product-tree.txt` lists, when the manifest lists that file (the record pass has
+/// then checked its content); `None` for a product made before it existed.
+fn product_folders(
+    product_dir: &Path,
+    known: &Problems,
+) -> anyhow::Result<Option<HashSet<String>>> {
+    if !known.has_seen(super::sums::PRODUCT_TREE) {
+        return Ok(None);
+    }
+    let path = product_dir.join(super::sums::PRODUCT_TREE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    Ok(Some(
+        text.lines()
+            .filter_map(|line| line.strip_prefix("dir\t"))
+            .map(str::to_string)
+            .collect(),
+    ))
 }
 
 /// What [`record_state`] found.
@@ -730,13 +792,45 @@ pub fn manifest_entries(product_dir: &Path, prefix: &Path) -> anyhow::Result<Man
             executable: false,
         },
     });
+    // The checksums (so the product's own check-product.sh can run where it is uploaded) and
+    // every folder of product-tree.txt (empty ones too), parents first as the list is sorted.
+    for name in [super::sums::SHA256SUMS, super::sums::SHA256SUMS_SIG] {
+        let source = product_dir.join(name);
+        if std::fs::symlink_metadata(&source).is_ok_and(|m| m.is_file()) {
+            pending.push_back(TarEntry {
+                path: prefix.join(name),
+                kind: EntryKind::File {
+                    source,
+                    executable: false,
+                },
+            });
+        }
+    }
+    let mut folders = HashSet::new();
+    let tree = product_dir.join(super::sums::PRODUCT_TREE);
+    if std::fs::symlink_metadata(&tree).is_ok_and(|m| m.is_file()) {
+        let text = std::fs::read_to_string(&tree)
+            .with_context(|| format!("failed to read `{}`", tree.display()))?;
+        for folder in text.lines().filter_map(|l| l.strip_prefix("dir\t")) {
+            if plain_path_problem(folder).is_some() {
+                return Err(InputError::new(format!(
+                    "`{}` lists a folder `{}` that may not be part of a product",
+                    tree.display(),
+                    folder.escape_debug()
+                ))
+                .into());
+            }
+            pending.push_back(TarEntry::dir(prefix.join(folder)));
+            folders.insert(folder.to_string());
+        }
+    }
     Ok(ManifestEntries {
         product_dir: product_dir.to_path_buf(),
         prefix: prefix.to_path_buf(),
         records: records(product_dir)?,
         problems: Problems::default(),
         pending,
-        folders: HashSet::new(),
+        folders,
     })
 }
 

@@ -7,6 +7,8 @@
 //!   pkg-cache/              pixi's package cache: everything `pixi install --frozen` needs offline
 //!   envs.sh                 source it: points pixi at pkg-cache and keeps it offline
 //!   bootstrap-project.sh    pixi install --frozen for every staged environment
+//!   check-product.sh        checks the product against SHA256SUMS (and --preflight, this machine)
+//!   product-facts.txt       what installing needs (platform, glibc, space, pixi) for the pre-flight
 //!   bin/pixi                with --bundle-pixi: the build container's pixi (envs.sh puts it on PATH)
 //!   sbom.cdx.json           the CycloneDX SBOM
 //!   pixi-airgap.json        what went in: metadata, and the sha256 and size of every file
@@ -20,6 +22,7 @@
 //! into one file, [`templates`] are its shell scripts and [`helpers`] the ones put in a workdir.
 
 pub mod archive;
+pub mod facts;
 pub mod helpers;
 pub mod make;
 pub mod manifest;
@@ -48,6 +51,8 @@ impl ProductLayout {
     pub const MANIFEST: &'static str = "pixi-airgap.json";
     /// The CycloneDX SBOM.
     pub const SBOM: &'static str = "sbom.cdx.json";
+    /// The product's own integrity check and pre-flight.
+    pub const CHECK_SH: &'static str = "check-product.sh";
     /// Where a bundled pixi goes (`--bundle-pixi`).
     pub const BUNDLED_PIXI: &'static str = "bin/pixi";
 

@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 pub const ENVS_SH: &str = include_str!("templates/envs.sh");
 pub const BOOTSTRAP_SH: &str = include_str!("templates/bootstrap-project.sh");
 pub const MAKE_ARCHIVE_READY_SH: &str = include_str!("templates/make-archive-ready-product.sh");
+pub const CHECK_PRODUCT_SH: &str = include_str!("templates/check-product.sh");
 
 /// A value for a placeholder.
 pub enum Value<'a> {
@@ -71,14 +72,17 @@ const ENVS_SH_UNRECORDED_LINE: &str = "_pixi_airgap_recorded=''";
 
 /// `envs.sh` as `make-product` wrote it, given the text of one that `bootstrap-project.sh` may
 /// have changed since: the recorded folder is the only change bootstrapping makes, so the
-/// product's manifest can still vouch for the rest. `None` when the text has no single record line.
+/// product's manifest can still vouch for the rest. `None` when the text has no single record
+/// line, or that line is not in the one form bootstrap writes ([`is_recorded_line`]).
 pub fn envs_sh_as_made(text: &str) -> Option<String> {
     let mut found = 0;
+    let mut exact = true;
     let lines: Vec<&str> = text
         .split_inclusive('\n')
         .map(|line| {
             if line.starts_with(ENVS_SH_RECORD_MARKER) {
                 found += 1;
+                exact &= is_recorded_line(line.strip_suffix('\n').unwrap_or(line));
                 if line.ends_with('\n') {
                     "_pixi_airgap_recorded=''\n"
                 } else {
@@ -89,7 +93,33 @@ pub fn envs_sh_as_made(text: &str) -> Option<String> {
             }
         })
         .collect();
-    (found == 1).then(|| lines.concat())
+    (found == 1 && exact).then(|| lines.concat())
+}
+
+/// Whether `line` is the recorded-folder line in the one form `bootstrap-project.sh` writes: the
+/// marker, then one single-quoted word (a quote inside written `'\''`), and nothing after it; so
+/// the line assigns a string and runs nothing. `check-product.sh` accepts the same form (as the
+/// extended regular expression `^_pixi_airgap_recorded='([^']|'\\'')*'$`).
+pub fn is_recorded_line(line: &str) -> bool {
+    let Some(mut rest) = line
+        .strip_prefix(ENVS_SH_RECORD_MARKER)
+        .and_then(|r| r.strip_prefix('\''))
+    else {
+        return false;
+    };
+    loop {
+        let Some(i) = rest.find('\'') else {
+            return false;
+        };
+        let after = &rest[i..];
+        if after == "'" {
+            return true;
+        }
+        match after.strip_prefix(r"'\''") {
+            Some(more) => rest = more,
+            None => return false,
+        }
+    }
 }
 
 /// Whether the `envs.sh` at `path`, once its recorded folder is taken out, is the one a
@@ -134,6 +164,14 @@ pub fn bootstrap_sh(
             ("PIXI_VERSION", Value::Word(pixi_version)),
             ("ENVIRONMENTS", Value::Words(environments)),
         ],
+    )
+}
+
+/// `check-product.sh`: the product's own integrity check and pre-flight.
+pub fn check_product_sh(project_name: &str) -> anyhow::Result<String> {
+    render(
+        CHECK_PRODUCT_SH,
+        &[("PROJECT_NAME", Value::Word(project_name))],
     )
 }
 
@@ -184,6 +222,28 @@ mod tests {
         // Any other change shows.
         let edited = recorded.replace("PIXI_FROZEN=true", "PIXI_FROZEN=false");
         assert_ne!(envs_sh_as_made(&edited).as_deref(), Some(made.as_str()));
+        // Only the one quoted form: code after the folder is not a recorded folder.
+        for evil in [
+            "_pixi_airgap_recorded=''; evil",
+            "_pixi_airgap_recorded='/x'; evil",
+            r"_pixi_airgap_recorded='/x'\''; evil",
+            "_pixi_airgap_recorded=/x",
+            "_pixi_airgap_recorded='/x' ",
+            "_pixi_airgap_recorded='/x''y'",
+            "_pixi_airgap_recorded=\"/x\"",
+        ] {
+            assert!(!is_recorded_line(evil), "{evil}");
+            let tampered = made.replace(ENVS_SH_UNRECORDED_LINE, evil);
+            assert_eq!(envs_sh_as_made(&tampered), None, "{evil}");
+        }
+        for good in [
+            "_pixi_airgap_recorded=''",
+            "_pixi_airgap_recorded='/opt/p'",
+            r"_pixi_airgap_recorded='/opt/it'\''s; here'",
+            r"_pixi_airgap_recorded=''\'''",
+        ] {
+            assert!(is_recorded_line(good), "{good}");
+        }
         let doubled = format!("{recorded}{ENVS_SH_UNRECORDED_LINE}\n");
         assert_eq!(envs_sh_as_made(&doubled), None);
         assert_eq!(envs_sh_as_made("export X=1\n"), None);
@@ -200,6 +260,10 @@ mod tests {
         insta::assert_snapshot!(
             "make-archive-ready-product.sh",
             make_archive_ready_sh("demo's project").unwrap()
+        );
+        insta::assert_snapshot!(
+            "check-product.sh",
+            check_product_sh("demo's project").unwrap()
         );
     }
 
@@ -218,6 +282,7 @@ mod tests {
                 "make-archive-ready-product.sh",
                 make_archive_ready_sh("p").unwrap(),
             ),
+            ("check-product.sh", check_product_sh("p").unwrap()),
         ];
         for (name, text) in scripts {
             let path = dir.path().join(name);

@@ -8,8 +8,10 @@
 # Records the product's folder in envs.sh, so that `. /path/to/product/envs.sh` works from any
 # folder in any shell. Environments hold absolute paths: run from another folder than the one it
 # installed in (the product was moved), it removes the project's own .pixi/envs and installs again.
-# Exit codes: 0 installed; 2 the product is damaged or not writable; 3 pixi is missing;
-# otherwise pixi's own exit code.
+# First runs check-product.sh --preflight (the product against SHA256SUMS, this machine against
+# what it needs); PIXI_AIRGAP_SKIP_CHECK=1 skips that.
+# Exit codes: 0 installed; 2 the product is damaged, cannot work on this machine, or is not
+# writable; 3 pixi (or a tool the check needs) is missing; otherwise pixi's own exit code.
 set -eu
 
 project_name=@PROJECT_NAME@
@@ -31,6 +33,23 @@ here=$(cd -- "$(dirname -- "$0")" && pwd -P)
 case $project_name in
   '' | . | .. | */*) fail "'$project_name' is not a project folder name" ;;
 esac
+
+# Nothing is installed from a damaged product, nor on a machine it cannot work on.
+if [ "${PIXI_AIRGAP_SKIP_CHECK:-}" = 1 ]; then
+  echo "bootstrap: PIXI_AIRGAP_SKIP_CHECK=1: installing without checking the product (check-product.sh --preflight)" >&2
+else
+  [ -f "$here/check-product.sh" ] || fail "'$here/check-product.sh' is missing: this is not a complete pixi-airgap product"
+  checked=0
+  sh "$here/check-product.sh" --preflight || checked=$?
+  case $checked in
+    0) ;;
+    3)
+      echo "bootstrap: the check could not run (a tool is missing, see above); nothing was installed (PIXI_AIRGAP_SKIP_CHECK=1 installs without it)" >&2
+      exit 3
+      ;;
+    *) fail "the check found problems (see above); nothing was installed" ;;
+  esac
+fi
 project=$here/$project_name
 [ -f "$here/envs.sh" ] || fail "'$here/envs.sh' is missing: this is not a complete pixi-airgap product"
 if [ ! -d "$project" ] || [ -L "$project" ]; then
