@@ -84,7 +84,8 @@ impl SigningKey {
                 "this is a public key: --sign-key takes the private key (the file without `.pub`)"
             } else {
                 "a signing key is an OpenSSH private key, made with `ssh-keygen -t ed25519 -f KEY`; \
-                 `ssh-keygen -p -f KEY` rewrites an older PEM key in that format"
+                 `ssh-keygen -p -f KEY` rewrites an older PEM key in that format (some ECDSA keys \
+                 cannot be read here: use ed25519)"
             };
             InputError::new(format!(
                 "`{}` is not an OpenSSH private key",

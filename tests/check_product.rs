@@ -107,6 +107,7 @@ fn make_product_from(dir: &Path, lock: &str, lock_version: u64) -> PathBuf {
         project_name: "demo".to_string(),
         output: dir.join("product"),
         force: false,
+        sign_key: None,
     })
     .unwrap();
     dir.join("product")

@@ -4,6 +4,7 @@
 #
 #   sh /path/to/product/check-product.sh               is the product intact?
 #   sh /path/to/product/check-product.sh --preflight   ... and can it install on this machine?
+#   sh check-product.sh --allowed-signers FILE [--identity ID]   ... and signed by a key of FILE?
 #
 # Intact means: every file SHA256SUMS lists is there, a regular file, with its sha256 (with
 # sha256sum, else shasum -a 256, else openssl dgst -sha256, else busybox sha256sum); every folder
@@ -11,7 +12,10 @@
 # product); and nothing else is, except the runtime state bootstrap-project.sh creates: anything
 # under the project's .pixi/ folder (the environments, pixi's state), and in envs.sh the
 # recorded-folder line in the one form bootstrap writes (_pixi_airgap_recorded='<folder>').
-# SHA256SUMS.sig (a signature of SHA256SUMS) may sit beside SHA256SUMS.
+# SHA256SUMS.sig (a signature of SHA256SUMS) may sit beside SHA256SUMS. With --allowed-signers
+# (an OpenSSH allowed-signers file), ssh-keygen checks that signature first (namespace
+# pixi-airgap; for --identity ID, else any principal of the signing key) and a missing or bad
+# one is exit 2, before any hash is trusted.
 #
 # --preflight then compares what the product needs (product-facts.txt) with this machine: the
 # platform, the glibc, the free space, and the pixi that will run against the lock's format.
@@ -34,14 +38,56 @@ say() {
 }
 
 usage() {
-  sed -n '2,22s/^# \{0,1\}//p' "$self" >&2
+  sed -n '2,26s/^# \{0,1\}//p' "$self" >&2
 }
 
 preflight=0
+allowed_signers=
+identity=
+# An option's value: the next argument, which must be there.
+value_of() {
+  [ "$2" -ge 2 ] || {
+    say "$1 needs a value (see --help)"
+    exit 2
+  }
+}
 while [ $# -gt 0 ]; do
   case $1 in
     --preflight) preflight=1 ;;
-    # --allowed-signers FILE and --identity ID: parsed here by the signing work (check_signature).
+    --allowed-signers | --allowed-signers=*)
+      case $1 in
+        *=*) allowed_signers=${1#*=} ;;
+        *)
+          value_of "$1" "$#"
+          allowed_signers=$2
+          shift
+          ;;
+      esac
+      # Named from the caller's folder; the check runs in the product's.
+      case $allowed_signers in
+        /*) ;;
+        '') ;;
+        *) allowed_signers=$(pwd)/$allowed_signers ;;
+      esac
+      [ -n "$allowed_signers" ] || {
+        say "--allowed-signers needs a FILE"
+        exit 2
+      }
+      ;;
+    --identity | --identity=*)
+      case $1 in
+        *=*) identity=${1#*=} ;;
+        *)
+          value_of "$1" "$#"
+          identity=$2
+          shift
+          ;;
+      esac
+      [ -n "$identity" ] || {
+        say "--identity needs an ID"
+        exit 2
+      }
+      ;;
     -h | --help)
       usage
       exit 0
@@ -53,6 +99,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+if [ -n "$identity" ] && [ -z "$allowed_signers" ]; then
+  say "--identity needs --allowed-signers FILE"
+  exit 2
+fi
 
 here=$(cd -- "$(dirname -- "$0")" && pwd -P) || exit 2
 cd "$here" || exit 2
@@ -118,11 +168,42 @@ hash_matches() {
   esac
 }
 
-# Filled by the signing work: with --allowed-signers, verifies SHA256SUMS.sig with ssh-keygen
-# before anything trusts SHA256SUMS (exit 2 on a bad or missing signature, 3 without ssh-keygen).
-# Without --allowed-signers it does nothing.
+# With --allowed-signers: SHA256SUMS.sig must be a good signature of SHA256SUMS (namespace
+# pixi-airgap) by a key the file allows, checked with ssh-keygen before anything trusts SHA256SUMS:
+# for --identity ID, or else for any principal `ssh-keygen -Y find-principals` finds for the key.
+# Exit 2 on a bad or missing signature, 3 without ssh-keygen. Without --allowed-signers: nothing.
 check_signature() {
-  :
+  [ -n "$allowed_signers" ] || return 0
+  command -v ssh-keygen >/dev/null 2>&1 || {
+    say "ssh-keygen is not on PATH: it checks the signature (--allowed-signers); install the OpenSSH client, or compare the sha256 of SHA256SUMS with the one you were given by another route"
+    exit 3
+  }
+  if [ ! -f "$allowed_signers" ] || [ ! -r "$allowed_signers" ]; then
+    say "cannot read the allowed-signers file '$allowed_signers'"
+    exit 2
+  fi
+  if [ ! -f SHA256SUMS.sig ] || [ -L SHA256SUMS.sig ]; then
+    say "the product is not signed: '$here/SHA256SUMS.sig' is missing (or not a regular file); install nothing from it"
+    exit 2
+  fi
+  if [ -n "$identity" ]; then
+    printf '%s\n' "$identity" >"$tmp/principals"
+  elif ! ssh-keygen -Y find-principals -f "$allowed_signers" -s SHA256SUMS.sig >"$tmp/principals" 2>"$tmp/ssh-keygen.log"; then
+    say "the signature SHA256SUMS.sig was not made by a key of '$allowed_signers'; install nothing from this product"
+    sed 's/^/  ssh-keygen: /' "$tmp/ssh-keygen.log" >&2
+    exit 2
+  fi
+  while IFS= read -r principal; do
+    [ -n "$principal" ] || continue
+    if ssh-keygen -Y verify -f "$allowed_signers" -I "$principal" -n pixi-airgap -s SHA256SUMS.sig \
+      <SHA256SUMS >"$tmp/ssh-keygen.out" 2>>"$tmp/ssh-keygen.log"; then
+      say "signature good: $(head -n 1 "$tmp/ssh-keygen.out")"
+      return 0
+    fi
+  done <"$tmp/principals"
+  say "the signature SHA256SUMS.sig does not verify for ${identity:-the principals of its key} with '$allowed_signers' (namespace pixi-airgap): SHA256SUMS was changed, or signed by another key; install nothing from this product"
+  sed 's/^/  ssh-keygen: /' "$tmp/ssh-keygen.log" >&2
+  exit 2
 }
 
 tmp=
