@@ -889,3 +889,49 @@ fn passphrase_keys_sign_with_the_passphrase_from_the_environment_only() {
         .assert_exit(2, "RSA keys are not supported for signing");
     assert!(!product.exists(), "nothing written");
 }
+
+/// End to end, with the real engine: `pack --sign-key` with a passphrase key, then the receiving
+/// side's checks and a second offline proof that checks the signature first.
+#[test]
+fn signed_pack_passes_every_check_and_proves_offline() {
+    let Some(common::Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = common::Locked::fixture("single")
+    else {
+        return;
+    };
+    let root = tmp.path();
+    let key = keygen(root, "release", "ed25519", "open sesame");
+    let workdir = root.join("wd");
+    let out = bed
+        .pack(&server, &project, &workdir)
+        .path_arg("--sign-key", &key)
+        .env("PIXI_AIRGAP_SIGN_PASSPHRASE", "open sesame")
+        .arg("--json")
+        .assert_exit(0, "");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["result"], "success");
+    assert_eq!(
+        report["product"]["signing_key"],
+        fingerprint_of(&key.with_extension("pub"))
+    );
+    let product = workdir.join("product");
+    let allowed = allowed_signers(root, &key);
+    let out = receiver_verify(&product, &allowed);
+    assert!(out.status.success(), "{out:?}");
+    let out = check_product(
+        SHELLS[0],
+        &product,
+        root,
+        &["--allowed-signers", "allowed_signers"],
+    );
+    assert_exit(&out, 0, "signature good");
+    assert_exit(&out, 0, "is intact");
+    bed.verify_product(&product, &root.join("proof"), "single-env")
+        .path_arg("--allowed-signers", &allowed)
+        .args(["--signer-identity", ID])
+        .assert_exit(0, &format!("signature good: SHA256SUMS signed by {ID}"));
+}
