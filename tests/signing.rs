@@ -935,3 +935,35 @@ fn signed_pack_passes_every_check_and_proves_offline() {
         .args(["--signer-identity", ID])
         .assert_exit(0, &format!("signature good: SHA256SUMS signed by {ID}"));
 }
+
+#[test]
+fn the_workdir_helper_signs_with_sign_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let key = keygen(root, "release", "ed25519", "");
+    let workdir = hand_staged_workdir(root);
+    let helpers = workdir.join("helpers");
+    std::fs::create_dir_all(&helpers).unwrap();
+    std::fs::write(
+        helpers.join("make-archive-ready-product.sh"),
+        pixi_airgap::product::templates::make_archive_ready_sh("demo").unwrap(),
+    )
+    .unwrap();
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_pixi-airgap"),
+        helpers.join("pixi-airgap"),
+    )
+    .unwrap();
+    // The key named relative to the caller's folder, as make-product takes it.
+    let out = Command::new("sh")
+        .arg(helpers.join("make-archive-ready-product.sh"))
+        .args(["--sign-key", "release"])
+        .current_dir(root)
+        .env_remove("PIXI_AIRGAP_SIGN_PASSPHRASE")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0, "signed SHA256SUMS with");
+    let out = receiver_verify(&workdir.join("product"), &allowed_signers(root, &key));
+    assert!(out.status.success(), "{out:?}");
+}
