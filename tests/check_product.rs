@@ -70,6 +70,11 @@ fn staged_workdir(root: &Path, lock: &str, lock_version: u64) -> Workdir {
     std::fs::write(project.join("src/app.py"), "print('hello')\n").unwrap();
     std::fs::write(project.join("it's here.txt"), "a name with a quote\n").unwrap();
     std::fs::write(project.join(".pixi/envs/default/huge"), "env").unwrap();
+    std::fs::write(
+        project.join(".pixi/config.toml"),
+        "[mirrors]\n# staged with the project\n",
+    )
+    .unwrap();
     symlink("src", project.join("current")).unwrap();
     std::fs::create_dir_all(project.join("empty")).unwrap();
     let pkg = wd.pixi_cache().join("pkgs/a-1-0");
@@ -359,6 +364,11 @@ fn cases() -> Vec<Case> {
                 .unwrap();
             },
             names: "envs.sh",
+        },
+        Case {
+            name: "flipped byte in the project's .pixi/config.toml (listed, not runtime state)",
+            damage: |p| flip_byte(&p.join("demo/.pixi/config.toml")),
+            names: "demo/.pixi/config.toml",
         },
         Case {
             name: "file removed",
@@ -679,7 +689,7 @@ fn preflight_in_the_image_refuses_a_v7_lock_for_pixi_015_only_pixi015() {
             &bed.image,
             &v7,
             2,
-            "preflight: error: pixi.lock is lock format 7, which needs pixi 0.68.0 or newer; '/usr/local/bin/pixi' is pixi 0.15.2 and cannot read it",
+            "preflight: error: pixi.lock is lock format 7, which needs pixi 0.68.0 or newer; '",
         ),
         (
             &bed.image,
@@ -713,5 +723,8 @@ fn preflight_in_the_image_refuses_a_v7_lock_for_pixi_015_only_pixi015() {
         });
         assert_eq!(code, i64::from(want), "{image}: {out}");
         assert!(out.contains(message), "{image}: {out}");
+        if want == 2 {
+            assert!(out.contains("' is pixi 0.15.2 and cannot read it"), "{out}");
+        }
     }
 }
