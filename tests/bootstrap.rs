@@ -178,6 +178,23 @@ fn bootstrapped_products_work_from_any_folder_in_every_shell_and_a_moved_one_rei
     assert!(!out.status.success() && vars.is_empty());
     assert!(text(&out.stderr).contains("bootstrap-project.sh"));
 
+    // The runbook's first line on the receiving machine: the product is intact, and nothing on
+    // this machine stops an install (its pixi reads the lock).
+    let self_check = |product: &Path, shell: &[&str], args: &str| {
+        machine.run(
+            shell,
+            &format!(
+                "{} {} {args}",
+                shell.join(" "),
+                quote(&product.join("check-product.sh"))
+            ),
+            &[],
+        )
+    };
+    let out = self_check(&a, &["sh"], "--preflight");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("preflight: nothing found that stops an install"));
+
     // Bootstrap with POSIX sh from an unrelated folder: installed offline, location recorded.
     let out = machine.bootstrap(&["dash"], &a);
     assert_eq!(out.status.code(), Some(0));
@@ -190,6 +207,16 @@ fn bootstrapped_products_work_from_any_folder_in_every_shell_and_a_moved_one_rei
     let (_, check) =
         pixi_airgap::product::manifest::check(&a).expect("a bootstrapped product still checks");
     assert!(check.changed.is_empty() && check.missing.is_empty());
+    // Nor the product's own check, in every shell (what pixi installed is runtime state).
+    for shell in &shells {
+        let out = self_check(&a, shell, "");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{shell:?}: {}",
+            text(&out.stderr)
+        );
+    }
     // A second run changes nothing and says nothing about moving.
     let envs_sh = std::fs::read(a.join("envs.sh")).unwrap();
     let out = machine.bootstrap(&["sh"], &a);
@@ -316,7 +343,23 @@ fn bootstrapped_products_work_from_any_folder_in_every_shell_and_a_moved_one_rei
     std::fs::write(outside.join("envs/default/keep-me"), "not ours").unwrap();
     std::fs::remove_dir_all(d.join(&name).join(".pixi")).unwrap();
     std::os::unix::fs::symlink(&outside, d.join(&name).join(".pixi")).unwrap();
+    // The product's own check refuses it first (a link where the product has a folder) ...
     let out = machine.bootstrap(&["dash"], &d);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "  {name}/.pixi: a link where the product has a folder"
+        )),
+        "{err}"
+    );
+    assert!(outside.join("envs/default/keep-me").is_file());
+    // ... and with the check skipped, bootstrap itself still removes nothing through the link.
+    let out = machine.run(
+        &["dash"],
+        &format!("dash {}", quote(&d.join("bootstrap-project.sh"))),
+        &[("PIXI_AIRGAP_SKIP_CHECK", Path::new("1"))],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("is a symbolic link"));
     assert!(outside.join("envs/default/keep-me").is_file());

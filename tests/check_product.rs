@@ -70,6 +70,11 @@ fn staged_workdir(root: &Path, lock: &str, lock_version: u64) -> Workdir {
     std::fs::write(project.join("src/app.py"), "print('hello')\n").unwrap();
     std::fs::write(project.join("it's here.txt"), "a name with a quote\n").unwrap();
     std::fs::write(project.join(".pixi/envs/default/huge"), "env").unwrap();
+    std::fs::write(
+        project.join(".pixi/config.toml"),
+        "[mirrors]\n# staged with the project\n",
+    )
+    .unwrap();
     symlink("src", project.join("current")).unwrap();
     std::fs::create_dir_all(project.join("empty")).unwrap();
     let pkg = wd.pixi_cache().join("pkgs/a-1-0");
@@ -362,6 +367,11 @@ fn cases() -> Vec<Case> {
             names: "envs.sh",
         },
         Case {
+            name: "flipped byte in the project's .pixi/config.toml (listed, not runtime state)",
+            damage: |p| flip_byte(&p.join("demo/.pixi/config.toml")),
+            names: "demo/.pixi/config.toml",
+        },
+        Case {
             name: "file removed",
             damage: |p| std::fs::remove_file(p.join("demo/pixi.lock")).unwrap(),
             names: "demo/pixi.lock",
@@ -413,6 +423,28 @@ fn cases() -> Vec<Case> {
             name: "empty folder added",
             damage: |p| std::fs::create_dir(p.join("pkg-cache/pkgs/b-1-0")).unwrap(),
             names: "pkg-cache/pkgs/b-1-0",
+        },
+        Case {
+            name: "file and manifest changed together (manifest re-hashed, SHA256SUMS not)",
+            damage: |p| {
+                flip_byte(&p.join("demo/src/app.py"));
+                let sha = common::sha256_file(&p.join("demo/src/app.py"));
+                let path = p.join("pixi-airgap.json");
+                let mut manifest: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                for f in manifest["files"].as_array_mut().unwrap() {
+                    if f["path"] == "demo/src/app.py" {
+                        f["sha256"] = sha.clone().into();
+                    }
+                }
+                std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+            },
+            names: "demo/src/app.py",
+        },
+        Case {
+            name: "SHA256SUMS removed",
+            damage: |p| std::fs::remove_file(p.join("SHA256SUMS")).unwrap(),
+            names: "SHA256SUMS",
         },
         Case {
             name: "folder replaced by a link to a copy",
@@ -658,7 +690,7 @@ fn preflight_in_the_image_refuses_a_v7_lock_for_pixi_015_only_pixi015() {
             &bed.image,
             &v7,
             2,
-            "preflight: error: pixi.lock is lock format 7, which needs pixi 0.68.0 or newer; '/usr/local/bin/pixi' is pixi 0.15.2 and cannot read it",
+            "preflight: error: pixi.lock is lock format 7, which needs pixi 0.68.0 or newer; '",
         ),
         (
             &bed.image,
@@ -692,5 +724,8 @@ fn preflight_in_the_image_refuses_a_v7_lock_for_pixi_015_only_pixi015() {
         });
         assert_eq!(code, i64::from(want), "{image}: {out}");
         assert!(out.contains(message), "{image}: {out}");
+        if want == 2 {
+            assert!(out.contains("' is pixi 0.15.2 and cannot read it"), "{out}");
+        }
     }
 }

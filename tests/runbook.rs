@@ -76,6 +76,7 @@ fn the_runbook_keeps_staging_and_proof_logs_and_resolves_scripts_from_the_projec
             "./ci/smoke.sh",
             "--verify-expect",
             "runbook-script-ok",
+            "--bundle-pixi",
         ],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -217,6 +218,7 @@ fn the_runbook_keeps_staging_and_proof_logs_and_resolves_scripts_from_the_projec
         .arg("check-product.sh")
         .args(["--allowed-signers"])
         .arg(elsewhere.join("allowed_signers"))
+        .arg("--preflight")
         .current_dir(carried.join("product"))
         .output()
         .unwrap();
@@ -224,4 +226,8 @@ fn the_runbook_keeps_staging_and_proof_logs_and_resolves_scripts_from_the_projec
     assert_eq!(check.status.code(), Some(0), "{said}");
     assert!(said.contains("signature good"), "{said}");
     assert!(said.contains("is intact"), "{said}");
+    assert!(
+        said.contains("preflight: nothing found that stops an install"),
+        "{said}"
+    );
 }

@@ -987,6 +987,21 @@ mod tests {
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         edit(&mut value);
         std::fs::write(&path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+        // As whoever edited it would: SHA256SUMS re-hashed to match, so the manifest's own
+        // checks are what is tested.
+        let sums_path = wd.product().join(crate::product::sums::SHA256SUMS);
+        let sha = crate::fsutil::sha256_file(&path).unwrap();
+        let sums: String = std::fs::read_to_string(&sums_path)
+            .unwrap()
+            .lines()
+            .map(|l| match l.strip_suffix(ProductLayout::MANIFEST) {
+                Some(_) if l.len() == 66 + ProductLayout::MANIFEST.len() => {
+                    format!("{sha}  {}\n", ProductLayout::MANIFEST)
+                }
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&sums_path, sums).unwrap();
         (dir, wd.product())
     }
 

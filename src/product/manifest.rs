@@ -571,9 +571,14 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
     let real_root = std::fs::canonicalize(product_dir)
         .with_context(|| format!("failed to resolve `{}`", product_dir.display()))?;
     let mut real_dirs = HashSet::new();
+    // SHA256SUMS (what check-product.sh and a signature trust) must agree with the manifest.
+    let mut sums = super::sums::SumsIndex::load(product_dir)?;
     for record in records(product_dir)? {
         let record = record?;
         crate::shutdown::check()?;
+        if let Some(sums) = sums.as_mut() {
+            sums.note(&record);
+        }
         // An entry that may not be part of a product names nothing that is read.
         if !problems.check(&record) {
             continue;
@@ -590,6 +595,22 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         return Err(problems.refuse(&manifest_path));
     }
     drop(real_dirs);
+    match sums {
+        Some(sums) => sums.finish(product_dir)?,
+        // Products list product-tree.txt since they carry SHA256SUMS: one without it lost it.
+        None if problems.has_seen(super::sums::PRODUCT_TREE) => {
+            return Err(InputError::new(format!(
+                "the product in `{}` has no {}",
+                product_dir.display(),
+                super::sums::SHA256SUMS
+            ))
+            .with_hint(
+                "copy the product again from the build machine (or unpack its archive again)",
+            )
+            .into())
+        }
+        None => {}
+    }
     // The folders the product holds, from product-tree.txt once the record pass found it intact
     // (a product made before it existed has no folder list: its folders are not judged).
     let folders = if report.missing.is_empty() && report.changed.is_empty() {

@@ -230,6 +230,156 @@ pub fn write_sums(product: &Path, files_seen: usize) -> anyhow::Result<()> {
     crate::fsutil::set_mode(&out_path, 0o644)
 }
 
+/// `SHA256SUMS` read back for `verify-product`: the manifest and `SHA256SUMS` must agree on every
+/// file (a signature over `SHA256SUMS` then vouches for the manifest too). Kept as a 16-byte hash
+/// of each path with its 32-byte sha256, never the paths.
+pub struct SumsIndex {
+    sums: std::collections::HashMap<u128, [u8; 32]>,
+    hashers: (
+        std::collections::hash_map::RandomState,
+        std::collections::hash_map::RandomState,
+    ),
+    /// Paths the manifest and SHA256SUMS disagree on (the first few).
+    disagree: Vec<String>,
+    disagreements: usize,
+    matched: usize,
+}
+
+impl SumsIndex {
+    /// Reads the product's `SHA256SUMS`; `None` when it has none.
+    pub fn load(product: &Path) -> anyhow::Result<Option<Self>> {
+        let path = product.join(SHA256SUMS);
+        match std::fs::symlink_metadata(&path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => {
+                return Err(err).with_context(|| format!("failed to read `{}`", path.display()))
+            }
+            Ok(meta) if !meta.is_file() => {
+                return Err(
+                    InputError::new(format!("`{}` is not a regular file", path.display())).into(),
+                )
+            }
+            Ok(_) => {}
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        let mut index = Self {
+            sums: std::collections::HashMap::new(),
+            hashers: Default::default(),
+            disagree: Vec::new(),
+            disagreements: 0,
+            matched: 0,
+        };
+        for (n, line) in text.lines().enumerate() {
+            let parsed = line
+                .get(..64)
+                .zip(line.get(64..66))
+                .zip(line.get(66..))
+                .filter(|((_, sep), p)| *sep == "  " && !p.is_empty())
+                .and_then(|((hash, _), p)| Some((unhex(hash)?, p)));
+            let Some((hash, p)) = parsed else {
+                return Err(InputError::new(format!(
+                    "`{}` is damaged: line {} is not `<sha256>  <path>`",
+                    path.display(),
+                    n + 1
+                ))
+                .into());
+            };
+            let key = index.key(p);
+            if index.sums.insert(key, hash).is_some() {
+                return Err(InputError::new(format!(
+                    "`{}` is damaged: it lists `{p}` twice",
+                    path.display()
+                ))
+                .into());
+            }
+        }
+        Ok(Some(index))
+    }
+
+    fn key(&self, path: &str) -> u128 {
+        use std::hash::BuildHasher;
+        (u128::from(self.hashers.0.hash_one(path)) << 64)
+            | u128::from(self.hashers.1.hash_one(path))
+    }
+
+    fn differs(&mut self, path: &str) {
+        self.disagreements += 1;
+        if self.disagree.len() < 20 {
+            self.disagree.push(path.to_string());
+        }
+    }
+
+    /// Compares one manifest record (links are not in `SHA256SUMS`).
+    pub fn note(&mut self, record: &FileRecord) {
+        if record.symlink.is_some() {
+            return;
+        }
+        let want = record.sha256.as_deref().and_then(unhex);
+        match (self.sums.get(&self.key(&record.path)), want) {
+            (Some(have), Some(want)) if *have == want => self.matched += 1,
+            _ => self.differs(&record.path),
+        }
+    }
+
+    /// After every record: the manifest itself must be listed with its hash, and nothing else
+    /// beyond the manifest's files.
+    pub fn finish(mut self, product: &Path) -> anyhow::Result<()> {
+        let manifest = product.join(ProductLayout::MANIFEST);
+        let have = unhex(&crate::fsutil::sha256_file(&manifest)?);
+        match (self.sums.get(&self.key(ProductLayout::MANIFEST)), have) {
+            (Some(listed), Some(have)) if *listed == have => self.matched += 1,
+            _ => self.differs(ProductLayout::MANIFEST),
+        }
+        let extra = self.sums.len().saturating_sub(self.matched);
+        if self.disagreements == 0 && extra == 0 {
+            return Ok(());
+        }
+        let mut text = self
+            .disagree
+            .iter()
+            .map(|p| format!("  {p}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if self.disagreements > self.disagree.len() {
+            text.push_str(&format!(
+                "\n  ... and {} more",
+                self.disagreements - self.disagree.len()
+            ));
+        }
+        if extra > 0 {
+            text.push_str(&format!(
+                "\n  SHA256SUMS lists {extra} file(s) the manifest does not"
+            ));
+        }
+        Err(InputError::new(format!(
+            "`{}` and {} disagree ({} file(s)):\n{text}",
+            product.join(SHA256SUMS).display(),
+            ProductLayout::MANIFEST,
+            self.disagreements
+        ))
+        .with_hint("copy the product again from the build machine (or unpack its archive again)")
+        .into())
+    }
+}
+
+/// 64 lowercase hex digits as 32 bytes.
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in text.as_bytes().chunks(2).enumerate() {
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        };
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +392,40 @@ mod tests {
         assert_eq!(line_problem("a\nb", false), Some("a line break"));
         assert_eq!(line_problem("a\rb", false), Some("a carriage return"));
         assert!(line_problem("a\\b", false).is_some());
+    }
+
+    /// A name `sha256sum -c` could not read back is refused with exit 2, naming it; a tab is
+    /// fine in a file's name but not in a folder's or a link's (product-tree.txt's separator).
+    #[test]
+    fn write_tree_refuses_names_a_line_cannot_carry() {
+        for (name, dir, expect) in [
+            (
+                "bad\nname",
+                false,
+                "`demo/bad\\nname` has a line break in its name",
+            ),
+            ("back\\slash", false, "`demo/back\\\\slash` has a backslash"),
+            ("cr\rname", false, "a carriage return"),
+            ("tab\tfolder", true, "`demo/tab\\tfolder` has a tab"),
+        ] {
+            let dir_ = tempfile::tempdir().unwrap();
+            let root = dir_.path();
+            std::fs::create_dir_all(root.join("demo")).unwrap();
+            if dir {
+                std::fs::create_dir(root.join("demo").join(name)).unwrap();
+            } else {
+                std::fs::write(root.join("demo").join(name), "x").unwrap();
+            }
+            let err = write_tree(root).unwrap_err();
+            assert!(err.to_string().contains(expect), "{name:?}: {err}");
+            assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
+        }
+        let dir_ = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir_.path().join("demo/sub")).unwrap();
+        std::fs::write(dir_.path().join("demo/a\tfile"), "x").unwrap();
+        let (record, files) = write_tree(dir_.path()).unwrap();
+        assert_eq!(files, 1);
+        assert_eq!(record.path, PRODUCT_TREE);
     }
 
     #[test]

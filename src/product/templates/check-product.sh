@@ -234,7 +234,9 @@ report_problems() {
 check_integrity() {
   for list in SHA256SUMS product-tree.txt; do
     if [ ! -f "$list" ] || [ -L "$list" ]; then
-      say "'$here/$list' is missing: this is not a complete pixi-airgap product (or one made before pixi-airgap wrote $list)"
+      say "the product in '$here' is damaged: 1 problem(s)"
+      printf '  %s: missing, or not a regular file (not a complete pixi-airgap product, or one made before pixi-airgap wrote it)\n' "$list" >&2
+      say "install nothing from it: copy the product again from the build machine (or unpack its archive again)"
       exit 2
     fi
   done
@@ -245,14 +247,15 @@ check_integrity() {
   find_hash_tool
   check_signature
 
-  # What is on disk, by kind, never following a link; nothing under the project's .pixi/ (runtime
-  # state) is walked. Links with their target, and whether it resolves inside the product.
-  pixi_pattern=$(printf '%s' "./$project_name/.pixi" | sed 's/[][*?\\]/\\&/g')
+  # What is on disk, by kind, never following a link; the project's environments (.pixi/envs,
+  # never part of a product) are not walked. Links with their target, and whether it resolves
+  # inside the product.
+  envs_pattern=$(printf '%s' "./$project_name/.pixi/envs" | sed 's/[][*?\\]/\\&/g')
   {
-    find . -path "$pixi_pattern/*" -prune -o -type d -print | sed 's/^/d /'
-    find . -path "$pixi_pattern/*" -prune -o -type f -print | sed 's/^/f /'
-    find . -path "$pixi_pattern/*" -prune -o ! -type d ! -type f ! -type l -print | sed 's/^/o /'
-    find . -path "$pixi_pattern/*" -prune -o -type l -print | while IFS= read -r link; do
+    find . -path "$envs_pattern" -prune -o -type d -print | sed 's/^/d /'
+    find . -path "$envs_pattern" -prune -o -type f -print | sed 's/^/f /'
+    find . -path "$envs_pattern" -prune -o ! -type d ! -type f ! -type l -print | sed 's/^/o /'
+    find . -path "$envs_pattern" -prune -o -type l -print | while IFS= read -r link; do
       target=$(readlink -- "$link")
       real=$(readlink -f -- "$link" 2>/dev/null) || real=
       case $real in
@@ -309,7 +312,9 @@ check_integrity() {
       path = substr(path, 3)
       if (seen[path]++) { bad(path, "listed twice on disk: a name with a line break?"); next }
       if (!(path in kind)) {
+        # Runtime state: what bootstrap and pixi add under the .pixi/ folder of the project.
         if (k == "d" && path == project "/.pixi") next
+        if (index(path, project "/.pixi/") == 1) next
         if (k == "f" && (path == "SHA256SUMS" || path == "SHA256SUMS.sig")) next
         bad(path, "a " name(k) " that is not part of the product"); next
       }
