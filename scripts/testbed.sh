@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares (and caches) everything the end-to-end tests need:
-#   - host tools: debootstrap, shellcheck, dash, busybox, zstd
+#   - host tools: debootstrap, shellcheck, dash, busybox, zstd, zsh, ssh-keygen (openssh-client)
 #   - a reachable Docker daemon (started when installed but not running)
 #   - pixi 0.15.2 built from its crates.io source (the only pixi a registry here serves)
 #   - two local images: one with pixi (the build and offline-proof image), one without (negative test)
@@ -43,6 +43,8 @@ ensure_host_tools() {
   command -v busybox >/dev/null 2>&1 || missing+=(busybox)
   command -v zstd >/dev/null 2>&1 || missing+=(zstd)
   command -v zsh >/dev/null 2>&1 || missing+=(zsh)
+  # The receiving side's signature check (tests/signing.rs runs the real OpenSSH).
+  command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing host packages: ${missing[*]}"
     need_root_or_sudo apt-get update -qq >&2
