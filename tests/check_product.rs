@@ -293,6 +293,10 @@ fn an_intact_product_passes_in_every_shell_fresh_bootstrapped_moved_and_renamed(
     std::fs::write(env_bin.join("python"), "#!/bin/sh\n").unwrap();
     symlink("/usr/bin/python3", env_bin.join("python3")).unwrap();
     std::fs::write(quoted.join("demo/.pixi/state.json"), "{}").unwrap();
+    // What pixi leaves in the package cache while installing (make-product leaves it out too).
+    std::fs::create_dir_all(quoted.join("pkg-cache/.tmp-install")).unwrap();
+    std::fs::create_dir_all(quoted.join("pkg-cache/pkgs/.tmpAbc/x")).unwrap();
+    std::fs::write(quoted.join("pkg-cache/pkgs/a-1-0.lock"), "").unwrap();
     // Moved and renamed after bootstrap.
     let moved = dir.path().join("elsewhere/renamed");
     std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
@@ -418,6 +422,11 @@ fn cases() -> Vec<Case> {
                 symlink("../bin/tool", &link).unwrap();
             },
             names: "pkg-cache/pkgs/a-1-0/lib/liba.so",
+        },
+        Case {
+            name: "a .tmp folder added inside a package (never runtime state there)",
+            damage: |p| std::fs::create_dir(p.join("pkg-cache/pkgs/a-1-0/lib/.tmp")).unwrap(),
+            names: "pkg-cache/pkgs/a-1-0/lib/.tmp",
         },
         Case {
             name: "empty folder added",

@@ -548,12 +548,33 @@ pub struct CheckReport {
     pub runtime_state: BTreeMap<String, usize>,
 }
 
-/// The runtime-state folder an extra file belongs to: `<project>/.pixi/<first part>` (or the
-/// file itself directly under `.pixi/`).
-fn runtime_state_folder(project_name: &str, rel: &str) -> Option<String> {
-    let rest = rel.strip_prefix(project_name)?.strip_prefix("/.pixi/")?;
-    let first = rest.split('/').next().unwrap_or(rest);
-    Some(format!("{project_name}/.pixi/{first}"))
+/// The runtime-state folder an extra entry belongs to: `<project>/.pixi/<first part>` (or the
+/// file itself directly under `.pixi/`); or, in the package cache, what pixi creates while it
+/// installs and make-product leaves out ([`super::make::keep_cache`]: `.tmp*` folders, `*.lock`
+/// files, the repodata cache; never inside a package's own folder).
+fn runtime_state_folder(project_name: &str, rel: &str, is_dir: bool) -> Option<String> {
+    if let Some(rest) = rel
+        .strip_prefix(project_name)
+        .and_then(|r| r.strip_prefix("/.pixi/"))
+    {
+        let first = rest.split('/').next().unwrap_or(rest);
+        return Some(format!("{project_name}/.pixi/{first}"));
+    }
+    let rest = rel
+        .strip_prefix(ProductLayout::PKG_CACHE)?
+        .strip_prefix('/')?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    for end in 1..=parts.len() {
+        let dir = end < parts.len() || is_dir;
+        if !super::make::keep_cache(Path::new(&parts[..end].join("/")), dir) {
+            return Some(format!(
+                "{}/{}",
+                ProductLayout::PKG_CACHE,
+                parts[..end].join("/")
+            ));
+        }
+    }
+    None
 }
 
 /// Checks every file of the product against its manifest. A manifest entry that names a place
@@ -632,7 +653,7 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
                 if rel.is_empty()
                     || listed
                     || rel == format!("{}/.pixi", manifest.project_name)
-                    || runtime_state_folder(&manifest.project_name, &rel).is_some()
+                    || runtime_state_folder(&manifest.project_name, &rel, true).is_some()
                 {
                     continue;
                 }
@@ -650,7 +671,7 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         {
             continue;
         }
-        match runtime_state_folder(&manifest.project_name, &rel) {
+        match runtime_state_folder(&manifest.project_name, &rel, false) {
             Some(folder) => *report.runtime_state.entry(folder).or_default() += 1,
             None => report.extra.push(rel),
         }

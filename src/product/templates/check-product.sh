@@ -10,8 +10,10 @@
 # sha256sum, else shasum -a 256, else openssl dgst -sha256, else busybox sha256sum); every folder
 # and link product-tree.txt lists is there (a link with the same target, none leaving the
 # product); and nothing else is, except the runtime state bootstrap-project.sh creates: anything
-# under the project's .pixi/ folder (the environments, pixi's state), and in envs.sh the
-# recorded-folder line in the one form bootstrap writes (_pixi_airgap_recorded='<folder>').
+# under the project's .pixi/ folder (the environments, pixi's state), in pkg-cache/ what pixi
+# creates while installing (.tmp* folders, *.lock files, repodata/; never inside a package), and
+# in envs.sh the recorded-folder line in the one form bootstrap writes
+# (_pixi_airgap_recorded='<folder>').
 # SHA256SUMS.sig (a signature of SHA256SUMS) may sit beside SHA256SUMS. With --allowed-signers
 # (an OpenSSH allowed-signers file), ssh-keygen checks that signature first (namespace
 # pixi-airgap; for --identity ID, else any principal of the signing key) and a missing or bad
@@ -38,7 +40,7 @@ say() {
 }
 
 usage() {
-  sed -n '2,26s/^# \{0,1\}//p' "$self" >&2
+  sed -n '2,28s/^# \{0,1\}//p' "$self" >&2
 }
 
 preflight=0
@@ -290,6 +292,20 @@ check_integrity() {
       }
       return 1
     }
+    # What pixi creates in the package cache while it installs, and make-product leaves out:
+    # .tmp* folders, *.lock files, the repodata cache; never inside a package (pkgs/<name>/...).
+    function cache_state(path, dir,   n, parts, i, isdir) {
+      if (index(path, "pkg-cache/") != 1) return 0
+      n = split(substr(path, 11), parts, "/")
+      for (i = 1; i <= n; i++) {
+        if (i >= 3 && parts[1] == "pkgs") return 0
+        isdir = (i < n) || dir
+        if (isdir && substr(parts[i], 1, 4) == ".tmp") return 1
+        if (i == 1 && isdir && parts[i] == "repodata") return 1
+        if (!isdir && parts[i] ~ /\.lock$/) return 1
+      }
+      return 0
+    }
     function name(kind) { return kind == "f" ? "file" : kind == "d" ? "folder" : kind == "l" ? "link" : "special file" }
     FILENAME == "SHA256SUMS" {
       path = substr($0, 67)
@@ -315,6 +331,7 @@ check_integrity() {
         # Runtime state: what bootstrap and pixi add under the .pixi/ folder of the project.
         if (k == "d" && path == project "/.pixi") next
         if (index(path, project "/.pixi/") == 1) next
+        if (cache_state(path, k == "d")) next
         if (k == "f" && (path == "SHA256SUMS" || path == "SHA256SUMS.sig")) next
         bad(path, "a " name(k) " that is not part of the product"); next
       }
