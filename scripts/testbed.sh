@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares (and caches) everything the end-to-end tests need:
-#   - host tools: debootstrap, shellcheck, dash, busybox, zstd; socat and openssh-server for the
-#     TLS front and the sshd of scripts/test-remote.sh
+#   - host tools: debootstrap, shellcheck, dash, busybox, zstd, zsh, ssh-keygen (openssh-client);
+#     socat and openssh-server for the TLS front and the sshd of scripts/test-remote.sh
 #   - a reachable Docker daemon (started when installed but not running)
 #   - pixi 0.15.2 built from its crates.io source (the only pixi a registry here serves)
 #   - two local images: one with pixi (the build and offline-proof image), one without (negative test)
@@ -47,7 +47,11 @@ ensure_host_tools() {
   command -v socat >/dev/null 2>&1 || missing+=(socat)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
-  command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+  # ssh for the SSH engine, ssh-keygen for the receiving side's signature check (tests/signing.rs
+  # runs the real OpenSSH): both come with openssh-client.
+  if ! command -v ssh >/dev/null 2>&1 || ! command -v ssh-keygen >/dev/null 2>&1; then
+    missing+=(openssh-client)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing host packages: ${missing[*]}"
     need_root_or_sudo apt-get update -qq >&2

@@ -290,6 +290,8 @@ pub struct PackArgs {
 
     #[command(flatten)]
     pub delta: DeltaArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 /// `--archive FORMAT`.
@@ -346,12 +348,25 @@ pub struct MakeProductArgs {
     #[arg(long)]
     pub force: bool,
 
+    #[command(flatten)]
+    pub sign: SignArgs,
+
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
 
     #[command(flatten)]
     pub delta: DeltaArgs,
+}
+
+/// `--sign-key`, shared by make-product and pack.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Sign the product: write SHA256SUMS.sig, an SSH signature over SHA256SUMS (namespace
+    /// pixi-airgap), with this OpenSSH private key (ed25519 or ECDSA). A passphrase-protected
+    /// key reads its passphrase from PIXI_AIRGAP_SIGN_PASSPHRASE, never from the command line
+    #[arg(long, value_name = "PATH")]
+    pub sign_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -387,6 +402,16 @@ pub struct VerifyProductArgs {
     /// Replace an earlier offline proof in --out-dir (its proof-*.log and verify-report.json)
     #[arg(long)]
     pub force: bool,
+
+    /// Check the product's signature (SHA256SUMS.sig) against this OpenSSH allowed-signers file
+    /// before anything else; a missing or bad signature is exit 2
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
+
+    /// The signer must be this principal of --allowed-signers [default: any principal whose key
+    /// made the signature]
+    #[arg(long, value_name = "ID", requires = "allowed_signers")]
+    pub signer_identity: Option<String>,
 
     /// Print a JSON report on stdout
     #[arg(long)]

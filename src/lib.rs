@@ -36,6 +36,7 @@ pub mod sbom;
 pub mod secrets;
 pub mod session;
 pub mod shutdown;
+pub mod signing;
 pub mod stage;
 pub mod tar;
 pub mod verify;

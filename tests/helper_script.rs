@@ -56,6 +56,7 @@ fn help_lists_every_flag_and_the_defaults() {
             "--workdir DIR",
             "--project-name NAME",
             "--output DIR",
+            "--sign-key PATH",
             "--json",
             "--help",
             &format!("[default: {}]", wd.display()),

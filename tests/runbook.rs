@@ -1,7 +1,9 @@
 //! The README's air-gap runbook, line by line, as a person runs it: stage with a project-relative
 //! verification script from an unrelated folder, make the product with the workdir helper called
 //! with `--workdir/--project-name`, and prove it offline with `--out-dir WORKDIR/out`. Afterwards
-//! the staging run's logs and the proof's logs are both there.
+//! the staging run's logs and the proof's logs are both there. The product is signed with a
+//! release key made by `ssh-keygen` as the README shows, the proof checks the signature first, and
+//! the carried product passes `check-product.sh --allowed-signers`.
 
 mod common;
 
@@ -30,6 +32,33 @@ fn the_runbook_keeps_staging_and_proof_logs_and_resolves_scripts_from_the_projec
     std::fs::create_dir_all(&elsewhere).unwrap();
     let workdir = tmp.path().join("wd");
     let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    // The release key and the allowed-signers line, as the README makes them.
+    let keygen = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "release@example.org",
+            "-f",
+            "release",
+        ])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{keygen:?}");
+    let public = std::fs::read_to_string(elsewhere.join("release.pub")).unwrap();
+    let fields: Vec<&str> = public.split_whitespace().take(2).collect();
+    std::fs::write(
+        elsewhere.join("allowed_signers"),
+        format!(
+            "release@example.org namespaces=\"pixi-airgap\" {}\n",
+            fields.join(" ")
+        ),
+    )
+    .unwrap();
 
     let output = pixi_airgap_in(
         &elsewhere,
@@ -47,6 +76,7 @@ fn the_runbook_keeps_staging_and_proof_logs_and_resolves_scripts_from_the_projec
             "./ci/smoke.sh",
             "--verify-expect",
             "runbook-script-ok",
+            "--bundle-pixi",
         ],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -57,8 +87,16 @@ fn the_runbook_keeps_staging_and_proof_logs_and_resolves_scripts_from_the_projec
     let name = stage["project_name"].as_str().unwrap().to_string();
 
     let helper = Command::new(workdir.join("helpers/make-archive-ready-product.sh"))
-        .args(["--workdir", &w, "--project-name", &name])
+        .args([
+            "--workdir",
+            &w,
+            "--project-name",
+            &name,
+            "--sign-key",
+            "./release",
+        ])
         .current_dir(&elsewhere)
+        .env_remove("PIXI_AIRGAP_SIGN_PASSPHRASE")
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
@@ -93,9 +131,15 @@ fn the_runbook_keeps_staging_and_proof_logs_and_resolves_scripts_from_the_projec
         pixi_airgap_in(&elsewhere, &args)
     };
 
-    // The final step as documented: the verification recorded at staging time runs again.
-    let output = verify(&[]);
+    // The final step as documented: the signature, then the verification recorded at staging
+    // time runs again.
+    let output = verify(&["--allowed-signers", "./allowed_signers"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("signature good: SHA256SUMS signed by release@example.org"),
+        "{}",
+        stderr(&output)
+    );
     for (file, bytes) in staging_logs.iter().zip(&before) {
         assert_eq!(
             &read(&out.join(file)),
@@ -159,4 +203,31 @@ fn the_runbook_keeps_staging_and_proof_logs_and_resolves_scripts_from_the_projec
         assert!(text.contains(&place.display().to_string()), "{text}");
     }
     assert!(containers_for_workdir(&bed, &out).is_empty());
+
+    // The air-gapped side's first line, on the real product (carried as a tar, unpacked elsewhere).
+    let carried = tmp.path().join("carried");
+    std::fs::create_dir_all(&carried).unwrap();
+    let tar = Command::new("sh")
+        .arg("-c")
+        .arg("tar -C \"$1\" -cf - product | tar -C \"$2\" -xf -")
+        .args(["sh", &w, &carried.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(tar.status.success(), "{tar:?}");
+    let check = Command::new("sh")
+        .arg("check-product.sh")
+        .args(["--allowed-signers"])
+        .arg(elsewhere.join("allowed_signers"))
+        .arg("--preflight")
+        .current_dir(carried.join("product"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(check.status.code(), Some(0), "{said}");
+    assert!(said.contains("signature good"), "{said}");
+    assert!(said.contains("is intact"), "{said}");
+    assert!(
+        said.contains("preflight: nothing found that stops an install"),
+        "{said}"
+    );
 }

@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::cli::MakeProductArgs;
-use crate::exit::{InputError, Status};
+use crate::cli::{MakeProductArgs, SignArgs};
+use crate::exit::{with_hint, InputError, Status};
 use crate::product::make::MakeOptions;
 use crate::product::manifest::ProductManifest;
 use crate::product::ProductLayout;
+use crate::signing::SigningKey;
 use crate::workdir::Workdir;
 
 use super::delta::{DeltaPlan, DeltaReport};
@@ -27,9 +28,11 @@ impl Options {
             project_name,
             output,
             force,
+            sign,
             json,
             delta,
         } = args;
+        let sign_key = resolve_sign(sign)?;
         if !workdir.is_dir() {
             return Err(InputError::new(format!(
                 "workdir `{}` is not a folder",
@@ -50,11 +53,29 @@ impl Options {
                 project_name,
                 output,
                 force,
+                sign_key,
             },
             json,
             delta,
         })
     }
+}
+
+/// `--sign-key PATH`: the key is read (and decrypted, with the passphrase from
+/// `PIXI_AIRGAP_SIGN_PASSPHRASE`) now, so that a key that cannot sign stops the run before any
+/// work.
+pub fn resolve_sign(args: SignArgs) -> anyhow::Result<Option<SigningKey>> {
+    let SignArgs { sign_key } = args;
+    sign_key
+        .map(|path| {
+            SigningKey::load(&path).map_err(|err| {
+                with_hint(
+                    err,
+                    "--sign-key takes an OpenSSH private key: `ssh-keygen -t ed25519 -f release`",
+                )
+            })
+        })
+        .transpose()
 }
 
 /// Writes the product off the async threads (copying and hashing is blocking file work).
@@ -80,6 +101,12 @@ pub struct MakeReport {
     pub size_bytes: u64,
     /// With `--since`: the delta's folder and its `delta.json`.
     pub delta: Option<DeltaReport>,
+    /// `SHA256SUMS.sig`, with --sign-key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<PathBuf>,
+    /// The signing key's fingerprint (`SHA256:...`), with --sign-key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
@@ -106,6 +133,13 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             files: totals.files,
             size_bytes: totals.bytes,
             delta,
+            signature: manifest.signing_key.as_ref().map(|_| {
+                options
+                    .make
+                    .output
+                    .join(crate::product::sums::SHA256SUMS_SIG)
+            }),
+            signing_key: manifest.signing_key.map(|key| key.fingerprint),
         };
         crate::output::json(&report)?;
     }

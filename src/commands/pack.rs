@@ -28,6 +28,7 @@ pub struct Options {
     pub archive: Option<ArchiveFormat>,
     pub split_size: Option<SplitSize>,
     pub delta: Option<DeltaPlan>,
+    pub sign_key: Option<crate::signing::SigningKey>,
 }
 
 impl Options {
@@ -39,7 +40,10 @@ impl Options {
             archive,
             split_size,
             delta,
+            sign,
         } = args;
+        // The key first: a key that cannot sign must not cost a staging run.
+        let sign_key = make_product::resolve_sign(sign)?;
         let stage = stage_host::Options::resolve(host)?;
         let delta = DeltaPlan::resolve(delta, &stage.plan.workdir)?;
         let verify_image = verify_image.unwrap_or_else(|| stage.image.clone());
@@ -55,6 +59,7 @@ impl Options {
             archive,
             split_size,
             delta,
+            sign_key,
         })
     }
 }
@@ -99,6 +104,9 @@ pub struct ProductSummary {
     pub files: usize,
     pub size_bytes: u64,
     pub packages: usize,
+    /// The fingerprint of the key that signed SHA256SUMS (`--sign-key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -161,14 +169,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 output: workdir.product(),
                 // WORKDIR/product is ours: an earlier product, or nothing.
                 force: false,
+                sign_key: options.sign_key.clone(),
             };
-            let (_, totals) = make_product::make(&make).await?;
+            let (manifest, totals) = make_product::make(&make).await?;
             lap("make-product", &mut phases);
             report.product = Some(ProductSummary {
                 dir: workdir.product(),
                 files: totals.files,
                 size_bytes: totals.bytes,
                 packages: count_packages(&ProductLayout::new(&workdir.product()).packages()),
+                signing_key: manifest.signing_key.map(|key| key.fingerprint),
             });
 
             tracing::info!("pack 3/3: verify-product (network cut)");

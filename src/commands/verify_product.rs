@@ -5,13 +5,17 @@ use anyhow::Context;
 
 use crate::cli::VerifyProductArgs;
 use crate::exit::{with_hint, InputError, Status};
+use crate::product::signature::{self, SignatureCheck};
 use crate::product::ProductLayout;
 use crate::proof::{self, ApplyDelta, ProofOptions};
 use crate::session::RunAs;
+use crate::signing::AllowedSigners;
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub proof: ProofOptions,
+    /// `--allowed-signers` (and `--signer-identity`): checked before the proof starts.
+    pub signature: Option<SignatureCheck>,
     pub json: bool,
     /// `--since OLD --delta DIR`: prove the update instead.
     pub update: Option<ApplyDelta>,
@@ -28,10 +32,21 @@ impl Options {
             user,
             keep_container,
             force,
+            allowed_signers,
+            signer_identity,
             json,
             verify,
             update,
         } = args;
+        // Read and checked once, here: a file ssh-keygen would refuse is refused before any work.
+        let signature = allowed_signers
+            .map(|path| {
+                AllowedSigners::read(&path).map(|signers| SignatureCheck {
+                    signers,
+                    identity: signer_identity,
+                })
+            })
+            .transpose()?;
         if !product_dir.is_dir() {
             return Err(InputError::new(format!(
                 "--product-dir `{}` is not a folder",
@@ -71,6 +86,7 @@ impl Options {
                 force,
                 verify,
             },
+            signature,
             json,
             update,
         })
@@ -110,6 +126,13 @@ fn resolve_update(args: crate::cli::UpdateProofArgs) -> anyhow::Result<Option<Ap
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
+    if let Some(check) = &options.signature {
+        let product = options.proof.product_dir.clone();
+        let check = check.clone();
+        tokio::task::spawn_blocking(move || signature::verify(&product, &check))
+            .await
+            .context("the signature thread failed")??;
+    }
     let (report, status) = match &options.update {
         Some(update) => proof::run_update(&options.proof, update).await?,
         None => proof::run(&options.proof).await?,

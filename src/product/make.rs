@@ -13,12 +13,13 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::{
     entries, FileRecord, LockRecord, ManifestTotals, ManifestWriter, PixiRecord, ProductManifest,
-    RecordedVerification, ToolInfo, FORMAT_VERSION,
+    RecordedVerification, SigningKeyRecord, ToolInfo, FORMAT_VERSION,
 };
 use super::{templates, ProductLayout};
 use crate::atomic::PendingDir;
 use crate::exit::InputError;
 use crate::fsutil::hex;
+use crate::signing::SigningKey;
 use crate::tar::write::{walk_dir, EntryKind, Walked};
 use crate::workdir::report::{BundledPixi, StageReport, StageResult};
 use crate::workdir::Workdir;
@@ -31,6 +32,8 @@ pub struct MakeOptions {
     pub output: PathBuf,
     /// Replace an output folder that is not empty and not an earlier product.
     pub force: bool,
+    /// Sign `SHA256SUMS` with this key (`--sign-key`).
+    pub sign_key: Option<SigningKey>,
 }
 
 /// Writes the product for a staged workdir and returns its manifest (without its records) and
@@ -41,6 +44,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         project_name,
         output,
         force,
+        sign_key,
     } = options;
     let stage = StageReport::read(workdir)?;
     check_output(output, workdir, &stage, *force)?;
@@ -166,6 +170,10 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         preflight: stage.preflight.findings.clone(),
         sbom: Some(ProductLayout::SBOM.to_string()),
         pixi,
+        signing_key: sign_key.as_ref().map(|key| SigningKeyRecord {
+            fingerprint: key.fingerprint(),
+            algorithm: key.algorithm(),
+        }),
     };
     let mut writer = ManifestWriter::create(&staging.join(ProductLayout::MANIFEST), &manifest)?;
     for record in &extra_files {
@@ -238,6 +246,9 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         )
     })?;
     super::sums::write_sums(staging, files_seen)?;
+    if let Some(key) = sign_key {
+        super::signature::sign(staging, key)?;
+    }
 
     pending.commit()?;
     tracing::info!(
@@ -759,6 +770,7 @@ mod tests {
             project_name: "demo".to_string(),
             output: wd.product(),
             force: false,
+            sign_key: None,
         };
         let (manifest, totals) = make(&options).unwrap();
         let records: Vec<FileRecord> = crate::product::manifest::records(&wd.product())
@@ -937,6 +949,7 @@ mod tests {
             project_name: "other".to_string(),
             output: wd.product(),
             force: false,
+            sign_key: None,
         };
         let err = make(&options).unwrap_err();
         assert!(
@@ -950,6 +963,7 @@ mod tests {
             project_name: "demo".to_string(),
             output: empty.product(),
             force: false,
+            sign_key: None,
         };
         let err = make(&options).unwrap_err();
         assert!(err.to_string().contains("is not a staged workdir"), "{err}");
@@ -965,6 +979,7 @@ mod tests {
             project_name: "demo".to_string(),
             output: wd.product(),
             force: false,
+            sign_key: None,
         };
         make(&options).unwrap();
         let path = wd.product().join(ProductLayout::MANIFEST);
@@ -1122,6 +1137,7 @@ mod tests {
             project_name: "demo".to_string(),
             output: wd.product(),
             force: false,
+            sign_key: None,
         };
         let err = make(&options).unwrap_err();
         let text = format!("{err:#}");

@@ -48,6 +48,9 @@ pub struct ProductManifest {
     /// The pixi the product carries (`--bundle-pixi`); listed in `files` too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pixi: Option<PixiRecord>,
+    /// The key that signed `SHA256SUMS` (`--sign-key`); absent in an unsigned product.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<SigningKeyRecord>,
     // On disk a last field follows: `files`, one [`FileRecord`] per file or link of the product.
     // It is never held in memory as a whole (a product may hold hundreds of thousands of files):
     // [`ManifestWriter`] writes it record by record, [`records`] reads it record by record.
@@ -62,6 +65,16 @@ pub struct PixiRecord {
     pub version: String,
     pub sha256: String,
     pub size: u64,
+}
+
+/// The key `make-product --sign-key` signed the product's `SHA256SUMS` with (the signature itself,
+/// `SHA256SUMS.sig`, cannot be in the manifest: `SHA256SUMS` lists the manifest).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SigningKeyRecord {
+    /// `SHA256:...`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    /// The key type: `ssh-ed25519`, `ecdsa-sha2-nistp256`, ...
+    pub algorithm: String,
 }
 
 /// The staging run's verification as the product records it: what ran and how it ended, without
@@ -535,12 +548,33 @@ pub struct CheckReport {
     pub runtime_state: BTreeMap<String, usize>,
 }
 
-/// The runtime-state folder an extra file belongs to: `<project>/.pixi/<first part>` (or the
-/// file itself directly under `.pixi/`).
-fn runtime_state_folder(project_name: &str, rel: &str) -> Option<String> {
-    let rest = rel.strip_prefix(project_name)?.strip_prefix("/.pixi/")?;
-    let first = rest.split('/').next().unwrap_or(rest);
-    Some(format!("{project_name}/.pixi/{first}"))
+/// The runtime-state folder an extra entry belongs to: `<project>/.pixi/<first part>` (or the
+/// file itself directly under `.pixi/`); or, in the package cache, what pixi creates while it
+/// installs and make-product leaves out ([`super::make::keep_cache`]: `.tmp*` folders, `*.lock`
+/// files, the repodata cache; never inside a package's own folder).
+fn runtime_state_folder(project_name: &str, rel: &str, is_dir: bool) -> Option<String> {
+    if let Some(rest) = rel
+        .strip_prefix(project_name)
+        .and_then(|r| r.strip_prefix("/.pixi/"))
+    {
+        let first = rest.split('/').next().unwrap_or(rest);
+        return Some(format!("{project_name}/.pixi/{first}"));
+    }
+    let rest = rel
+        .strip_prefix(ProductLayout::PKG_CACHE)?
+        .strip_prefix('/')?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    for end in 1..=parts.len() {
+        let dir = end < parts.len() || is_dir;
+        if !super::make::keep_cache(Path::new(&parts[..end].join("/")), dir) {
+            return Some(format!(
+                "{}/{}",
+                ProductLayout::PKG_CACHE,
+                parts[..end].join("/")
+            ));
+        }
+    }
+    None
 }
 
 /// Checks every file of the product against its manifest. A manifest entry that names a place
@@ -619,7 +653,7 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
                 if rel.is_empty()
                     || listed
                     || rel == format!("{}/.pixi", manifest.project_name)
-                    || runtime_state_folder(&manifest.project_name, &rel).is_some()
+                    || runtime_state_folder(&manifest.project_name, &rel, true).is_some()
                 {
                     continue;
                 }
@@ -637,7 +671,7 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport
         {
             continue;
         }
-        match runtime_state_folder(&manifest.project_name, &rel) {
+        match runtime_state_folder(&manifest.project_name, &rel, false) {
             Some(folder) => *report.runtime_state.entry(folder).or_default() += 1,
             None => report.extra.push(rel),
         }

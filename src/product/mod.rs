@@ -14,6 +14,7 @@
 //!   pixi-airgap.json        what went in: metadata, and the sha256 and size of every file
 //!   product-tree.txt        the product's folders and symlinks (for check-product.sh)
 //!   SHA256SUMS              every regular file's sha256, as `sha256sum -c` reads it
+//!   SHA256SUMS.sig          with --sign-key: an SSH signature over SHA256SUMS (namespace pixi-airgap)
 //! ```
 //!
 //! [`ProductLayout`] owns these names. [`make`] writes a product from a workdir, [`manifest`] is
@@ -27,6 +28,7 @@ pub mod helpers;
 pub mod make;
 pub mod manifest;
 pub mod split;
+pub mod signature;
 pub mod sums;
 pub mod templates;
 

@@ -52,6 +52,11 @@ impl TestCommand {
         self
     }
 
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
     pub fn current_dir(&mut self, dir: &Path) -> &mut Self {
         self.cmd.current_dir(dir);
         self

@@ -689,3 +689,33 @@ pub async fn upload_tree(docker: &Docker, container_id: &str, src: &Path, at: &s
         .await
         .unwrap_or_else(|err| panic!("upload of {} failed: {err}", src.display()));
 }
+
+/// A staged workdir as stage-host leaves it, made by hand (no container needed): project `demo`
+/// with one package `a-1-0` in its cache. For tests of make-product and of what reads a product
+/// before any container starts.
+pub fn hand_staged_workdir(root: &Path) -> PathBuf {
+    let wd = root.join("wd");
+    let project = wd.join("project/demo");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(wd.join(".pixi-airgap-workdir"), "").unwrap();
+    std::fs::write(project.join("pixi.toml"), "[project]\nname = \"demo\"\n").unwrap();
+    std::fs::write(project.join("pixi.lock"), "version: 4\n").unwrap();
+    let pkg = wd.join("pixi-cache/pkgs/a-1-0/bin");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("tool"), "#!/bin/sh\n").unwrap();
+    std::fs::create_dir_all(wd.join("resources")).unwrap();
+    std::fs::create_dir_all(wd.join("out")).unwrap();
+    let stage = serde_json::json!({
+        "format_version": 1, "tool_version": "0", "command": "stage-host",
+        "project_name": "demo", "manifest": "pixi.toml", "environments": ["default"],
+        "image": "img", "image_id": "sha256:abc", "image_repo_digests": [],
+        "pixi_version": "pixi 0.15.2", "platform": "linux-64", "container_workdir": "/workdir",
+        "lock_sha256": "00", "lock_version": 4,
+        "excluded": {"counts": {}, "secrets": [], "skipped_special": []},
+        "installs": [], "verification": null, "workdir": wd,
+        "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z",
+        "result": "success"
+    });
+    std::fs::write(wd.join("out/stage.json"), stage.to_string()).unwrap();
+    wd
+}

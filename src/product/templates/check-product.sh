@@ -4,14 +4,20 @@
 #
 #   sh /path/to/product/check-product.sh               is the product intact?
 #   sh /path/to/product/check-product.sh --preflight   ... and can it install on this machine?
+#   sh check-product.sh --allowed-signers FILE [--identity ID]   ... and signed by a key of FILE?
 #
 # Intact means: every file SHA256SUMS lists is there, a regular file, with its sha256 (with
 # sha256sum, else shasum -a 256, else openssl dgst -sha256, else busybox sha256sum); every folder
 # and link product-tree.txt lists is there (a link with the same target, none leaving the
 # product); and nothing else is, except the runtime state bootstrap-project.sh creates: anything
-# under the project's .pixi/ folder (the environments, pixi's state), and in envs.sh the
-# recorded-folder line in the one form bootstrap writes (_pixi_airgap_recorded='<folder>').
-# SHA256SUMS.sig (a signature of SHA256SUMS) may sit beside SHA256SUMS.
+# under the project's .pixi/ folder (the environments, pixi's state), in pkg-cache/ what pixi
+# creates while installing (.tmp* folders, *.lock files, repodata/; never inside a package), and
+# in envs.sh the recorded-folder line in the one form bootstrap writes
+# (_pixi_airgap_recorded='<folder>').
+# SHA256SUMS.sig (a signature of SHA256SUMS) may sit beside SHA256SUMS. With --allowed-signers
+# (an OpenSSH allowed-signers file), ssh-keygen checks that signature first (namespace
+# pixi-airgap; for --identity ID, else any principal of the signing key) and a missing or bad
+# one is exit 2, before any hash is trusted.
 #
 # --preflight then compares what the product needs (product-facts.txt) with this machine: the
 # platform, the glibc, the free space, and the pixi that will run against the lock's format.
@@ -34,14 +40,56 @@ say() {
 }
 
 usage() {
-  sed -n '2,22s/^# \{0,1\}//p' "$self" >&2
+  sed -n '2,28s/^# \{0,1\}//p' "$self" >&2
 }
 
 preflight=0
+allowed_signers=
+identity=
+# An option's value: the next argument, which must be there.
+value_of() {
+  [ "$2" -ge 2 ] || {
+    say "$1 needs a value (see --help)"
+    exit 2
+  }
+}
 while [ $# -gt 0 ]; do
   case $1 in
     --preflight) preflight=1 ;;
-    # --allowed-signers FILE and --identity ID: parsed here by the signing work (check_signature).
+    --allowed-signers | --allowed-signers=*)
+      case $1 in
+        *=*) allowed_signers=${1#*=} ;;
+        *)
+          value_of "$1" "$#"
+          allowed_signers=$2
+          shift
+          ;;
+      esac
+      # Named from the caller's folder; the check runs in the product's.
+      case $allowed_signers in
+        /*) ;;
+        '') ;;
+        *) allowed_signers=$(pwd)/$allowed_signers ;;
+      esac
+      [ -n "$allowed_signers" ] || {
+        say "--allowed-signers needs a FILE"
+        exit 2
+      }
+      ;;
+    --identity | --identity=*)
+      case $1 in
+        *=*) identity=${1#*=} ;;
+        *)
+          value_of "$1" "$#"
+          identity=$2
+          shift
+          ;;
+      esac
+      [ -n "$identity" ] || {
+        say "--identity needs an ID"
+        exit 2
+      }
+      ;;
     -h | --help)
       usage
       exit 0
@@ -53,6 +101,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+if [ -n "$identity" ] && [ -z "$allowed_signers" ]; then
+  say "--identity needs --allowed-signers FILE"
+  exit 2
+fi
 
 here=$(cd -- "$(dirname -- "$0")" && pwd -P) || exit 2
 cd "$here" || exit 2
@@ -118,11 +170,42 @@ hash_matches() {
   esac
 }
 
-# Filled by the signing work: with --allowed-signers, verifies SHA256SUMS.sig with ssh-keygen
-# before anything trusts SHA256SUMS (exit 2 on a bad or missing signature, 3 without ssh-keygen).
-# Without --allowed-signers it does nothing.
+# With --allowed-signers: SHA256SUMS.sig must be a good signature of SHA256SUMS (namespace
+# pixi-airgap) by a key the file allows, checked with ssh-keygen before anything trusts SHA256SUMS:
+# for --identity ID, or else for any principal `ssh-keygen -Y find-principals` finds for the key.
+# Exit 2 on a bad or missing signature, 3 without ssh-keygen. Without --allowed-signers: nothing.
 check_signature() {
-  :
+  [ -n "$allowed_signers" ] || return 0
+  command -v ssh-keygen >/dev/null 2>&1 || {
+    say "ssh-keygen is not on PATH: it checks the signature (--allowed-signers); install the OpenSSH client, or compare the sha256 of SHA256SUMS with the one you were given by another route"
+    exit 3
+  }
+  if [ ! -f "$allowed_signers" ] || [ ! -r "$allowed_signers" ]; then
+    say "cannot read the allowed-signers file '$allowed_signers'"
+    exit 2
+  fi
+  if [ ! -f SHA256SUMS.sig ] || [ -L SHA256SUMS.sig ]; then
+    say "the product is not signed: '$here/SHA256SUMS.sig' is missing (or not a regular file); install nothing from it"
+    exit 2
+  fi
+  if [ -n "$identity" ]; then
+    printf '%s\n' "$identity" >"$tmp/principals"
+  elif ! ssh-keygen -Y find-principals -f "$allowed_signers" -s SHA256SUMS.sig >"$tmp/principals" 2>"$tmp/ssh-keygen.log"; then
+    say "the signature SHA256SUMS.sig was not made by a key of '$allowed_signers'; install nothing from this product"
+    sed 's/^/  ssh-keygen: /' "$tmp/ssh-keygen.log" >&2
+    exit 2
+  fi
+  while IFS= read -r principal; do
+    [ -n "$principal" ] || continue
+    if ssh-keygen -Y verify -f "$allowed_signers" -I "$principal" -n pixi-airgap -s SHA256SUMS.sig \
+      <SHA256SUMS >"$tmp/ssh-keygen.out" 2>>"$tmp/ssh-keygen.log"; then
+      say "signature good: $(head -n 1 "$tmp/ssh-keygen.out")"
+      return 0
+    fi
+  done <"$tmp/principals"
+  say "the signature SHA256SUMS.sig does not verify for ${identity:-the principals of its key} with '$allowed_signers' (namespace pixi-airgap): SHA256SUMS was changed, or signed by another key; install nothing from this product"
+  sed 's/^/  ssh-keygen: /' "$tmp/ssh-keygen.log" >&2
+  exit 2
 }
 
 tmp=
@@ -166,14 +249,15 @@ check_integrity() {
   find_hash_tool
   check_signature
 
-  # What is on disk, by kind, never following a link; nothing under the project's .pixi/ (runtime
-  # state) is walked. Links with their target, and whether it resolves inside the product.
-  pixi_pattern=$(printf '%s' "./$project_name/.pixi" | sed 's/[][*?\\]/\\&/g')
+  # What is on disk, by kind, never following a link; the project's environments (.pixi/envs,
+  # never part of a product) are not walked. Links with their target, and whether it resolves
+  # inside the product.
+  envs_pattern=$(printf '%s' "./$project_name/.pixi/envs" | sed 's/[][*?\\]/\\&/g')
   {
-    find . -path "$pixi_pattern/*" -prune -o -type d -print | sed 's/^/d /'
-    find . -path "$pixi_pattern/*" -prune -o -type f -print | sed 's/^/f /'
-    find . -path "$pixi_pattern/*" -prune -o ! -type d ! -type f ! -type l -print | sed 's/^/o /'
-    find . -path "$pixi_pattern/*" -prune -o -type l -print | while IFS= read -r link; do
+    find . -path "$envs_pattern" -prune -o -type d -print | sed 's/^/d /'
+    find . -path "$envs_pattern" -prune -o -type f -print | sed 's/^/f /'
+    find . -path "$envs_pattern" -prune -o ! -type d ! -type f ! -type l -print | sed 's/^/o /'
+    find . -path "$envs_pattern" -prune -o -type l -print | while IFS= read -r link; do
       target=$(readlink -- "$link")
       real=$(readlink -f -- "$link" 2>/dev/null) || real=
       case $real in
@@ -208,6 +292,20 @@ check_integrity() {
       }
       return 1
     }
+    # What pixi creates in the package cache while it installs, and make-product leaves out:
+    # .tmp* folders, *.lock files, the repodata cache; never inside a package (pkgs/<name>/...).
+    function cache_state(path, dir,   n, parts, i, isdir) {
+      if (index(path, "pkg-cache/") != 1) return 0
+      n = split(substr(path, 11), parts, "/")
+      for (i = 1; i <= n; i++) {
+        if (i >= 3 && parts[1] == "pkgs") return 0
+        isdir = (i < n) || dir
+        if (isdir && substr(parts[i], 1, 4) == ".tmp") return 1
+        if (i == 1 && isdir && parts[i] == "repodata") return 1
+        if (!isdir && parts[i] ~ /\.lock$/) return 1
+      }
+      return 0
+    }
     function name(kind) { return kind == "f" ? "file" : kind == "d" ? "folder" : kind == "l" ? "link" : "special file" }
     FILENAME == "SHA256SUMS" {
       path = substr($0, 67)
@@ -230,7 +328,10 @@ check_integrity() {
       path = substr(path, 3)
       if (seen[path]++) { bad(path, "listed twice on disk: a name with a line break?"); next }
       if (!(path in kind)) {
+        # Runtime state: what bootstrap and pixi add under the .pixi/ folder of the project.
         if (k == "d" && path == project "/.pixi") next
+        if (index(path, project "/.pixi/") == 1) next
+        if (cache_state(path, k == "d")) next
         if (k == "f" && (path == "SHA256SUMS" || path == "SHA256SUMS.sig")) next
         bad(path, "a " name(k) " that is not part of the product"); next
       }

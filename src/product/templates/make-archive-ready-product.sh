@@ -10,7 +10,7 @@ own_workdir=$(dirname -- "$here")
 
 usage() {
   cat <<EOF
-Usage: $0 [--workdir DIR] [--project-name NAME] [--output DIR] [--json]
+Usage: $0 [--workdir DIR] [--project-name NAME] [--output DIR] [--sign-key PATH] [--json]
 
 Makes the product (WORKDIR/product unless --output) from a staged workdir with
 the pixi-airgap binary next to this script ($here/pixi-airgap).
@@ -18,6 +18,8 @@ the pixi-airgap binary next to this script ($here/pixi-airgap).
   --workdir DIR        the staged workdir [default: $own_workdir]
   --project-name NAME  the staged project [default: $staged_name]; another name is an error
   --output DIR         where to write the product [default: WORKDIR/product]
+  --sign-key PATH      sign SHA256SUMS with this OpenSSH private key (a passphrase
+                       comes from PIXI_AIRGAP_SIGN_PASSPHRASE)
   --json               print make-product's JSON report on stdout
   -h, --help           print this help
 EOF
@@ -32,21 +34,24 @@ usage_error() {
 workdir=
 project_name=
 output=
+sign_key=
 json=
 while [ "$#" -gt 0 ]; do
   case $1 in
-    --workdir | --project-name | --output)
+    --workdir | --project-name | --output | --sign-key)
       [ "$#" -ge 2 ] || usage_error "$1 needs a value"
       case $1 in
         --workdir) workdir=$2 ;;
         --project-name) project_name=$2 ;;
         --output) output=$2 ;;
+        --sign-key) sign_key=$2 ;;
       esac
       shift 2
       ;;
     --workdir=*) workdir=${1#--workdir=} && shift ;;
     --project-name=*) project_name=${1#--project-name=} && shift ;;
     --output=*) output=${1#--output=} && shift ;;
+    --sign-key=*) sign_key=${1#--sign-key=} && shift ;;
     --json) json=1 && shift ;;
     -h | --help)
       usage
@@ -77,6 +82,7 @@ fi
 
 set -- make-product --workdir "$workdir" --project-name "$project_name"
 [ -z "$output" ] || set -- "$@" --output "$output"
+[ -z "$sign_key" ] || set -- "$@" --sign-key "$sign_key"
 [ -z "$json" ] || set -- "$@" --json
 if [ ! -x "$here/pixi-airgap" ]; then
   echo "make-archive-ready-product.sh: '$here/pixi-airgap' is missing: stage again, or run 'pixi-airgap $*' with an installed pixi-airgap" >&2
