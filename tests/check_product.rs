@@ -738,3 +738,73 @@ fn preflight_in_the_image_refuses_a_v7_lock_for_pixi_015_only_pixi015() {
         }
     }
 }
+
+/// The pixi on PATH (the test bed's host copy of pixi 0.15.2) against the lock's format and the
+/// project's `requires-pixi`, recorded in the product's facts.
+#[test]
+fn preflight_judges_the_pixi_on_path_against_the_lock_and_requires_pixi() {
+    let home = std::env::var_os("HOME").expect("HOME");
+    let pixi = Path::new(&home).join(".cache/pixi-airgap-testbed/bin/pixi-0.15.2");
+    assert!(
+        pixi.is_file(),
+        "`{}` is missing: run scripts/testbed.sh (it keeps a host copy of each test-bed pixi)",
+        pixi.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    symlink(&pixi, bin.join("pixi")).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    // The format-4 product: this pixi reads it, and is the build's.
+    let out = preflight(product(), &path);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(
+            "preflight: nothing found that stops an install on this machine (0 warning(s))"
+        ),
+        "{err}"
+    );
+    // A format-7 lock: pixi 0.15 cannot read it, and the check says so instead of pixi failing.
+    let v7 = make_product_from(&dir.path().join("v7"), LOCK_V7_NEW_GLIBC, 7);
+    let out = preflight(&v7, &path);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "pixi.lock is lock format 7, which needs pixi 0.68.0 or newer; '{}' is pixi 0.15.2 and cannot read it",
+            bin.join("pixi").display()
+        )),
+        "{err}"
+    );
+    // requires-pixi: met, unmet, and a spec beyond the script (a warning).
+    for (spec, code, says) in [
+        (">=0.15, <1", 0, None),
+        (
+            ">=0.40",
+            2,
+            Some("error: the project has requires-pixi = \">=0.40\"; '"),
+        ),
+        (
+            "~=0.15.0",
+            0,
+            Some("warning: cannot judge requires-pixi = \"~=0.15.0\" here"),
+        ),
+    ] {
+        let copy = copy_product(&dir.path().join(format!("req-{code}-{}", spec.len())));
+        let facts = copy.join("product-facts.txt");
+        let now = std::fs::read_to_string(&facts).unwrap();
+        std::fs::write(
+            &facts,
+            now.replace("requires_pixi=\n", &format!("requires_pixi={spec}\n")),
+        )
+        .unwrap();
+        rehash(&copy, "product-facts.txt");
+        let out = preflight(&copy, &path);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{spec}: {err}");
+        if let Some(says) = says {
+            assert!(err.contains(says), "{spec}: {err}");
+        }
+    }
+}
