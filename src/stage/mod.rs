@@ -627,16 +627,22 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
         stats.entries,
         stats.bytes as f64 / (1024.0 * 1024.0)
     );
-    if !stats.special.is_empty() {
+    if stats.special_count > 0 {
+        let more = stats.special_count - stats.special.len() as u64;
         tracing::warn!(
-            "left out {} special file(s) (FIFOs, devices) the container made: {}",
-            stats.special.len(),
+            "left out {} special file(s) (FIFOs, devices) the container made: {}{}",
+            stats.special_count,
             stats
                 .special
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         );
     }
     if stats.sanitized_modes > 0 {

@@ -22,8 +22,10 @@ pub struct ExtractStats {
     pub entries: u64,
     pub skipped: u64,
     pub bytes: u64,
-    /// FIFOs, devices and other special files that were left out (paths inside the archive).
+    /// FIFOs, devices and other special files that were left out (paths inside the archive):
+    /// the first [`SPECIAL_LISTED`] of them; `special_count` counts them all.
     pub special: Vec<PathBuf>,
+    pub special_count: u64,
     /// Files whose setuid/setgid/sticky or world-write bits were dropped.
     pub sanitized_modes: u64,
 }
@@ -35,6 +37,10 @@ pub struct ExtractLimits {
     pub max_bytes: u64,
     pub max_entries: u64,
 }
+
+/// How many left-out special files [`ExtractStats::special`] names (a hostile archive can hold
+/// millions).
+pub const SPECIAL_LISTED: usize = 20;
 
 /// Environment variables that override [`ExtractLimits`] (read by the caller; named in the
 /// error that a limit was passed).
@@ -165,6 +171,18 @@ pub fn extract_reader<R: Read>(
             },
             None => path,
         };
+        // Every entry counts toward the limit, written or not: a stream of millions of skipped
+        // or special entries costs time and memory too.
+        if stats.entries + stats.skipped >= limits.max_entries {
+            return Err(refuse(
+                &path,
+                &format!(
+                    "the archive passes the extraction limit of {} entries (raise it with \
+                     {MAX_ENTRIES_VAR})",
+                    limits.max_entries
+                ),
+            ));
+        }
         if skip(&path) {
             stats.skipped += 1;
             continue;
@@ -222,14 +240,17 @@ pub fn extract_reader<R: Read>(
             }
             // Extended headers are consumed by the tar reader; anything else is special.
             _ => {
-                stats.special.push(path);
+                if stats.special.len() < SPECIAL_LISTED {
+                    stats.special.push(path);
+                }
+                stats.special_count += 1;
                 stats.skipped += 1;
                 continue;
             }
         }
         stats.entries += 1;
         stats.bytes += entry.size();
-        if stats.bytes > limits.max_bytes || stats.entries > limits.max_entries {
+        if stats.bytes > limits.max_bytes {
             return Err(refuse(
                 &path,
                 &format!(
@@ -897,6 +918,49 @@ mod tests {
         let data = hostile(&[("elsewhere/a", T::Regular, 0o644, "x")]);
         let (_tmp, r) = extract(&data);
         assert!(r.unwrap_err().is::<RefusedEntry>());
+    }
+
+    /// Safety round 2, item 4: skipped and special entries count toward the entry limit, and the
+    /// list of special files stays short however many there are.
+    #[test]
+    fn every_entry_counts_and_the_special_list_is_bounded() {
+        let names: Vec<String> = (0..50).map(|i| format!("wd/pipe{i}")).collect();
+        let entries: Vec<_> = names
+            .iter()
+            .map(|n| (n.as_str(), T::Fifo, 0o644, ""))
+            .collect();
+        let data = hostile(&entries);
+        let (tmp, r) = extract(&data);
+        let stats = r.unwrap();
+        assert_eq!(stats.special_count, 50);
+        assert_eq!(stats.special.len(), SPECIAL_LISTED);
+        drop(tmp);
+        let tmp = tempfile::tempdir().unwrap();
+        let limits = ExtractLimits {
+            max_bytes: 1 << 20,
+            max_entries: 10,
+        };
+        let err = extract_reader(
+            data.as_slice(),
+            tmp.path(),
+            Some(Path::new("wd")),
+            None,
+            limits,
+            |_| false,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(MAX_ENTRIES_VAR), "{err}");
+        // Entries the caller skips count as well.
+        let err = extract_reader(
+            data.as_slice(),
+            tmp.path(),
+            Some(Path::new("wd")),
+            None,
+            limits,
+            |_| true,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(MAX_ENTRIES_VAR), "{err}");
     }
 
     #[test]
