@@ -122,3 +122,32 @@ pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("failed to read `{}`", path.display()))?;
     Ok(hex(&hasher.finalize()))
 }
+
+/// A path's bytes with everything outside printable ASCII escaped (`caf\xe9`), for messages
+/// about names that are not UTF-8 (or hold control characters).
+#[cfg(unix)]
+pub fn escaped(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().escape_ascii().to_string()
+}
+
+#[cfg(not(unix))]
+pub fn escaped(path: &Path) -> String {
+    path.display().to_string().escape_default().to_string()
+}
+
+/// Refuses (exit 2) a name that is not valid UTF-8: a product's manifest, checksums and scripts
+/// name every file in UTF-8, so such a file could be staged but never made into a product.
+/// `whose` says where it was found (`the project`, `the container's workdir`).
+pub fn require_utf8_name(path: &Path, whose: &str) -> anyhow::Result<()> {
+    if path.to_str().is_some() {
+        return Ok(());
+    }
+    Err(crate::exit::InputError::new(format!(
+        "`{}` in {whose} has a name that is not valid UTF-8 (shown escaped); a product names \
+         every file in UTF-8",
+        escaped(path)
+    ))
+    .with_hint("rename it (or leave it out with an exclude pattern), then stage again")
+    .into())
+}

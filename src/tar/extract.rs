@@ -187,6 +187,16 @@ pub fn extract_reader<R: Read>(
             stats.skipped += 1;
             continue;
         }
+        // A product names every file in UTF-8: such a name could land here but never ship.
+        if path.to_str().is_none() {
+            return Err(RefusedEntry {
+                path: crate::fsutil::escaped(&path),
+                why: "its name is not valid UTF-8 (shown escaped); a product names every file \
+                      in UTF-8"
+                    .to_string(),
+            }
+            .into());
+        }
         let kind = entry.header().entry_type();
         let mut rewritten: Option<PathBuf> = None;
         match kind {
@@ -961,6 +971,25 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains(MAX_ENTRIES_VAR), "{err}");
+    }
+
+    /// Safety round 2, item 16: a name that is not UTF-8 is refused, shown escaped.
+    #[test]
+    fn names_that_are_not_utf8_are_refused() {
+        let mut b = ::tar::Builder::new(Vec::new());
+        let mut h = ::tar::Header::new_gnu();
+        h.set_entry_type(T::Regular);
+        h.set_mode(0o644);
+        h.set_size(1);
+        let name = b"wd/caf\xe9";
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        let data = b.into_inner().unwrap();
+        let (_tmp, r) = extract(&data);
+        let err = r.unwrap_err();
+        assert!(err.is::<RefusedEntry>(), "{err:#}");
+        assert!(err.to_string().contains("`caf\\xe9`"), "{err}");
     }
 
     #[test]
