@@ -151,3 +151,36 @@ pub fn require_utf8_name(path: &Path, whose: &str) -> anyhow::Result<()> {
     .with_hint("rename it (or leave it out with an exclude pattern), then stage again")
     .into())
 }
+
+/// Opens a file for reading without following a link at its own name (`O_NOFOLLOW`), and checks
+/// through the open file that it is a plain file: what is then read, hashed or scanned is what
+/// was checked, even when the path is replaced in between.
+pub fn open_no_follow(path: &Path) -> anyhow::Result<(std::fs::File, std::fs::Metadata)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path).with_context(|| {
+        format!(
+            "failed to open `{}` (a link in its place is not followed)",
+            path.display()
+        )
+    })?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("failed to stat `{}`", path.display()))?;
+    if !meta.is_file() {
+        anyhow::bail!("`{}` is no longer a plain file", path.display());
+    }
+    Ok((file, meta))
+}
+
+/// The sha256 of what is read from `reader`, and how many bytes that was.
+pub fn sha256_reader(mut reader: impl std::io::Read) -> std::io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut reader, &mut hasher)?;
+    Ok((hex(&hasher.finalize()), size))
+}

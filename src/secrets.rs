@@ -548,12 +548,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Reads `path` when it is a file under [`CONTENT_LIMIT`] and runs [`content_finding`] on it.
 pub fn file_content_finding(path: &Path) -> anyhow::Result<Option<&'static str>> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("failed to open `{}`", path.display()))?;
-    let meta = file
-        .metadata()
-        .with_context(|| format!("failed to stat `{}`", path.display()))?;
-    if !meta.is_file() || meta.len() >= CONTENT_LIMIT {
+    // Opened once, without following a link: what is scanned is the file the walk saw.
+    let (file, meta) = crate::fsutil::open_no_follow(path)?;
+    if meta.len() >= CONTENT_LIMIT {
         return Ok(None);
     }
     let mut data = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));

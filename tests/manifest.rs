@@ -206,3 +206,40 @@ fn bad_manifests_stop_verify_product_before_anything_starts() {
         "manifest attacks: {tried} bad manifests tried (exit 2 before any container)"
     ));
 }
+
+/// Safety round 2, item 12: the proof's upload hashes what it streams. A file changed (or
+/// replaced by a link) after `check` read it stops the upload; before, the upload opened the
+/// path again and shipped whatever was there.
+#[test]
+fn the_upload_hashes_what_it_streams_and_follows_no_link() {
+    use pixi_airgap::product::manifest::{check, manifest_entries};
+    use pixi_airgap::tar::write::{write_tar, Owner};
+    let tmp = tempfile::tempdir().unwrap();
+    let product = made_product(tmp.path());
+    check(&product).unwrap();
+    let upload = || {
+        let entries = manifest_entries(&product, Path::new("p")).unwrap();
+        write_tar(entries, Owner::ROOT, Vec::new())
+    };
+    upload().unwrap();
+    let tool = product.join("pkg-cache/pkgs/a-1-0/bin/tool");
+    assert!(tool.is_file(), "the fixture's package file moved");
+    // Same size, other bytes: only the hash of what is streamed can tell.
+    std::fs::write(&tool, "#!/bin/XX\n").unwrap();
+    let err = upload().unwrap_err();
+    assert!(
+        format!("{err:#}").contains("changed after it was checked"),
+        "{err:#}"
+    );
+    // The right bytes behind a link: the link is not followed.
+    let outside = tmp.path().join("outside-tool");
+    std::fs::write(&outside, "#!/bin/sh\n").unwrap();
+    std::fs::remove_file(&tool).unwrap();
+    std::os::unix::fs::symlink(&outside, &tool).unwrap();
+    let err = upload().unwrap_err();
+    assert!(
+        format!("{err:#}").contains("a link in its place is not followed"),
+        "{err:#}"
+    );
+    common::record_count("re-opened files: 2 swaps after the check refused");
+}

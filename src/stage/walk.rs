@@ -56,7 +56,18 @@ pub fn plan_filtered(
         Ok(true)
     })?;
     report.skipped_special.extend(plan.special);
-    Ok((plan.entries, report))
+    // The scan read each small file once; the upload reads it again, so it scans again what it
+    // streams (a file changed in between stops the upload).
+    let mut entries = plan.entries;
+    for entry in &mut entries {
+        if let EntryKind::File { .. } = entry.kind {
+            let rel = entry.path.strip_prefix(prefix).unwrap_or(&entry.path);
+            if filter.scans_content(rel) {
+                entry.check = Some(crate::tar::write::FileCheck::NoSecret);
+            }
+        }
+    }
+    Ok((entries, report))
 }
 
 /// Re-packs a tar stream from the engine as it passes, into `out`: the first path component of
