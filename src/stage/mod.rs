@@ -329,7 +329,7 @@ async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<E
             );
             let root = plan.workdir.root();
             let spool = tempfile::Builder::new()
-                .prefix(".stage-spool-")
+                .prefix(crate::workdir::SPOOL_PREFIX)
                 .suffix(".tar")
                 .tempfile_in(root)
                 .with_context(|| {
@@ -487,7 +487,7 @@ async fn copy_pixi(
         .context("pixi's path in the container has no file name")?;
     let root = workdir.root();
     let incoming = tempfile::Builder::new()
-        .prefix(".pixi-bin-incoming-")
+        .prefix(crate::workdir::PIXI_BIN_INCOMING_PREFIX)
         .tempdir_in(root)
         .with_context(|| format!("failed to create a folder in `{}`", root.display()))?;
     tracing::info!("copying {}:{source} to bundle it", container.short_id());
