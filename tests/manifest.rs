@@ -13,6 +13,13 @@ use common::stderr;
 /// A staged workdir as stage-host leaves it (no container needed), made into a product by the
 /// real binary.
 fn made_product(root: &Path) -> PathBuf {
+    let (product, out) = made_product_with(root, |_| {});
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    product
+}
+
+/// [`made_product`], with `setup` adding to the workdir first; returns make-product's output.
+fn made_product_with(root: &Path, setup: impl FnOnce(&Path)) -> (PathBuf, std::process::Output) {
     let wd = root.join("wd");
     let project = wd.join("project/demo");
     std::fs::create_dir_all(&project).unwrap();
@@ -36,6 +43,7 @@ fn made_product(root: &Path) -> PathBuf {
         "result": "success"
     });
     std::fs::write(wd.join("out/stage.json"), stage.to_string()).unwrap();
+    setup(&wd);
     let product = root.join("product");
     let out = common::pixi_airgap(&[
         "make-product",
@@ -46,8 +54,7 @@ fn made_product(root: &Path) -> PathBuf {
         "--output",
         &product.display().to_string(),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    product
+    (product, out)
 }
 
 fn edit_manifest(product: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
@@ -242,4 +249,28 @@ fn the_upload_hashes_what_it_streams_and_follows_no_link() {
         "{err:#}"
     );
     common::record_count("re-opened files: 2 swaps after the check refused");
+}
+
+/// Safety round 2, item 20: names that differ only in case (ncurses' terminfo `E/` and `e/`)
+/// are listed in a warning by make-product; they break on case-insensitive media.
+#[test]
+fn make_product_warns_about_names_that_differ_only_in_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_product, out) = made_product_with(tmp.path(), |wd| {
+        let terminfo = wd.join("pixi-cache/pkgs/ncurses-6.4-0/share/terminfo");
+        for (dir, file) in [("E", "Eterm"), ("e", "eterm"), ("x", "xterm")] {
+            std::fs::create_dir_all(terminfo.join(dir)).unwrap();
+            std::fs::write(terminfo.join(dir).join(file), "x").unwrap();
+        }
+    });
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("1 name(s) that differ only in case")
+            && err.contains(
+                "pkg-cache/pkgs/ncurses-6.4-0/share/terminfo/E  and  pkg-cache/pkgs/ncurses-6.4-0/share/terminfo/e"
+            ),
+        "{err}"
+    );
+    common::record_count("case clashes: 1 pair listed by make-product");
 }
