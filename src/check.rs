@@ -204,8 +204,39 @@ pub fn run(project_dir: &Path, inputs: &CheckInputs) -> anyhow::Result<CheckRepo
         .with_context(|| format!("failed to read `{}`", manifest.path.display()))?;
     let facts = ManifestFacts::parse(manifest.kind, &text, &inputs.platform)?;
     let environments = manifest.select_environments(&inputs.environments)?;
-    Ok(check(project_dir, &facts, &lock, &environments, inputs))
+    let mut report = check(project_dir, &facts, &lock, &environments, inputs);
+    report.findings.extend(project_case_clashes(project_dir)?);
+    Ok(report)
 }
+
+/// Names in the project (as it would be staged: the default filter, no earlier workdir) that
+/// differ only in case: a case-insensitive transfer medium keeps one of each pair.
+fn project_case_clashes(project_dir: &Path) -> anyhow::Result<Option<Finding>> {
+    let filter = crate::stage::filter::StageFilter::new(&[], &[])?;
+    let found = crate::case_clash::find(project_dir, |rel| {
+        filter.exclusion(rel).is_some() || crate::workdir::is_marked(&project_dir.join(rel))
+    })?;
+    Ok((!found.is_empty()).then(|| {
+        Finding::new(
+            Severity::Warning,
+            "case-clash",
+            "project files",
+            format!(
+                "{} name(s) differ only in case and break on case-insensitive media \
+                 (FAT/exFAT, macOS and Windows defaults):\n{}",
+                found.count,
+                found.lines()
+            ),
+            "rename one of each pair, or carry the product as an archive or on case-sensitive media",
+        )
+    }))
+}
+
+/// Conda packages known to hold names that differ only in case.
+const CASE_CLASH_PACKAGES: &[(&str, &str)] = &[(
+    "ncurses",
+    "its terminfo database has folders and entries that differ only in case (`E/` and `e/`, ...)",
+)];
 
 fn check(
     project_dir: &Path,
@@ -271,6 +302,18 @@ fn check(
         for pkg in packages {
             if !seen.insert((pkg.kind, pkg.location.clone())) {
                 continue;
+            }
+            if let Some((name, why)) = CASE_CLASH_PACKAGES
+                .iter()
+                .find(|(name, _)| pkg.kind == PackageKind::Conda && pkg.name == *name)
+            {
+                findings.push(Finding::new(
+                    Severity::Warning,
+                    "case-clash",
+                    format!("{name} {}", pkg.version.as_deref().unwrap_or("")).trim().to_string(),
+                    format!("{why}: a case-insensitive medium (FAT/exFAT, macOS and Windows defaults) keeps one of each"),
+                    "carry the product as its archive (`pack`, or a tar) or on case-sensitive media; make-product lists the names",
+                ));
             }
             findings.extend(package_findings(project_dir, facts, pkg, inputs));
         }

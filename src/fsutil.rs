@@ -122,3 +122,65 @@ pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("failed to read `{}`", path.display()))?;
     Ok(hex(&hasher.finalize()))
 }
+
+/// A path's bytes with everything outside printable ASCII escaped (`caf\xe9`), for messages
+/// about names that are not UTF-8 (or hold control characters).
+#[cfg(unix)]
+pub fn escaped(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().escape_ascii().to_string()
+}
+
+#[cfg(not(unix))]
+pub fn escaped(path: &Path) -> String {
+    path.display().to_string().escape_default().to_string()
+}
+
+/// Refuses (exit 2) a name that is not valid UTF-8: a product's manifest, checksums and scripts
+/// name every file in UTF-8, so such a file could be staged but never made into a product.
+/// `whose` says where it was found (`the project`, `the container's workdir`).
+pub fn require_utf8_name(path: &Path, whose: &str) -> anyhow::Result<()> {
+    if path.to_str().is_some() {
+        return Ok(());
+    }
+    Err(crate::exit::InputError::new(format!(
+        "`{}` in {whose} has a name that is not valid UTF-8 (shown escaped); a product names \
+         every file in UTF-8",
+        escaped(path)
+    ))
+    .with_hint("rename it (or leave it out with an exclude pattern), then stage again")
+    .into())
+}
+
+/// Opens a file for reading without following a link at its own name (`O_NOFOLLOW`), and checks
+/// through the open file that it is a plain file: what is then read, hashed or scanned is what
+/// was checked, even when the path is replaced in between.
+pub fn open_no_follow(path: &Path) -> anyhow::Result<(std::fs::File, std::fs::Metadata)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path).with_context(|| {
+        format!(
+            "failed to open `{}` (a link in its place is not followed)",
+            path.display()
+        )
+    })?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("failed to stat `{}`", path.display()))?;
+    if !meta.is_file() {
+        anyhow::bail!("`{}` is no longer a plain file", path.display());
+    }
+    Ok((file, meta))
+}
+
+/// The sha256 of what is read from `reader`, and how many bytes that was.
+pub fn sha256_reader(mut reader: impl std::io::Read) -> std::io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut reader, &mut hasher)?;
+    Ok((hex(&hasher.finalize()), size))
+}

@@ -17,6 +17,7 @@
 #![deny(clippy::print_stdout)]
 
 pub mod atomic;
+pub mod case_clash;
 pub mod check;
 pub mod cli;
 pub mod commands;

@@ -7,14 +7,18 @@
 //! - [`content_finding`]: for small text files, private-key blocks and token formats that are
 //!   specific enough to be trusted (a fixed prefix, a fixed alphabet, a minimum length). A hit
 //!   excludes the file like a named secret.
-//! - [`scan_url_credentials`]: `scheme://user:pass@host` and `scheme://token@host` in the pixi files
-//!   that are staged as they are (`.pixi/config.toml`, the manifest, `pixi.lock`). Findings name the
-//!   file and line, never the secret.
+//! - [`scan_url_credentials`]: `scheme://user:pass@host`, `scheme://token@host` and channel
+//!   tokens in the path (`scheme://host/t/<token>/channel`) in the files that configure package
+//!   downloads and are staged as they are (`.pixi/config.toml`, the manifest, `pixi.lock`, and
+//!   beside them `pixi.toml`/`pyproject.toml` whichever is not the manifest, `pip.conf`,
+//!   `.condarc`, `uv.toml`, ...: [`PROJECT_CONFIG_FILES`]). Findings name the file and line,
+//!   never the secret.
 //!
 //! The lists were written for this tool after reading public secret-scanning rule sets; they err
 //! on the side of leaving a file out, because `--include-secret` brings a file back and a leaked
 //! key cannot be taken back.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
@@ -544,12 +548,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Reads `path` when it is a file under [`CONTENT_LIMIT`] and runs [`content_finding`] on it.
 pub fn file_content_finding(path: &Path) -> anyhow::Result<Option<&'static str>> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("failed to open `{}`", path.display()))?;
-    let meta = file
-        .metadata()
-        .with_context(|| format!("failed to stat `{}`", path.display()))?;
-    if !meta.is_file() || meta.len() >= CONTENT_LIMIT {
+    // Opened once, without following a link: what is scanned is the file the walk saw.
+    let (file, meta) = crate::fsutil::open_no_follow(path)?;
+    if meta.len() >= CONTENT_LIMIT {
         return Ok(None);
     }
     let mut data = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
@@ -568,9 +569,10 @@ pub struct UrlCredential {
     pub masked: String,
 }
 
-/// Finds `scheme://user:password@host` and `scheme://token@host` in `text`. A user name alone is
-/// only accepted for SSH (`ssh://git@host`); placeholders (`$VAR`, `${VAR}`, `{{ var }}`) are not
-/// credentials.
+/// Finds `scheme://user:password@host`, `scheme://token@host` and channel tokens
+/// (`scheme://host/t/<token>/...`, the form conda channels take a token in) in `text`. A user name
+/// alone is only accepted for SSH (`ssh://git@host`); placeholders (`$VAR`, `${VAR}`, `{{ var }}`,
+/// `<token>`) are not credentials.
 pub fn scan_url_credentials(text: &str) -> Vec<UrlCredential> {
     let mut found = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -595,59 +597,126 @@ pub fn scan_url_credentials(text: &str) -> Vec<UrlCredential> {
                 })
                 .unwrap_or(rest.len());
             let authority = &rest[..end];
-            let Some(at) = authority.rfind('@') else {
-                continue;
+            let (userinfo, host) = match authority.rfind('@') {
+                Some(at) => (&authority[..at], &authority[at + 1..]),
+                None => ("", authority),
             };
-            let (userinfo, host) = (&authority[..at], &authority[at + 1..]);
-            if userinfo.is_empty() || host.is_empty() {
-                continue;
+            if !userinfo.is_empty() && !host.is_empty() {
+                let secret = match userinfo.split_once(':') {
+                    Some((_, password)) => password,
+                    None if scheme.to_ascii_lowercase().contains("ssh") => "",
+                    None => userinfo,
+                };
+                if !secret.is_empty() && !is_placeholder(secret) {
+                    found.push(UrlCredential {
+                        line: index + 1,
+                        masked: format!("{scheme}://***@{host}"),
+                    });
+                    continue;
+                }
             }
-            let secret = match userinfo.split_once(':') {
-                Some((_, password)) => password,
-                None if scheme.to_ascii_lowercase().contains("ssh") => continue,
-                None => userinfo,
-            };
-            if secret.is_empty() || is_placeholder(secret) {
-                continue;
+            // The path, up to where the URL ends: a `/t/<token>` segment is a channel token.
+            let url_end = rest
+                .find(|c: char| c.is_whitespace() || "\"'<>`,;()[]".contains(c) || c.is_control())
+                .unwrap_or(rest.len());
+            let path = &rest[end.min(url_end)..url_end];
+            let mut at = 0;
+            while let Some(t) = path[at..].find("/t/") {
+                let token_start = at + t + 3;
+                let token_end = path[token_start..]
+                    .find(['/', '?', '#'])
+                    .map_or(path.len(), |e| token_start + e);
+                if channel_token(&path[token_start..token_end]) {
+                    found.push(UrlCredential {
+                        line: index + 1,
+                        masked: format!("{scheme}://{host}{}/t/***", &path[..at + t]),
+                    });
+                    break;
+                }
+                at = token_start;
             }
-            found.push(UrlCredential {
-                line: index + 1,
-                masked: format!("{scheme}://***@{host}"),
-            });
         }
     }
     found
 }
 
-fn is_placeholder(value: &str) -> bool {
-    value.starts_with('$') || value.starts_with("{{") || value.starts_with("%(")
+/// Whether a path segment after `/t/` looks like a channel token rather than a word (a forum's
+/// `/t/some-topic/`): long, of a token's alphabet, with digits and letters both.
+fn channel_token(segment: &str) -> bool {
+    let digits = segment.bytes().filter(u8::is_ascii_digit).count();
+    let letters = segment.bytes().filter(u8::is_ascii_alphabetic).count();
+    segment.len() >= 12
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && digits >= 2
+        && letters >= 2
+        && !is_placeholder(segment)
 }
+
+fn is_placeholder(value: &str) -> bool {
+    value.starts_with('$')
+        || value.starts_with("{{")
+        || value.starts_with("%(")
+        || value.starts_with('<')
+}
+
+/// Files beside the manifest that configure where packages come from, scanned for credentials
+/// in URLs as well (relative to the project folder; the manifest itself is skipped here).
+pub const PROJECT_CONFIG_FILES: &[&str] = &[
+    "pixi.toml",
+    "pyproject.toml",
+    "pip.conf",
+    "pip.ini",
+    ".pip/pip.conf",
+    ".config/pip/pip.conf",
+    ".condarc",
+    "condarc",
+    ".config/conda/condarc",
+    "uv.toml",
+    ".config/uv/uv.toml",
+    ".pypirc",
+];
 
 /// One pixi file to scan: how to name it to the user, and where to read it.
 #[derive(Debug, Clone)]
 pub struct ScannedFile<'a> {
     pub label: String,
-    pub path: &'a Path,
+    pub path: Cow<'a, Path>,
 }
 
-/// The pixi files that are staged unfiltered, labelled relative to `project_dir`.
+/// The pixi files that are staged unfiltered, and the other download configuration beside them
+/// ([`PROJECT_CONFIG_FILES`]), labelled relative to `project_dir`.
 pub fn pixi_files<'a>(
     config: &'a Path,
     manifest: &'a Path,
     lock: &'a Path,
     project_dir: &Path,
 ) -> Vec<ScannedFile<'a>> {
-    [config, manifest, lock]
+    let label = |path: &Path| {
+        path.strip_prefix(project_dir)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    };
+    let mut files: Vec<ScannedFile<'a>> = [config, manifest, lock]
         .into_iter()
         .map(|path| ScannedFile {
-            label: path
-                .strip_prefix(project_dir)
-                .unwrap_or(path)
-                .display()
-                .to_string(),
-            path,
+            label: label(path),
+            path: Cow::Borrowed(path),
         })
-        .collect()
+        .collect();
+    for name in PROJECT_CONFIG_FILES {
+        let path = project_dir.join(name);
+        if files.iter().any(|f| f.path.as_ref() == path.as_path()) {
+            continue;
+        }
+        files.push(ScannedFile {
+            label: label(&path),
+            path: Cow::Owned(path),
+        });
+    }
+    files
 }
 
 /// Scans the given files for credentials in URLs. Findings are an [`InputError`] naming each file
@@ -659,7 +728,7 @@ pub fn check_url_credentials(
 ) -> anyhow::Result<Vec<String>> {
     let mut findings = Vec::new();
     for file in files {
-        let text = match std::fs::read(file.path) {
+        let text = match std::fs::read(&file.path) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
             Err(err) => {
@@ -823,6 +892,19 @@ pep508 = \"pkg @ https://files.example/pkg.whl\"
         for hit in &hits {
             assert!(!hit.masked.contains("hunter2") && !hit.masked.contains("abc123"));
         }
+        // Channel tokens in the path; a forum topic and a placeholder are not tokens.
+        let text = "\
+channels = [\"https://conda.example/t/ab-12cd34ef-5678-90ab/private-channel\"]
+url: https://conda.example/t/Zq81kLm0pX3vB7nQ/label/main/linux-64/pkg-1.0-0.conda
+forum = \"https://discuss.example/t/how-to-stage-offline/1234\"
+template = \"https://conda.example/t/<token>/channel\"
+env = \"https://conda.example/t/${TOKEN}/channel\"
+";
+        let hits = scan_url_credentials(text);
+        let lines: Vec<usize> = hits.iter().map(|h| h.line).collect();
+        assert_eq!(lines, [1, 2], "{hits:?}");
+        assert_eq!(hits[0].masked, "https://conda.example/t/***");
+        assert!(!hits[1].masked.contains("Zq81"));
     }
 
     #[test]
@@ -832,7 +914,7 @@ pep508 = \"pkg @ https://files.example/pkg.whl\"
         std::fs::write(&path, "a = 1\nurl = \"https://u:s3cr3t@h.example/\"\n").unwrap();
         let files = [ScannedFile {
             label: ".pixi/config.toml".to_string(),
-            path: &path,
+            path: Cow::Borrowed(&path),
         }];
         let err = check_url_credentials(&files, false).unwrap_err();
         assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
@@ -844,7 +926,7 @@ pep508 = \"pkg @ https://files.example/pkg.whl\"
         check_url_credentials(
             &[ScannedFile {
                 label: "m".to_string(),
-                path: &missing,
+                path: Cow::Borrowed(&missing),
             }],
             false,
         )

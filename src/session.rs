@@ -208,6 +208,8 @@ impl Session {
         out: &Path,
         log_name: &str,
     ) -> anyhow::Result<(ExecOutput, f64)> {
+        // Checked before the log exists: a bad value is the user's input, not a failed run.
+        let limit = crate::docker::LogLimit::from_env().map_err(InputError::new)?;
         let path = out.join(log_name);
         let mut log = File::create(&path)
             .with_context(|| format!("failed to create `{}`", path.display()))?;
@@ -215,7 +217,7 @@ impl Session {
             .with_context(|| format!("failed to write `{}`", path.display()))?;
         let started = Instant::now();
         let spinner = crate::progress::spinner(exec.display());
-        let result = self.container.exec(exec, Some(&mut log)).await;
+        let result = self.container.exec_capped(exec, &mut log, limit).await;
         spinner.finish_and_clear();
         Ok((result?, started.elapsed().as_secs_f64()))
     }
@@ -231,8 +233,10 @@ impl Session {
         log_name: &str,
     ) -> anyhow::Result<VerificationReport> {
         tracing::info!("verifying in `{environment}` with {}", spec.describe());
-        let (result, seconds) = self.exec_logged(exec, out, log_name).await?;
-        let verdict = spec.judge(result.exit_code, &result.text());
+        // The expected text is looked for as the output streams: only its tail is kept.
+        let exec = exec.clone().expect(spec.expect.clone());
+        let (result, seconds) = self.exec_logged(&exec, out, log_name).await?;
+        let verdict = spec.verdict(result.exit_code, result.expect_found);
         if verdict.passed {
             tracing::info!("verification passed");
         } else {

@@ -164,6 +164,13 @@ impl VerifySpec {
             .expect
             .as_ref()
             .map(|text| output.contains(text.as_str()));
+        self.verdict(exit_code, expect_found)
+    }
+
+    /// Judges a finished run whose output was searched as it streamed (`expect_found`: whether
+    /// the expected text was seen, `None` when none was asked for).
+    pub fn verdict(&self, exit_code: i64, expect_found: Option<bool>) -> VerifyVerdict {
+        let expect_found = self.expect.as_ref().map(|_| expect_found == Some(true));
         VerifyVerdict {
             exit_code,
             expect_found,

@@ -338,3 +338,40 @@ fn the_sbom_lists_pypi_packages_only_modern_pixi() {
     find("pkg:pypi/python-dateutil@2.9.0.post0");
     find("pkg:conda/python@3.11.2?subdir=linux-64");
 }
+
+/// Safety round 2, item 20: `check` warns about project files whose names differ only in case,
+/// and about packages known to carry such names (ncurses' terminfo), listing them; exit 0.
+#[test]
+fn check_warns_about_names_that_differ_only_in_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("multi-env");
+    copy_tree(&lock_fixture("v4-multi"), &project);
+    let lock = std::fs::read_to_string(project.join("pixi.lock")).unwrap();
+    std::fs::write(
+        project.join("pixi.lock"),
+        lock.replace("name: airgap-hello", "name: ncurses"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(project.join("docs")).unwrap();
+    std::fs::write(project.join("docs/README.md"), "a").unwrap();
+    std::fs::write(project.join("docs/readme.md"), "b").unwrap();
+    // Not staged, so not a problem: pixi's own folder.
+    std::fs::create_dir_all(project.join(".pixi/envs/default/X")).unwrap();
+    std::fs::create_dir_all(project.join(".pixi/envs/default/x")).unwrap();
+    let dir = project.display().to_string();
+    let output = pixi_airgap(&["check", "--project-dir", &dir, "--json"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let clashes: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "case-clash")
+        .collect();
+    assert_eq!(clashes.len(), 2, "{err}");
+    assert!(err.contains("docs/README.md  and  docs/readme.md"), "{err}");
+    assert!(err.contains("ncurses 1.0.0 [case-clash]"), "{err}");
+    assert!(!err.contains(".pixi/envs"), "{err}");
+    record_count("case clashes: 2 kinds warned about by check");
+}

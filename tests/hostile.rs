@@ -87,6 +87,14 @@ fn hostile_containers_are_refused_or_sanitized_and_nothing_outside_changes() {
         ("resources-link", vec![], "leaves the extracted tree"),
         ("deep-relative-link", vec![], "leaves the extracted tree"),
         ("absolute-link", vec![], "leaves the extracted tree"),
+        // Safety round 2, item 3: a chain that dangles while extracting.
+        ("dangling-chain", vec![], "outside the extracted tree"),
+        // Safety round 2, item 4: left-out special files count toward the entry limit.
+        (
+            "many-fifos",
+            vec![("PIXI_AIRGAP_MAX_EXTRACT_ENTRIES", "200")],
+            "passes the extraction limit",
+        ),
         (
             "sparse-huge",
             vec![("PIXI_AIRGAP_MAX_EXTRACT_BYTES", "67108864")],

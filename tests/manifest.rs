@@ -13,6 +13,13 @@ use common::stderr;
 /// A staged workdir as stage-host leaves it (no container needed), made into a product by the
 /// real binary.
 fn made_product(root: &Path) -> PathBuf {
+    let (product, out) = made_product_with(root, |_| {});
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    product
+}
+
+/// [`made_product`], with `setup` adding to the workdir first; returns make-product's output.
+fn made_product_with(root: &Path, setup: impl FnOnce(&Path)) -> (PathBuf, std::process::Output) {
     let wd = root.join("wd");
     let project = wd.join("project/demo");
     std::fs::create_dir_all(&project).unwrap();
@@ -36,6 +43,7 @@ fn made_product(root: &Path) -> PathBuf {
         "result": "success"
     });
     std::fs::write(wd.join("out/stage.json"), stage.to_string()).unwrap();
+    setup(&wd);
     let product = root.join("product");
     let out = common::pixi_airgap(&[
         "make-product",
@@ -46,8 +54,7 @@ fn made_product(root: &Path) -> PathBuf {
         "--output",
         &product.display().to_string(),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    product
+    (product, out)
 }
 
 fn edit_manifest(product: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
@@ -205,4 +212,65 @@ fn bad_manifests_stop_verify_product_before_anything_starts() {
     common::record_count(&format!(
         "manifest attacks: {tried} bad manifests tried (exit 2 before any container)"
     ));
+}
+
+/// Safety round 2, item 12: the proof's upload hashes what it streams. A file changed (or
+/// replaced by a link) after `check` read it stops the upload; before, the upload opened the
+/// path again and shipped whatever was there.
+#[test]
+fn the_upload_hashes_what_it_streams_and_follows_no_link() {
+    use pixi_airgap::product::manifest::{check, manifest_entries};
+    use pixi_airgap::tar::write::{write_tar, Owner};
+    let tmp = tempfile::tempdir().unwrap();
+    let product = made_product(tmp.path());
+    check(&product).unwrap();
+    let upload = || {
+        let entries = manifest_entries(&product, Path::new("p")).unwrap();
+        write_tar(entries, Owner::ROOT, Vec::new())
+    };
+    upload().unwrap();
+    let tool = product.join("pkg-cache/pkgs/a-1-0/bin/tool");
+    assert!(tool.is_file(), "the fixture's package file moved");
+    // Same size, other bytes: only the hash of what is streamed can tell.
+    std::fs::write(&tool, "#!/bin/XX\n").unwrap();
+    let err = upload().unwrap_err();
+    assert!(
+        format!("{err:#}").contains("changed after it was checked"),
+        "{err:#}"
+    );
+    // The right bytes behind a link: the link is not followed.
+    let outside = tmp.path().join("outside-tool");
+    std::fs::write(&outside, "#!/bin/sh\n").unwrap();
+    std::fs::remove_file(&tool).unwrap();
+    std::os::unix::fs::symlink(&outside, &tool).unwrap();
+    let err = upload().unwrap_err();
+    assert!(
+        format!("{err:#}").contains("a link in its place is not followed"),
+        "{err:#}"
+    );
+    common::record_count("re-opened files: 2 swaps after the check refused");
+}
+
+/// Safety round 2, item 20: names that differ only in case (ncurses' terminfo `E/` and `e/`)
+/// are listed in a warning by make-product; they break on case-insensitive media.
+#[test]
+fn make_product_warns_about_names_that_differ_only_in_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_product, out) = made_product_with(tmp.path(), |wd| {
+        let terminfo = wd.join("pixi-cache/pkgs/ncurses-6.4-0/share/terminfo");
+        for (dir, file) in [("E", "Eterm"), ("e", "eterm"), ("x", "xterm")] {
+            std::fs::create_dir_all(terminfo.join(dir)).unwrap();
+            std::fs::write(terminfo.join(dir).join(file), "x").unwrap();
+        }
+    });
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("1 name(s) that differ only in case")
+            && err.contains(
+                "pkg-cache/pkgs/ncurses-6.4-0/share/terminfo/E  and  pkg-cache/pkgs/ncurses-6.4-0/share/terminfo/e"
+            ),
+        "{err}"
+    );
+    common::record_count("case clashes: 1 pair listed by make-product");
 }

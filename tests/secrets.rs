@@ -315,6 +315,8 @@ fn bare_project(dir: &Path) -> PathBuf {
 }
 
 const PASSWORD: &str = "pa55-fake-s3cret";
+/// A channel token in the shape conda channels take one (`/t/<token>/`); fake.
+const TOKEN: &str = "fk-0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 
 #[test]
 fn url_credentials_are_refused_before_any_container_naming_file_and_line() {
@@ -334,8 +336,37 @@ fn url_credentials_are_refused_before_any_container_naming_file_and_line() {
             format!("version: 6\nenvironments:\n  default:\n    channels:\n    - url: https://token:{PASSWORD}@conda.example/c/\npackages: []\n"),
             5,
         ),
+        // Safety round 2, item 18: channel tokens in the path, and the download configuration
+        // beside the manifest (pyproject.toml while pixi.toml is the manifest, pip, conda).
+        (
+            "pixi.toml",
+            format!("[project]\nname = \"bare\"\nchannels = [\"https://conda.example/t/{TOKEN}/private\"]\nplatforms = [\"linux-64\"]\n"),
+            3,
+        ),
+        (
+            "pixi.lock",
+            format!("version: 6\nenvironments:\n  default:\n    channels:\n    - url: https://conda.example/t/{TOKEN}/private/\npackages: []\n"),
+            5,
+        ),
+        (
+            "pyproject.toml",
+            format!("[project]\nname = \"bare\"\n[tool.uv]\nindex-url = \"https://ci:{PASSWORD}@pypi.example/simple\"\n"),
+            4,
+        ),
+        (
+            "pip.conf",
+            format!("[global]\nindex-url = https://ci:{PASSWORD}@pypi.example/simple\n"),
+            2,
+        ),
+        (
+            ".condarc",
+            format!("channels:\n  - https://conda.example/t/{TOKEN}/private\n"),
+            2,
+        ),
     ];
+    let mut tried = 0;
     for (file, content, line) in cases {
+        tried += 1;
         let tmp = tempfile::tempdir().unwrap();
         let project = bare_project(tmp.path());
         std::fs::write(project.join(file), content).unwrap();
@@ -357,7 +388,7 @@ fn url_credentials_are_refused_before_any_container_naming_file_and_line() {
         assert!(err.contains(&format!("{file}:{line}")), "{file}: {err}");
         assert!(err.contains("--allow-url-credentials"), "{file}: {err}");
         assert!(
-            !err.contains(PASSWORD),
+            !err.contains(PASSWORD) && !err.contains(TOKEN),
             "{file}: the secret was printed: {err}"
         );
         assert!(!wd.exists(), "{file}: the workdir was created");
@@ -371,10 +402,13 @@ fn url_credentials_are_refused_before_any_container_naming_file_and_line() {
         assert!(err.contains(&format!("{file}:{line}")), "{file}: {err}");
         assert!(!err.contains("would be staged"), "{file}: {err}");
         assert!(
-            !err.contains(PASSWORD),
+            !err.contains(PASSWORD) && !err.contains(TOKEN),
             "{file}: the secret was printed: {err}"
         );
     }
+    common::record_count(&format!(
+        "URL credentials: {tried} placements refused before any container"
+    ));
 }
 
 #[test]

@@ -247,7 +247,9 @@ fn stager_keeps_files_links_and_names_and_never_stages_secrets() {
     // On the host: the same, and everything else intact.
     let staged = workdir.join("project/stager");
     let mut host_files = Vec::new();
-    for entry in walkdir::WalkDir::new(&workdir) {
+    // What the output can grow: the logs in `out/` (the rest of the workdir is the cache and
+    // the helper binary, the same whatever the command prints).
+    for entry in walkdir::WalkDir::new(workdir.join("out")) {
         let entry = entry.unwrap();
         host_files.push(
             entry
@@ -602,4 +604,105 @@ fn sigint_removes_the_container() {
 #[test]
 fn sigterm_removes_the_container_too() {
     interrupt_while_verifying("-TERM", "SIGTERM");
+}
+
+/// Safety round 2, item 4: a command that prints 1.5 GB leaves pixi-airgap under 64 MiB of
+/// memory (its peak, read from /proc while it runs) and the workdir small: the log is cut at
+/// `PIXI_AIRGAP_MAX_LOG_BYTES` and says so, and the expected text, printed first, is still found.
+#[test]
+fn a_command_that_prints_gigabytes_leaves_memory_and_the_workdir_small() {
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
+    let workdir = tmp.path().join("wd");
+    let mut child = bed
+        .stage_host(Some(&server), &project, &workdir)
+        .args([
+            "--verify-expect",
+            "FIRST-LINE-MARK",
+            "--verify-run",
+            "--",
+            "sh",
+            "-c",
+            "echo FIRST-LINE-MARK; yes 'a line of output from a chatty command' | head -c 1500000000",
+        ])
+        .spawn();
+    let pid = child.id();
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
+        text
+    });
+    // VmHWM is the peak resident set so far: the last reading before the exit is the peak.
+    let mut peak_kib = 0_u64;
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let err = reader.join().unwrap();
+    eprintln!("{err}");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(peak_kib > 0, "no reading of /proc/{pid}/status");
+    assert!(
+        peak_kib < 64 * 1024,
+        "peak RSS {} MiB for 1.5 GB of output",
+        peak_kib / 1024
+    );
+    assert!(err.contains("PIXI_AIRGAP_MAX_LOG_BYTES"), "{err}");
+    let mut total = 0;
+    let mut cut_log = None;
+    // What the output can grow: the logs in `out/` (the rest of the workdir is the cache and
+    // the helper binary, the same whatever the command prints).
+    for entry in walkdir::WalkDir::new(workdir.join("out")) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let len = entry.metadata().unwrap().len();
+            total += len;
+            if len > 1 << 20 {
+                cut_log = Some(entry.path().to_path_buf());
+            }
+        }
+    }
+    assert!(total < 20 << 20, "the workdir's logs hold {total} bytes");
+    let log = cut_log.expect("a log of the chatty command");
+    let text = std::fs::read(&log).unwrap();
+    assert!(text.len() < (16 << 20) + (1 << 20), "{} bytes", text.len());
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("FIRST-LINE-MARK"));
+    assert!(
+        text.contains("passed the log limit of 16777216 bytes (PIXI_AIRGAP_MAX_LOG_BYTES)"),
+        "the cut is not said in {}",
+        log.display()
+    );
+    // The log ends with the output's end, after the note.
+    let end = &text[text.len() - 100..];
+    assert!(
+        "a line of output from a chatty command\n"
+            .repeat(5)
+            .contains(end),
+        "{end:?}"
+    );
+    record_count(&format!(
+        "unbounded output: 1.5 GB printed, peak RSS {} MiB, logs {} MiB",
+        peak_kib / 1024,
+        total >> 20
+    ));
 }

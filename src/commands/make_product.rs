@@ -86,7 +86,29 @@ pub async fn make(
     let spinner = crate::progress::spinner(format!("writing {}", options.output.display()));
     let made = tokio::task::spawn_blocking(move || crate::product::make::make(&make)).await;
     spinner.finish_and_clear();
-    made.context("the product thread failed")?
+    let made = made.context("the product thread failed")??;
+    warn_case_clashes(&options.output).await?;
+    Ok(made)
+}
+
+/// Warns about names that differ only in case in the product (they break on case-insensitive
+/// transfer media), listing them.
+async fn warn_case_clashes(product: &std::path::Path) -> anyhow::Result<()> {
+    let root = product.to_path_buf();
+    let found = tokio::task::spawn_blocking(move || crate::case_clash::find(&root, |_| false))
+        .await
+        .context("the product thread failed")??;
+    if !found.is_empty() {
+        tracing::warn!(
+            "the product holds {} name(s) that differ only in case; copied through a \
+             case-insensitive file system (FAT/exFAT media, macOS or Windows defaults) one of \
+             each pair is lost: carry the product as its archive (`pack`, or a tar), or on \
+             case-sensitive media\n{}",
+            found.count,
+            found.lines()
+        );
+    }
+    Ok(())
 }
 
 /// The `--json` report.

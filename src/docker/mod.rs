@@ -24,7 +24,10 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 
 pub use container::{max_life, Container, ContainerSpec, MAX_LIFE_VAR};
 pub use engine::EngineInfo;
-pub use exec::{exec_raw, ExecOutput, ExecSpec};
+pub use exec::{
+    exec_raw, ExecOutput, ExecSpec, LogLimit, MAX_LOG_BYTES_VAR, OUTPUT_TAIL_BYTES,
+    STDOUT_LIMIT_BYTES,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -12,7 +12,7 @@ use anyhow::Context;
 use super::{templates, ProductLayout};
 use crate::docker::ImageRecord;
 use crate::exit::InputError;
-use crate::tar::write::{walk_dir, EntryKind, TarEntry, Walked};
+use crate::tar::write::{walk_dir, EntryKind, FileCheck, TarEntry, Walked};
 use crate::verify::VerificationReport;
 
 /// Bumped when the manifest changes incompatibly.
@@ -772,12 +772,26 @@ fn record_state(
                 // (a dangling link is fine; it points nowhere outside).
                 && std::fs::canonicalize(&path).map_or(true, |real| real.starts_with(real_root))
         }
-        // A lost execute bit breaks a package's programs just like changed bytes do.
+        // A lost execute bit breaks a package's programs just like changed bytes do. Size, mode
+        // and content are read through one open file that no link leads to.
         None => {
             meta.is_file()
-                && Some(meta.len()) == record.size
-                && crate::fsutil::is_executable(&meta) == record.executable
-                && record.sha256.as_deref() == Some(crate::fsutil::sha256_file(&path)?.as_str())
+                && match crate::fsutil::open_no_follow(&path) {
+                    Err(_) => false,
+                    Ok((file, meta)) => {
+                        Some(meta.len()) == record.size
+                            && crate::fsutil::is_executable(&meta) == record.executable
+                            && record.sha256.as_deref()
+                                == Some(
+                                    crate::fsutil::sha256_reader(file)
+                                        .with_context(|| {
+                                            format!("failed to read `{}`", path.display())
+                                        })?
+                                        .0
+                                        .as_str(),
+                                )
+                    }
+                }
         }
     };
     // bootstrap-project.sh records the product's folder in envs.sh; nothing else may differ.
@@ -833,6 +847,7 @@ pub fn manifest_entries(product_dir: &Path, prefix: &Path) -> anyhow::Result<Man
             source: product_dir.join(ProductLayout::MANIFEST),
             executable: false,
         },
+        check: None,
     });
     // The checksums (so the product's own check-product.sh can run where it is uploaded) and
     // every folder of product-tree.txt (empty ones too), parents first as the list is sorted.
@@ -915,6 +930,18 @@ impl ManifestEntries {
                 .push_back(TarEntry::dir(self.prefix.join(&folder)));
             self.folders.insert(folder);
         }
+        // A file is hashed again as it is uploaded: what the proof installs is what the
+        // manifest records, even if the file changed after `check` read it. `envs.sh` is the
+        // one file bootstrap may rewrite (checked by `check`, not here).
+        let check = match (&record.symlink, record.size, &record.sha256) {
+            (None, Some(size), Some(sha256)) if record.path != ProductLayout::ENVS_SH => {
+                Some(FileCheck::Sha256 {
+                    size,
+                    sha256: sha256.clone(),
+                })
+            }
+            _ => None,
+        };
         let kind = match record.symlink {
             Some(target) => EntryKind::Symlink {
                 target: PathBuf::from(target),
@@ -927,6 +954,7 @@ impl ManifestEntries {
         self.pending.push_back(TarEntry {
             path: self.prefix.join(&record.path),
             kind,
+            check,
         });
         Ok(self.pending.pop_front())
     }

@@ -103,6 +103,11 @@ impl StageFilter {
         Some(Exclusion::Secret)
     }
 
+    /// Whether the content check applies to `rel` (not brought back by `--include-secret`).
+    pub fn scans_content(&self, rel: &Path) -> bool {
+        !self.include_secrets.is_match(rel)
+    }
+
     /// [`Self::content_exclusion`] for a file on disk (read only when it is small enough).
     pub fn file_content_exclusion(
         &self,

@@ -329,7 +329,7 @@ async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<E
             );
             let root = plan.workdir.root();
             let spool = tempfile::Builder::new()
-                .prefix(".stage-spool-")
+                .prefix(crate::workdir::SPOOL_PREFIX)
                 .suffix(".tar")
                 .tempfile_in(root)
                 .with_context(|| {
@@ -487,7 +487,7 @@ async fn copy_pixi(
         .context("pixi's path in the container has no file name")?;
     let root = workdir.root();
     let incoming = tempfile::Builder::new()
-        .prefix(".pixi-bin-incoming-")
+        .prefix(crate::workdir::PIXI_BIN_INCOMING_PREFIX)
         .tempdir_in(root)
         .with_context(|| format!("failed to create a folder in `{}`", root.display()))?;
     tracing::info!("copying {}:{source} to bundle it", container.short_id());
@@ -627,16 +627,22 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
         stats.entries,
         stats.bytes as f64 / (1024.0 * 1024.0)
     );
-    if !stats.special.is_empty() {
+    if stats.special_count > 0 {
+        let more = stats.special_count - stats.special.len() as u64;
         tracing::warn!(
-            "left out {} special file(s) (FIFOs, devices) the container made: {}",
-            stats.special.len(),
+            "left out {} special file(s) (FIFOs, devices) the container made: {}{}",
+            stats.special_count,
             stats
                 .special
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         );
     }
     if stats.sanitized_modes > 0 {

@@ -22,8 +22,10 @@ pub struct ExtractStats {
     pub entries: u64,
     pub skipped: u64,
     pub bytes: u64,
-    /// FIFOs, devices and other special files that were left out (paths inside the archive).
+    /// FIFOs, devices and other special files that were left out (paths inside the archive):
+    /// the first [`SPECIAL_LISTED`] of them; `special_count` counts them all.
     pub special: Vec<PathBuf>,
+    pub special_count: u64,
     /// Files whose setuid/setgid/sticky or world-write bits were dropped.
     pub sanitized_modes: u64,
 }
@@ -35,6 +37,10 @@ pub struct ExtractLimits {
     pub max_bytes: u64,
     pub max_entries: u64,
 }
+
+/// How many left-out special files [`ExtractStats::special`] names (a hostile archive can hold
+/// millions).
+pub const SPECIAL_LISTED: usize = 20;
 
 /// Environment variables that override [`ExtractLimits`] (read by the caller; named in the
 /// error that a limit was passed).
@@ -89,8 +95,14 @@ where
 /// - entries with `..`, absolute paths, or that would land outside `dest` are refused;
 /// - symbolic links whose target is absolute or leaves `dest` are refused (relative links inside
 ///   the tree, as conda packages have them, are kept), checked by their text when they arrive and
-///   again through the file system once everything is written (a chain of links cannot escape);
-/// - hard links must name a path inside the archive;
+///   again once everything is written, resolved component by component against `dest` as the
+///   root ([`resolve_in_tree`]): a chain of links cannot escape, and a link that dangles now is
+///   judged by where it would lead, so it cannot leave the tree wherever the tree is moved;
+/// - no entry is written through a link that leaves the tree (its folder is resolved the same way
+///   before anything is created);
+/// - hard links must name a plain file the archive has written, reached without any link;
+/// - a second entry for a path may not change what the path is (a link replaced by a file or a
+///   folder, or the other way round);
 /// - FIFOs, devices and other special files are left out and listed;
 /// - modes are normalised: files 0644, or 0755 when any execute bit is set; folders 0755 (so a
 ///   read-only folder from the image never blocks its own children); no setuid, setgid, sticky or
@@ -122,14 +134,8 @@ pub fn extract_reader<R: Read>(
     // them needs no second `create_dir_all` and `canonicalize`. Only a link can change what a path
     // resolves to, so writing a link forgets them all.
     let mut checked_dirs: HashSet<PathBuf> = HashSet::new();
-    let root_real = if strip.is_some() {
-        Some(
-            std::fs::canonicalize(dest)
-                .with_context(|| format!("failed to resolve `{}`", dest.display()))?,
-        )
-    } else {
-        None
-    };
+    let root_real = std::fs::canonicalize(dest)
+        .with_context(|| format!("failed to resolve `{}`", dest.display()))?;
     let refuse = |path: &Path, why: &str| -> anyhow::Error {
         RefusedEntry {
             path: path.display().to_string(),
@@ -165,9 +171,31 @@ pub fn extract_reader<R: Read>(
             },
             None => path,
         };
+        // Every entry counts toward the limit, written or not: a stream of millions of skipped
+        // or special entries costs time and memory too.
+        if stats.entries + stats.skipped >= limits.max_entries {
+            return Err(refuse(
+                &path,
+                &format!(
+                    "the archive passes the extraction limit of {} entries (raise it with \
+                     {MAX_ENTRIES_VAR})",
+                    limits.max_entries
+                ),
+            ));
+        }
         if skip(&path) {
             stats.skipped += 1;
             continue;
+        }
+        // A product names every file in UTF-8: such a name could land here but never ship.
+        if path.to_str().is_none() {
+            return Err(RefusedEntry {
+                path: crate::fsutil::escaped(&path),
+                why: "its name is not valid UTF-8 (shown escaped); a product names every file \
+                      in UTF-8"
+                    .to_string(),
+            }
+            .into());
         }
         let kind = entry.header().entry_type();
         let mut rewritten: Option<PathBuf> = None;
@@ -222,14 +250,17 @@ pub fn extract_reader<R: Read>(
             }
             // Extended headers are consumed by the tar reader; anything else is special.
             _ => {
-                stats.special.push(path);
+                if stats.special.len() < SPECIAL_LISTED {
+                    stats.special.push(path);
+                }
+                stats.special_count += 1;
                 stats.skipped += 1;
                 continue;
             }
         }
         stats.entries += 1;
         stats.bytes += entry.size();
-        if stats.bytes > limits.max_bytes || stats.entries > limits.max_entries {
+        if stats.bytes > limits.max_bytes {
             return Err(refuse(
                 &path,
                 &format!(
@@ -240,68 +271,80 @@ pub fn extract_reader<R: Read>(
             ));
         }
         let mode = entry.header().mode().unwrap_or(0o644);
-        if strip.is_some() {
-            // `unpack_in` places an entry by its own path; a stripped one goes through the same
-            // check by hand: its parent must resolve inside `dest`.
-            let target = dest.join(&path);
-            if kind == ::tar::EntryType::Symlink || kind == ::tar::EntryType::Link {
-                checked_dirs.clear();
-            }
-            if let (Some(parent), Some(root)) = (target.parent(), root_real.as_deref()) {
-                if !checked_dirs.contains(parent) {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("failed to create `{}`", parent.display()))?;
-                    let real = std::fs::canonicalize(parent)
-                        .with_context(|| format!("failed to resolve `{}`", parent.display()))?;
-                    if !real.starts_with(root) {
-                        return Err(refuse(
-                            &path,
-                            "it would be written through a link out of the tree",
-                        ));
-                    }
-                    checked_dirs.insert(parent.to_path_buf());
-                }
-            }
-            if let Some(link_target) = rewritten.take() {
-                let _ = std::fs::remove_file(&target);
-                std::os::unix::fs::symlink(&link_target, &target)
-                    .with_context(|| format!("failed to create link `{}`", target.display()))?;
-            } else if kind == ::tar::EntryType::Link {
-                let source = entry
-                    .link_name()
-                    .context("a hard link entry has an unreadable target")?
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
-                let source = source
-                    .strip_prefix(strip.unwrap_or(Path::new("")))
-                    .map_err(|_| {
-                        refuse(&path, "hard link to a file outside the extracted folder")
-                    })?;
-                let source = dest.join(source);
-                let meta = std::fs::symlink_metadata(&source).map_err(|_| {
-                    refuse(&path, "hard link to a file the archive has not written")
-                })?;
-                if !meta.is_file() {
+        // Every entry is placed by hand, stripped or not: its folder must resolve inside `dest`
+        // (judged by the tree alone, so a link chain that would only leave it once moved is
+        // caught), and only then is anything created.
+        let target = dest.join(&path);
+        if kind == ::tar::EntryType::Symlink || kind == ::tar::EntryType::Link {
+            checked_dirs.clear();
+        }
+        if let Some(parent) = path.parent() {
+            if !checked_dirs.contains(parent) {
+                if let Err(why) = resolve_in_tree(dest, parent) {
                     return Err(refuse(
                         &path,
-                        "hard link to something that is not a plain file",
+                        &format!("it would be written through a link out of the tree ({why})"),
                     ));
                 }
-                let _ = std::fs::remove_file(&target);
-                std::fs::hard_link(&source, &target)
-                    .with_context(|| format!("failed to link `{}`", target.display()))?;
-            } else {
-                entry
-                    .unpack(&target)
-                    .with_context(|| format!("failed to unpack `{}`", path.display()))?;
+                let parent_abs = dest.join(parent);
+                std::fs::create_dir_all(&parent_abs)
+                    .with_context(|| format!("failed to create `{}`", parent_abs.display()))?;
+                let real = std::fs::canonicalize(&parent_abs)
+                    .with_context(|| format!("failed to resolve `{}`", parent_abs.display()))?;
+                if !real.starts_with(&root_real) {
+                    return Err(refuse(
+                        &path,
+                        "it would be written through a link out of the tree",
+                    ));
+                }
+                checked_dirs.insert(parent.to_path_buf());
             }
+        }
+        // A later entry for the same path may replace a file by a file (tar's rule), never
+        // change its kind: a checked link must not become a folder to write through, nor a
+        // folder a link.
+        if let Ok(existing) = std::fs::symlink_metadata(&target) {
+            let was = kind_name(existing.file_type());
+            let now = match kind {
+                ::tar::EntryType::Directory => "a folder",
+                ::tar::EntryType::Symlink => "a symbolic link",
+                _ => "a file",
+            };
+            if was != now {
+                return Err(refuse(
+                    &path,
+                    &format!("a second entry for this path changes it from {was} to {now}"),
+                ));
+            }
+        }
+        if let Some(link_target) = rewritten.take() {
+            let _ = std::fs::remove_file(&target);
+            std::os::unix::fs::symlink(&link_target, &target)
+                .with_context(|| format!("failed to create link `{}`", target.display()))?;
+        } else if kind == ::tar::EntryType::Link {
+            let source = entry
+                .link_name()
+                .context("a hard link entry has an unreadable target")?
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
+            let source = source
+                .strip_prefix(strip.unwrap_or(Path::new("")))
+                .map_err(|_| refuse(&path, "hard link to a file outside the extracted folder"))?;
+            // Reached without following any link, not even in the middle of the path.
+            if let Err(why) = plain_file_without_links(dest, source) {
+                return Err(refuse(
+                    &path,
+                    &format!("hard link to `{}`: {why}", source.display()),
+                ));
+            }
+            let source = dest.join(source);
+            let _ = std::fs::remove_file(&target);
+            std::fs::hard_link(&source, &target)
+                .with_context(|| format!("failed to link `{}`", target.display()))?;
         } else {
-            let unpacked = entry
-                .unpack_in(dest)
+            entry
+                .unpack(&target)
                 .with_context(|| format!("failed to unpack `{}`", path.display()))?;
-            if !unpacked {
-                return Err(refuse(&path, "it points outside the destination"));
-            }
         }
         let clean = match kind {
             ::tar::EntryType::Directory => Some(0o755),
@@ -318,20 +361,134 @@ pub fn extract_reader<R: Read>(
             }
         }
     }
-    // A link whose text stays inside can still leave through another link: resolve each one.
-    let root = std::fs::canonicalize(dest)
-        .with_context(|| format!("failed to resolve `{}`", dest.display()))?;
+    // A link whose text stays inside can still leave through another link: resolve each one
+    // against the tree alone, dangling or not (a dangling chain may resolve once moved).
     for link in links {
-        if let Ok(resolved) = std::fs::canonicalize(dest.join(&link)) {
-            if !resolved.starts_with(&root) {
-                return Err(refuse(
-                    &link,
-                    "it resolves, through other links, outside the extracted tree",
-                ));
-            }
+        if let Err(why) = resolve_in_tree(dest, &link) {
+            return Err(refuse(
+                &link,
+                &format!("it resolves, through other links, outside the extracted tree ({why})"),
+            ));
         }
     }
     Ok(stats)
+}
+
+/// Whether `rel` below `root` is a plain file reached through real folders only: no link is
+/// followed, not even in the middle of the path (`symlink_metadata` follows those).
+fn plain_file_without_links(root: &Path, rel: &Path) -> Result<(), String> {
+    let mut here = root.to_path_buf();
+    let count = rel.components().count();
+    for (i, c) in rel.components().enumerate() {
+        let Component::Normal(name) = c else {
+            return Err("its path is not a plain path inside the tree".to_string());
+        };
+        here.push(name);
+        let meta = std::fs::symlink_metadata(&here)
+            .map_err(|_| "the archive has not written it".to_string())?;
+        let last = i + 1 == count;
+        if meta.file_type().is_symlink() {
+            return Err("it is reached through a symbolic link".to_string());
+        }
+        if last && !meta.is_file() {
+            return Err("it is not a plain file".to_string());
+        }
+        if !last && !meta.is_dir() {
+            return Err("its path runs through something that is not a folder".to_string());
+        }
+    }
+    if count == 0 {
+        return Err("it names no file".to_string());
+    }
+    Ok(())
+}
+
+fn kind_name(kind: std::fs::FileType) -> &'static str {
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a folder"
+    } else {
+        "a file"
+    }
+}
+
+/// Links followed in one resolution before it is given up as a loop (Linux's own limit): a loop
+/// resolves nowhere, so it cannot leave the tree.
+const MAX_LINK_HOPS: usize = 40;
+
+/// Resolves `rel` (a path below `root`) component by component as the kernel would, following
+/// every symbolic link met on the way, with `root` as the top of the world: a `..` above it or an
+/// absolute link target means the path leaves the tree, wherever the tree is put later (the
+/// extraction folder is one level below where its folders land). After a component that does not
+/// exist (or is not a folder), the rest is judged by its text: it could exist later.
+pub fn resolve_in_tree(root: &Path, rel: &Path) -> Result<(), String> {
+    enum Part {
+        Up,
+        Name(std::ffi::OsString),
+    }
+    fn parts(path: &Path) -> Result<Vec<Part>, String> {
+        let mut out = Vec::new();
+        for c in path.components() {
+            match c {
+                Component::Normal(name) => out.push(Part::Name(name.to_os_string())),
+                Component::ParentDir => out.push(Part::Up),
+                Component::CurDir => {}
+                Component::RootDir | Component::Prefix(_) => {
+                    return Err(format!("`{}` is absolute", path.display()))
+                }
+            }
+        }
+        // Taken from the end, so the first component comes first.
+        out.reverse();
+        Ok(out)
+    }
+    let mut real = PathBuf::new();
+    let mut pending = parts(rel)?;
+    let mut dangling = false;
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        match part {
+            Part::Up => {
+                if !real.pop() {
+                    return Err(format!(
+                        "`{}` goes above the top of the tree",
+                        rel.display()
+                    ));
+                }
+            }
+            Part::Name(name) => {
+                real.push(&name);
+                if dangling {
+                    continue;
+                }
+                let here = root.join(&real);
+                match std::fs::symlink_metadata(&here) {
+                    Err(_) => dangling = true,
+                    Ok(meta) if meta.file_type().is_symlink() => {
+                        hops += 1;
+                        if hops > MAX_LINK_HOPS {
+                            return Ok(());
+                        }
+                        let target = std::fs::read_link(&here)
+                            .map_err(|err| format!("`{}`: {err}", here.display()))?;
+                        real.pop();
+                        let more = parts(&target).map_err(|why| {
+                            format!(
+                                "`{}` links to an absolute path: {why}",
+                                real.join(&name).display()
+                            )
+                        })?;
+                        // On top of the stack: the link's target is resolved before the rest.
+                        pending.extend(more);
+                    }
+                    Ok(meta) if meta.is_dir() => {}
+                    Ok(_) => dangling = !pending.is_empty(),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The relative link, for a link at `path`, to `target` (both relative to the same root), through
@@ -507,6 +664,121 @@ mod tests {
         assert!(r.unwrap_err().is::<RefusedEntry>());
     }
 
+    /// Safety round 2, item 3: chains that dangle while extracting, writes through a chain, hard
+    /// links through a link, and duplicates that change a path's kind.
+    #[test]
+    fn link_chains_are_resolved_against_the_tree_alone() {
+        // `d/up` is the root; `x` then goes above it into something that does not exist here
+        // (the final check once resolved through the file system, and skipped what dangled).
+        for (name, entries) in [
+            (
+                "dangling chain",
+                vec![
+                    ("wd/d/", T::Directory, 0o755, ""),
+                    ("wd/d/up", T::Symlink, 0o777, ".."),
+                    ("wd/x", T::Symlink, 0o777, "d/up/../no-such-folder/etc"),
+                ],
+            ),
+            (
+                "deep dangling chain",
+                vec![
+                    ("wd/a/b/", T::Directory, 0o755, ""),
+                    ("wd/a/b/top", T::Symlink, 0o777, "../.."),
+                    (
+                        "wd/a/b/x",
+                        T::Symlink,
+                        0o777,
+                        "top/a/b/top/../missing/../../etc",
+                    ),
+                ],
+            ),
+            (
+                "chain through a link made later",
+                vec![
+                    ("wd/d/", T::Directory, 0o755, ""),
+                    ("wd/x", T::Symlink, 0o777, "d/later/../../gone"),
+                    ("wd/d/later", T::Symlink, 0o777, ".."),
+                ],
+            ),
+        ] {
+            let data = hostile(&entries);
+            let (tmp, r) = extract(&data);
+            let err = r.expect_err(name);
+            assert!(err.is::<RefusedEntry>(), "{name}: {err:#}");
+            assert!(
+                err.to_string().contains("outside the extracted tree"),
+                "{name}: {err}"
+            );
+            assert!(!tmp.path().join("no-such-folder").exists());
+        }
+        // A write through a chain that leaves the tree creates nothing outside it.
+        let data = hostile(&[
+            ("wd/d/e/", T::Directory, 0o755, ""),
+            ("wd/d/e/up", T::Symlink, 0o777, "../.."),
+            ("wd/d/e/out", T::Symlink, 0o777, "up/.."),
+            ("wd/d/e/out/planted/file", T::Regular, 0o644, "x"),
+        ]);
+        let (tmp, r) = extract(&data);
+        let err = r.unwrap_err();
+        assert!(
+            err.to_string().contains("through a link out of the tree"),
+            "{err}"
+        );
+        assert!(
+            !tmp.path().join("planted").exists(),
+            "a folder was made outside"
+        );
+        // A hard link whose source path runs through a link (even one inside the tree).
+        let data = hostile(&[
+            ("wd/sub/a", T::Regular, 0o644, "x"),
+            ("wd/l", T::Symlink, 0o777, "sub"),
+            ("wd/b", T::Link, 0o644, "wd/l/a"),
+        ]);
+        let (_tmp, r) = extract(&data);
+        let err = r.unwrap_err();
+        assert!(err.to_string().contains("through a symbolic link"), "{err}");
+        // A second entry may not turn a checked link into a file or a folder, or back.
+        for entries in [
+            vec![
+                ("wd/a", T::Symlink, 0o777, "b"),
+                ("wd/a", T::Regular, 0o644, "x"),
+            ],
+            vec![
+                ("wd/a", T::Symlink, 0o777, "b"),
+                ("wd/a/", T::Directory, 0o755, ""),
+            ],
+            vec![
+                ("wd/a/", T::Directory, 0o755, ""),
+                ("wd/a", T::Symlink, 0o777, "b"),
+            ],
+        ] {
+            let data = hostile(&entries);
+            let (_tmp, r) = extract(&data);
+            let err = r.unwrap_err();
+            assert!(
+                err.to_string().contains("a second entry for this path"),
+                "{err}"
+            );
+        }
+        // What real trees have still passes: a dangling link inside, a file rewritten, a loop.
+        let data = hostile(&[
+            ("wd/pkg/lib/", T::Directory, 0o755, ""),
+            ("wd/pkg/lib/libx.so", T::Symlink, 0o777, "libx.so.1"),
+            ("wd/pkg/f", T::Regular, 0o644, "1"),
+            ("wd/pkg/f", T::Regular, 0o644, "2"),
+            ("wd/pkg/loop", T::Symlink, 0o777, "loop"),
+            ("wd/pkg/share", T::Symlink, 0o777, "lib/../lib"),
+        ]);
+        let (tmp, r) = extract(&data);
+        r.unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("in/pkg/f")).unwrap(), b"2");
+        assert_eq!(
+            resolve_in_tree(Path::new("/nonexistent"), Path::new("a/../b")),
+            Ok(())
+        );
+        assert!(resolve_in_tree(Path::new("/nonexistent"), Path::new("a/../../b")).is_err());
+    }
+
     #[test]
     fn absolute_links_into_the_container_workdir_become_relative() {
         let data = hostile(&[
@@ -656,6 +928,68 @@ mod tests {
         let data = hostile(&[("elsewhere/a", T::Regular, 0o644, "x")]);
         let (_tmp, r) = extract(&data);
         assert!(r.unwrap_err().is::<RefusedEntry>());
+    }
+
+    /// Safety round 2, item 4: skipped and special entries count toward the entry limit, and the
+    /// list of special files stays short however many there are.
+    #[test]
+    fn every_entry_counts_and_the_special_list_is_bounded() {
+        let names: Vec<String> = (0..50).map(|i| format!("wd/pipe{i}")).collect();
+        let entries: Vec<_> = names
+            .iter()
+            .map(|n| (n.as_str(), T::Fifo, 0o644, ""))
+            .collect();
+        let data = hostile(&entries);
+        let (tmp, r) = extract(&data);
+        let stats = r.unwrap();
+        assert_eq!(stats.special_count, 50);
+        assert_eq!(stats.special.len(), SPECIAL_LISTED);
+        drop(tmp);
+        let tmp = tempfile::tempdir().unwrap();
+        let limits = ExtractLimits {
+            max_bytes: 1 << 20,
+            max_entries: 10,
+        };
+        let err = extract_reader(
+            data.as_slice(),
+            tmp.path(),
+            Some(Path::new("wd")),
+            None,
+            limits,
+            |_| false,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(MAX_ENTRIES_VAR), "{err}");
+        // Entries the caller skips count as well.
+        let err = extract_reader(
+            data.as_slice(),
+            tmp.path(),
+            Some(Path::new("wd")),
+            None,
+            limits,
+            |_| true,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(MAX_ENTRIES_VAR), "{err}");
+    }
+
+    /// Safety round 2, item 16: a name that is not UTF-8 is refused, shown escaped.
+    #[test]
+    fn names_that_are_not_utf8_are_refused() {
+        let mut b = ::tar::Builder::new(Vec::new());
+        let mut h = ::tar::Header::new_gnu();
+        h.set_entry_type(T::Regular);
+        h.set_mode(0o644);
+        h.set_size(1);
+        let name = b"wd/caf\xe9";
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        let data = b.into_inner().unwrap();
+        let (_tmp, r) = extract(&data);
+        let err = r.unwrap_err();
+        assert!(err.is::<RefusedEntry>(), "{err:#}");
+        assert!(err.to_string().contains("`caf\\xe9`"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
 /// mtime written into every header: 1980-01-01, the floor that zip-based tools also accept.
@@ -29,6 +30,19 @@ pub struct TarEntry {
     /// Path inside the archive (relative, `/`-separated).
     pub path: PathBuf,
     pub kind: EntryKind,
+    /// For a file: what its bytes must still be when they are streamed (checked on the bytes
+    /// that go into the tar, not by opening the file again).
+    pub check: Option<FileCheck>,
+}
+
+/// A check made earlier on a file, made again on the bytes as they are archived: a file changed
+/// in between stops the tar with an error instead of shipping what was never checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileCheck {
+    /// The size and sha256 a product's manifest records.
+    Sha256 { size: u64, sha256: String },
+    /// The secret scan found nothing in this small file ([`crate::secrets::content_finding`]).
+    NoSecret,
 }
 
 impl TarEntry {
@@ -37,6 +51,7 @@ impl TarEntry {
         Self {
             path: path.into(),
             kind: EntryKind::Dir,
+            check: None,
         }
     }
 }
@@ -136,7 +151,11 @@ where
             } else {
                 return Ok(Some(Walked::Special(rel.display().to_string())));
             };
-            return Ok(Some(Walked::Entry(TarEntry { path, kind })));
+            return Ok(Some(Walked::Entry(TarEntry {
+                path,
+                kind,
+                check: None,
+            })));
         }
     }
 }
@@ -291,19 +310,52 @@ impl<W: Write> TarBuilder<W> {
             EntryKind::Dir => self.dir(&entry.path),
             EntryKind::Symlink { target } => self.symlink(&entry.path, target),
             EntryKind::File { source, executable } => {
-                let file = File::open(source)
-                    .with_context(|| format!("failed to open `{}`", source.display()))?;
-                let size = file
-                    .metadata()
-                    .with_context(|| format!("failed to stat `{}`", source.display()))?
-                    .len();
-                let reader = ExactReader {
+                // Opened once, no link followed: the walk saw a plain file here.
+                let (file, meta) = crate::fsutil::open_no_follow(source)?;
+                let size = meta.len();
+                let changed = |what: &str| {
+                    anyhow::anyhow!(
+                        "`{}` changed after it was checked ({what}); nothing unchecked is archived",
+                        source.display()
+                    )
+                };
+                let mut reader = ExactReader {
                     inner: file,
                     remaining: size,
                     path: source,
+                    hasher: None,
                 };
-                self.file(&entry.path, size, *executable, reader)
-                    .with_context(|| format!("failed to add `{}`", source.display()))
+                match &entry.check {
+                    None => {}
+                    Some(FileCheck::Sha256 { size: want, .. }) if *want != size => {
+                        return Err(changed("its size differs from the manifest"))
+                    }
+                    Some(FileCheck::Sha256 { .. }) => reader.hasher = Some(Sha256::new()),
+                    Some(FileCheck::NoSecret) if size < crate::secrets::CONTENT_LIMIT => {
+                        // Small (under the scan's limit): held, scanned again, then archived.
+                        let mut held = Vec::new();
+                        reader
+                            .read_to_end(&mut held)
+                            .with_context(|| format!("failed to read `{}`", source.display()))?;
+                        if let Some(finding) = crate::secrets::content_finding(&held) {
+                            return Err(changed(&format!("it now holds a {finding}")));
+                        }
+                        return self
+                            .file(&entry.path, size, *executable, held.as_slice())
+                            .with_context(|| format!("failed to add `{}`", source.display()));
+                    }
+                    Some(FileCheck::NoSecret) => {}
+                }
+                self.file(&entry.path, size, *executable, &mut reader)
+                    .with_context(|| format!("failed to add `{}`", source.display()))?;
+                if let (Some(hasher), Some(FileCheck::Sha256 { sha256, .. })) =
+                    (reader.hasher.take(), &entry.check)
+                {
+                    if crate::fsutil::hex(&hasher.finalize()) != *sha256 {
+                        return Err(changed("its sha256 differs from the manifest"));
+                    }
+                }
+                Ok(())
             }
         }
     }
@@ -324,6 +376,8 @@ struct ExactReader<'a> {
     inner: File,
     remaining: u64,
     path: &'a Path,
+    /// Hashes what is read, when the entry carries a [`FileCheck::Sha256`].
+    hasher: Option<Sha256>,
 }
 
 impl Read for ExactReader<'_> {
@@ -345,6 +399,9 @@ impl Read for ExactReader<'_> {
             ));
         }
         self.remaining -= n as u64;
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -353,6 +410,53 @@ impl Read for ExactReader<'_> {
 mod tests {
     use super::*;
     use crate::tar::extract::{extract_reader, ExtractLimits};
+
+    /// Safety round 2, item 12: a file is archived as checked, or not at all.
+    #[test]
+    fn files_are_archived_as_they_were_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "hello\n").unwrap();
+        let entry = |check| TarEntry {
+            path: PathBuf::from("f"),
+            kind: EntryKind::File {
+                source: path.clone(),
+                executable: false,
+            },
+            check: Some(check),
+        };
+        let sha = crate::fsutil::sha256_file(&path).unwrap();
+        let good = FileCheck::Sha256 {
+            size: 6,
+            sha256: sha,
+        };
+        write_tar(planned(vec![entry(good.clone())]), Owner::ROOT, Vec::new()).unwrap();
+        std::fs::write(&path, "HELLO\n").unwrap();
+        let err = write_tar(planned(vec![entry(good)]), Owner::ROOT, Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("sha256 differs"), "{err:#}");
+        // A small file that holds a secret by the time it is streamed.
+        // Assembled at run time, so that this file does not itself look like a leak.
+        let (begin, end) = (
+            format!("-----BEGIN RSA {}", "PRIVATE KEY-----"),
+            format!("-----END RSA {}", "PRIVATE KEY-----"),
+        );
+        let key = format!("{begin}\n{}\n{end}\n", "FAKEKEY0".repeat(12));
+        std::fs::write(&path, "clean\n").unwrap();
+        write_tar(
+            planned(vec![entry(FileCheck::NoSecret)]),
+            Owner::ROOT,
+            Vec::new(),
+        )
+        .unwrap();
+        std::fs::write(&path, key).unwrap();
+        let err = write_tar(
+            planned(vec![entry(FileCheck::NoSecret)]),
+            Owner::ROOT,
+            Vec::new(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("it now holds a"), "{err:#}");
+    }
 
     #[test]
     fn tar_is_deterministic_and_round_trips() {

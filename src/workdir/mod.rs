@@ -31,6 +31,10 @@ pub const STAGED_FOLDERS: [&str; 6] = [
 pub const MARKER: &str = ".pixi-airgap-workdir";
 /// Prefix of the temporary folder a copy-back writes into before the staged folders are swapped.
 pub const INCOMING_PREFIX: &str = ".incoming-";
+/// Prefix of the temporary folder `--bundle-pixi` copies the container's pixi into.
+pub const PIXI_BIN_INCOMING_PREFIX: &str = ".pixi-bin-incoming-";
+/// Prefix of the temporary file stage-container spools the filtered project through.
+pub const SPOOL_PREFIX: &str = ".stage-spool-";
 /// What the marker file holds.
 pub const MARKER_TEXT: &str = "pixi-airgap workdir: pixi-airgap may replace project/, resources/, pixi-cache/, out/, helpers/ and pixi-bin/ here\n";
 
@@ -149,8 +153,11 @@ impl Workdir {
         Ok(())
     }
 
-    /// The real folders named `{INCOMING_PREFIX}*` at the top of the workdir: copy-backs that
-    /// were killed before they could remove them (links are never listed).
+    /// What a killed run leaves at the top of the workdir, which only pixi-airgap writes there
+    /// (this workdir carries the marker; names are ours): real folders named
+    /// `{INCOMING_PREFIX}*` (copy-backs) and `{PIXI_BIN_INCOMING_PREFIX}*` (`--bundle-pixi`),
+    /// and plain files named `{SPOOL_PREFIX}*.tar` (stage-container's spool). Links are never
+    /// listed, nor anything of another kind than its name promises.
     pub fn interrupted_copies(&self) -> anyhow::Result<Vec<PathBuf>> {
         let entries = match std::fs::read_dir(&self.root) {
             Ok(entries) => entries,
@@ -164,13 +171,19 @@ impl Workdir {
         for entry in entries {
             let entry =
                 entry.with_context(|| format!("failed to read `{}`", self.root.display()))?;
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if is_dir
-                && entry
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with(INCOMING_PREFIX)
-            {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let ours = if kind.is_dir() {
+                name.starts_with(INCOMING_PREFIX) || name.starts_with(PIXI_BIN_INCOMING_PREFIX)
+            } else if kind.is_file() {
+                name.starts_with(SPOOL_PREFIX) && name.ends_with(".tar")
+            } else {
+                false
+            };
+            if ours {
                 found.push(entry.path());
             }
         }
@@ -204,9 +217,16 @@ impl Workdir {
                 crate::fsutil::remove_tree(&path)?;
             }
         }
-        // A copy-back that was killed leaves its half-written `.incoming-*` folder behind.
+        // A killed run leaves its half-written `.incoming-*` folder (or a pixi copy, or a spool
+        // file) behind.
         for path in self.interrupted_copies()? {
-            crate::fsutil::remove_tree(&path)?;
+            if path.is_dir() {
+                crate::fsutil::remove_tree(&path)?;
+            } else {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("failed to remove `{}`", path.display()))?;
+            }
+            tracing::info!("removed `{}`, left by a killed run", path.display());
         }
         std::fs::create_dir_all(self.out())
             .with_context(|| format!("failed to create `{}`", self.out().display()))
@@ -245,6 +265,38 @@ mod tests {
         wd.prepare().unwrap();
         assert!(!wd.root().join(".incoming-abc").exists());
         assert!(outside.join("keep").is_file());
+    }
+
+    /// Safety round 2, item 14: a `--bundle-pixi` copy and a stage-container spool left by a
+    /// SIGKILL go with the next run too; links and things of the wrong kind stay.
+    #[test]
+    fn a_killed_runs_pixi_copy_and_spool_go_with_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let wd = Workdir::new(&dir.path().join("wd")).unwrap();
+        wd.prepare().unwrap();
+        let outside = dir.path().join("outside.tar");
+        std::fs::write(&outside, "keep").unwrap();
+        let root = wd.root();
+        std::fs::create_dir_all(root.join(".pixi-bin-incoming-Ab12")).unwrap();
+        std::fs::write(root.join(".pixi-bin-incoming-Ab12/pixi"), "binary").unwrap();
+        std::fs::write(root.join(".stage-spool-Xy34.tar"), "tar").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join(".stage-spool-link.tar")).unwrap();
+        std::fs::create_dir_all(root.join(".stage-spool-dir.tar")).unwrap();
+        std::fs::write(root.join("notes.txt"), "the user's").unwrap();
+        assert_eq!(
+            wd.interrupted_copies().unwrap(),
+            [
+                root.join(".pixi-bin-incoming-Ab12"),
+                root.join(".stage-spool-Xy34.tar")
+            ]
+        );
+        wd.prepare().unwrap();
+        assert!(!root.join(".pixi-bin-incoming-Ab12").exists());
+        assert!(!root.join(".stage-spool-Xy34.tar").exists());
+        assert!(root.join(".stage-spool-link.tar").is_symlink());
+        assert!(root.join(".stage-spool-dir.tar").is_dir());
+        assert!(root.join("notes.txt").is_file());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
     }
 
     #[test]
