@@ -26,6 +26,7 @@ pub mod fsutil;
 pub mod leftovers;
 pub mod lockfile;
 pub mod logging;
+pub mod names;
 pub mod output;
 pub mod pixi;
 pub mod process;

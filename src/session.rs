@@ -197,7 +197,11 @@ impl Session {
             ))
             .into());
         }
-        Ok(String::from_utf8_lossy(&version.stdout).trim().to_string())
+        // The version goes into the product's scripts and manifest: a strict pattern, so that
+        // an image cannot hand us shell text or a line break there.
+        let text = String::from_utf8_lossy(&version.stdout).trim().to_string();
+        crate::names::check_pixi_version(&text, &format!("in image {name}"))?;
+        Ok(text)
     }
 
     /// Runs `exec`, writing the command line and then its output to `out/<log_name>` as it

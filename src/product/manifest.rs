@@ -147,12 +147,14 @@ impl ProductManifest {
             serde_json::from_reader(open_manifest(product_dir)?).map_err(damaged)?;
         if plain_path_problem(&manifest.project_name).is_some()
             || manifest.project_name.contains('/')
+            || crate::names::project_name_problem(&manifest.project_name).is_some()
         {
             return Err(Problems::refusal(
                 &path,
                 &[format!(
-                    "  project_name `{}`: not a plain folder name",
-                    manifest.project_name
+                    "  project_name `{}`: not a plain folder name ({})",
+                    manifest.project_name.escape_debug(),
+                    crate::names::PROJECT_NAME_RULE
                 )],
                 1,
             ));

@@ -220,6 +220,21 @@ pub async fn run_in_container(
                 .and_then(|p| p.as_str())
                 .map(str::to_string)
         });
+    // Recorded in the product's manifest and SBOM: only a plain platform name.
+    if let Some(platform) = &platform {
+        let plain = !platform.is_empty()
+            && platform.len() <= 32
+            && platform
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !plain {
+            return Err(crate::exit::InputError::new(format!(
+                "`pixi info --json` in the container reports platform `{}`, which is not a platform name",
+                platform.escape_debug()
+            ))
+            .into());
+        }
+    }
 
     // Every verification runs, and is recorded, even after one has failed.
     let mut verifications = Vec::new();

@@ -1,0 +1,213 @@
+//! Adversarial inputs to the product and its scripts (issue 18, second audit): values that could
+//! turn into shell code in the product's scripts, links planted where make-product or
+//! verify-product write, output folders that are not ours, a killed swap, control characters on
+//! the terminal, and a user's `CDPATH`. The hostile values are fixtures in
+//! tests/fixtures/hostile/; the workdirs are written by hand, as a hostile or damaged staging run
+//! would leave them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn hostile_fixture(name: &str) -> PathBuf {
+    fixtures().join("hostile").join(name)
+}
+
+/// A workdir as a staging run leaves it, written by hand with the given values (what a hostile
+/// container or an edited `out/stage.json` could put there).
+fn hand_staged(root: &Path, name: &str, pixi_version: &str, environments: &[&str]) -> PathBuf {
+    let project = root.join("project").join(name);
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("pixi.toml"),
+        "[project]\nname = \"demo\"\nchannels = []\nplatforms = [\"linux-64\"]\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("pixi.lock"), "version: 4\n").unwrap();
+    let pkg = root.join("pixi-cache/pkgs/a-1-0/bin");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("tool"), "#!/bin/sh\n").unwrap();
+    std::fs::create_dir_all(root.join("resources")).unwrap();
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    std::fs::write(
+        root.join(".pixi-airgap-workdir"),
+        "pixi-airgap workdir: pixi-airgap may replace project/, resources/, pixi-cache/, out/, helpers/ and pixi-bin/ here\n",
+    )
+    .unwrap();
+    let stage = serde_json::json!({
+        "format_version": 1, "tool_version": "0", "command": "stage-host",
+        "project_name": name, "manifest": "pixi.toml", "environments": environments,
+        "image": "img", "image_id": "sha256:abc", "image_repo_digests": [],
+        "pixi_version": pixi_version, "platform": "linux-64", "container_workdir": "/workdir",
+        "lock_sha256": "00", "lock_version": 4,
+        "excluded": {"counts": {}, "secrets": [], "skipped_special": []},
+        "installs": [], "verification": null, "workdir": root,
+        "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z",
+        "result": "success"
+    });
+    std::fs::write(root.join("out/stage.json"), stage.to_string()).unwrap();
+    root.to_path_buf()
+}
+
+/// The hostile values of `tests/fixtures/hostile/<file>`, one a line (`\n` written as `\n`).
+fn hostile_values(file: &str) -> Vec<String> {
+    std::fs::read_to_string(hostile_fixture(file))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.replace("\\n", "\n"))
+        .collect()
+}
+
+/// Item 1: a project name, an environment name or a pixi version that could become shell code in
+/// `bootstrap-project.sh` or `envs.sh` (or escape a comment there) is refused with exit 2, at
+/// staging and again at make-product; nothing is rendered, nothing runs.
+#[test]
+fn template_values_that_could_inject_shell_code_are_refused() {
+    let mut tried = 0;
+    let tmp = tempfile::tempdir().unwrap();
+    let pwned = tmp.path().join("PWNED");
+    let subst = |s: &str| s.replace("@PWNED@", &pwned.display().to_string());
+
+    // make-product of a workdir whose record carries a hostile pixi version (a pixi whose
+    // `--version` prints shell text), with a project name that used to re-expand it.
+    for version in hostile_values("injection-pixi-versions") {
+        for name in ["demo", "demo@PIXI_VERSION@"] {
+            tried += 1;
+            let root = tmp.path().join(format!("wd-{tried}"));
+            hand_staged(&root, name, &subst(&version), &["default"]);
+            let product = tmp.path().join(format!("product-{tried}"));
+            let out = make_product_cmd(&root, name)
+                .path_arg("--output", &product)
+                .output();
+            assert_exit(&out, 2, "");
+            let text = stderr(&out);
+            assert!(
+                text.contains("is not a pixi version") || text.contains("is not allowed"),
+                "{version:?}: {text}"
+            );
+            assert!(!product.exists(), "{version:?}: a product was written");
+        }
+    }
+    // Project and environment names outside the safe set, in a staged record.
+    for name in hostile_values("injection-names") {
+        tried += 1;
+        let root = tmp.path().join(format!("wd-{tried}"));
+        hand_staged(&root, "demo", "pixi 0.15.2", &["default", &subst(&name)]);
+        let product = tmp.path().join(format!("product-{tried}"));
+        let out = make_product_cmd(&root, "demo")
+            .path_arg("--output", &product)
+            .output();
+        assert_exit(&out, 2, "environment name");
+        assert!(!product.exists());
+    }
+    // The same names in a project's manifest: refused before any engine work.
+    for (i, name) in hostile_values("injection-names").into_iter().enumerate() {
+        let name = subst(&name);
+        for (field, manifest) in [
+            (
+                "project name",
+                format!(
+                    "[project]\nname = {}\nchannels = []\nplatforms = [\"linux-64\"]\n",
+                    toml_string(&name)
+                ),
+            ),
+            (
+                "environment name",
+                format!(
+                    "[project]\nname = \"demo\"\nchannels = []\nplatforms = [\"linux-64\"]\n[feature.x.dependencies]\n[environments]\n{} = [\"x\"]\n",
+                    toml_string(&name)
+                ),
+            ),
+        ] {
+            // `a.b` is a fine project name.
+            if field == "project name" && pixi_airgap::names::project_name_problem(&name).is_none()
+            {
+                continue;
+            }
+            tried += 1;
+            let project = tmp.path().join(format!("p-{i}-{tried}"));
+            std::fs::create_dir_all(&project).unwrap();
+            std::fs::write(project.join("pixi.toml"), manifest).unwrap();
+            std::fs::write(project.join("pixi.lock"), "version: 4\n").unwrap();
+            let workdir = tmp.path().join(format!("w-{i}-{tried}"));
+            TestCommand::new()
+                .without_docker()
+                .args(["stage-host", "--image", "pixi-airgap-testbed:absent"])
+                .path_arg("--project-dir", &project)
+                .path_arg("--workdir", &workdir)
+                .assert_exit(2, &format!("{field} "));
+            assert!(!workdir.exists());
+        }
+    }
+    // A name the product uses for itself, as --project-name.
+    for name in ["pkg-cache", "res", "bin", "envs.sh", "Pkg-Cache"] {
+        tried += 1;
+        let root = tmp.path().join(format!("wd-{tried}"));
+        hand_staged(&root, "demo", "pixi 0.15.2", &["default"]);
+        make_product_cmd(&root, name).assert_exit(2, "uses for itself");
+    }
+    assert!(!pwned.exists(), "injected code ran");
+    record_count(&format!(
+        "template injection: {tried} hostile names and pixi versions refused"
+    ));
+}
+
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+/// Item 1, end to end: a container whose `pixi --version` prints shell text is refused (exit 2)
+/// before anything is staged.
+#[test]
+fn a_pixi_version_with_shell_text_from_the_container_is_refused() {
+    let Some(bed) = testbed() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("multi-env");
+    copy_tree(&fixtures().join("locks/v4-multi"), &project);
+    let container = runtime().block_on(async {
+        let spec = pixi_airgap::docker::ContainerSpec {
+            image: bed.image.clone(),
+            labels: vec![("io.pixi-airgap.test".into(), "user-container".into())],
+            network: Some("none".into()),
+            ..Default::default()
+        };
+        let container = bed.docker.start_container(&spec).await.unwrap();
+        upload_tree(&bed.docker, container.id(), &project, "/tmp", "multi-env").await;
+        upload_tree(
+            &bed.docker,
+            container.id(),
+            &fixtures().join("hostile"),
+            "/tmp",
+            "hostile",
+        )
+        .await;
+        container
+    });
+    let (text, code) = in_container(
+        &bed,
+        &container,
+        "cp /tmp/hostile/injection-pixi \"$(command -v pixi)\"",
+    );
+    assert_eq!(code, 0, "{text}");
+    let workdir = tmp.path().join("wd");
+    let out = pixi_airgap(&[
+        "stage-container",
+        "--container-id",
+        container.id(),
+        "--project-path-in-container",
+        "/tmp/multi-env",
+        "--workdir",
+        &workdir.display().to_string(),
+    ]);
+    let (marker, _) = in_container(&bed, &container, "ls /tmp/PWNED 2>&1 || true");
+    runtime().block_on(container.remove()).unwrap();
+    assert_exit(&out, 2, "which is not a pixi version");
+    assert!(
+        marker.contains("No such file"),
+        "the version's shell text ran: {marker}"
+    );
+    assert!(!workdir.join("project").exists());
+}
