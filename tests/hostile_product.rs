@@ -211,3 +211,79 @@ fn a_pixi_version_with_shell_text_from_the_container_is_refused() {
     );
     assert!(!workdir.join("project").exists());
 }
+
+/// Item 13: a `CDPATH` the user exports must not move the product's scripts to another folder (a
+/// `cd product` would go to `$CDPATH/product` and print it into the captured path).
+#[test]
+fn an_exported_cdpath_does_not_move_the_product_scripts() {
+    use pixi_airgap::product::templates;
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp_path = std::fs::canonicalize(tmp.path()).unwrap();
+    let write_product = |root: &Path| {
+        std::fs::create_dir_all(root.join("pkg-cache")).unwrap();
+        std::fs::create_dir_all(root.join("demo")).unwrap();
+        std::fs::write(
+            root.join("envs.sh"),
+            templates::envs_sh("demo", "pixi 0.15.2").unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("bootstrap-project.sh"),
+            templates::bootstrap_sh("demo", "pixi 0.15.2", &["default".to_string()]).unwrap(),
+        )
+        .unwrap();
+    };
+    let work = tmp_path.join("work");
+    let decoy = tmp_path.join("decoy");
+    write_product(&work.join("product"));
+    write_product(&decoy.join("product"));
+    let decoy_envs = std::fs::read(decoy.join("product/envs.sh")).unwrap();
+    let mut tried = 0;
+    // Shells that know a sourced file's own path resolve `product/envs.sh` through `cd`.
+    for shell in ["bash", "zsh"] {
+        tried += 1;
+        let out = std::process::Command::new(shell)
+            .args([
+                "-c",
+                ". product/envs.sh && printf '%s\\n' \"$PIXI_CACHE_DIR\"",
+            ])
+            .current_dir(&work)
+            .env("CDPATH", &decoy)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{}/product/pkg-cache\n", work.display()),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // bootstrap-project.sh finds its own folder, records it, then stops: no pixi on this PATH.
+    for shell in ["sh", "dash", "bash"] {
+        tried += 1;
+        let out = std::process::Command::new(shell)
+            .arg("product/bootstrap-project.sh")
+            .current_dir(&work)
+            .env("CDPATH", &decoy)
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{shell}: {text}");
+        assert!(text.contains("pixi is not on PATH"), "{shell}: {text}");
+        let envs = std::fs::read_to_string(work.join("product/envs.sh")).unwrap();
+        assert!(
+            envs.contains(&format!(
+                "_pixi_airgap_recorded='{}/product'\n",
+                work.display()
+            )),
+            "{shell}: {envs}"
+        );
+        assert_eq!(
+            std::fs::read(decoy.join("product/envs.sh")).unwrap(),
+            decoy_envs
+        );
+    }
+    record_count(&format!("CDPATH: {tried} shells and scripts kept in place"));
+}
