@@ -27,6 +27,7 @@ pub mod leftovers;
 pub mod lockfile;
 pub mod logging;
 pub mod names;
+pub mod nofollow;
 pub mod output;
 pub mod pixi;
 pub mod process;

@@ -3,7 +3,6 @@
 //! pixi runs in it, runs commands with their output logged on the host as it arrives, runs and
 //! judges a verification, uploads planned trees, and removes the container on every path.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -213,8 +212,8 @@ impl Session {
         log_name: &str,
     ) -> anyhow::Result<(ExecOutput, f64)> {
         let path = out.join(log_name);
-        let mut log = File::create(&path)
-            .with_context(|| format!("failed to create `{}`", path.display()))?;
+        // Never through a link planted in the output folder (`--out-dir` is the user's).
+        let mut log = crate::nofollow::create_output_file(&path)?;
         writeln!(log, "$ {}", exec.display())
             .with_context(|| format!("failed to write `{}`", path.display()))?;
         let started = Instant::now();

@@ -287,3 +287,47 @@ fn an_exported_cdpath_does_not_move_the_product_scripts() {
     }
     record_count(&format!("CDPATH: {tried} shells and scripts kept in place"));
 }
+
+/// Item 11: a link planted in `--out-dir` where the proof writes its report or a log is refused
+/// (exit 2) before any container starts, and what it points to is never written or created.
+#[test]
+fn links_in_the_out_dir_are_refused_not_written_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = hand_staged(&tmp.path().join("wd"), "demo", "pixi 0.15.2", &["default"]);
+    let product = tmp.path().join("product");
+    make_product_cmd(&root, "demo")
+        .path_arg("--output", &product)
+        .assert_exit(0, "");
+    let victim = tmp.path().join("victim.txt");
+    std::fs::write(&victim, "keep me\n").unwrap();
+    let mut tried = 0;
+    for (name, target) in [
+        ("verify-report.json", victim.clone()),
+        ("proof-bootstrap.log", victim.clone()),
+        ("proof-verify.log", tmp.path().join("created-outside")),
+        ("verify-report.json", tmp.path().join("created-outside")),
+    ] {
+        for force in [false, true] {
+            tried += 1;
+            let out_dir = tmp.path().join(format!("out-{tried}"));
+            std::fs::create_dir_all(&out_dir).unwrap();
+            std::os::unix::fs::symlink(&target, out_dir.join(name)).unwrap();
+            let mut cmd = TestCommand::new();
+            cmd.without_docker()
+                .args(["verify-product", "--image", "pixi-airgap-testbed:absent"])
+                .path_arg("--product-dir", &product)
+                .path_arg("--out-dir", &out_dir)
+                .args(["--project-name", "demo"]);
+            if force {
+                cmd.arg("--force");
+            }
+            cmd.assert_exit(2, "is a symbolic link");
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+            assert!(!tmp.path().join("created-outside").exists());
+            assert!(out_dir.join(name).is_symlink(), "the link itself is left");
+        }
+    }
+    record_count(&format!(
+        "out-dir links: {tried} links at the proof's outputs refused"
+    ));
+}

@@ -194,8 +194,10 @@ pub async fn run_in_container(
         installs.push(install(session, plan, &env, environment, &out).await?);
     }
 
-    std::fs::write(out.join("pixi-version.txt"), format!("{pixi_version}\n"))
-        .context("failed to write out/pixi-version.txt")?;
+    crate::nofollow::write_output_file(
+        &out.join("pixi-version.txt"),
+        format!("{pixi_version}\n").as_bytes(),
+    )?;
     let info = container
         .exec(
             &ExecSpec::new(["pixi", "info", "--json"])
@@ -211,8 +213,7 @@ pub async fn run_in_container(
             info.tail(5)
         );
     }
-    std::fs::write(out.join("pixi-info.json"), &info.stdout)
-        .context("failed to write out/pixi-info.json")?;
+    crate::nofollow::write_output_file(&out.join("pixi-info.json"), &info.stdout)?;
     let platform = serde_json::from_slice::<serde_json::Value>(&info.stdout)
         .ok()
         .and_then(|v| {
