@@ -331,7 +331,7 @@ pub struct MakeProductArgs {
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
-    /// Replace an --output folder that is not empty and not an earlier product
+    /// Replace an earlier product that was bootstrapped (only folders make-product made, which carry .pixi-airgap-product, are ever replaced)
     #[arg(long)]
     pub force: bool,
 

@@ -331,3 +331,88 @@ fn links_in_the_out_dir_are_refused_not_written_through() {
         "out-dir links: {tried} links at the proof's outputs refused"
     ));
 }
+
+/// Item 8: make-product replaces only a folder it made (one that carries `.pixi-airgap-product`):
+/// never an unmarked folder, even with `--force` or with a readable `pixi-airgap.json` in it;
+/// and an earlier product that was bootstrapped (it may hold the user's files) only with
+/// `--force`.
+#[test]
+fn make_product_replaces_only_folders_it_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = hand_staged(&tmp.path().join("wd"), "demo", "pixi 0.15.2", &["default"]);
+    let make = |output: &Path, force: bool| {
+        let mut cmd = make_product_cmd(&root, "demo");
+        cmd.path_arg("--output", output);
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.output()
+    };
+    let mut tried = 0;
+    let first = tmp.path().join("first");
+    assert_exit(&make(&first, false), 0, "");
+    assert!(first.join(".pixi-airgap-product").is_file());
+
+    // Unmarked folders: user data; a copy of a product's manifest beside user data; a marker
+    // that is a link. Refused with and without --force; nothing in them changes.
+    for case in ["data", "manifest-copy", "marker-link"] {
+        for force in [false, true] {
+            tried += 1;
+            let dir = tmp.path().join(format!("{case}-{force}"));
+            std::fs::create_dir_all(dir.join("thesis")).unwrap();
+            std::fs::write(dir.join("thesis/chapter1.tex"), "years of work\n").unwrap();
+            match case {
+                "manifest-copy" => {
+                    std::fs::copy(first.join("pixi-airgap.json"), dir.join("pixi-airgap.json"))
+                        .unwrap();
+                }
+                "marker-link" => {
+                    std::os::unix::fs::symlink(
+                        first.join(".pixi-airgap-product"),
+                        dir.join(".pixi-airgap-product"),
+                    )
+                    .unwrap();
+                }
+                _ => {}
+            }
+            let before = tree_snapshot(&dir);
+            assert_exit(
+                &make(&dir, force),
+                2,
+                "never replaces a folder it did not make",
+            );
+            assert_eq!(tree_snapshot(&dir), before, "{case}, force {force}");
+        }
+    }
+    // An earlier product, not bootstrapped: replaced without --force.
+    tried += 1;
+    assert_exit(&make(&first, false), 0, "");
+    // Bootstrapped (a recorded folder in envs.sh, or environments in the project): --force only.
+    for how in ["recorded", "envs"] {
+        tried += 1;
+        let product = tmp.path().join(format!("boot-{how}"));
+        assert_exit(&make(&product, false), 0, "");
+        match how {
+            "recorded" => {
+                let envs = std::fs::read_to_string(product.join("envs.sh")).unwrap();
+                let envs = envs.replace(
+                    "_pixi_airgap_recorded=''",
+                    &format!("_pixi_airgap_recorded='{}'", product.display()),
+                );
+                std::fs::write(product.join("envs.sh"), envs).unwrap();
+            }
+            _ => {
+                std::fs::create_dir_all(product.join("demo/.pixi/envs/default")).unwrap();
+            }
+        }
+        std::fs::write(product.join("demo/my-notes.txt"), "mine\n").unwrap();
+        let before = tree_snapshot(&product);
+        assert_exit(&make(&product, false), 2, "was bootstrapped");
+        assert_eq!(tree_snapshot(&product), before);
+        assert_exit(&make(&product, true), 0, "");
+        assert!(!product.join("demo/my-notes.txt").exists());
+    }
+    record_count(&format!(
+        "make-product --output: {tried} folders, only those it made replaced"
+    ));
+}

@@ -73,7 +73,7 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
     // Listed once each, in the order make-product wrote them: its own files, the project, the
     // package cache.
     let part = |p: &str| match p {
-        "envs.sh" | "bootstrap-project.sh" | "sbom.cdx.json" => 0,
+        ".pixi-airgap-product" | "envs.sh" | "bootstrap-project.sh" | "sbom.cdx.json" => 0,
         p if p.starts_with("single-env/") => 1,
         p if p.starts_with("pkg-cache/") => 2,
         p => panic!("unexpected entry {p}"),

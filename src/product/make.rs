@@ -29,7 +29,7 @@ pub struct MakeOptions {
     pub workdir: Workdir,
     pub project_name: String,
     pub output: PathBuf,
-    /// Replace an output folder that is not empty and not an earlier product.
+    /// Replace an earlier product (it carries the marker) even when it was bootstrapped.
     pub force: bool,
 }
 
@@ -100,6 +100,12 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         )?),
         None => None,
     };
+    extra_files.push(write_file(
+        staging,
+        ProductLayout::MARKER,
+        super::MARKER_TEXT,
+        false,
+    )?);
     let envs_sh = templates::envs_sh(project_name, &stage.pixi_version)?;
     extra_files.push(write_file(
         staging,
@@ -631,7 +637,8 @@ fn write_file(root: &Path, name: &str, text: &str, executable: bool) -> anyhow::
     })
 }
 
-/// The output folder may be replaced: it is new, empty, an earlier product, or `--force` says so;
+/// The output folder may be replaced: it is new, empty, or an earlier product (it carries the
+/// marker) that was not bootstrapped, or was and `--force` says so;
 /// and it never is, or holds, a folder the user keeps (the workdir, the current folder, the
 /// project, the resources), nor lies inside the project, the resources or a staged folder. Paths
 /// compare canonically, so a symlinked alias is caught. (Inside the current folder is fine:
@@ -680,21 +687,57 @@ fn check_output(
             Err(refuse("exists and is not a folder".to_string()))
         }
         Ok(_) if !crate::fsutil::dir_has_entries(output)? => Ok(()),
-        Ok(_) if ProductManifest::read(output).is_ok() => Ok(()),
+        // Only a folder make-product made (it carries the marker) is ever replaced; a readable
+        // manifest is not enough, and --force does not change that.
+        Ok(_) if !super::is_marked_product(output) => Err(InputError::new(format!(
+            "the product folder `{}` is not empty and is not an earlier product (it has no {}): pixi-airgap never replaces a folder it did not make, even with --force",
+            output.display(),
+            ProductLayout::MARKER
+        ))
+        .with_hint("pick a new or empty folder for the product, or remove this one yourself")
+        .into()),
         Ok(_) if force => {
-            tracing::warn!(
-                "replacing `{}`, which is not an earlier product (forced)",
-                output.display()
-            );
+            tracing::warn!("replacing the earlier product `{}` (forced)", output.display());
             Ok(())
         }
-        Ok(_) => Err(InputError::new(format!(
-            "the product folder `{}` is not empty and is not an earlier product (no readable {})",
-            output.display(),
-            ProductLayout::MANIFEST
-        ))
-        .into()),
+        Ok(_) => match bootstrapped(output) {
+            Some(why) => Err(InputError::new(format!(
+                "the product folder `{}` is an earlier product that was bootstrapped ({why}): it may hold environments and files of yours",
+                output.display()
+            ))
+            .with_hint("give --force to replace it anyway, or pick another folder")
+            .into()),
+            None => Ok(()),
+        },
     }
+}
+
+/// Why an earlier product looks bootstrapped (its `envs.sh` records a folder, or a project in it
+/// has `.pixi/envs`); `None` when it does not.
+fn bootstrapped(product: &Path) -> Option<String> {
+    let envs_sh = product.join(ProductLayout::ENVS_SH);
+    let recorded = std::fs::symlink_metadata(&envs_sh)
+        .is_ok_and(|m| m.is_file() && m.len() < 1024 * 1024)
+        && std::fs::read_to_string(&envs_sh).is_ok_and(|text| {
+            text.lines().any(|line| {
+                line.strip_prefix(templates::ENVS_SH_RECORD_MARKER)
+                    .is_some_and(|value| !value.is_empty() && value != "''")
+            })
+        });
+    if recorded {
+        return Some(format!(
+            "{} records where it was installed",
+            ProductLayout::ENVS_SH
+        ));
+    }
+    let entries = std::fs::read_dir(product).ok()?;
+    for entry in entries.flatten() {
+        let envs = entry.path().join(".pixi/envs");
+        if entry.file_type().is_ok_and(|t| t.is_dir()) && std::fs::symlink_metadata(&envs).is_ok() {
+            return Some(format!("`{}` exists", envs.display()));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -754,6 +797,7 @@ mod tests {
         assert_eq!(
             paths,
             [
+                ".pixi-airgap-product",
                 "envs.sh",
                 "bootstrap-project.sh",
                 "sbom.cdx.json",
@@ -770,7 +814,7 @@ mod tests {
                 "the staging run's end"
             );
         }
-        assert_eq!(totals.files, 7);
+        assert_eq!(totals.files, 8);
         assert_eq!(
             totals.bytes,
             records.iter().filter_map(|r| r.size).sum::<u64>()
@@ -784,7 +828,7 @@ mod tests {
             first
         );
         let (_, report) = check(&wd.product()).unwrap();
-        assert_eq!(report.checked, 7);
+        assert_eq!(report.checked, 8);
         assert!(report.extra.is_empty());
 
         // A lost execute bit, a retargeted link and an extra file.
@@ -1022,7 +1066,7 @@ mod tests {
         assert!(
             paths
                 .iter()
-                .all(|p| !p.contains(".pixi") && !p.contains("stray")),
+                .all(|p| !p.contains(".pixi/") && !p.ends_with(".pixi") && !p.contains("stray")),
             "{paths:?}"
         );
         // Folders come before what they hold.

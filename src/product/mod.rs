@@ -10,6 +10,7 @@
 //!   bin/pixi                with --bundle-pixi: the build container's pixi (envs.sh puts it on PATH)
 //!   sbom.cdx.json           the CycloneDX SBOM
 //!   pixi-airgap.json        what went in: metadata, and the sha256 and size of every file
+//!   .pixi-airgap-product    the marker: make-product only ever replaces a folder that has it
 //! ```
 //!
 //! [`ProductLayout`] owns these names. [`make`] writes a product from a workdir, [`manifest`] is
@@ -23,6 +24,15 @@ pub mod manifest;
 pub mod templates;
 
 use std::path::{Path, PathBuf};
+
+/// What the product's marker file ([`ProductLayout::MARKER`]) holds.
+pub const MARKER_TEXT: &str =
+    "pixi-airgap product: pixi-airgap make-product may replace this folder\n";
+
+/// Whether `dir` carries the product marker (a plain file, never a link).
+pub fn is_marked_product(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(ProductLayout::MARKER)).is_ok_and(|m| m.is_file())
+}
 
 /// The names inside a product folder.
 #[derive(Debug, Clone)]
@@ -43,6 +53,9 @@ impl ProductLayout {
     pub const MANIFEST: &'static str = "pixi-airgap.json";
     /// The CycloneDX SBOM.
     pub const SBOM: &'static str = "sbom.cdx.json";
+    /// The file that says "make-product made this folder": only a folder that carries it is ever
+    /// replaced by the next make-product.
+    pub const MARKER: &'static str = ".pixi-airgap-product";
     /// Where a bundled pixi goes (`--bundle-pixi`).
     pub const BUNDLED_PIXI: &'static str = "bin/pixi";
 
