@@ -268,6 +268,27 @@ pub fn create_output_file(path: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
+/// Opens the plain file `path` for reading, never through a link in its place (a file swapped
+/// for a link after a walk saw it is refused, not followed).
+pub fn open_read(path: &Path) -> anyhow::Result<File> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(|err| open_error(err, path, "open"))?;
+    let stat = rustix::fs::fstat(&fd)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("failed to stat `{}`", path.display()))?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(refused(path, "is not a plain file"));
+    }
+    rustix::fs::fcntl_setfl(&fd, OFlags::empty())
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("failed to open `{}`", path.display()))?;
+    Ok(File::from(fd))
+}
+
 /// [`create_output_file`] with `text` written to it.
 pub fn write_output_file(path: &Path, text: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;

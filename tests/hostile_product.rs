@@ -416,3 +416,82 @@ fn make_product_replaces_only_folders_it_made() {
         "make-product --output: {tried} folders, only those it made replaced"
     ));
 }
+
+/// Item 2: make-product never writes through a link. A project named like the product's own
+/// folders (`pkg-cache`, `res`, `bin`) whose links would overlay them, so that the cache is
+/// written through a link to a folder outside, is refused (exit 2); a link that leaves the product
+/// is refused before anything is written; and nothing outside the product changes.
+#[test]
+fn make_product_never_writes_through_links_or_onto_its_own_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(outside.join("pkgs")).unwrap();
+    std::fs::write(outside.join("pkgs/keep.txt"), "keep\n").unwrap();
+    let before = tree_snapshot(&outside);
+    let mut tried = 0;
+    // Each overlay: (project name, a link in the project, where it points).
+    for (name, link) in [
+        ("pkg-cache", "pkgs"),
+        ("res", "x"),
+        ("bin", "pixi"),
+        ("Pkg-Cache", "pkgs"),
+    ] {
+        tried += 1;
+        let root = hand_staged(
+            &tmp.path().join(format!("wd-{tried}")),
+            name,
+            "pixi 0.15.2",
+            &["default"],
+        );
+        std::fs::create_dir_all(root.join("resources")).unwrap();
+        std::fs::write(root.join("resources/x"), "resource\n").unwrap();
+        let target = if link == "pkgs" {
+            outside.join("pkgs")
+        } else {
+            outside.join(link)
+        };
+        std::os::unix::fs::symlink(&target, root.join("project").join(name).join(link)).unwrap();
+        let product = tmp.path().join(format!("product-{tried}"));
+        let out = make_product_cmd(&root, name)
+            .path_arg("--output", &product)
+            .output();
+        assert_exit(&out, 2, "uses for itself");
+        assert_eq!(tree_snapshot(&outside), before, "{name}: written outside");
+        assert!(!product.exists());
+    }
+    // A link out of the product: refused before the product is even started.
+    for target in ["../../outside", "/etc/passwd", "sub/../../../x"] {
+        tried += 1;
+        let root = hand_staged(
+            &tmp.path().join(format!("wd-{tried}")),
+            "demo",
+            "pixi 0.15.2",
+            &["default"],
+        );
+        std::os::unix::fs::symlink(target, root.join("project/demo/escape")).unwrap();
+        let product = tmp.path().join(format!("product-{tried}"));
+        let out = make_product_cmd(&root, "demo")
+            .path_arg("--output", &product)
+            .output();
+        assert_exit(&out, 2, "leaves the product");
+        assert!(
+            !stderr(&out).contains("writing the product into"),
+            "{target}: the product was started before the link was refused"
+        );
+        assert!(!product.exists());
+        let partials = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".partial-")
+            })
+            .count();
+        assert_eq!(partials, 0);
+    }
+    record_count(&format!(
+        "make-product links: {tried} overlays and escaping links refused"
+    ));
+}

@@ -12,13 +12,14 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{
-    entries, FileRecord, LockRecord, ManifestTotals, ManifestWriter, PixiRecord, ProductManifest,
-    RecordedVerification, ToolInfo, FORMAT_VERSION,
+    entries, FileRecord, LockRecord, ManifestTotals, ManifestWriter, PixiRecord, Problems,
+    ProductManifest, RecordedVerification, ToolInfo, FORMAT_VERSION,
 };
 use super::{templates, ProductLayout};
 use crate::atomic::PendingDir;
 use crate::exit::InputError;
 use crate::fsutil::hex;
+use crate::nofollow::{Dir, TreeWriter};
 use crate::tar::write::{walk_dir, EntryKind, Walked};
 use crate::workdir::report::{BundledPixi, StageReport, StageResult};
 use crate::workdir::Workdir;
@@ -42,6 +43,9 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         output,
         force,
     } = options;
+    // A project named like the product's own folders (`pkg-cache`, `res`, `bin`) would overlay
+    // them: refused, whoever built these options.
+    crate::names::check_project_name(project_name, "for the product")?;
     let stage = StageReport::read(workdir)?;
     check_output(output, workdir, &stage, *force)?;
     if &stage.project_name != project_name {
@@ -84,10 +88,15 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         }
     }
 
+    // Links that would leave the product are refused before anything is written.
+    check_links_first(&project, project_name, &workdir.resources())?;
+
     let pending = PendingDir::new(output)?;
     tracing::info!("writing the product into {}", pending.path().display());
 
     let staging = pending.path();
+    // Everything below is created relative to this handle, never through a link.
+    let mut tree = TreeWriter::new(Dir::open(staging)?);
     // The head of the manifest first (it is written before the records), with the files the
     // product adds; then the trees, each record written as its file is copied or linked.
     let mut extra_files = Vec::new();
@@ -95,20 +104,20 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         Some(bundled) => Some(copy_bundled_pixi(
             workdir,
             bundled,
-            staging,
+            &mut tree,
             &mut extra_files,
         )?),
         None => None,
     };
     extra_files.push(write_file(
-        staging,
+        &mut tree,
         ProductLayout::MARKER,
         super::MARKER_TEXT,
         false,
     )?);
     let envs_sh = templates::envs_sh(project_name, &stage.pixi_version)?;
     extra_files.push(write_file(
-        staging,
+        &mut tree,
         ProductLayout::ENVS_SH,
         &envs_sh,
         false,
@@ -116,7 +125,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
     let bootstrap =
         templates::bootstrap_sh(project_name, &stage.pixi_version, &stage.environments)?;
     extra_files.push(write_file(
-        staging,
+        &mut tree,
         ProductLayout::BOOTSTRAP_SH,
         &bootstrap,
         true,
@@ -134,7 +143,12 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
     });
     let mut sbom_text = serde_json::to_string_pretty(&sbom).context("failed to encode the SBOM")?;
     sbom_text.push('\n');
-    extra_files.push(write_file(staging, ProductLayout::SBOM, &sbom_text, false)?);
+    extra_files.push(write_file(
+        &mut tree,
+        ProductLayout::SBOM,
+        &sbom_text,
+        false,
+    )?);
 
     let manifest = ProductManifest {
         format_version: FORMAT_VERSION,
@@ -163,7 +177,12 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         sbom: Some(ProductLayout::SBOM.to_string()),
         pixi,
     };
-    let mut writer = ManifestWriter::create(&staging.join(ProductLayout::MANIFEST), &manifest)?;
+    let manifest_file = tree.create_file(Path::new(ProductLayout::MANIFEST), 0o644)?;
+    let mut writer = ManifestWriter::new(
+        manifest_file,
+        &staging.join(ProductLayout::MANIFEST),
+        &manifest,
+    )?;
     for record in &extra_files {
         writer.record(record)?;
     }
@@ -178,7 +197,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             let mut copier = Copier::new(links);
             copier.tree(
                 &project,
-                staging,
+                &mut tree,
                 project_name,
                 &mut sink,
                 keep_project,
@@ -188,7 +207,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             if crate::fsutil::dir_has_entries(&resources)? {
                 copier.tree(
                     &resources,
-                    staging,
+                    &mut tree,
                     ProductLayout::RESOURCES,
                     &mut sink,
                     |_, _| true,
@@ -197,7 +216,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             }
             copier.tree(
                 &workdir.pixi_cache(),
-                staging,
+                &mut tree,
                 ProductLayout::PKG_CACHE,
                 &mut sink,
                 keep_cache,
@@ -219,16 +238,8 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
     }
     // What verify-product would refuse is refused here, before the product replaces anything:
     // a link that leaves the product (from the project into the workdir's other folders).
-    let totals = writer.finish()?.map_err(|problems| {
-        let (text, count) = problems.describe();
-        anyhow::Error::from(
-            InputError::new(format!(
-                "the product would hold {} that may not be part of a product:\n{text}",
-                entries(count)
-            ))
-            .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there"),
-        )
-    })?;
+    let totals = writer.finish()?.map_err(|problems| refusal(&problems))?;
+    drop(tree);
 
     pending.commit()?;
     tracing::info!(
@@ -238,6 +249,52 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         totals.bytes as f64 / (1024.0 * 1024.0)
     );
     Ok((manifest, totals))
+}
+
+/// The error for entries that may not be part of a product.
+fn refusal(problems: &Problems) -> anyhow::Error {
+    let (text, count) = problems.describe();
+    anyhow::Error::from(
+        InputError::new(format!(
+            "the product would hold {} that may not be part of a product:\n{text}",
+            entries(count)
+        ))
+        .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there"),
+    )
+}
+
+/// Refuses, before anything is written, a link in the project or the resources that would leave
+/// the product (by its text, as the manifest check at the end and verify-product judge it).
+fn check_links_first(project: &Path, project_name: &str, resources: &Path) -> anyhow::Result<()> {
+    let mut problems = Problems::default();
+    let mut trees = vec![(project, project_name)];
+    if resources.is_dir() {
+        trees.push((resources, ProductLayout::RESOURCES));
+    }
+    for (src, prefix) in trees {
+        let walk = walk_dir(src, Path::new(prefix), |rel, file_type| {
+            Ok(keep_project(rel, file_type.is_dir()))
+        });
+        for step in walk {
+            crate::shutdown::check()?;
+            if let Walked::Entry(entry) = step? {
+                if let EntryKind::Symlink { target } = entry.kind {
+                    problems.check(&FileRecord {
+                        path: crate::fsutil::slash_path(&entry.path)?,
+                        sha256: None,
+                        size: None,
+                        executable: false,
+                        symlink: Some(target.to_string_lossy().into_owned()),
+                    });
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(refusal(&problems))
+    }
 }
 
 /// Where [`Copier::tree`] puts the record of each file it copies or links.
@@ -330,8 +387,7 @@ fn read_hashed(
 
 /// The record of a file whose content is read once here: sha256, size and execute bit.
 fn hashed_record(path: String, source: &Path, buf: &mut [u8]) -> anyhow::Result<FileRecord> {
-    let mut input =
-        File::open(source).with_context(|| format!("failed to open `{}`", source.display()))?;
+    let mut input = crate::nofollow::open_read(source)?;
     let meta = input
         .metadata()
         .with_context(|| format!("failed to stat `{}`", source.display()))?;
@@ -350,7 +406,7 @@ fn hashed_record(path: String, source: &Path, buf: &mut [u8]) -> anyhow::Result<
 fn copy_bundled_pixi(
     workdir: &Workdir,
     bundled: &BundledPixi,
-    staging: &Path,
+    tree: &mut TreeWriter,
     files: &mut Vec<FileRecord>,
 ) -> anyhow::Result<PixiRecord> {
     let source = workdir.pixi_bin().join("pixi");
@@ -367,10 +423,17 @@ fn copy_bundled_pixi(
             InputError::new(format!("`{}` is not a regular file", source.display())).into(),
         );
     }
-    let bin = staging.join("bin");
-    std::fs::create_dir_all(&bin)
-        .with_context(|| format!("failed to create `{}`", bin.display()))?;
-    let (sha256, size, _) = copy_file_hashed(&source, &staging.join(ProductLayout::BUNDLED_PIXI))?;
+    let bundled_path = Path::new(ProductLayout::BUNDLED_PIXI);
+    if let Some(bin) = bundled_path.parent() {
+        tree.create_dir(bin, 0o755)?;
+    }
+    let mut output = tree.create_file(bundled_path, 0o600)?;
+    let (sha256, size, _) = copy_file_hashed_with(
+        &source,
+        &mut output,
+        bundled_path,
+        &mut vec![0u8; 256 * 1024],
+    )?;
     if sha256 != bundled.sha256 || size != bundled.size {
         return Err(InputError::new(format!(
             "`{}` is not the pixi the staging run copied (sha256 {sha256}, recorded {})",
@@ -380,7 +443,7 @@ fn copy_bundled_pixi(
         .with_hint("stage again, bundling the build container's pixi")
         .into());
     }
-    crate::fsutil::set_mode(&staging.join(ProductLayout::BUNDLED_PIXI), 0o755)?;
+    set_file_mode(&output, bundled_path, 0o755)?;
     files.push(FileRecord {
         path: ProductLayout::BUNDLED_PIXI.to_string(),
         sha256: Some(sha256.clone()),
@@ -485,7 +548,7 @@ impl Copier {
     fn tree(
         &mut self,
         src: &Path,
-        dest_root: &Path,
+        dest: &mut TreeWriter,
         prefix: &str,
         records: &mut impl RecordSink,
         keep: impl Fn(&Path, bool) -> bool,
@@ -509,16 +572,11 @@ impl Copier {
                     continue;
                 }
             };
-            let dest = dest_root.join(&entry.path);
             let record_path = crate::fsutil::slash_path(&entry.path)?;
             match entry.kind {
-                EntryKind::Dir => {
-                    std::fs::create_dir_all(&dest)
-                        .with_context(|| format!("failed to create `{}`", dest.display()))?;
-                    crate::fsutil::set_mode(&dest, 0o755)?;
-                }
+                EntryKind::Dir => dest.create_dir(&entry.path, 0o755)?,
                 EntryKind::Symlink { target } => {
-                    symlink(&target, &dest)?;
+                    dest.symlink(&target, &entry.path)?;
                     records.record(FileRecord {
                         path: record_path,
                         sha256: None,
@@ -529,12 +587,14 @@ impl Copier {
                 }
                 EntryKind::File { source, .. } => {
                     let rel = entry.path.strip_prefix(prefix).unwrap_or(&entry.path);
-                    if self.links && linkable(rel) && self.link(&source, &dest) {
+                    if self.links && linkable(rel) && self.link(&source, dest, &entry.path)? {
                         self.linked += 1;
                         records.hash_then_record(record_path, source)?;
                         continue;
                     }
-                    let (sha256, size, executable) = self.copy_hashed(&source, &dest)?;
+                    let mut output = dest.create_file(&entry.path, 0o600)?;
+                    let (sha256, size, executable) =
+                        copy_file_hashed_with(&source, &mut output, &entry.path, &mut self.buf)?;
                     records.record(FileRecord {
                         path: record_path,
                         sha256: Some(sha256),
@@ -548,67 +608,50 @@ impl Copier {
         Ok(())
     }
 
-    /// Hard-links `src` at `dest` when `src` is a plain file with a clean mode; false (nothing
-    /// left at `dest`) when it cannot be linked, e.g. across file systems.
+    /// Hard-links `src` at `rel` when `src` is a plain file with a clean mode; false (nothing
+    /// left at `rel`) when it cannot be linked, e.g. across file systems.
     #[cfg(unix)]
-    fn link(&self, src: &Path, dest: &Path) -> bool {
+    fn link(&self, src: &Path, dest: &mut TreeWriter, rel: &Path) -> anyhow::Result<bool> {
         use std::os::unix::fs::PermissionsExt;
-        let clean = |meta: &std::fs::Metadata| {
-            meta.is_file() && matches!(meta.permissions().mode() & 0o7777, 0o644 | 0o755)
-        };
-        if !std::fs::symlink_metadata(src).is_ok_and(|m| clean(&m)) {
-            return false;
+        let clean_mode = |mode: u32| matches!(mode & 0o7777, 0o644 | 0o755);
+        if !std::fs::symlink_metadata(src)
+            .is_ok_and(|m| m.is_file() && clean_mode(m.permissions().mode()))
+        {
+            return Ok(false);
         }
-        if std::fs::hard_link(src, dest).is_err() {
-            return false;
+        let (parent, name) = dest.parent(rel)?;
+        if parent.hard_link(src, name).is_err() {
+            return Ok(false);
         }
         // Checked again through the new name: what is in the product is what was checked.
-        if std::fs::symlink_metadata(dest).is_ok_and(|m| clean(&m)) {
-            return true;
+        let linked = parent.stat(name).is_ok_and(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
+                && clean_mode(st.st_mode)
+        });
+        if !linked {
+            let _ = parent.remove_file(name);
         }
-        let _ = std::fs::remove_file(dest);
-        false
+        Ok(linked)
     }
 
     #[cfg(not(unix))]
-    fn link(&self, _src: &Path, _dest: &Path) -> bool {
-        false
-    }
-
-    fn copy_hashed(&mut self, src: &Path, dest: &Path) -> anyhow::Result<(String, u64, bool)> {
-        copy_file_hashed_with(src, dest, &mut self.buf)
+    fn link(&self, _src: &Path, _dest: &mut TreeWriter, _rel: &Path) -> anyhow::Result<bool> {
+        Ok(false)
     }
 }
 
-#[cfg(unix)]
-fn symlink(target: &Path, dest: &Path) -> anyhow::Result<()> {
-    std::os::unix::fs::symlink(target, dest)
-        .with_context(|| format!("failed to create link `{}`", dest.display()))
-}
-
-#[cfg(not(unix))]
-fn symlink(_target: &Path, dest: &Path) -> anyhow::Result<()> {
-    anyhow::bail!("cannot create link `{}` on this platform", dest.display())
-}
-
-fn copy_file_hashed(src: &Path, dest: &Path) -> anyhow::Result<(String, u64, bool)> {
-    copy_file_hashed_with(src, dest, &mut vec![0u8; 256 * 1024])
-}
-
-/// Copies `src` to `dest` with `buf`, hashing on the way; the copy is 0644, or 0755 when `src`
-/// has an execute bit.
+/// Copies `src` into `output` (the new file at `dest` in the product) with `buf`, hashing on the
+/// way; the copy is 0644, or 0755 when `src` has an execute bit.
 fn copy_file_hashed_with(
     src: &Path,
+    output: &mut File,
     dest: &Path,
     buf: &mut [u8],
 ) -> anyhow::Result<(String, u64, bool)> {
-    let mut input =
-        File::open(src).with_context(|| format!("failed to open `{}`", src.display()))?;
+    let mut input = crate::nofollow::open_read(src)?;
     let meta = input
         .metadata()
         .with_context(|| format!("failed to stat `{}`", src.display()))?;
-    let mut output =
-        File::create(dest).with_context(|| format!("failed to create `{}`", dest.display()))?;
     let (sha256, size) = read_hashed(&mut input, src, buf, |chunk| {
         output
             .write_all(chunk)
@@ -619,15 +662,26 @@ fn copy_file_hashed_with(
         .with_context(|| format!("failed to write `{}`", dest.display()))?;
     // Only the execute bit crosses into the product: never setuid, setgid, sticky or world-write.
     let executable = crate::fsutil::is_executable(&meta);
-    crate::fsutil::set_mode(dest, if executable { 0o755 } else { 0o644 })?;
+    set_file_mode(output, dest, if executable { 0o755 } else { 0o644 })?;
     Ok((sha256, size, executable))
 }
 
+fn set_file_mode(file: &File, path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("failed to set permissions on `{}`", path.display()))
+}
+
 /// Writes a file the product itself adds (scripts, the SBOM) and returns its record.
-fn write_file(root: &Path, name: &str, text: &str, executable: bool) -> anyhow::Result<FileRecord> {
-    let path = root.join(name);
-    std::fs::write(&path, text).with_context(|| format!("failed to write `{}`", path.display()))?;
-    crate::fsutil::set_mode(&path, if executable { 0o755 } else { 0o644 })?;
+fn write_file(
+    tree: &mut TreeWriter,
+    name: &str,
+    text: &str,
+    executable: bool,
+) -> anyhow::Result<FileRecord> {
+    let mut file = tree.create_file(Path::new(name), if executable { 0o755 } else { 0o644 })?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("failed to write `{name}`"))?;
     Ok(FileRecord {
         path: name.to_string(),
         sha256: Some(hex(&Sha256::digest(text.as_bytes()))),
@@ -869,7 +923,7 @@ mod tests {
             copier
                 .tree(
                     &wd.pixi_cache(),
-                    &out,
+                    &mut TreeWriter::new(Dir::open(&out).unwrap()),
                     "pkg-cache",
                     &mut records,
                     keep_cache,
@@ -879,7 +933,7 @@ mod tests {
             copier
                 .tree(
                     &wd.project("demo"),
-                    &out,
+                    &mut TreeWriter::new(Dir::open(&out).unwrap()),
                     "demo",
                     &mut records,
                     keep_project,
@@ -909,7 +963,7 @@ mod tests {
         copier
             .tree(
                 &wd.pixi_cache(),
-                &out,
+                &mut TreeWriter::new(Dir::open(&out).unwrap()),
                 "pkg-cache",
                 &mut Vec::new(),
                 keep_cache,
