@@ -495,3 +495,40 @@ fn make_product_never_writes_through_links_or_onto_its_own_layout() {
         "make-product links: {tried} overlays and escaping links refused"
     ));
 }
+
+/// Item 19: a make-product killed between the two renames of its swap leaves the old product
+/// aside (`.product.old-*/product`) and nothing in place. The state is made here exactly as that
+/// kill leaves it (the renames are microseconds apart, too close to hit with a signal); the next
+/// run, even one that then fails, puts the old product back first, byte for byte.
+#[test]
+fn a_swap_killed_between_its_renames_never_loses_the_old_product() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = hand_staged(&tmp.path().join("wd"), "demo", "pixi 0.15.2", &["default"]);
+    let product = tmp.path().join("product");
+    make_product_cmd(&root, "demo")
+        .path_arg("--output", &product)
+        .assert_exit(0, "");
+    let before = tree_snapshot(&product);
+    // What the first rename did, and the new product that was about to replace it.
+    let aside = tmp.path().join(".product.old-Kx7Qa2");
+    std::fs::create_dir(&aside).unwrap();
+    std::fs::rename(&product, aside.join("product")).unwrap();
+    let partial = tmp.path().join(".product.partial-Zp3Lm9");
+    std::fs::create_dir_all(partial.join("demo")).unwrap();
+    std::fs::write(partial.join("envs.sh"), "half written").unwrap();
+    // The next run fails after it started its product (a damaged lock file).
+    std::fs::write(root.join("project/demo/pixi.lock"), "{ not a lock").unwrap();
+    let out = make_product_cmd(&root, "demo")
+        .path_arg("--output", &product)
+        .output();
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("put back"), "{}", stderr(&out));
+    assert_eq!(tree_snapshot(&product), before, "the old product was lost");
+    let left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".product."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    record_count("atomic swap: 1 kill between the renames recovered");
+}

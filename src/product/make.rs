@@ -47,6 +47,8 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
     // them: refused, whoever built these options.
     crate::names::check_project_name(project_name, "for the product")?;
     let stage = StageReport::read(workdir)?;
+    // A product an interrupted run moved aside is put back before it is checked.
+    crate::atomic::recover(output)?;
     check_output(output, workdir, &stage, *force)?;
     if &stage.project_name != project_name {
         return Err(InputError::new(format!(
