@@ -29,9 +29,7 @@ impl PendingDir {
             .with_context(|| format!("failed to create `{}`", parent.display()))?;
         recover(dest)?;
         remove_leftovers(parent, &name);
-        let partial = tempfile::Builder::new()
-            .prefix(&format!(".{name}.partial-"))
-            .tempdir_in(parent)
+        let partial = crate::fsutil::private_tempdir(parent, &format!(".{name}.partial-"))
             .with_context(|| format!("failed to create a folder in `{}`", parent.display()))?;
         Ok(Self {
             partial,
@@ -47,7 +45,9 @@ impl PendingDir {
     /// Puts the finished folder at its destination.
     pub fn commit(self) -> anyhow::Result<()> {
         let partial = self.partial.keep();
-        let placed = replace_dir(&partial, &self.dest);
+        // Private (0700) while it was written; a finished folder is readable like any other.
+        let placed = crate::fsutil::set_mode(&partial, 0o755)
+            .and_then(|()| replace_dir(&partial, &self.dest));
         if placed.is_err() {
             let _ = remove_tree(&partial);
         }
@@ -60,9 +60,7 @@ impl PendingDir {
 pub fn replace_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     let (parent, name) = parent_and_name(to)?;
     let aside = if std::fs::symlink_metadata(to).is_ok() {
-        let aside = tempfile::Builder::new()
-            .prefix(&format!(".{name}.old-"))
-            .tempdir_in(parent)
+        let aside = crate::fsutil::private_tempdir(parent, &format!(".{name}.old-"))
             .with_context(|| format!("failed to make room for the old `{}`", to.display()))?
             .keep();
         std::fs::rename(to, aside.join(&name))
@@ -249,6 +247,21 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["out"]);
+    }
+
+    /// Temporary folders are private while written; the finished folder is 0755.
+    #[cfg(unix)]
+    #[test]
+    fn folders_being_written_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        std::fs::create_dir(&dest).unwrap();
+        let pending = PendingDir::new(&dest).unwrap();
+        assert_eq!(mode(pending.path()), 0o700);
+        pending.commit().unwrap();
+        assert_eq!(mode(&dest), 0o755);
     }
 
     #[test]

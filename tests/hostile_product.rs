@@ -532,3 +532,40 @@ fn a_swap_killed_between_its_renames_never_loses_the_old_product() {
     assert!(left.is_empty(), "{left:?}");
     record_count("atomic swap: 1 kill between the renames recovered");
 }
+
+/// Item 15: the folder a product is written into is private (0700) while it is written, so the
+/// files in it are never readable by other users before the product is complete; the finished
+/// product is 0755. (Watched from outside while make-product copies a large resource.)
+#[test]
+fn a_product_being_written_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = hand_staged(&tmp.path().join("wd"), "demo", "pixi 0.15.2", &["default"]);
+    let big = std::fs::File::create(root.join("resources/big.bin")).unwrap();
+    big.set_len(16 << 20).unwrap();
+    let out_parent = tmp.path().join("out");
+    std::fs::create_dir(&out_parent).unwrap();
+    let product = out_parent.join("product");
+    let mut child = make_product_cmd(&root, "demo")
+        .path_arg("--output", &product)
+        .spawn();
+    let mut seen = std::collections::BTreeMap::new();
+    while child.try_wait().unwrap().is_none() {
+        for entry in std::fs::read_dir(&out_parent).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".product.partial-") {
+                if let Ok(meta) = std::fs::symlink_metadata(entry.path()) {
+                    seen.insert(name, meta.permissions().mode() & 0o7777);
+                }
+            }
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(!seen.is_empty(), "make-product finished before it was seen");
+    for (name, mode) in &seen {
+        assert_eq!(*mode, 0o700, "{name} had mode {mode:o} while written");
+    }
+    let mode = std::fs::metadata(&product).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o755);
+    record_count("temporary folders: a product being written watched, private");
+}

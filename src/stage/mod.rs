@@ -502,9 +502,7 @@ async fn copy_pixi(
         .map(PathBuf::from)
         .context("pixi's path in the container has no file name")?;
     let root = workdir.root();
-    let incoming = tempfile::Builder::new()
-        .prefix(".pixi-bin-incoming-")
-        .tempdir_in(root)
+    let incoming = crate::fsutil::private_tempdir(root, ".pixi-bin-incoming-")
         .with_context(|| format!("failed to create a folder in `{}`", root.display()))?;
     tracing::info!("copying {}:{source} to bundle it", container.short_id());
     let bar = crate::progress::bytes("copying pixi", None);
@@ -576,9 +574,7 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
     let root = plan.workdir.root();
     std::fs::create_dir_all(root)
         .with_context(|| format!("failed to create `{}`", root.display()))?;
-    let incoming = tempfile::Builder::new()
-        .prefix(crate::workdir::INCOMING_PREFIX)
-        .tempdir_in(root)
+    let incoming = crate::fsutil::private_tempdir(root, crate::workdir::INCOMING_PREFIX)
         .with_context(|| {
             format!(
                 "failed to create a temporary folder in `{}`",
