@@ -40,6 +40,7 @@ pub mod session;
 pub mod shutdown;
 pub mod stage;
 pub mod tar;
+pub mod term;
 pub mod verify;
 pub mod workdir;
 

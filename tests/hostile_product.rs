@@ -569,3 +569,44 @@ fn a_product_being_written_is_private() {
     assert_eq!(mode, 0o755);
     record_count("temporary folders: a product being written watched, private");
 }
+
+/// Item 17: names and output that carry control characters (a file name from a container, a
+/// folder name, an error's text) are printed escaped: no ESC, BEL, carriage return or other
+/// control byte reaches the terminal raw, in log lines or in the error report.
+#[test]
+fn control_characters_never_reach_the_terminal_raw() {
+    let raw_controls = |bytes: &[u8]| -> Vec<u8> {
+        bytes
+            .iter()
+            .copied()
+            .filter(|b| (*b < 0x20 && *b != b'\n' && *b != b'\t') || *b == 0x7f)
+            .collect()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let hostile = "x\u{1b}]0;pwned\u{7}\u{1b}[2J\ry";
+    let mut tried = 0;
+    // The error report: a workdir that does not exist, named with control characters.
+    tried += 1;
+    let out = make_product_cmd(&tmp.path().join(format!("wd-{hostile}")), "demo").output();
+    assert_exit(&out, 2, "\\u{1b}]0;pwned\\u{7}");
+    assert_eq!(raw_controls(&out.stderr), b"", "{:?}", stderr(&out));
+    // Log lines: a file name in the project the product skips (a FIFO), and the output folder.
+    tried += 1;
+    let root = hand_staged(&tmp.path().join("wd"), "demo", "pixi 0.15.2", &["default"]);
+    let fifo = root.join("project/demo").join(format!("pipe-{hostile}"));
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let product = tmp.path().join(format!("product-{hostile}"));
+    let out = make_product_cmd(&root, "demo")
+        .path_arg("--output", &product)
+        .output();
+    assert_exit(&out, 0, "not a file, folder or symlink");
+    assert!(stderr(&out).contains("\\u{d}y"), "{}", stderr(&out));
+    assert_eq!(raw_controls(&out.stderr), b"", "{:?}", stderr(&out));
+    record_count(&format!(
+        "terminal escapes: {tried} runs with control characters in names, none printed raw"
+    ));
+}
