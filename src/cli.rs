@@ -268,7 +268,7 @@ pub struct PackArgs {
     #[command(flatten)]
     pub host: StageHostArgs,
 
-    /// Image for the offline proof [default: --image]
+    /// Image for the offline proof [default: --image, which then vouches for its own product]
     #[arg(long, value_name = "IMAGE")]
     pub verify_image: Option<String>,
 
