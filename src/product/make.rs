@@ -269,13 +269,15 @@ fn refusal(problems: &Problems) -> anyhow::Error {
 /// the product (by its text, as the manifest check at the end and verify-product judge it).
 fn check_links_first(project: &Path, project_name: &str, resources: &Path) -> anyhow::Result<()> {
     let mut problems = Problems::default();
-    let mut trees = vec![(project, project_name)];
+    // The same trees, filtered the same way, as the copy below.
+    type Keep = fn(&Path, bool) -> bool;
+    let mut trees: Vec<(&Path, &str, Keep)> = vec![(project, project_name, keep_project)];
     if resources.is_dir() {
-        trees.push((resources, ProductLayout::RESOURCES));
+        trees.push((resources, ProductLayout::RESOURCES, |_, _| true));
     }
-    for (src, prefix) in trees {
+    for (src, prefix, keep) in trees {
         let walk = walk_dir(src, Path::new(prefix), |rel, file_type| {
-            Ok(keep_project(rel, file_type.is_dir()))
+            Ok(keep(rel, file_type.is_dir()))
         });
         for step in walk {
             crate::shutdown::check()?;
