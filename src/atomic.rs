@@ -94,7 +94,7 @@ pub fn replace_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
 /// Puts back the folder an interrupted swap moved aside: when nothing is at `dest` and a
 /// `.NAME.old-*` folder beside it holds `NAME`, that is the previous content, left there by a run
 /// killed between the two renames of [`replace_dir`]. (When `dest` exists, the swap finished and
-/// what is aside is the old content, which [`remove_leftovers`] removes.)
+/// what is aside is the old content, which the next run removes.)
 pub fn recover(dest: &Path) -> anyhow::Result<()> {
     let (parent, name) = parent_and_name(dest)?;
     if std::fs::symlink_metadata(dest).is_ok() {
