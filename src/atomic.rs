@@ -2,7 +2,9 @@
 //! destination under a hidden name and renamed into place only once it is complete; a folder
 //! that was there is moved aside first and deleted last (and put back if the rename fails). So an
 //! interrupted run leaves the previous content as it was (plus hidden leftovers, which the next
-//! run removes).
+//! run removes). A run killed between the two renames leaves the previous folder aside
+//! (`.NAME.old-*/NAME`) and nothing at `NAME`: the next run puts it back first ([`recover`]),
+//! before anything can fail, so it is never lost.
 //!
 //! Used by the product writer, the archive writer and the copy back into the workdir.
 
@@ -25,10 +27,9 @@ impl PendingDir {
         let (parent, name) = parent_and_name(dest)?;
         std::fs::create_dir_all(parent)
             .with_context(|| format!("failed to create `{}`", parent.display()))?;
+        recover(dest)?;
         remove_leftovers(parent, &name);
-        let partial = tempfile::Builder::new()
-            .prefix(&format!(".{name}.partial-"))
-            .tempdir_in(parent)
+        let partial = crate::fsutil::private_tempdir(parent, &format!(".{name}.partial-"))
             .with_context(|| format!("failed to create a folder in `{}`", parent.display()))?;
         Ok(Self {
             partial,
@@ -44,7 +45,9 @@ impl PendingDir {
     /// Puts the finished folder at its destination.
     pub fn commit(self) -> anyhow::Result<()> {
         let partial = self.partial.keep();
-        let placed = replace_dir(&partial, &self.dest);
+        // Private (0700) while it was written; a finished folder is readable like any other.
+        let placed = crate::fsutil::set_mode(&partial, 0o755)
+            .and_then(|()| replace_dir(&partial, &self.dest));
         if placed.is_err() {
             let _ = remove_tree(&partial);
         }
@@ -57,9 +60,7 @@ impl PendingDir {
 pub fn replace_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     let (parent, name) = parent_and_name(to)?;
     let aside = if std::fs::symlink_metadata(to).is_ok() {
-        let aside = tempfile::Builder::new()
-            .prefix(&format!(".{name}.old-"))
-            .tempdir_in(parent)
+        let aside = crate::fsutil::private_tempdir(parent, &format!(".{name}.old-"))
             .with_context(|| format!("failed to make room for the old `{}`", to.display()))?
             .keep();
         std::fs::rename(to, aside.join(&name))
@@ -87,6 +88,57 @@ pub fn replace_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     if let Some(aside) = aside {
         remove_tree(&aside)?;
     }
+    Ok(())
+}
+
+/// Puts back the folder an interrupted swap moved aside: when nothing is at `dest` and a
+/// `.NAME.old-*` folder beside it holds `NAME`, that is the previous content, left there by a run
+/// killed between the two renames of [`replace_dir`]. (When `dest` exists, the swap finished and
+/// what is aside is the old content, which the next run removes.)
+pub fn recover(dest: &Path) -> anyhow::Result<()> {
+    let (parent, name) = parent_and_name(dest)?;
+    if std::fs::symlink_metadata(dest).is_ok() {
+        return Ok(());
+    }
+    let prefix = format!(".{name}.old-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    // The newest, should there be several (there is one unless runs were killed repeatedly).
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if !file_name.starts_with(&prefix) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let held = entry.path().join(&name);
+        let Ok(meta) = std::fs::symlink_metadata(&held) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            continue;
+        }
+        let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+        if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
+            newest = Some((modified, entry.path()));
+        }
+    }
+    let Some((_, aside)) = newest else {
+        return Ok(());
+    };
+    std::fs::rename(aside.join(&name), dest).with_context(|| {
+        format!(
+            "failed to put back `{}` from `{}`, where an interrupted run left it",
+            dest.display(),
+            aside.display()
+        )
+    })?;
+    tracing::warn!(
+        "put back `{}`: an interrupted run had moved it aside to `{}`",
+        dest.display(),
+        aside.display()
+    );
+    let _ = remove_tree(&aside);
     Ok(())
 }
 
@@ -174,6 +226,42 @@ mod tests {
         assert!(dest.join("new").exists() && !dest.join("old").exists());
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "nothing left beside it");
+    }
+
+    /// Killed between the two renames: the old folder is aside, nothing is in place. The next
+    /// run puts it back before anything else, so a run that then fails leaves it whole.
+    #[test]
+    fn a_swap_killed_between_its_renames_is_undone_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        let aside = dir.path().join(".out.old-abc");
+        std::fs::create_dir_all(aside.join("out")).unwrap();
+        std::fs::write(aside.join("out/old"), "o").unwrap();
+        std::fs::create_dir_all(dir.path().join(".out.partial-def/half")).unwrap();
+        let pending = PendingDir::new(&dest).unwrap();
+        assert_eq!(std::fs::read_to_string(dest.join("old")).unwrap(), "o");
+        drop(pending);
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["out"]);
+    }
+
+    /// Temporary folders are private while written; the finished folder is 0755.
+    #[cfg(unix)]
+    #[test]
+    fn folders_being_written_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        std::fs::create_dir(&dest).unwrap();
+        let pending = PendingDir::new(&dest).unwrap();
+        assert_eq!(mode(pending.path()), 0o700);
+        pending.commit().unwrap();
+        assert_eq!(mode(&dest), 0o755);
     }
 
     #[test]

@@ -270,7 +270,7 @@ pub struct PackArgs {
     #[command(flatten)]
     pub host: StageHostArgs,
 
-    /// Image for the offline proof [default: --image]
+    /// Image for the offline proof [default: --image, which then vouches for its own product]
     #[arg(long, value_name = "IMAGE")]
     pub verify_image: Option<String>,
 
@@ -344,7 +344,7 @@ pub struct MakeProductArgs {
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
-    /// Replace an --output folder that is not empty and not an earlier product
+    /// Replace an earlier product that was bootstrapped (only folders make-product made, which carry .pixi-airgap-product, are ever replaced)
     #[arg(long)]
     pub force: bool,
 

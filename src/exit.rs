@@ -224,7 +224,8 @@ pub fn report(err: &anyhow::Error) -> Status {
         // `--json | head`: the reader has what it wanted; say nothing.
         return status;
     }
-    eprintln!("{}", render(err));
+    // Error messages carry names and output from containers: never raw on the terminal.
+    eprintln!("{}", crate::term::escape(&render(err)));
     status
 }
 

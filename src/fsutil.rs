@@ -36,6 +36,20 @@ pub fn dir_has_entries(dir: &Path) -> anyhow::Result<bool> {
     Ok(entries.next().is_some())
 }
 
+/// A new temporary folder `PARENT/PREFIX<random>` that only we can read (0700), whatever the
+/// umask: what is extracted or written into it (with a tar's modes, say) is never visible to
+/// other users before it is checked and renamed into place.
+pub fn private_tempdir(parent: &Path, prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    builder.tempdir_in(parent)
+}
+
 /// Sets a file's permission bits (no-op where there are none).
 pub fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
     #[cfg(unix)]

@@ -27,6 +27,8 @@ pub mod fsutil;
 pub mod leftovers;
 pub mod lockfile;
 pub mod logging;
+pub mod names;
+pub mod nofollow;
 pub mod output;
 pub mod pixi;
 pub mod process;
@@ -40,6 +42,7 @@ pub mod shutdown;
 pub mod signing;
 pub mod stage;
 pub mod tar;
+pub mod term;
 pub mod verify;
 pub mod workdir;
 

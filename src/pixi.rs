@@ -115,24 +115,11 @@ impl Manifest {
                 ManifestKind::PixiToml => None,
             })
             .unwrap_or_else(|| folder_name.to_string());
-        validate_project_name(&name, &path)?;
+        crate::names::check_project_name(&name, &format!("in `{}`", path.display()))?;
         let mut environments = vec!["default".to_string()];
         if let Some(envs) = pixi.get("environments").and_then(|e| e.as_table()) {
             for key in envs.keys() {
-                // pixi allows lowercase letters, digits and `-`; we also refuse anything that
-                // could not be a file name or a shell word on its own.
-                let ok = !key.is_empty()
-                    && key
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-                    && !key.starts_with('.');
-                if !ok {
-                    return Err(InputError::new(format!(
-                        "environment name `{key}` in `{}` is not valid (letters, digits and `-`)",
-                        path.display()
-                    ))
-                    .into());
-                }
+                crate::names::check_environment_name(key, &format!("in `{}`", path.display()))?;
                 if !environments.contains(key) {
                     environments.push(key.clone());
                 }
@@ -167,24 +154,6 @@ impl Manifest {
         }
         Ok(selected)
     }
-}
-
-/// The project name becomes a folder name on both sides of the air gap.
-fn validate_project_name(name: &str, manifest: &Path) -> anyhow::Result<()> {
-    let bad = name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.contains('/')
-        || name.contains('\\')
-        || name.chars().any(char::is_control);
-    if bad {
-        return Err(InputError::new(format!(
-            "project name `{name}` in `{}` cannot be used as a folder name",
-            manifest.display()
-        ))
-        .into());
-    }
-    Ok(())
 }
 
 /// The parts of `pixi.lock` that the product records.

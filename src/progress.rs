@@ -50,7 +50,7 @@ pub fn bytes(message: impl Into<String>, total: Option<u64>) -> ProgressBar {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     };
-    let bar = multi().add(bar.with_message(message.into()));
+    let bar = multi().add(bar.with_message(crate::term::escape(&message.into()).into_owned()));
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
@@ -64,7 +64,7 @@ pub fn spinner(message: impl Into<String>) -> ProgressBar {
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    let bar = multi().add(bar.with_message(message.into()));
+    let bar = multi().add(bar.with_message(crate::term::escape(&message.into()).into_owned()));
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
@@ -74,10 +74,12 @@ pub struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Container output and file names in a line never reach the terminal raw.
+        let line = crate::term::escape_log_line(buf, std::io::stderr().is_terminal());
         if enabled() {
-            multi().suspend(|| std::io::stderr().write_all(buf))?;
+            multi().suspend(|| std::io::stderr().write_all(&line))?;
         } else {
-            std::io::stderr().write_all(buf)?;
+            std::io::stderr().write_all(&line)?;
         }
         Ok(buf.len())
     }

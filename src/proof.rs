@@ -61,14 +61,51 @@ pub fn earlier_proof(out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     for entry in entries {
         let entry = entry.with_context(|| format!("failed to read `{}`", out_dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours =
-            name == REPORT_FILE || (name.starts_with(PROOF_LOG_PREFIX) && name.ends_with(".log"));
+        let ours = is_proof_output(&name);
         if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
             found.push(entry.path());
         }
     }
     found.sort();
     Ok(found)
+}
+
+/// Whether `name` is one of the files a proof writes in its output folder.
+fn is_proof_output(name: &str) -> bool {
+    name == REPORT_FILE || (name.starts_with(PROOF_LOG_PREFIX) && name.ends_with(".log"))
+}
+
+/// Refuses (exit 2), before any container starts, an output folder where a proof's file name is
+/// taken by a link or anything but a plain file: the proof never writes through it (and the
+/// files are opened without following links again when written).
+pub fn refuse_links_at_outputs(out_dir: &Path) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(out_dir)
+        .with_context(|| format!("failed to read `{}`", out_dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("failed to read `{}`", out_dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !is_proof_output(&name) {
+            continue;
+        }
+        let file_type = entry
+            .file_type()
+            .with_context(|| format!("failed to read `{}`", entry.path().display()))?;
+        if !file_type.is_file() {
+            let what = if file_type.is_symlink() {
+                "a symbolic link"
+            } else {
+                "not a plain file"
+            };
+            return Err(InputError::new(format!(
+                "`{}` is {what}: the proof writes its own `{}` there and never through a link",
+                entry.path().display(),
+                name.escape_debug()
+            ))
+            .with_hint("remove it, or give another --out-dir")
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// An earlier proof is evidence: it is only replaced on request.
@@ -233,6 +270,7 @@ async fn run_with(
     let check_seconds = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("failed to create `{}`", options.out_dir.display()))?;
+    refuse_links_at_outputs(&options.out_dir)?;
     if !options.force {
         refuse_earlier_proof(&options.out_dir)?;
     }
@@ -272,8 +310,7 @@ async fn run_with(
     report.timings.total_seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report).context("failed to encode the report")?;
     let report_path = options.out_dir.join(REPORT_FILE);
-    std::fs::write(&report_path, format!("{json}\n"))
-        .with_context(|| format!("failed to write `{}`", report_path.display()))?;
+    crate::nofollow::write_output_file(&report_path, format!("{json}\n").as_bytes())?;
     match report.result {
         ProofResult::Success => tracing::info!(
             "offline proof passed: `{}` installs and verifies with the network cut (report: {})",

@@ -3,7 +3,6 @@
 //! pixi runs in it, runs commands with their output logged on the host as it arrives, runs and
 //! judges a verification, uploads planned trees, and removes the container on every path.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -197,7 +196,11 @@ impl Session {
             ))
             .into());
         }
-        Ok(String::from_utf8_lossy(&version.stdout).trim().to_string())
+        // The version goes into the product's scripts and manifest: a strict pattern, so that
+        // an image cannot hand us shell text or a line break there.
+        let text = String::from_utf8_lossy(&version.stdout).trim().to_string();
+        crate::names::check_pixi_version(&text, &format!("in image {name}"))?;
+        Ok(text)
     }
 
     /// Runs `exec`, writing the command line and then its output to `out/<log_name>` as it
@@ -211,8 +214,8 @@ impl Session {
         // Checked before the log exists: a bad value is the user's input, not a failed run.
         let limit = crate::docker::LogLimit::from_env().map_err(InputError::new)?;
         let path = out.join(log_name);
-        let mut log = File::create(&path)
-            .with_context(|| format!("failed to create `{}`", path.display()))?;
+        // Never through a link planted in the output folder (`--out-dir` is the user's).
+        let mut log = crate::nofollow::create_output_file(&path)?;
         writeln!(log, "$ {}", exec.display())
             .with_context(|| format!("failed to write `{}`", path.display()))?;
         let started = Instant::now();

@@ -62,7 +62,11 @@ fn pack_makes_a_verified_product_and_identical_archives() {
         assert_eq!(report["proof"]["result"], "success");
         assert_eq!(report["product"]["packages"], 2);
         assert!(report["image_id"].as_str().unwrap().starts_with("sha256:"));
+        // No --verify-image: the build image proved its own product, and the report says so.
+        assert_eq!(report["proof_image_independent"], false);
         let err = stderr(&output);
+        assert!(err.contains("vouches for it"), "{err}");
+        assert!(err.contains("proof image     the build image"), "{err}");
         for text in [
             "pack summary",
             "verify-product",
@@ -115,6 +119,40 @@ fn pack_makes_a_verified_product_and_identical_archives() {
     )
     .unwrap();
     pixi_airgap::product::manifest::check(&unpacked.join("product")).unwrap();
+}
+
+/// Without `--verify-image` the build image vouches for its own proof: `pack` says so before it
+/// starts (here it then stops, the engine being unreachable on purpose); with another proof image
+/// it does not.
+#[test]
+fn pack_says_when_the_build_image_vouches_for_its_own_proof() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("multi-env");
+    copy_tree(&fixtures().join("locks/v4-multi"), &project);
+    for (extra, warned) in [
+        (vec![], true),
+        (
+            vec!["--verify-image", "pixi-airgap-testbed:pixi-0.15.2"],
+            true,
+        ),
+        (vec!["--verify-image", "some-other-image:1"], false),
+    ] {
+        let workdir = tmp.path().join(format!("wd-{}", extra.len()));
+        let output = TestCommand::new()
+            .without_docker()
+            .args(["pack", "--image", "pixi-airgap-testbed:pixi-0.15.2"])
+            .path_arg("--project-dir", &project)
+            .path_arg("--workdir", &workdir)
+            .args(&extra)
+            .output();
+        assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+        assert_eq!(
+            stderr(&output).contains("the image that built the product also vouches for it"),
+            warned,
+            "{extra:?}: {}",
+            stderr(&output)
+        );
+    }
 }
 
 #[test]

@@ -73,7 +73,8 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
     // Listed once each, in the order make-product wrote them: its own files, the project, the
     // package cache.
     let part = |p: &str| match p {
-        "envs.sh"
+        ".pixi-airgap-product"
+        | "envs.sh"
         | "bootstrap-project.sh"
         | "sbom.cdx.json"
         | "check-product.sh"

@@ -40,6 +40,7 @@ impl Options {
             ))
             .into());
         }
+        crate::names::check_project_name(&project_name, "given by --project-name")?;
         let workdir = Workdir::new(&workdir)?;
         let output = match output {
             Some(dir) => std::path::absolute(&dir)

@@ -24,6 +24,9 @@ use super::{make_product, stage_host};
 pub struct Options {
     pub stage: stage_host::Options,
     pub verify_image: String,
+    /// Whether the proof runs in another image than the build (`--verify-image` given and not
+    /// the same name as `--image`).
+    pub independent_proof: bool,
     pub verify_user: Option<crate::session::RunAs>,
     pub archive: Option<ArchiveFormat>,
     pub split_size: Option<SplitSize>,
@@ -46,6 +49,7 @@ impl Options {
         let sign_key = make_product::resolve_sign(sign)?;
         let stage = stage_host::Options::resolve(host)?;
         let delta = DeltaPlan::resolve(delta, &stage.plan.workdir)?;
+        let independent_proof = verify_image.as_ref().is_some_and(|v| *v != stage.image);
         let verify_image = verify_image.unwrap_or_else(|| stage.image.clone());
         let verify_user = verify_user.as_deref().map(parse_user).transpose()?;
         let archive = archive.map(|format| match format {
@@ -55,6 +59,7 @@ impl Options {
         Ok(Self {
             stage,
             verify_image,
+            independent_proof,
             verify_user,
             archive,
             split_size,
@@ -75,6 +80,9 @@ pub struct PackReport {
     pub pixi_version: String,
     pub image_id: Option<String>,
     pub image_repo_digests: Vec<String>,
+    /// Whether the offline proof ran in another image than the build (`--verify-image`); when
+    /// not, the image that built the product also vouches for it.
+    pub proof_image_independent: bool,
     pub product: Option<ProductSummary>,
     pub archive: Option<ArchiveInfo>,
     /// With `--since`: the delta (and its archive with `--archive`).
@@ -127,6 +135,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         timer = Instant::now();
     };
 
+    if !options.independent_proof {
+        tracing::warn!("{SELF_PROOF_WARNING}");
+    }
     tracing::info!("pack 1/3: stage-host");
     let (stage, staging_removal) = stage_host::stage(&options.stage).await?;
     lap("stage", &mut phases);
@@ -143,6 +154,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         pixi_version: stage.pixi_version.clone(),
         image_id: stage.image_id.clone(),
         image_repo_digests: stage.image_repo_digests.clone(),
+        proof_image_independent: options.independent_proof,
         product: None,
         archive: None,
         delta: None,
@@ -247,6 +259,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     Ok(status)
 }
 
+/// What `pack` says when the proof runs in the build image.
+const SELF_PROOF_WARNING: &str = "the offline proof runs in the build image (no --verify-image): the image that built the product also vouches for it, so a build image that lies (a pixi or a shell that reports success) would pass its own proof; give --verify-image with an image you trust independently (like the offline machine's) for a proof that does not rest on the build image";
+
 fn count_packages(pkgs: &std::path::Path) -> usize {
     std::fs::read_dir(pkgs)
         .map(|entries| {
@@ -301,6 +316,11 @@ fn summary(report: &PackReport) {
         "  image           {}",
         report.image_id.as_deref().unwrap_or("unknown")
     ));
+    if report.proof.is_some() && !report.proof_image_independent {
+        lines.push(
+            "  proof image     the build image (not independent: give --verify-image)".to_string(),
+        );
+    }
     lines.push(format!("  staging logs    {}", report.logs.stage.display()));
     if report.proof.is_some() {
         lines.push(format!("  proof logs      {}", report.logs.proof.display()));

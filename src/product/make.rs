@@ -12,14 +12,15 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{
-    entries, FileRecord, LockRecord, ManifestTotals, ManifestWriter, PixiRecord, ProductManifest,
-    RecordedVerification, SigningKeyRecord, ToolInfo, FORMAT_VERSION,
+    entries, FileRecord, LockRecord, ManifestTotals, ManifestWriter, PixiRecord, Problems,
+    ProductManifest, RecordedVerification, SigningKeyRecord, ToolInfo, FORMAT_VERSION,
 };
 use super::{templates, ProductLayout};
 use crate::atomic::PendingDir;
 use crate::exit::InputError;
 use crate::fsutil::hex;
 use crate::signing::SigningKey;
+use crate::nofollow::{Dir, TreeWriter};
 use crate::tar::write::{walk_dir, EntryKind, Walked};
 use crate::workdir::report::{BundledPixi, StageReport, StageResult};
 use crate::workdir::Workdir;
@@ -30,7 +31,7 @@ pub struct MakeOptions {
     pub workdir: Workdir,
     pub project_name: String,
     pub output: PathBuf,
-    /// Replace an output folder that is not empty and not an earlier product.
+    /// Replace an earlier product (it carries the marker) even when it was bootstrapped.
     pub force: bool,
     /// Sign `SHA256SUMS` with this key (`--sign-key`).
     pub sign_key: Option<SigningKey>,
@@ -46,7 +47,12 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         force,
         sign_key,
     } = options;
+    // A project named like the product's own folders (`pkg-cache`, `res`, `bin`) would overlay
+    // them: refused, whoever built these options.
+    crate::names::check_project_name(project_name, "for the product")?;
     let stage = StageReport::read(workdir)?;
+    // A product an interrupted run moved aside is put back before it is checked.
+    crate::atomic::recover(output)?;
     check_output(output, workdir, &stage, *force)?;
     if &stage.project_name != project_name {
         return Err(InputError::new(format!(
@@ -88,10 +94,15 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         }
     }
 
+    // Links that would leave the product are refused before anything is written.
+    check_links_first(&project, project_name, &workdir.resources())?;
+
     let pending = PendingDir::new(output)?;
     tracing::info!("writing the product into {}", pending.path().display());
 
     let staging = pending.path();
+    // Everything below is created relative to this handle, never through a link.
+    let mut tree = TreeWriter::new(Dir::open(staging)?);
     // The head of the manifest first (it is written before the records), with the files the
     // product adds; then the trees, each record written as its file is copied or linked.
     let mut extra_files = Vec::new();
@@ -99,14 +110,20 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         Some(bundled) => Some(copy_bundled_pixi(
             workdir,
             bundled,
-            staging,
+            &mut tree,
             &mut extra_files,
         )?),
         None => None,
     };
+    extra_files.push(write_file(
+        &mut tree,
+        ProductLayout::MARKER,
+        super::MARKER_TEXT,
+        false,
+    )?);
     let envs_sh = templates::envs_sh(project_name, &stage.pixi_version)?;
     extra_files.push(write_file(
-        staging,
+        &mut tree,
         ProductLayout::ENVS_SH,
         &envs_sh,
         false,
@@ -114,7 +131,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
     let bootstrap =
         templates::bootstrap_sh(project_name, &stage.pixi_version, &stage.environments)?;
     extra_files.push(write_file(
-        staging,
+        &mut tree,
         ProductLayout::BOOTSTRAP_SH,
         &bootstrap,
         true,
@@ -142,7 +159,12 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
     });
     let mut sbom_text = serde_json::to_string_pretty(&sbom).context("failed to encode the SBOM")?;
     sbom_text.push('\n');
-    extra_files.push(write_file(staging, ProductLayout::SBOM, &sbom_text, false)?);
+    extra_files.push(write_file(
+        &mut tree,
+        ProductLayout::SBOM,
+        &sbom_text,
+        false,
+    )?);
 
     let manifest = ProductManifest {
         format_version: FORMAT_VERSION,
@@ -175,7 +197,12 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             algorithm: key.algorithm(),
         }),
     };
-    let mut writer = ManifestWriter::create(&staging.join(ProductLayout::MANIFEST), &manifest)?;
+    let manifest_file = tree.create_file(Path::new(ProductLayout::MANIFEST), 0o644)?;
+    let mut writer = ManifestWriter::new(
+        manifest_file,
+        &staging.join(ProductLayout::MANIFEST),
+        &manifest,
+    )?;
     for record in &extra_files {
         writer.record(record)?;
     }
@@ -190,7 +217,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             let mut copier = Copier::new(links);
             copier.tree(
                 &project,
-                staging,
+                &mut tree,
                 project_name,
                 &mut sink,
                 keep_project,
@@ -200,7 +227,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             if crate::fsutil::dir_has_entries(&resources)? {
                 copier.tree(
                     &resources,
-                    staging,
+                    &mut tree,
                     ProductLayout::RESOURCES,
                     &mut sink,
                     |_, _| true,
@@ -209,7 +236,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             }
             copier.tree(
                 &workdir.pixi_cache(),
-                staging,
+                &mut tree,
                 ProductLayout::PKG_CACHE,
                 &mut sink,
                 keep_cache,
@@ -231,20 +258,12 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
     }
     // The lists a shell can check on the receiving side: product-tree.txt goes into the
     // manifest, SHA256SUMS (from the manifest's hashes) after it is closed.
-    let (tree, files_seen) = super::sums::write_tree(staging)?;
-    writer.record(&tree)?;
+    let (tree_record, files_seen) = super::sums::write_tree(staging)?;
+    writer.record(&tree_record)?;
     // What verify-product would refuse is refused here, before the product replaces anything:
     // a link that leaves the product (from the project into the workdir's other folders).
-    let totals = writer.finish()?.map_err(|problems| {
-        let (text, count) = problems.describe();
-        anyhow::Error::from(
-            InputError::new(format!(
-                "the product would hold {} that may not be part of a product:\n{text}",
-                entries(count)
-            ))
-            .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there"),
-        )
-    })?;
+    let totals = writer.finish()?.map_err(|problems| refusal(&problems))?;
+    drop(tree);
     super::sums::write_sums(staging, files_seen)?;
     if let Some(key) = sign_key {
         super::signature::sign(staging, key)?;
@@ -258,6 +277,54 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         totals.bytes as f64 / (1024.0 * 1024.0)
     );
     Ok((manifest, totals))
+}
+
+/// The error for entries that may not be part of a product.
+fn refusal(problems: &Problems) -> anyhow::Error {
+    let (text, count) = problems.describe();
+    anyhow::Error::from(
+        InputError::new(format!(
+            "the product would hold {} that may not be part of a product:\n{text}",
+            entries(count)
+        ))
+        .with_hint("a link in the project points outside its folder: make it point inside the project, or put what it points to there"),
+    )
+}
+
+/// Refuses, before anything is written, a link in the project or the resources that would leave
+/// the product (by its text, as the manifest check at the end and verify-product judge it).
+fn check_links_first(project: &Path, project_name: &str, resources: &Path) -> anyhow::Result<()> {
+    let mut problems = Problems::default();
+    // The same trees, filtered the same way, as the copy below.
+    type Keep = fn(&Path, bool) -> bool;
+    let mut trees: Vec<(&Path, &str, Keep)> = vec![(project, project_name, keep_project)];
+    if resources.is_dir() {
+        trees.push((resources, ProductLayout::RESOURCES, |_, _| true));
+    }
+    for (src, prefix, keep) in trees {
+        let walk = walk_dir(src, Path::new(prefix), |rel, file_type| {
+            Ok(keep(rel, file_type.is_dir()))
+        });
+        for step in walk {
+            crate::shutdown::check()?;
+            if let Walked::Entry(entry) = step? {
+                if let EntryKind::Symlink { target } = entry.kind {
+                    problems.check(&FileRecord {
+                        path: crate::fsutil::slash_path(&entry.path)?,
+                        sha256: None,
+                        size: None,
+                        executable: false,
+                        symlink: Some(target.to_string_lossy().into_owned()),
+                    });
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(refusal(&problems))
+    }
 }
 
 /// Where [`Copier::tree`] puts the record of each file it copies or links.
@@ -350,8 +417,7 @@ fn read_hashed(
 
 /// The record of a file whose content is read once here: sha256, size and execute bit.
 fn hashed_record(path: String, source: &Path, buf: &mut [u8]) -> anyhow::Result<FileRecord> {
-    let mut input =
-        File::open(source).with_context(|| format!("failed to open `{}`", source.display()))?;
+    let mut input = crate::nofollow::open_read(source)?;
     let meta = input
         .metadata()
         .with_context(|| format!("failed to stat `{}`", source.display()))?;
@@ -370,7 +436,7 @@ fn hashed_record(path: String, source: &Path, buf: &mut [u8]) -> anyhow::Result<
 fn copy_bundled_pixi(
     workdir: &Workdir,
     bundled: &BundledPixi,
-    staging: &Path,
+    tree: &mut TreeWriter,
     files: &mut Vec<FileRecord>,
 ) -> anyhow::Result<PixiRecord> {
     let source = workdir.pixi_bin().join("pixi");
@@ -387,10 +453,17 @@ fn copy_bundled_pixi(
             InputError::new(format!("`{}` is not a regular file", source.display())).into(),
         );
     }
-    let bin = staging.join("bin");
-    std::fs::create_dir_all(&bin)
-        .with_context(|| format!("failed to create `{}`", bin.display()))?;
-    let (sha256, size, _) = copy_file_hashed(&source, &staging.join(ProductLayout::BUNDLED_PIXI))?;
+    let bundled_path = Path::new(ProductLayout::BUNDLED_PIXI);
+    if let Some(bin) = bundled_path.parent() {
+        tree.create_dir(bin, 0o755)?;
+    }
+    let mut output = tree.create_file(bundled_path, 0o600)?;
+    let (sha256, size, _) = copy_file_hashed_with(
+        &source,
+        &mut output,
+        bundled_path,
+        &mut vec![0u8; 256 * 1024],
+    )?;
     if sha256 != bundled.sha256 || size != bundled.size {
         return Err(InputError::new(format!(
             "`{}` is not the pixi the staging run copied (sha256 {sha256}, recorded {})",
@@ -400,7 +473,7 @@ fn copy_bundled_pixi(
         .with_hint("stage again, bundling the build container's pixi")
         .into());
     }
-    crate::fsutil::set_mode(&staging.join(ProductLayout::BUNDLED_PIXI), 0o755)?;
+    set_file_mode(&output, bundled_path, 0o755)?;
     files.push(FileRecord {
         path: ProductLayout::BUNDLED_PIXI.to_string(),
         sha256: Some(sha256.clone()),
@@ -505,7 +578,7 @@ impl Copier {
     fn tree(
         &mut self,
         src: &Path,
-        dest_root: &Path,
+        dest: &mut TreeWriter,
         prefix: &str,
         records: &mut impl RecordSink,
         keep: impl Fn(&Path, bool) -> bool,
@@ -529,16 +602,11 @@ impl Copier {
                     continue;
                 }
             };
-            let dest = dest_root.join(&entry.path);
             let record_path = crate::fsutil::slash_path(&entry.path)?;
             match entry.kind {
-                EntryKind::Dir => {
-                    std::fs::create_dir_all(&dest)
-                        .with_context(|| format!("failed to create `{}`", dest.display()))?;
-                    crate::fsutil::set_mode(&dest, 0o755)?;
-                }
+                EntryKind::Dir => dest.create_dir(&entry.path, 0o755)?,
                 EntryKind::Symlink { target } => {
-                    symlink(&target, &dest)?;
+                    dest.symlink(&target, &entry.path)?;
                     records.record(FileRecord {
                         path: record_path,
                         sha256: None,
@@ -549,12 +617,14 @@ impl Copier {
                 }
                 EntryKind::File { source, .. } => {
                     let rel = entry.path.strip_prefix(prefix).unwrap_or(&entry.path);
-                    if self.links && linkable(rel) && self.link(&source, &dest) {
+                    if self.links && linkable(rel) && self.link(&source, dest, &entry.path)? {
                         self.linked += 1;
                         records.hash_then_record(record_path, source)?;
                         continue;
                     }
-                    let (sha256, size, executable) = self.copy_hashed(&source, &dest)?;
+                    let mut output = dest.create_file(&entry.path, 0o600)?;
+                    let (sha256, size, executable) =
+                        copy_file_hashed_with(&source, &mut output, &entry.path, &mut self.buf)?;
                     records.record(FileRecord {
                         path: record_path,
                         sha256: Some(sha256),
@@ -568,67 +638,50 @@ impl Copier {
         Ok(())
     }
 
-    /// Hard-links `src` at `dest` when `src` is a plain file with a clean mode; false (nothing
-    /// left at `dest`) when it cannot be linked, e.g. across file systems.
+    /// Hard-links `src` at `rel` when `src` is a plain file with a clean mode; false (nothing
+    /// left at `rel`) when it cannot be linked, e.g. across file systems.
     #[cfg(unix)]
-    fn link(&self, src: &Path, dest: &Path) -> bool {
+    fn link(&self, src: &Path, dest: &mut TreeWriter, rel: &Path) -> anyhow::Result<bool> {
         use std::os::unix::fs::PermissionsExt;
-        let clean = |meta: &std::fs::Metadata| {
-            meta.is_file() && matches!(meta.permissions().mode() & 0o7777, 0o644 | 0o755)
-        };
-        if !std::fs::symlink_metadata(src).is_ok_and(|m| clean(&m)) {
-            return false;
+        let clean_mode = |mode: u32| matches!(mode & 0o7777, 0o644 | 0o755);
+        if !std::fs::symlink_metadata(src)
+            .is_ok_and(|m| m.is_file() && clean_mode(m.permissions().mode()))
+        {
+            return Ok(false);
         }
-        if std::fs::hard_link(src, dest).is_err() {
-            return false;
+        let (parent, name) = dest.parent(rel)?;
+        if parent.hard_link(src, name).is_err() {
+            return Ok(false);
         }
         // Checked again through the new name: what is in the product is what was checked.
-        if std::fs::symlink_metadata(dest).is_ok_and(|m| clean(&m)) {
-            return true;
+        let linked = parent.stat(name).is_ok_and(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
+                && clean_mode(st.st_mode)
+        });
+        if !linked {
+            let _ = parent.remove_file(name);
         }
-        let _ = std::fs::remove_file(dest);
-        false
+        Ok(linked)
     }
 
     #[cfg(not(unix))]
-    fn link(&self, _src: &Path, _dest: &Path) -> bool {
-        false
-    }
-
-    fn copy_hashed(&mut self, src: &Path, dest: &Path) -> anyhow::Result<(String, u64, bool)> {
-        copy_file_hashed_with(src, dest, &mut self.buf)
+    fn link(&self, _src: &Path, _dest: &mut TreeWriter, _rel: &Path) -> anyhow::Result<bool> {
+        Ok(false)
     }
 }
 
-#[cfg(unix)]
-fn symlink(target: &Path, dest: &Path) -> anyhow::Result<()> {
-    std::os::unix::fs::symlink(target, dest)
-        .with_context(|| format!("failed to create link `{}`", dest.display()))
-}
-
-#[cfg(not(unix))]
-fn symlink(_target: &Path, dest: &Path) -> anyhow::Result<()> {
-    anyhow::bail!("cannot create link `{}` on this platform", dest.display())
-}
-
-fn copy_file_hashed(src: &Path, dest: &Path) -> anyhow::Result<(String, u64, bool)> {
-    copy_file_hashed_with(src, dest, &mut vec![0u8; 256 * 1024])
-}
-
-/// Copies `src` to `dest` with `buf`, hashing on the way; the copy is 0644, or 0755 when `src`
-/// has an execute bit.
+/// Copies `src` into `output` (the new file at `dest` in the product) with `buf`, hashing on the
+/// way; the copy is 0644, or 0755 when `src` has an execute bit.
 fn copy_file_hashed_with(
     src: &Path,
+    output: &mut File,
     dest: &Path,
     buf: &mut [u8],
 ) -> anyhow::Result<(String, u64, bool)> {
-    let mut input =
-        File::open(src).with_context(|| format!("failed to open `{}`", src.display()))?;
+    let mut input = crate::nofollow::open_read(src)?;
     let meta = input
         .metadata()
         .with_context(|| format!("failed to stat `{}`", src.display()))?;
-    let mut output =
-        File::create(dest).with_context(|| format!("failed to create `{}`", dest.display()))?;
     let (sha256, size) = read_hashed(&mut input, src, buf, |chunk| {
         output
             .write_all(chunk)
@@ -639,15 +692,26 @@ fn copy_file_hashed_with(
         .with_context(|| format!("failed to write `{}`", dest.display()))?;
     // Only the execute bit crosses into the product: never setuid, setgid, sticky or world-write.
     let executable = crate::fsutil::is_executable(&meta);
-    crate::fsutil::set_mode(dest, if executable { 0o755 } else { 0o644 })?;
+    set_file_mode(output, dest, if executable { 0o755 } else { 0o644 })?;
     Ok((sha256, size, executable))
 }
 
+fn set_file_mode(file: &File, path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("failed to set permissions on `{}`", path.display()))
+}
+
 /// Writes a file the product itself adds (scripts, the SBOM) and returns its record.
-fn write_file(root: &Path, name: &str, text: &str, executable: bool) -> anyhow::Result<FileRecord> {
-    let path = root.join(name);
-    std::fs::write(&path, text).with_context(|| format!("failed to write `{}`", path.display()))?;
-    crate::fsutil::set_mode(&path, if executable { 0o755 } else { 0o644 })?;
+fn write_file(
+    tree: &mut TreeWriter,
+    name: &str,
+    text: &str,
+    executable: bool,
+) -> anyhow::Result<FileRecord> {
+    let mut file = tree.create_file(Path::new(name), if executable { 0o755 } else { 0o644 })?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("failed to write `{name}`"))?;
     Ok(FileRecord {
         path: name.to_string(),
         sha256: Some(hex(&Sha256::digest(text.as_bytes()))),
@@ -657,7 +721,8 @@ fn write_file(root: &Path, name: &str, text: &str, executable: bool) -> anyhow::
     })
 }
 
-/// The output folder may be replaced: it is new, empty, an earlier product, or `--force` says so;
+/// The output folder may be replaced: it is new, empty, or an earlier product (it carries the
+/// marker) that was not bootstrapped, or was and `--force` says so;
 /// and it never is, or holds, a folder the user keeps (the workdir, the current folder, the
 /// project, the resources), nor lies inside the project, the resources or a staged folder. Paths
 /// compare canonically, so a symlinked alias is caught. (Inside the current folder is fine:
@@ -706,21 +771,57 @@ fn check_output(
             Err(refuse("exists and is not a folder".to_string()))
         }
         Ok(_) if !crate::fsutil::dir_has_entries(output)? => Ok(()),
-        Ok(_) if ProductManifest::read(output).is_ok() => Ok(()),
+        // Only a folder make-product made (it carries the marker) is ever replaced; a readable
+        // manifest is not enough, and --force does not change that.
+        Ok(_) if !super::is_marked_product(output) => Err(InputError::new(format!(
+            "the product folder `{}` is not empty and is not an earlier product (it has no {}): pixi-airgap never replaces a folder it did not make, even with --force",
+            output.display(),
+            ProductLayout::MARKER
+        ))
+        .with_hint("pick a new or empty folder for the product, or remove this one yourself")
+        .into()),
         Ok(_) if force => {
-            tracing::warn!(
-                "replacing `{}`, which is not an earlier product (forced)",
-                output.display()
-            );
+            tracing::warn!("replacing the earlier product `{}` (forced)", output.display());
             Ok(())
         }
-        Ok(_) => Err(InputError::new(format!(
-            "the product folder `{}` is not empty and is not an earlier product (no readable {})",
-            output.display(),
-            ProductLayout::MANIFEST
-        ))
-        .into()),
+        Ok(_) => match bootstrapped(output) {
+            Some(why) => Err(InputError::new(format!(
+                "the product folder `{}` is an earlier product that was bootstrapped ({why}): it may hold environments and files of yours",
+                output.display()
+            ))
+            .with_hint("give --force to replace it anyway, or pick another folder")
+            .into()),
+            None => Ok(()),
+        },
     }
+}
+
+/// Why an earlier product looks bootstrapped (its `envs.sh` records a folder, or a project in it
+/// has `.pixi/envs`); `None` when it does not.
+fn bootstrapped(product: &Path) -> Option<String> {
+    let envs_sh = product.join(ProductLayout::ENVS_SH);
+    let recorded = std::fs::symlink_metadata(&envs_sh)
+        .is_ok_and(|m| m.is_file() && m.len() < 1024 * 1024)
+        && std::fs::read_to_string(&envs_sh).is_ok_and(|text| {
+            text.lines().any(|line| {
+                line.strip_prefix(templates::ENVS_SH_RECORD_MARKER)
+                    .is_some_and(|value| !value.is_empty() && value != "''")
+            })
+        });
+    if recorded {
+        return Some(format!(
+            "{} records where it was installed",
+            ProductLayout::ENVS_SH
+        ));
+    }
+    let entries = std::fs::read_dir(product).ok()?;
+    for entry in entries.flatten() {
+        let envs = entry.path().join(".pixi/envs");
+        if entry.file_type().is_ok_and(|t| t.is_dir()) && std::fs::symlink_metadata(&envs).is_ok() {
+            return Some(format!("`{}` exists", envs.display()));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -781,6 +882,7 @@ mod tests {
         assert_eq!(
             paths,
             [
+                ".pixi-airgap-product",
                 "envs.sh",
                 "bootstrap-project.sh",
                 "check-product.sh",
@@ -800,7 +902,7 @@ mod tests {
                 "the staging run's end"
             );
         }
-        assert_eq!(totals.files, 10);
+        assert_eq!(totals.files, 11);
         assert_eq!(
             totals.bytes,
             records.iter().filter_map(|r| r.size).sum::<u64>()
@@ -814,7 +916,7 @@ mod tests {
             first
         );
         let (_, report) = check(&wd.product()).unwrap();
-        assert_eq!(report.checked, 10);
+        assert_eq!(report.checked, 11);
         assert!(report.extra.is_empty());
         // SHA256SUMS is what `sha256sum -c` reads, and product-tree.txt holds the rest.
         let sums = std::fs::read_to_string(wd.product().join("SHA256SUMS")).unwrap();
@@ -883,7 +985,7 @@ mod tests {
             copier
                 .tree(
                     &wd.pixi_cache(),
-                    &out,
+                    &mut TreeWriter::new(Dir::open(&out).unwrap()),
                     "pkg-cache",
                     &mut records,
                     keep_cache,
@@ -893,7 +995,7 @@ mod tests {
             copier
                 .tree(
                     &wd.project("demo"),
-                    &out,
+                    &mut TreeWriter::new(Dir::open(&out).unwrap()),
                     "demo",
                     &mut records,
                     keep_project,
@@ -923,7 +1025,7 @@ mod tests {
         copier
             .tree(
                 &wd.pixi_cache(),
-                &out,
+                &mut TreeWriter::new(Dir::open(&out).unwrap()),
                 "pkg-cache",
                 &mut Vec::new(),
                 keep_cache,
@@ -1114,7 +1216,7 @@ mod tests {
         assert!(
             paths
                 .iter()
-                .all(|p| !p.contains(".pixi/") && !p.contains("stray")),
+                .all(|p| !p.contains(".pixi/") && !p.ends_with(".pixi") && !p.contains("stray")),
             "{paths:?}"
         );
         // Folders come before what they hold.

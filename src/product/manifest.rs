@@ -160,12 +160,14 @@ impl ProductManifest {
             serde_json::from_reader(open_manifest(product_dir)?).map_err(damaged)?;
         if plain_path_problem(&manifest.project_name).is_some()
             || manifest.project_name.contains('/')
+            || crate::names::project_name_problem(&manifest.project_name).is_some()
         {
             return Err(Problems::refusal(
                 &path,
                 &[format!(
-                    "  project_name `{}`: not a plain folder name",
-                    manifest.project_name
+                    "  project_name `{}`: not a plain folder name ({})",
+                    manifest.project_name.escape_debug(),
+                    crate::names::PROJECT_NAME_RULE
                 )],
                 1,
             ));
@@ -405,13 +407,19 @@ pub struct ManifestTotals {
 impl ManifestWriter {
     /// Creates `path` and writes `head`, the manifest without its records.
     pub fn create(path: &Path, head: &ProductManifest) -> anyhow::Result<Self> {
+        let file =
+            File::create(path).with_context(|| format!("failed to write `{}`", path.display()))?;
+        Self::new(file, path, head)
+    }
+
+    /// Writes `head` into `file`, the new manifest at `path`.
+    pub fn new(file: File, path: &Path, head: &ProductManifest) -> anyhow::Result<Self> {
         let failed = || format!("failed to write `{}`", path.display());
         // The head as serde_json's pretty printer writes it, left open for the records.
         let text = serde_json::to_string_pretty(head).context("failed to encode the manifest")?;
         let open = text
             .strip_suffix("\n}")
             .context("the manifest head is not a JSON object")?;
-        let file = File::create(path).with_context(failed)?;
         let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
         write!(out, "{open},\n  \"files\": [").with_context(failed)?;
         Ok(Self {

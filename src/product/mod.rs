@@ -15,6 +15,7 @@
 //!   product-tree.txt        the product's folders and symlinks (for check-product.sh)
 //!   SHA256SUMS              every regular file's sha256, as `sha256sum -c` reads it
 //!   SHA256SUMS.sig          with --sign-key: an SSH signature over SHA256SUMS (namespace pixi-airgap)
+//!   .pixi-airgap-product    the marker: make-product only ever replaces a folder that has it
 //! ```
 //!
 //! [`ProductLayout`] owns these names. [`make`] writes a product from a workdir, [`manifest`] is
@@ -33,6 +34,15 @@ pub mod sums;
 pub mod templates;
 
 use std::path::{Path, PathBuf};
+
+/// What the product's marker file ([`ProductLayout::MARKER`]) holds.
+pub const MARKER_TEXT: &str =
+    "pixi-airgap product: pixi-airgap make-product may replace this folder\n";
+
+/// Whether `dir` carries the product marker (a plain file, never a link).
+pub fn is_marked_product(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(ProductLayout::MARKER)).is_ok_and(|m| m.is_file())
+}
 
 /// The names inside a product folder.
 #[derive(Debug, Clone)]
@@ -55,6 +65,9 @@ impl ProductLayout {
     pub const SBOM: &'static str = "sbom.cdx.json";
     /// The product's own integrity check and pre-flight.
     pub const CHECK_SH: &'static str = "check-product.sh";
+    /// The file that says "make-product made this folder": only a folder that carries it is ever
+    /// replaced by the next make-product.
+    pub const MARKER: &'static str = ".pixi-airgap-product";
     /// Where a bundled pixi goes (`--bundle-pixi`).
     pub const BUNDLED_PIXI: &'static str = "bin/pixi";
 

@@ -24,45 +24,57 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Replaces every `@KEY@` and checks that none is left.
+/// Replaces every `@KEY@` in one pass over the template, so that a value is never read as a
+/// template itself (a project named `x@PIXI_VERSION@` stays that text); a placeholder without a
+/// value, or a value without its placeholder, is an error.
 pub fn render(template: &str, values: &[(&str, Value)]) -> anyhow::Result<String> {
-    let mut out = template.to_string();
-    for (key, value) in values {
-        let placeholder = format!("@{key}@");
-        if !out.contains(&placeholder) {
-            bail!("template has no placeholder {placeholder}");
+    let mut used = vec![false; values.len()];
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(at) = rest.find('@') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        match placeholder_len(after) {
+            Some(len) => {
+                let key = &after[..len];
+                let Some(index) = values.iter().position(|(k, _)| *k == key) else {
+                    bail!("template still has placeholder @{key}@ after rendering");
+                };
+                used[index] = true;
+                out.push_str(&quoted(&values[index].1));
+                rest = &after[len + 1..];
+            }
+            None => {
+                out.push('@');
+                rest = after;
+            }
         }
-        let text = match value {
-            Value::Word(w) => shell_quote(w),
-            Value::Words(ws) => ws
-                .iter()
-                .map(|w| shell_quote(w))
-                .collect::<Vec<_>>()
-                .join(" "),
-        };
-        out = out.replace(&placeholder, &text);
     }
-    if let Some(left) = leftover_placeholder(&out) {
-        bail!("template still has placeholder {left} after rendering");
+    out.push_str(rest);
+    if let Some(index) = used.iter().position(|u| !u) {
+        bail!("template has no placeholder @{}@", values[index].0);
     }
     Ok(out)
 }
 
-fn leftover_placeholder(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while let Some(start) = text[i..].find('@').map(|p| p + i) {
-        let rest = &bytes[start + 1..];
-        let len = rest
+fn quoted(value: &Value) -> String {
+    match value {
+        Value::Word(w) => shell_quote(w),
+        Value::Words(ws) => ws
             .iter()
-            .take_while(|b| b.is_ascii_uppercase() || **b == b'_')
-            .count();
-        if len > 0 && rest.get(len) == Some(&b'@') {
-            return Some(text[start..start + len + 2].to_string());
-        }
-        i = start + 1;
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" "),
     }
-    None
+}
+
+/// The length of the `KEY` in `KEY@...` (uppercase letters and `_`), if `text` starts with one.
+fn placeholder_len(text: &str) -> Option<usize> {
+    let len = text
+        .bytes()
+        .take_while(|b| b.is_ascii_uppercase() || *b == b'_')
+        .count();
+    (len > 0 && text.as_bytes().get(len) == Some(&b'@')).then_some(len)
 }
 
 /// The line of `envs.sh` where `bootstrap-project.sh` records the product's folder; as made, it
@@ -141,8 +153,24 @@ pub fn envs_sh_matches_as_made(path: &Path, size: u64, sha256: &str) -> anyhow::
         && crate::fsutil::hex(&sha2::Sha256::digest(made.as_bytes())) == sha256)
 }
 
+/// Every value a script is filled with is in its safe set ([`crate::names`]), whatever checked
+/// it before: a script is the last place a hostile value could turn into code.
+fn check_values(
+    project_name: &str,
+    pixi_version: &str,
+    environments: &[String],
+) -> anyhow::Result<()> {
+    crate::names::check_project_name(project_name, "for the product")?;
+    crate::names::check_pixi_version(pixi_version, "of the build container")?;
+    for environment in environments {
+        crate::names::check_environment_name(environment, "for the product")?;
+    }
+    Ok(())
+}
+
 /// `envs.sh`; `pixi_version` is the build's, to tell a bundled pixi from another one on PATH.
 pub fn envs_sh(project_name: &str, pixi_version: &str) -> anyhow::Result<String> {
+    check_values(project_name, pixi_version, &[])?;
     render(
         ENVS_SH,
         &[
@@ -157,6 +185,7 @@ pub fn bootstrap_sh(
     pixi_version: &str,
     environments: &[String],
 ) -> anyhow::Result<String> {
+    check_values(project_name, pixi_version, environments)?;
     render(
         BOOTSTRAP_SH,
         &[
@@ -176,6 +205,7 @@ pub fn check_product_sh(project_name: &str) -> anyhow::Result<String> {
 }
 
 pub fn make_archive_ready_sh(project_name: &str) -> anyhow::Result<String> {
+    crate::names::check_project_name(project_name, "for the workdir's helper")?;
     render(
         MAKE_ARCHIVE_READY_SH,
         &[("PROJECT_NAME", Value::Word(project_name))],
@@ -202,6 +232,23 @@ mod tests {
         );
         // An e-mail address or a lone @ is not a placeholder.
         assert!(render("mail me@host.org @ x", &[]).is_ok());
+    }
+
+    /// A value that holds a placeholder is not expanded again (it was, one key after another).
+    #[test]
+    fn values_are_never_rendered_again() {
+        let out = render(
+            "a=@A@ b=@B@",
+            &[("A", Value::Word("x@B@")), ("B", Value::Word("$(id)"))],
+        )
+        .unwrap();
+        assert_eq!(out, "a='x@B@' b='$(id)'");
+        // And the scripts refuse values outside their safe sets.
+        assert!(envs_sh("demo@PIXI_VERSION@", "pixi 0.15.2").is_err());
+        assert!(envs_sh("demo", "pixi 0.15.2\n# evil").is_err());
+        assert!(bootstrap_sh("demo", "pixi 0.15.2'$(id)'", &[]).is_err());
+        assert!(bootstrap_sh("demo", "pixi 0.15.2", &["a b".to_string()]).is_err());
+        assert!(make_archive_ready_sh("pkg-cache").is_err());
     }
 
     #[test]
@@ -251,15 +298,15 @@ mod tests {
 
     #[test]
     fn rendered_scripts_snapshot() {
-        let envs = ["default".to_string(), "py 3.11".to_string()];
-        insta::assert_snapshot!("envs.sh", envs_sh("demo's project", "pixi 0.15.2").unwrap());
+        let envs = ["default".to_string(), "py311".to_string()];
+        insta::assert_snapshot!("envs.sh", envs_sh("demo-project", "pixi 0.15.2").unwrap());
         insta::assert_snapshot!(
             "bootstrap-project.sh",
-            bootstrap_sh("demo's project", "pixi 0.15.2", &envs).unwrap()
+            bootstrap_sh("demo-project", "pixi 0.15.2", &envs).unwrap()
         );
         insta::assert_snapshot!(
             "make-archive-ready-product.sh",
-            make_archive_ready_sh("demo's project").unwrap()
+            make_archive_ready_sh("demo-project").unwrap()
         );
         insta::assert_snapshot!(
             "check-product.sh",

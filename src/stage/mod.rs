@@ -194,8 +194,10 @@ pub async fn run_in_container(
         installs.push(install(session, plan, &env, environment, &out).await?);
     }
 
-    std::fs::write(out.join("pixi-version.txt"), format!("{pixi_version}\n"))
-        .context("failed to write out/pixi-version.txt")?;
+    crate::nofollow::write_output_file(
+        &out.join("pixi-version.txt"),
+        format!("{pixi_version}\n").as_bytes(),
+    )?;
     let info = container
         .exec(
             &ExecSpec::new(["pixi", "info", "--json"])
@@ -211,8 +213,7 @@ pub async fn run_in_container(
             info.tail(5)
         );
     }
-    std::fs::write(out.join("pixi-info.json"), &info.stdout)
-        .context("failed to write out/pixi-info.json")?;
+    crate::nofollow::write_output_file(&out.join("pixi-info.json"), &info.stdout)?;
     let platform = serde_json::from_slice::<serde_json::Value>(&info.stdout)
         .ok()
         .and_then(|v| {
@@ -220,6 +221,21 @@ pub async fn run_in_container(
                 .and_then(|p| p.as_str())
                 .map(str::to_string)
         });
+    // Recorded in the product's manifest and SBOM: only a plain platform name.
+    if let Some(platform) = &platform {
+        let plain = !platform.is_empty()
+            && platform.len() <= 32
+            && platform
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !plain {
+            return Err(crate::exit::InputError::new(format!(
+                "`pixi info --json` in the container reports platform `{}`, which is not a platform name",
+                platform.escape_debug()
+            ))
+            .into());
+        }
+    }
 
     // Every verification runs, and is recorded, even after one has failed.
     let mut verifications = Vec::new();
@@ -486,9 +502,7 @@ async fn copy_pixi(
         .map(PathBuf::from)
         .context("pixi's path in the container has no file name")?;
     let root = workdir.root();
-    let incoming = tempfile::Builder::new()
-        .prefix(crate::workdir::PIXI_BIN_INCOMING_PREFIX)
-        .tempdir_in(root)
+    let incoming = crate::fsutil::private_tempdir(root, crate::workdir::PIXI_BIN_INCOMING_PREFIX)
         .with_context(|| format!("failed to create a folder in `{}`", root.display()))?;
     tracing::info!("copying {}:{source} to bundle it", container.short_id());
     let bar = crate::progress::bytes("copying pixi", None);
@@ -560,9 +574,7 @@ async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()
     let root = plan.workdir.root();
     std::fs::create_dir_all(root)
         .with_context(|| format!("failed to create `{}`", root.display()))?;
-    let incoming = tempfile::Builder::new()
-        .prefix(crate::workdir::INCOMING_PREFIX)
-        .tempdir_in(root)
+    let incoming = crate::fsutil::private_tempdir(root, crate::workdir::INCOMING_PREFIX)
         .with_context(|| {
             format!(
                 "failed to create a temporary folder in `{}`",

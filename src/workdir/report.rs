@@ -80,7 +80,7 @@ impl StageReport {
     pub fn write(&self, workdir: &Workdir) -> anyhow::Result<()> {
         let json = serde_json::to_vec_pretty(self).context("failed to encode the stage report")?;
         let path = workdir.out().join(STAGE_REPORT_FILE);
-        std::fs::write(&path, json).with_context(|| format!("failed to write `{}`", path.display()))
+        crate::nofollow::write_output_file(&path, &json)
     }
 
     /// The image the staging run used.

@@ -29,7 +29,7 @@ recorded_in() {
   sed -n "s/^$marker//p" "$1" | sed "s/^'//; s/'\$//; s/'\\\\''/'/g"
 }
 
-here=$(cd -- "$(dirname -- "$0")" && pwd -P)
+here=$(CDPATH='' cd -P -- "$(dirname -- "$0")" && pwd -P)
 case $project_name in
   '' | . | .. | */*) fail "'$project_name' is not a project folder name" ;;
 esac
@@ -115,7 +115,7 @@ if [ "$local_pixi_version" != "$build_pixi_version" ]; then
   echo "bootstrap: warning: this machine has $local_pixi_version, the product was built with $build_pixi_version" >&2
 fi
 
-cd "$project"
+CDPATH='' cd -P -- "$project"
 set -- @ENVIRONMENTS@
 for environment in "$@"; do
   echo "bootstrap: installing environment '$environment' of '$project_name' offline" >&2

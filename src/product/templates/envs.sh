@@ -42,7 +42,7 @@ if [ ! -f "$_pixi_airgap_dir/envs.sh" ] || [ ! -d "$_pixi_airgap_dir/pkg-cache" 
   # shellcheck disable=SC2317
   return 1 2>/dev/null || exit 1
 fi
-_pixi_airgap_dir=$(cd -- "$_pixi_airgap_dir" && pwd -P)
+_pixi_airgap_dir=$(CDPATH='' cd -P -- "$_pixi_airgap_dir" && pwd -P)
 
 # Environments hold absolute paths: a product used from another folder than the one it was
 # installed in needs bootstrapping again.

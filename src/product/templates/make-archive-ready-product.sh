@@ -4,7 +4,7 @@
 # Exit codes: those of `pixi-airgap make-product`; 2 for a bad argument.
 set -eu
 
-here=$(cd -- "$(dirname -- "$0")" && pwd -P)
+here=$(CDPATH='' cd -P -- "$(dirname -- "$0")" && pwd -P)
 staged_name=@PROJECT_NAME@
 own_workdir=$(dirname -- "$here")
 
@@ -64,7 +64,7 @@ done
 [ -n "$workdir" ] || workdir=$own_workdir
 [ -d "$workdir" ] || usage_error "--workdir '$workdir' is not a folder"
 # This script knows the name staged into its own workdir; make-product checks any other workdir.
-if [ "$(cd -- "$workdir" && pwd -P)" = "$own_workdir" ]; then
+if [ "$(CDPATH='' cd -P -- "$workdir" && pwd -P)" = "$own_workdir" ]; then
   if [ -n "$project_name" ] && [ "$project_name" != "$staged_name" ]; then
     echo "make-archive-ready-product.sh: --project-name '$project_name' does not match the project staged in '$own_workdir': '$staged_name'" >&2
     exit 2
