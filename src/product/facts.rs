@@ -9,10 +9,6 @@
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
-use super::manifest::FileRecord;
-use crate::fsutil::hex;
 use crate::lockfile::Lock;
 use crate::tar::write::{walk_dir, EntryKind, Walked};
 use crate::workdir::report::StageReport;
@@ -84,23 +80,6 @@ impl ProductFacts {
         out.push_str(&format!("build_pixi={}\n", one_line(&self.build_pixi)));
         out.push_str(&format!("install_bytes={}\n", self.install_bytes));
         out
-    }
-
-    /// Writes the file into `product` and returns its manifest record.
-    pub fn write(&self, product: &Path) -> anyhow::Result<FileRecord> {
-        let text = self.text();
-        let path = product.join(PRODUCT_FACTS);
-        std::fs::write(&path, &text)
-            .map_err(anyhow::Error::from)
-            .map_err(|e| e.context(format!("failed to write `{}`", path.display())))?;
-        crate::fsutil::set_mode(&path, 0o644)?;
-        Ok(FileRecord {
-            path: PRODUCT_FACTS.to_string(),
-            sha256: Some(hex(&Sha256::digest(text.as_bytes()))),
-            size: Some(text.len() as u64),
-            executable: false,
-            symlink: None,
-        })
     }
 }
 

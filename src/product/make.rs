@@ -19,8 +19,8 @@ use super::{templates, ProductLayout};
 use crate::atomic::PendingDir;
 use crate::exit::InputError;
 use crate::fsutil::hex;
-use crate::signing::SigningKey;
 use crate::nofollow::{Dir, TreeWriter};
+use crate::signing::SigningKey;
 use crate::tar::write::{walk_dir, EntryKind, Walked};
 use crate::workdir::report::{BundledPixi, StageReport, StageResult};
 use crate::workdir::Workdir;
@@ -140,14 +140,18 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
     let lock = crate::lockfile::Lock::read(&project.join("pixi.lock"))?;
     // What the receiving side checks the product and its machine with (see super::facts).
     extra_files.push(write_file(
-        staging,
+        &mut tree,
         ProductLayout::CHECK_SH,
         &templates::check_product_sh(project_name)?,
         true,
     )?);
-    extra_files.push(
-        super::facts::ProductFacts::gather(&stage, &lock, &workdir.pixi_cache())?.write(staging)?,
-    );
+    let facts = super::facts::ProductFacts::gather(&stage, &lock, &workdir.pixi_cache())?;
+    extra_files.push(write_file(
+        &mut tree,
+        super::facts::PRODUCT_FACTS,
+        &facts.text(),
+        false,
+    )?);
     let sbom = crate::sbom::build(&crate::sbom::SbomInput {
         project_name,
         lock: &lock,
@@ -924,6 +928,7 @@ mod tests {
         assert_eq!(
             listed,
             [
+                ".pixi-airgap-product",
                 "bootstrap-project.sh",
                 "check-product.sh",
                 "demo/pixi.lock",
@@ -1216,7 +1221,7 @@ mod tests {
         assert!(
             paths
                 .iter()
-                .all(|p| !p.contains(".pixi/") && !p.ends_with(".pixi") && !p.contains("stray")),
+                .all(|p| !p.contains(".pixi/") && !p.contains("stray")),
             "{paths:?}"
         );
         // Folders come before what they hold.

@@ -28,8 +28,8 @@ pub mod facts;
 pub mod helpers;
 pub mod make;
 pub mod manifest;
-pub mod split;
 pub mod signature;
+pub mod split;
 pub mod sums;
 pub mod templates;
 
