@@ -217,6 +217,38 @@ fn a_pixi_version_with_shell_text_from_the_container_is_refused() {
 #[test]
 fn an_exported_cdpath_does_not_move_the_product_scripts() {
     use pixi_airgap::product::templates;
+    // Every script we ship changes folder only in the safe form (the ones run below show that it
+    // works; this keeps the scripts added later, check/join/apply, to it too).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/product/templates");
+    let mut scripts = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        scripts += 1;
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split(" #").next().unwrap_or("");
+            for (at, _) in code.match_indices("cd ") {
+                let before = &code[..at];
+                let is_command = before.is_empty()
+                    || before.ends_with(|c: char| {
+                        c == ' ' || c == '(' || c == '&' || c == ';' || c == '|'
+                    });
+                if is_command && !code.trim_start().starts_with('#') && !code.contains("echo") {
+                    assert!(
+                        before.ends_with("CDPATH='' ") && code[at..].starts_with("cd -P -- "),
+                        "{}:{}: `{line}` changes folder without CDPATH='' cd -P --",
+                        path.display(),
+                        n + 1
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        scripts >= 6,
+        "only {scripts} templates found in {}",
+        dir.display()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let tmp_path = std::fs::canonicalize(tmp.path()).unwrap();
     let write_product = |root: &Path| {
@@ -267,6 +299,9 @@ fn an_exported_cdpath_does_not_move_the_product_scripts() {
             .current_dir(&work)
             .env("CDPATH", &decoy)
             .env("PATH", "/usr/bin:/bin")
+            // This hand-made product has no check-product.sh or SHA256SUMS: the folder logic
+            // is what is under test here (the check's own `cd` is covered by check_product.rs).
+            .env("PIXI_AIRGAP_SKIP_CHECK", "1")
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stderr);

@@ -59,7 +59,7 @@ done
 LC_ALL=C
 export LC_ALL
 
-here=$(cd "$(dirname "$0")" && pwd -P) || exit 4
+here=$(CDPATH='' cd -P -- "$(dirname "$0")" && pwd -P) || exit 4
 name=$(basename "$1")
 case $name in
   '' | . | .. | /)
@@ -67,7 +67,7 @@ case $name in
     exit 2
     ;;
 esac
-parent=$(cd "$(dirname "$1")" && pwd -P) || {
+parent=$(CDPATH='' cd -P -- "$(dirname "$1")" && pwd -P) || {
   say "the folder holding \`$1\` does not exist"
   exit 2
 }
@@ -107,7 +107,7 @@ check_state() {
     awk -F '\t' '$1 == "dir" { print "d\t" $2 } $1 == "link" { print "l\t" $2 "\t" $3 }' "$_tree"
   } | sort >"$scratch/expected"
   (
-    cd "$_dir" || exit 4
+    CDPATH='' cd -P -- "$_dir" || exit 4
     find . ! -name . -type d | awk '{ print "d\t" substr($0, 3) }'
     find . -type f | awk '{ print "f\t" substr($0, 3) }'
     find . -type l | while IFS= read -r _p; do
@@ -143,7 +143,7 @@ check_state() {
     "$scratch/actual" "$_sums" >"$scratch/sums"
   : >"$scratch/content-diff"
   if [ -s "$scratch/sums" ]; then
-    (cd "$_dir" && sha256sum -c "$scratch/sums" 2>/dev/null) |
+    (CDPATH='' cd -P -- "$_dir" && sha256sum -c "$scratch/sums" 2>/dev/null) |
       sed -n 's/: FAILED.*$//p' | sed 's/^/changed: file /' >"$scratch/content-diff"
   fi
   sort "$scratch/tree-diff" "$scratch/content-diff" >"$scratch/diff"
@@ -166,7 +166,7 @@ if [ "$(hash_of "$here/SHA256SUMS" 2>/dev/null)" != "$TARGET_SUMS" ] ||
   exit 2
 fi
 if [ -s "$here/files.SHA256SUMS" ]; then
-  (cd "$here/files" && sha256sum -c "$here/files.SHA256SUMS" 2>/dev/null) |
+  (CDPATH='' cd -P -- "$here/files" && sha256sum -c "$here/files.SHA256SUMS" 2>/dev/null) |
     sed -n 's/: FAILED.*$//p' >"$scratch/damaged"
   if [ -s "$scratch/damaged" ]; then
     say "the delta in $here is damaged: these files of files/ are missing or changed:"

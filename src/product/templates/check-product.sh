@@ -106,8 +106,8 @@ if [ -n "$identity" ] && [ -z "$allowed_signers" ]; then
   exit 2
 fi
 
-here=$(cd -- "$(dirname -- "$0")" && pwd -P) || exit 2
-cd "$here" || exit 2
+here=$(CDPATH='' cd -P -- "$(dirname -- "$0")" && pwd -P) || exit 2
+CDPATH='' cd -P -- "$here" || exit 2
 case $project_name in
   '' | . | .. | */*)
     say "'$project_name' is not a project folder name"

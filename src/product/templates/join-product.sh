@@ -52,7 +52,7 @@ for tool in sha256sum cat mv rm dirname; do
   fi
 done
 
-here=$(cd "$(dirname "$0")" && pwd -P) || exit 4
+here=$(CDPATH='' cd -P -- "$(dirname "$0")" && pwd -P) || exit 4
 sums="$here/$ARCHIVE.sha256"
 if [ ! -f "$sums" ]; then
   say "\`$sums\` is missing: carry it with the parts"
