@@ -565,7 +565,7 @@ fn interrupt_while_verifying(signal: &str, name: &str) {
     // Wait until the verification runs: the container exists and the verification log is open.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let running = || {
-        workdir.join("out/verify.log").exists()
+        stage_log_exists(&workdir, "verify.log")
             && !containers_for_workdir(&bed, &workdir).is_empty()
     };
     while !running() {

@@ -172,10 +172,25 @@ async fn stage_with(
         },
     )
     .await?;
-    let result =
-        crate::shutdown::until_stopped(stage::run_in_container(&session, plan, "stage-host")).await;
-    let (report, removal) = session.close_deferred(result).await?;
-    if let Err(err) = crate::product::helpers::write(&plan.workdir, &plan.manifest.name) {
+    let staging = plan.workdir.begin_staging()?;
+    let result = crate::shutdown::until_stopped(stage::run_in_container(
+        &session,
+        plan,
+        staging.workdir(),
+        "stage-host",
+    ))
+    .await;
+    let (report, removal) = match session.close_deferred(result).await {
+        Ok(done) => done,
+        Err(err) => {
+            stage::keep_failed_logs(staging, &plan.workdir);
+            return Err(err);
+        }
+    };
+    // The new staging replaces the last one only now that it is complete.
+    let committed = crate::product::helpers::write(staging.workdir(), &plan.manifest.name)
+        .and_then(|()| staging.commit(&plan.workdir));
+    if let Err(err) = committed {
         let _ = removal.wait().await;
         return Err(err);
     }

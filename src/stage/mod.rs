@@ -23,7 +23,7 @@ use crate::tar::extract::{self, ExtractLimits, RefusedEntry};
 use crate::tar::write::{Owner, TarEntry};
 use crate::verify::{Verification, VerificationReport, VerifyPlace};
 use crate::workdir::report::{BundledPixi, ExclusionReport, StageReport, StageResult, StepReport};
-use crate::workdir::Workdir;
+use crate::workdir::{Staging, Workdir};
 use filter::StageFilter;
 
 /// Where the project comes from.
@@ -143,15 +143,19 @@ impl StagePlan {
 
 /// Runs the staging steps in a started container. Returns the report; a failed verification is a
 /// result (not an error), everything else that fails is an error with its kind.
+///
+/// Everything is written into `into` (a [`crate::workdir::Staging`] folder the caller swaps into
+/// `plan.workdir` once this succeeded), so a run that fails leaves the last staging whole.
 pub async fn run_in_container(
     session: &Session,
     plan: &StagePlan,
+    into: &Workdir,
     command_name: &str,
 ) -> anyhow::Result<StageReport> {
     let container = session.container();
     let image = session.image();
     let started_at = now();
-    let out = plan.workdir.out();
+    let out = into.out();
     let pixi_version = session.pixi_version().await?;
     tracing::info!("{pixi_version} in container {}", container.short_id());
     // Can this pixi read the lock and meet requires-pixi? Known only now; still before upload.
@@ -185,7 +189,7 @@ pub async fn run_in_container(
         ))
         .into());
     }
-    let excluded = upload_project(session, plan).await?;
+    let excluded = upload_project(session, plan, into).await?;
     excluded.log("staging");
 
     let env = plan.exec_env();
@@ -234,9 +238,9 @@ pub async fn run_in_container(
             .push(run_verification(session, plan, verification, &env, &out, &log_name).await?);
     }
 
-    copy_back(container, plan).await?;
+    copy_back(container, plan, into).await?;
     let bundled_pixi = if plan.bundle_pixi {
-        Some(copy_pixi(container, &plan.workdir, &pixi_version).await?)
+        Some(copy_pixi(container, into, &pixi_version).await?)
     } else {
         None
     };
@@ -280,8 +284,16 @@ pub async fn run_in_container(
         finished_at: now(),
         result,
     };
-    report.write(&plan.workdir)?;
+    report.write(into)?;
     Ok(report)
+}
+
+/// After a failed run: its logs go where the user looks (see [`Staging::keep_logs`]); the rest
+/// of its folder is removed and the last staging stays whole.
+pub fn keep_failed_logs(staging: Staging, workdir: &Workdir) {
+    if let Some(logs) = staging.keep_logs(workdir) {
+        tracing::info!("logs of the failed run: {}", logs.display());
+    }
 }
 
 fn now() -> String {
@@ -289,7 +301,11 @@ fn now() -> String {
 }
 
 /// Streams the filtered project (and resources) into the container workdir.
-async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<ExclusionReport> {
+async fn upload_project(
+    session: &Session,
+    plan: &StagePlan,
+    into: &Workdir,
+) -> anyhow::Result<ExclusionReport> {
     let container = session.container();
     let docker = session.docker();
     match &plan.source {
@@ -327,7 +343,7 @@ async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<E
                 container.short_id(),
                 plan.cw()
             );
-            let root = plan.workdir.root();
+            let root = into.root();
             let spool = tempfile::Builder::new()
                 .prefix(".stage-spool-")
                 .suffix(".tar")
@@ -406,11 +422,12 @@ async fn install(
             .with_hint("run `pixi install` (or `pixi lock`) online first, commit the new pixi.lock, then stage again")
             .into());
         }
+        // The log is moved out of the run's folder when the run fails: name where it will be.
         return Err(InfraError::new(format!(
             "`{}` failed with exit code {} (log: {})\n{}",
             spec.display(),
             result.exit_code,
-            out.join(&log_name).display(),
+            plan.workdir.failed_logs().join(&log_name).display(),
             result.tail(15)
         ))
         .into());
@@ -550,14 +567,14 @@ async fn copy_pixi(
 }
 
 /// Copies the container workdir back into the host workdir, without the environments.
-async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()> {
+async fn copy_back(container: &Container, plan: &StagePlan, into: &Workdir) -> anyhow::Result<()> {
     let envs = format!("{}/.pixi/envs", plan.container_project());
     // Environments are not relocatable and can be large: drop them before the copy. Best effort;
     // the extraction below leaves them out anyway.
     let _ = container
         .exec(&ExecSpec::new(["rm", "-rf", "--", envs.as_str()]), None)
         .await;
-    let root = plan.workdir.root();
+    let root = into.root();
     std::fs::create_dir_all(root)
         .with_context(|| format!("failed to create `{}`", root.display()))?;
     let incoming = tempfile::Builder::new()

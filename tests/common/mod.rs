@@ -676,3 +676,15 @@ pub async fn upload_tree(docker: &Docker, container_id: &str, src: &Path, at: &s
         .await
         .unwrap_or_else(|err| panic!("upload of {} failed: {err}", src.display()));
 }
+
+/// Whether a running stage has opened its log `out/NAME`: a run writes into its own folder
+/// (`WORKDIR/.incoming-*/`) until it is complete, then swaps it in.
+pub fn stage_log_exists(workdir: &Path, name: &str) -> bool {
+    workdir.join("out").join(name).exists()
+        || std::fs::read_dir(workdir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.file_name().to_string_lossy().starts_with(".incoming-")
+                    && e.path().join("out").join(name).exists()
+            })
+        })
+}
