@@ -335,6 +335,11 @@ pub struct MakeProductArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// When another run holds the workdir or the output folder, exit 2 naming it instead of
+    /// waiting for it
+    #[arg(long)]
+    pub no_wait: bool,
+
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
@@ -416,6 +421,10 @@ pub struct StageArgs {
     /// Reuse a non-empty workdir: its pixi-airgap folders are replaced
     #[arg(long)]
     pub force: bool,
+
+    /// When another run holds the workdir, exit 2 naming it instead of waiting for it
+    #[arg(long)]
+    pub no_wait: bool,
 
     /// Put the build container's own pixi (the one that filled the cache) into the product, for
     /// machines without pixi; copied out of the container, never downloaded

@@ -32,6 +32,7 @@ pub mod process;
 pub mod product;
 pub mod progress;
 pub mod proof;
+pub mod runlock;
 pub mod sbom;
 pub mod secrets;
 pub mod session;

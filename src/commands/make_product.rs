@@ -9,11 +9,13 @@ use crate::exit::{InputError, Status};
 use crate::product::make::MakeOptions;
 use crate::product::manifest::ProductManifest;
 use crate::product::ProductLayout;
+use crate::runlock::{RunLock, Wait};
 use crate::workdir::Workdir;
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub make: MakeOptions,
+    pub wait: Wait,
     pub json: bool,
 }
 
@@ -24,6 +26,7 @@ impl Options {
             project_name,
             output,
             force,
+            no_wait,
             json,
         } = args;
         if !workdir.is_dir() {
@@ -46,15 +49,22 @@ impl Options {
                 output,
                 force,
             },
+            wait: Wait::from_no_wait(no_wait),
             json,
         })
     }
 }
 
 /// Writes the product off the async threads (copying and hashing is blocking file work).
+///
+/// Holds the workdir and the output folder for the whole run: another run on either waits, or
+/// with [`Wait::NoWait`] is refused naming this one.
 pub async fn make(
     options: &MakeOptions,
+    wait: Wait,
 ) -> anyhow::Result<(ProductManifest, crate::product::manifest::ManifestTotals)> {
+    let _workdir = RunLock::acquire(options.workdir.root(), "workdir", wait).await?;
+    let _output = RunLock::acquire(&options.output, "product folder", wait).await?;
     let make = options.clone();
     let spinner = crate::progress::spinner(format!("writing {}", options.output.display()));
     let made = tokio::task::spawn_blocking(move || crate::product::make::make(&make)).await;
@@ -75,7 +85,7 @@ pub struct MakeReport {
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
-    let (manifest, totals) = make(&options.make).await?;
+    let (manifest, totals) = make(&options.make, options.wait).await?;
     if options.json {
         let report = MakeReport {
             product_dir: options.make.output.clone(),

@@ -108,6 +108,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         timer = Instant::now();
     };
 
+    // One run per workdir, held through the three steps (each step's own lock is then a no-op).
+    let _lock =
+        crate::runlock::RunLock::acquire(workdir.root(), "workdir", options.stage.wait).await?;
     tracing::info!("pack 1/3: stage-host");
     let (stage, staging_removal) = stage_host::stage(&options.stage).await?;
     lap("stage", &mut phases);
@@ -145,7 +148,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 // WORKDIR/product is ours: an earlier product, or nothing.
                 force: false,
             };
-            let (_, totals) = make_product::make(&make).await?;
+            let (_, totals) = make_product::make(&make, options.stage.wait).await?;
             lap("make-product", &mut phases);
             report.product = Some(ProductSummary {
                 dir: workdir.product(),

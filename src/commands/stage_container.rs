@@ -94,6 +94,18 @@ fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerifyK
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
+    // One run per workdir, for the whole run.
+    let _lock = crate::runlock::RunLock::acquire(
+        options.common.workdir.root(),
+        "workdir",
+        options.common.wait,
+    )
+    .await?;
+    // Again, now that no other run can change it: it may have been filled while we waited.
+    options
+        .common
+        .workdir
+        .check_writable(options.common.force)?;
     let docker = Docker::connect().await?;
     let session = Session::attach(&docker, &options.container_id).await?;
     let container = session.container();

@@ -10,6 +10,7 @@ use super::stage_args::CommonOptions;
 use crate::docker::Docker;
 use crate::exit::{with_hint, InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
+use crate::runlock::RunLock;
 use crate::session::{PendingRemoval, Session, SessionSpec};
 use crate::stage::{self, ProjectSource, StagePlan};
 use crate::workdir::report::{StageReport, StageResult};
@@ -22,6 +23,7 @@ pub struct Options {
     pub network: Option<String>,
     pub keep_container: bool,
     pub force: bool,
+    pub wait: crate::runlock::Wait,
     pub json: bool,
     pub plan: StagePlan,
 }
@@ -47,6 +49,7 @@ impl Options {
             filter,
             allow_url_credentials,
             force,
+            wait,
             json,
             bundle_pixi,
         } = CommonOptions::resolve(stage)?;
@@ -86,6 +89,7 @@ impl Options {
             network,
             keep_container,
             force,
+            wait,
             json,
             plan: StagePlan {
                 source: ProjectSource::Host {
@@ -144,6 +148,11 @@ async fn stage_with(
     options: &Options,
 ) -> anyhow::Result<(StageReport, PendingRemoval)> {
     let plan = &options.plan;
+    // One run per workdir, for the whole run (a no-op under `pack`, which holds it already).
+    let _lock = RunLock::acquire(plan.workdir.root(), "workdir", options.wait).await?;
+    // Again, now that no other run can change it: the workdir may have been filled while we
+    // waited.
+    plan.workdir.check_writable(options.force)?;
     // Everything that can be refused is refused before the workdir is touched: a typo in
     // `--image` (or in the container life limit) deletes nothing.
     docker.require_image(&options.image, options.pull).await?;
