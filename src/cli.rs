@@ -91,6 +91,10 @@ pub enum Command {
     /// pixi-airgap process is gone, and stage-container workdirs in users' containers
     #[command(after_help = CLEAN_HELP)]
     Clean(CleanArgs),
+
+    /// Internal: enforces a container's life limit from outside it (started by the runs)
+    #[command(hide = true)]
+    WatchContainer(crate::watchdog::WatchArgs),
 }
 
 const CLEAN_HELP: &str = concat!(

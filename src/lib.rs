@@ -40,6 +40,7 @@ pub mod shutdown;
 pub mod stage;
 pub mod tar;
 pub mod verify;
+pub mod watchdog;
 pub mod workdir;
 
 use exit::Status;

@@ -114,6 +114,8 @@ impl Session {
             ..Default::default()
         };
         let mut container = docker.start_container(&container_spec).await?;
+        // The life limit, enforced from outside the image too.
+        crate::watchdog::spawn(container.id(), spec.max_life, spec.keep);
         if spec.keep {
             container.keep();
         }

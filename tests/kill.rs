@@ -584,3 +584,65 @@ fn containers_end_by_themselves_after_their_life_limit() {
     );
     assert!(!tmp.path().join("wd").exists(), "nothing was written");
 }
+
+/// The life limit does not depend on the image: a container whose own timer never fires (its
+/// `sleep` is frozen here, as a hostile image's `sh` could ignore it) is still killed and removed
+/// at its limit by the watchdog, after pixi-airgap itself was SIGKILLed.
+#[test]
+fn the_life_limit_holds_when_the_image_ignores_it() {
+    let Some(bed) = testbed() else { return };
+    let image = hostile_image();
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("multi-env");
+    copy_tree(&fixtures().join("locks/v4-multi"), &project);
+    std::fs::write(project.join("ATTACK"), "many-entries").unwrap();
+    let workdir = tmp.path().join("wd");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let args = [
+        "stage-host",
+        "--image",
+        &image,
+        "--network",
+        "none",
+        "--project-dir",
+        &p,
+        "--workdir",
+        &w,
+        "--env",
+        "HOSTILE_ENTRIES=20000",
+    ];
+    let life = 20;
+    let started = Instant::now();
+    let (code, _) = run_until(
+        &bed,
+        &args,
+        &[("PIXI_AIRGAP_CONTAINER_MAX_LIFE", &life.to_string())],
+        KillAt::Line(" in container "),
+        "-KILL",
+    );
+    assert_eq!(code, None, "killed, not finished");
+    let ids = containers_for_workdir(&bed, &workdir);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    // The image's own timer: frozen.
+    let freeze = "for p in /proc/[0-9]*; do [ \"$(cat \"$p/comm\" 2>/dev/null)\" = sleep ] && kill -STOP \"${p#/proc/}\"; done; true";
+    let (_, status) = runtime().block_on(exec_in(
+        &bed.docker,
+        &ids[0],
+        &ExecSpec::new(["sh", "-c", freeze]),
+    ));
+    assert_eq!(status, 0);
+    let deadline = started + Duration::from_secs(life + 30);
+    while !containers_for_workdir(&bed, &workdir).is_empty() {
+        if Instant::now() > deadline {
+            // Leave nothing behind, then fail.
+            let _ = runtime().block_on(bed.docker.remove_container(&ids[0]));
+            panic!("the container outlived its life limit of {life}s");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(life - 2),
+        "it went before its limit"
+    );
+    record_count("kill tests, life limit: 1 container with a frozen timer ended from outside");
+}
