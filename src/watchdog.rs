@@ -8,6 +8,16 @@
 //! [`TICK`]; at the limit it kills the container through the engine (which then removes it,
 //! unless it was kept with `--keep-container`), and it ends as soon as the container is gone.
 //! Nothing in the image is involved.
+//!
+//! The watchdog is also the run's heartbeat, which `pixi-airgap clean` reads through the engine.
+//! A creator's pid and start time only say something in the creator's own PID namespace on its
+//! own host: CI jobs that share one engine from separate namespaces (and the same host name) see
+//! each other's live runs as "creator gone". So while the run that started it lives (its parent,
+//! checked in its own namespace), the watchdog renames the container every [`TICK`] to
+//! `pixi-airgap-hb-<unix seconds>-<short id>` (a name is the one thing of a container the engine
+//! lets us change, and every client of the engine sees it); when the run ends it renames it to
+//! `pixi-airgap-run-ended-<short id>` at once. `clean` never removes a container whose heartbeat
+//! it sees renewed.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -90,13 +100,57 @@ pub fn spawn(container_id: &str, life: Duration, keep: bool) {
     }
 }
 
-/// The watchdog's loop: ends when the container is gone, or kills it at its limit.
+/// How the run's parent is looked at between two heartbeats.
+const PARENT_CHECK: Duration = Duration::from_millis(200);
+
+/// The container name that says "the run that uses me was alive at `unix`".
+pub fn heartbeat_name(unix: u64, container_id: &str) -> String {
+    format!(
+        "pixi-airgap-hb-{unix}-{}",
+        &container_id[..container_id.len().min(12)]
+    )
+}
+
+/// The heartbeat a container name carries (see [`heartbeat_name`]).
+pub fn heartbeat_of(name: &str) -> Option<u64> {
+    let rest = name
+        .trim_start_matches('/')
+        .strip_prefix("pixi-airgap-hb-")?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Whether the run that started this watchdog still runs: it is our parent until it ends (then
+/// we are handed to init or a subreaper), a question asked in our own PID namespace.
+fn parent_alive(parent: u32) -> bool {
+    // SAFETY: getppid has no preconditions.
+    let now = unsafe { libc::getppid() };
+    u32::try_from(now).is_ok_and(|p| p == parent)
+}
+
+async fn rename(docker: &Docker, id: &str, name: &str) {
+    let options = bollard::query_parameters::RenameContainerOptionsBuilder::default()
+        .name(name)
+        .build();
+    let _ = docker.raw().rename_container(id, options).await;
+}
+
+/// The watchdog's loop: ends when the container is gone, or kills it at its limit; renews the
+/// heartbeat while the run lives.
 pub async fn run(args: &WatchArgs) -> anyhow::Result<Status> {
     let docker = Docker::connect()
         .await
         .context("the watchdog cannot reach the engine")?;
+    let mut beating = parent_alive(args.parent);
     loop {
         let now = unix_now();
+        if beating {
+            rename(
+                &docker,
+                &args.container,
+                &heartbeat_name(now, &args.container),
+            )
+            .await;
+        }
         match docker.raw().inspect_container(&args.container, None).await {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -117,7 +171,21 @@ pub async fn run(args: &WatchArgs) -> anyhow::Result<Status> {
             }
         }
         let left = Duration::from_secs(args.expires.saturating_sub(now).max(1));
-        tokio::time::sleep(left.min(TICK)).await;
+        let until = tokio::time::Instant::now() + left.min(TICK);
+        while tokio::time::Instant::now() < until {
+            if beating && !parent_alive(args.parent) {
+                // The run is gone: say so now rather than let the heartbeat age.
+                beating = false;
+                let short = &args.container[..args.container.len().min(12)];
+                rename(
+                    &docker,
+                    &args.container,
+                    &format!("pixi-airgap-run-ended-{short}"),
+                )
+                .await;
+            }
+            tokio::time::sleep(PARENT_CHECK).await;
+        }
     }
 }
 
@@ -132,5 +200,31 @@ async fn end(docker: &Docker, args: &WatchArgs) {
         .await;
     if !args.keep {
         let _ = docker.remove_container(&args.container).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_names_round_trip() {
+        let id = "0123456789abcdef0123";
+        assert_eq!(
+            heartbeat_name(1700000000, id),
+            "pixi-airgap-hb-1700000000-0123456789ab"
+        );
+        assert_eq!(
+            heartbeat_of(&heartbeat_name(1700000000, id)),
+            Some(1700000000)
+        );
+        assert_eq!(heartbeat_of("/pixi-airgap-hb-5-abc"), Some(5));
+        for other in [
+            "gifted_mcclintock",
+            "pixi-airgap-run-ended-abc",
+            "pixi-airgap-hb-x-1",
+        ] {
+            assert_eq!(heartbeat_of(other), None, "{other}");
+        }
     }
 }

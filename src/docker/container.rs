@@ -15,7 +15,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 
-use super::{Docker, DockerError, LABEL_COMMAND, LABEL_EXPIRES, LABEL_MANAGED};
+use super::{Docker, DockerError, LABEL_COMMAND, LABEL_EXPIRES, LABEL_IMAGE_ID, LABEL_MANAGED};
 
 /// The main process of every container we create (see the module documentation).
 pub const MAIN_PROCESS: &str = include_str!("main-process.sh");
@@ -118,6 +118,10 @@ impl Docker {
             LABEL_EXPIRES.to_string(),
             expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         );
+        let local = self.local_name(&spec.image).await?;
+        if let Some(id) = self.image(&local).await?.and_then(|image| image.id) {
+            labels.insert(LABEL_IMAGE_ID.to_string(), id);
+        }
         let networking_config = match (&spec.network, spec.aliases.is_empty()) {
             (Some(net), false) => Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(
@@ -140,7 +144,7 @@ impl Docker {
         ];
         cmd.extend(spec.cmd.iter().flatten().cloned());
         let body = ContainerCreateBody {
-            image: Some(self.local_name(&spec.image).await?),
+            image: Some(local),
             cmd: Some(cmd),
             entrypoint: Some(vec![]),
             labels: Some(labels.clone()),
