@@ -192,6 +192,8 @@ pub async fn run(options: &ProofOptions) -> anyhow::Result<(ProofReport, Status)
         max_life,
         // The product and the environments installed from it live in a volume of their own.
         scratch: Some(PROOF_ROOT.to_string()),
+        // The proof has no network; its image's confinement is the engine's default.
+        confinement: None,
     })
     .await?;
     let result =

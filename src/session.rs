@@ -37,6 +37,8 @@ pub struct SessionSpec {
     pub max_life: Duration,
     /// A folder of the container that is a scratch volume (see [`ContainerSpec::scratch`]).
     pub scratch: Option<String>,
+    /// Dropped capabilities and limits (see [`ContainerSpec::confinement`]).
+    pub confinement: Option<crate::docker::Confinement>,
 }
 
 /// The life limit of the containers a command creates (`PIXI_AIRGAP_CONTAINER_MAX_LIFE`, default
@@ -111,6 +113,7 @@ impl Session {
             max_life: Some(spec.max_life),
             keep_after_exit: spec.keep,
             scratch: spec.scratch.clone(),
+            confinement: spec.confinement,
             ..Default::default()
         };
         let mut container = docker.start_container(&container_spec).await?;

@@ -22,6 +22,8 @@ pub struct Options {
     pub pull: bool,
     pub network: Option<String>,
     pub keep_container: bool,
+    /// Dropped capabilities and limits of the build container.
+    pub confinement: crate::docker::Confinement,
     pub force: bool,
     pub wait: crate::runlock::Wait,
     pub json: bool,
@@ -39,6 +41,8 @@ impl Options {
             stage,
             network,
             keep_container,
+            memory,
+            pids_limit,
             verify,
         } = args;
         let CommonOptions {
@@ -88,6 +92,10 @@ impl Options {
             pull,
             network,
             keep_container,
+            confinement: crate::docker::Confinement {
+                memory_bytes: memory.0,
+                pids: pids_limit.0.and_then(|n| u32::try_from(n).ok()),
+            },
             force,
             wait,
             json,
@@ -178,6 +186,7 @@ async fn stage_with(
             // folder the image holds, which a volume would hide.
             scratch: (plan.container_workdir == crate::cli::DEFAULT_CONTAINER_WORKDIR)
                 .then(|| plan.container_workdir.clone()),
+            confinement: Some(options.confinement),
         },
     )
     .await?;

@@ -19,7 +19,7 @@ use bollard::query_parameters::{
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
-pub use container::{max_life, Container, ContainerSpec, MAX_LIFE_VAR};
+pub use container::{max_life, Confinement, Container, ContainerSpec, DROPPED_CAPS, MAX_LIFE_VAR};
 pub use engine::EngineInfo;
 pub use exec::{exec_raw, ExecOutput, ExecSpec};
 
