@@ -9,6 +9,7 @@
 //! run still shows what it did.
 
 pub mod filter;
+pub mod provenance;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
@@ -189,7 +190,7 @@ pub async fn run_in_container(
         ))
         .into());
     }
-    let excluded = upload_project(session, plan, into).await?;
+    let (excluded, went_in) = upload_project(session, plan, into).await?;
     excluded.log("staging");
 
     let env = plan.exec_env();
@@ -239,6 +240,12 @@ pub async fn run_in_container(
     }
 
     copy_back(container, plan, into).await?;
+    // The project that came back must be the one that went in (plus what pixi creates).
+    let project_rel = plan.project_prefix();
+    went_in.check(
+        &into.root().join(&project_rel),
+        &project_rel.display().to_string(),
+    )?;
     let bundled_pixi = if plan.bundle_pixi {
         Some(copy_pixi(container, into, &pixi_version).await?)
     } else {
@@ -305,7 +312,7 @@ async fn upload_project(
     session: &Session,
     plan: &StagePlan,
     into: &Workdir,
-) -> anyhow::Result<ExclusionReport> {
+) -> anyhow::Result<(ExclusionReport, provenance::Provenance)> {
     let container = session.container();
     let docker = session.docker();
     match &plan.source {
@@ -321,6 +328,7 @@ async fn upload_project(
                 container.short_id(),
                 plan.cw()
             );
+            let went_in = provenance::Provenance::from_plan(&entries, &plan.project_prefix())?;
             let bytes = crate::tar::write::content_size(&entries);
             session
                 .upload(
@@ -332,7 +340,7 @@ async fn upload_project(
                 )
                 .await
                 .context("failed to stage the project into the container")?;
-            Ok(excluded)
+            Ok((excluded, went_in))
         }
         ProjectSource::Container { path } => {
             // The engine serialises archive operations on one container, so the filtered tar
@@ -387,7 +395,8 @@ async fn upload_project(
                 .await;
             bar.finish_and_clear();
             uploaded.context("failed to stage the project into the container")?;
-            Ok(excluded)
+            let went_in = provenance::Provenance::from_tar(spool.path(), &plan.project_prefix())?;
+            Ok((excluded, went_in))
         }
     }
 }
