@@ -353,7 +353,14 @@ async fn prove(
         let log_name =
             crate::verify::log_name(VERIFY_LOG_PREFIX, index, verifications.len(), environment);
         let verification = session
-            .verify(spec, environment, &exec, &options.out_dir, &log_name)
+            .verify(
+                spec,
+                environment,
+                &exec,
+                &options.out_dir,
+                &log_name,
+                &options.out_dir,
+            )
             .await?;
         report.timings.verification_seconds += verification.seconds;
         report.verifications.push(verification);

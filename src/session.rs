@@ -86,6 +86,9 @@ impl RunAs {
 
 /// A started (or attached) container and the image it runs.
 pub struct Session {
+    /// Stopped before the container is removed; declared first, so that it is also dropped
+    /// (stopped) first.
+    watchdog: Option<crate::watchdog::Watchdog>,
     container: Container,
     image: ImageRecord,
 }
@@ -118,11 +121,15 @@ impl Session {
         };
         let mut container = docker.start_container(&container_spec).await?;
         // The life limit, enforced from outside the image too.
-        crate::watchdog::spawn(container.id(), spec.max_life, spec.keep);
+        let watchdog = crate::watchdog::spawn(container.id(), spec.max_life, spec.keep);
         if spec.keep {
             container.keep();
         }
-        Ok(Self { container, image })
+        Ok(Self {
+            watchdog,
+            container,
+            image,
+        })
     }
 
     /// A session in the user's running container, which is never stopped or removed.
@@ -134,7 +141,18 @@ impl Session {
             id: info.image.clone(),
             repo_digests: Vec::new(),
         };
-        Ok(Self { container, image })
+        Ok(Self {
+            watchdog: None,
+            container,
+            image,
+        })
+    }
+
+    /// Stops the watchdog before the container is removed (see [`crate::watchdog::spawn`]).
+    async fn stop_watchdog(&mut self) {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.stop().await;
+        }
     }
 
     pub fn container(&self) -> &Container {
@@ -154,9 +172,10 @@ impl Session {
     /// package cache takes seconds): the caller must [`PendingRemoval::wait`] for it before it
     /// ends. After a failure the removal is awaited here.
     pub async fn close_deferred<T>(
-        self,
+        mut self,
         result: anyhow::Result<T>,
     ) -> anyhow::Result<(T, PendingRemoval)> {
+        self.stop_watchdog().await;
         match result {
             Ok(value) => {
                 let removal = tokio::spawn(self.container.remove());
@@ -171,7 +190,8 @@ impl Session {
 
     /// Ends the session: the container is removed (unless kept or not ours) whatever `result`
     /// is, then `result` is returned; its error comes first.
-    pub async fn close<T>(self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    pub async fn close<T>(mut self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        self.stop_watchdog().await;
         let removed = self.container.remove().await;
         let value = result?;
         removed?;
@@ -234,6 +254,7 @@ impl Session {
         exec: &ExecSpec,
         out: &Path,
         log_name: &str,
+        shown_out: &Path,
     ) -> anyhow::Result<VerificationReport> {
         tracing::info!("verifying in `{environment}` with {}", spec.describe());
         let (result, seconds) = self.exec_logged(exec, out, log_name).await?;
@@ -244,7 +265,7 @@ impl Session {
             tracing::error!(
                 "verification failed: {} (log: {})\n{}",
                 verdict.reason(),
-                out.join(log_name).display(),
+                shown_out.join(log_name).display(),
                 result.tail(15)
             );
         }

@@ -57,16 +57,19 @@ pub fn unix_now() -> u64 {
 /// Starts the watchdog for a container this process just created. Only the pixi-airgap binary
 /// starts one (a test binary calling the library does not run itself as a watchdog); a watchdog
 /// that cannot start is a warning (the in-image limit and `clean` remain).
-pub fn spawn(container_id: &str, life: Duration, keep: bool) {
+///
+/// The run stops it ([`Watchdog::stop`]) before it removes the container itself: a rename racing
+/// with the engine's removal can leave the removal failing.
+pub fn spawn(container_id: &str, life: Duration, keep: bool) -> Option<Watchdog> {
     let Ok(exe) = std::env::current_exe() else {
         tracing::warn!("cannot locate this binary: no watchdog for the container's life limit");
-        return;
+        return None;
     };
     let is_us = exe
         .file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with(env!("CARGO_PKG_NAME")));
     if !is_us {
-        return;
+        return None;
     }
     let expires = unix_now().saturating_add(life.as_secs());
     let mut command = std::process::Command::new(exe);
@@ -88,15 +91,60 @@ pub fn spawn(container_id: &str, life: Duration, keep: bool) {
         });
     }
     match command.spawn() {
-        // Not waited for: it outlives us by design; once we are gone, init reaps it.
-        Ok(child) => tracing::debug!(
-            "watchdog {} enforces the life limit of container {}",
-            child.id(),
-            &container_id[..container_id.len().min(12)]
-        ),
-        Err(err) => tracing::warn!(
-            "could not start the watchdog for the container's life limit: {err}; the container's own timer and `pixi-airgap clean` remain"
-        ),
+        // It outlives us by design when we are killed; once we are gone, init reaps it.
+        Ok(child) => {
+            tracing::debug!(
+                "watchdog {} enforces the life limit of container {}",
+                child.id(),
+                &container_id[..container_id.len().min(12)]
+            );
+            Some(Watchdog { child: Some(child) })
+        }
+        Err(err) => {
+            tracing::warn!(
+                "could not start the watchdog for the container's life limit: {err}; the container's own timer and `pixi-airgap clean` remain"
+            );
+            None
+        }
+    }
+}
+
+/// A running watchdog, stopped before its container is removed (and on drop).
+#[derive(Debug)]
+pub struct Watchdog {
+    child: Option<std::process::Child>,
+}
+
+impl Watchdog {
+    /// Asks the watchdog to end (SIGTERM: it finishes the engine call it is in, then ends) and
+    /// waits for it, at most a few seconds.
+    pub async fn stop(mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // SAFETY: a signal to our own child, which we have not reaped yet.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        for _ in 0..100 {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -142,6 +190,10 @@ pub async fn run(args: &WatchArgs) -> anyhow::Result<Status> {
         .context("the watchdog cannot reach the engine")?;
     let mut beating = parent_alive(args.parent);
     loop {
+        // The run asked us to end (it is about to remove the container itself).
+        if crate::shutdown::is_stopped() {
+            return Ok(Status::Success);
+        }
         let now = unix_now();
         if beating {
             rename(
@@ -172,7 +224,7 @@ pub async fn run(args: &WatchArgs) -> anyhow::Result<Status> {
         }
         let left = Duration::from_secs(args.expires.saturating_sub(now).max(1));
         let until = tokio::time::Instant::now() + left.min(TICK);
-        while tokio::time::Instant::now() < until {
+        while tokio::time::Instant::now() < until && !crate::shutdown::is_stopped() {
             if beating && !parent_alive(args.parent) {
                 // The run is gone: say so now rather than let the heartbeat age.
                 beating = false;

@@ -471,7 +471,8 @@ async fn run_verification(
         .working_dir(project.clone())
         .pid_file(plan.pid_file.clone());
     let report = session
-        .verify(spec, environment, &exec, out, log_name)
+        // A failed verification is a result: the run's out/ is swapped in, where its log then is.
+        .verify(spec, environment, &exec, out, log_name, &plan.workdir.out())
         .await?;
     Ok(VerificationReport {
         log: format!("out/{log_name}"),
