@@ -93,6 +93,10 @@ pub enum Command {
     /// pixi-airgap process is gone, and stage-container workdirs in users' containers
     #[command(after_help = CLEAN_HELP)]
     Clean(CleanArgs),
+
+    /// Internal: enforces a container's life limit from outside it (started by the runs)
+    #[command(hide = true)]
+    WatchContainer(crate::watchdog::WatchArgs),
 }
 
 const CLEAN_HELP: &str = concat!(
@@ -240,6 +244,14 @@ pub struct StageHostArgs {
     #[arg(long)]
     pub keep_container: bool,
 
+    /// Memory limit of the build container (swap included), e.g. 512m, 8g, 16g; `none` for no limit
+    #[arg(long, value_name = "SIZE", default_value = "8g", value_parser = parse_memory)]
+    pub memory: Limit,
+
+    /// Most processes and threads the build container may run at once; `none` for no limit
+    #[arg(long, value_name = "N", default_value = "4096", value_parser = parse_pids)]
+    pub pids_limit: Limit,
+
     #[command(flatten)]
     pub verify: VerifyArgs,
 }
@@ -350,6 +362,10 @@ pub struct MakeProductArgs {
 
     #[command(flatten)]
     pub sign: SignArgs,
+    /// When another run holds the workdir or the output folder, exit 2 naming it instead of
+    /// waiting for it
+    #[arg(long)]
+    pub no_wait: bool,
 
     /// Print a JSON report on stdout
     #[arg(long)]
@@ -459,6 +475,10 @@ pub struct StageArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// When another run holds the workdir, exit 2 naming it instead of waiting for it
+    #[arg(long)]
+    pub no_wait: bool,
+
     /// Put the build container's own pixi (the one that filled the cache) into the product, for
     /// machines without pixi; copied out of the container, never downloaded
     #[arg(long)]
@@ -527,4 +547,74 @@ pub struct UpdateProofArgs {
     /// The delta folder that turns --since into --product-dir
     #[arg(long, value_name = "DIR", requires = "since")]
     pub delta: Option<PathBuf>,
+}
+
+/// A limit given on the command line: a number, or no limit (`none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<u64>);
+
+/// `512m`, `8g`, `1t`, a plain number of bytes, or `none`; at least 16 MiB (less cannot run pixi).
+pub fn parse_memory(text: &str) -> Result<Limit, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(Limit(None));
+    }
+    let lower = text.to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = lower[digits.len()..].trim_end_matches(['b', 'i']);
+    let factor: u64 = match unit {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return Err(format!("`{text}` is not a size (e.g. 512m, 8g, or none)")),
+    };
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("`{text}` is not a size (e.g. 512m, 8g, or none)"))?;
+    if bytes < 16 << 20 {
+        return Err(format!(
+            "`{text}` is less than 16m: pixi cannot run in that"
+        ));
+    }
+    Ok(Limit(Some(bytes)))
+}
+
+/// A whole number of at least 64, or `none`.
+pub fn parse_pids(text: &str) -> Result<Limit, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(Limit(None));
+    }
+    match text.parse::<u32>() {
+        Ok(n) if n >= 64 => Ok(Limit(Some(u64::from(n)))),
+        Ok(_) => Err(format!(
+            "`{text}` is less than 64: pixi cannot run with that few"
+        )),
+        Err(_) => Err(format!("`{text}` is not a whole number (or none)")),
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_counts() {
+        assert_eq!(parse_memory("8g"), Ok(Limit(Some(8 << 30))));
+        assert_eq!(parse_memory("512MiB"), Ok(Limit(Some(512 << 20))));
+        assert_eq!(parse_memory("none"), Ok(Limit(None)));
+        assert_eq!(parse_memory("1073741824"), Ok(Limit(Some(1 << 30))));
+        for bad in ["", "8x", "g", "1m", "-1g", "99999999999t"] {
+            assert!(parse_memory(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_pids("4096"), Ok(Limit(Some(4096))));
+        assert_eq!(parse_pids("none"), Ok(Limit(None)));
+        for bad in ["", "10", "-5", "many"] {
+            assert!(parse_pids(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::docker::{Docker, DockerError, ExecSpec, LABEL_COMMAND, LABEL_MANAGED, LABEL_WORKDIR};
+use crate::docker::{
+    Docker, DockerError, ExecSpec, LABEL_COMMAND, LABEL_IMAGE_ID, LABEL_MANAGED, LABEL_WORKDIR,
+};
 use crate::process::{Creator, Liveness};
 
 /// What `clean` is asked to do.
@@ -48,7 +50,8 @@ pub struct Leftover {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_workdir: Option<String>,
     pub creator: Option<Creator>,
-    /// `gone`, `alive`, `other-host` or `unknown` (no creator recorded).
+    /// `gone`, `alive` (also: its heartbeat is renewed), `other-host`, `unknown` (no creator
+    /// recorded) or `not-ours` (a container of an image committed from one of ours).
     pub creator_state: &'static str,
     /// `removed`, `would-remove`, `kept` or `failed`.
     pub action: &'static str,
@@ -180,11 +183,18 @@ pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<Cl
     };
     // Run records first: stopping a leftover install comes before anything else.
     leftovers.extend(clean_records(docker, options, workdir.as_deref()).await?);
-    for found in docker.labelled_containers(LABEL_MANAGED).await? {
-        if !in_scope(&found.labels) {
-            continue;
-        }
-        let mut leftover = judge("container", &found, options);
+    let mut containers: Vec<(crate::docker::Labelled, Leftover)> = docker
+        .labelled_containers(LABEL_MANAGED)
+        .await?
+        .into_iter()
+        .filter(|found| in_scope(&found.labels))
+        .map(|found| {
+            let leftover = judge_container(&found, options);
+            (found, leftover)
+        })
+        .collect();
+    keep_renewed_heartbeats(docker, &mut containers).await?;
+    for (found, mut leftover) in containers {
         if leftover.action == "remove" {
             leftover.removed(docker.remove_container(&found.id).await);
         }
@@ -231,6 +241,81 @@ impl Leftover {
             }
         };
     }
+}
+
+/// How recent a heartbeat must be for `clean` to look again before removing its container.
+const HEARTBEAT_FRESH_SECS: u64 = 15;
+/// How long `clean` waits to see a heartbeat renewed: more than two of the watchdog's ticks.
+const HEARTBEAT_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A container [`judge`]d as a leftover by its labels may still be in use: a run in another
+/// PID namespace (same host name) or on another host looks "gone" from here. Such a run's
+/// watchdog renews the container's heartbeat (its name, see [`crate::watchdog`]) every couple of
+/// seconds; when a candidate's heartbeat is recent, `clean` waits a little and looks again, and
+/// keeps every container whose heartbeat moved on.
+async fn keep_renewed_heartbeats(
+    docker: &Docker,
+    containers: &mut [(crate::docker::Labelled, Leftover)],
+) -> Result<(), DockerError> {
+    let now = crate::watchdog::unix_now();
+    let fresh = |name: &str| {
+        crate::watchdog::heartbeat_of(name)
+            .is_some_and(|beat| now.saturating_sub(beat) <= HEARTBEAT_FRESH_SECS)
+    };
+    let suspects: Vec<usize> = containers
+        .iter()
+        .enumerate()
+        .filter(|(_, (found, leftover))| leftover.action != "kept" && fresh(&found.name))
+        .map(|(index, _)| index)
+        .collect();
+    if suspects.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(
+        "{} container(s) have a recent heartbeat: looking again in {}s to see whether their runs still renew it",
+        suspects.len(),
+        HEARTBEAT_RECHECK.as_secs()
+    );
+    tokio::time::sleep(HEARTBEAT_RECHECK).await;
+    let names: HashMap<String, String> = docker
+        .labelled_containers(LABEL_MANAGED)
+        .await?
+        .into_iter()
+        .map(|found| (found.id, found.name))
+        .collect();
+    for index in suspects {
+        let (found, leftover) = &mut containers[index];
+        let before = crate::watchdog::heartbeat_of(&found.name);
+        let after = names
+            .get(&found.id)
+            .and_then(|name| crate::watchdog::heartbeat_of(name));
+        if after > before {
+            leftover.action = "kept";
+            leftover.creator_state = "alive";
+            leftover.reason = Some(
+                "its run renews its heartbeat (a live run in another PID namespace or on another host)"
+                    .to_string(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// [`judge`] for a container, which also must run the image its labels record: a container made
+/// from an image committed from one of ours inherits our labels, but it is not ours.
+fn judge_container(found: &crate::docker::Labelled, options: &CleanOptions) -> Leftover {
+    let mut leftover = judge("container", found, options);
+    let bare = |id: &str| id.trim_start_matches("sha256:").to_string();
+    if let (Some(recorded), Some(actual)) = (found.labels.get(LABEL_IMAGE_ID), &found.image_id) {
+        if bare(recorded) != bare(actual) {
+            leftover.action = "kept";
+            leftover.creator_state = "not-ours";
+            leftover.reason = Some(format!(
+                "it runs image {actual}, not {recorded} that its labels record: our labels were inherited from a committed container"
+            ));
+        }
+    }
+    leftover
 }
 
 /// Whether a labelled object is a leftover; its `action` is `remove` (to do), `would-remove`

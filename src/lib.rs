@@ -35,6 +35,7 @@ pub mod process;
 pub mod product;
 pub mod progress;
 pub mod proof;
+pub mod runlock;
 pub mod sbom;
 pub mod secrets;
 pub mod session;
@@ -44,6 +45,7 @@ pub mod stage;
 pub mod tar;
 pub mod term;
 pub mod verify;
+pub mod watchdog;
 pub mod workdir;
 
 use exit::Status;

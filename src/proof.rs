@@ -290,6 +290,8 @@ async fn run_with(
         max_life,
         // The product and the environments installed from it live in a volume of their own.
         scratch: Some(PROOF_ROOT.to_string()),
+        // The proof has no network; its image's confinement is the engine's default.
+        confinement: None,
     })
     .await?;
     let update = update.zip(old.as_ref());
@@ -467,7 +469,14 @@ async fn prove(
         let log_name =
             crate::verify::log_name(VERIFY_LOG_PREFIX, index, verifications.len(), environment);
         let verification = session
-            .verify(spec, environment, &exec, &options.out_dir, &log_name)
+            .verify(
+                spec,
+                environment,
+                &exec,
+                &options.out_dir,
+                &log_name,
+                &options.out_dir,
+            )
             .await?;
         report.timings.verification_seconds += verification.seconds;
         report.verifications.push(verification);

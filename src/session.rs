@@ -36,6 +36,8 @@ pub struct SessionSpec {
     pub max_life: Duration,
     /// A folder of the container that is a scratch volume (see [`ContainerSpec::scratch`]).
     pub scratch: Option<String>,
+    /// Dropped capabilities and limits (see [`ContainerSpec::confinement`]).
+    pub confinement: Option<crate::docker::Confinement>,
 }
 
 /// The life limit of the containers a command creates (`PIXI_AIRGAP_CONTAINER_MAX_LIFE`, default
@@ -83,6 +85,9 @@ impl RunAs {
 
 /// A started (or attached) container and the image it runs.
 pub struct Session {
+    /// Stopped before the container is removed; declared first, so that it is also dropped
+    /// (stopped) first.
+    watchdog: Option<crate::watchdog::Watchdog>,
     container: Container,
     image: ImageRecord,
 }
@@ -110,13 +115,20 @@ impl Session {
             max_life: Some(spec.max_life),
             keep_after_exit: spec.keep,
             scratch: spec.scratch.clone(),
+            confinement: spec.confinement,
             ..Default::default()
         };
         let mut container = docker.start_container(&container_spec).await?;
+        // The life limit, enforced from outside the image too.
+        let watchdog = crate::watchdog::spawn(container.id(), spec.max_life, spec.keep);
         if spec.keep {
             container.keep();
         }
-        Ok(Self { container, image })
+        Ok(Self {
+            watchdog,
+            container,
+            image,
+        })
     }
 
     /// A session in the user's running container, which is never stopped or removed.
@@ -128,7 +140,18 @@ impl Session {
             id: info.image.clone(),
             repo_digests: Vec::new(),
         };
-        Ok(Self { container, image })
+        Ok(Self {
+            watchdog: None,
+            container,
+            image,
+        })
+    }
+
+    /// Stops the watchdog before the container is removed (see [`crate::watchdog::spawn`]).
+    async fn stop_watchdog(&mut self) {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.stop().await;
+        }
     }
 
     pub fn container(&self) -> &Container {
@@ -148,9 +171,10 @@ impl Session {
     /// package cache takes seconds): the caller must [`PendingRemoval::wait`] for it before it
     /// ends. After a failure the removal is awaited here.
     pub async fn close_deferred<T>(
-        self,
+        mut self,
         result: anyhow::Result<T>,
     ) -> anyhow::Result<(T, PendingRemoval)> {
+        self.stop_watchdog().await;
         match result {
             Ok(value) => {
                 let removal = tokio::spawn(self.container.remove());
@@ -165,7 +189,8 @@ impl Session {
 
     /// Ends the session: the container is removed (unless kept or not ours) whatever `result`
     /// is, then `result` is returned; its error comes first.
-    pub async fn close<T>(self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    pub async fn close<T>(mut self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        self.stop_watchdog().await;
         let removed = self.container.remove().await;
         let value = result?;
         removed?;
@@ -234,6 +259,7 @@ impl Session {
         exec: &ExecSpec,
         out: &Path,
         log_name: &str,
+        shown_out: &Path,
     ) -> anyhow::Result<VerificationReport> {
         tracing::info!("verifying in `{environment}` with {}", spec.describe());
         // The expected text is looked for as the output streams: only its tail is kept.
@@ -246,7 +272,7 @@ impl Session {
             tracing::error!(
                 "verification failed: {} (log: {})\n{}",
                 verdict.reason(),
-                out.join(log_name).display(),
+                shown_out.join(log_name).display(),
                 result.tail(15)
             );
         }

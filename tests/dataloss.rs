@@ -2,7 +2,8 @@
 //! `make-product --output`) pointed at something that is not ours (a home-like tree with `.ssh`,
 //! the project, a symlinked alias of it, the current folder, the workdir, a staged folder, a home
 //! folder in the user's container) is refused with exit 2, and the tree is unchanged. Also: a
-//! typo in `--image` with `--force` leaves the last good staging in place.
+//! typo in `--image`, an image without pixi, a network that does not exist, or a refused
+//! container folder, with `--force`, leave the last good staging in place.
 
 mod common;
 
@@ -102,6 +103,37 @@ fn destructive_paths_never_touch_what_is_not_ours() {
         before,
         "a failed check deleted the last staging"
     );
+    // Failures that only show once the container exists (an image without pixi, a network that
+    // does not exist): the new staging is swapped in only once it is complete, so the last one
+    // stays whole (its logs go to out-failed/, a new folder).
+    for (image, network) in [
+        (bed.nopixi_image.as_str(), n.as_str()),
+        (bed.image.as_str(), "no-such-network-pixi-airgap"),
+    ] {
+        tried += 1;
+        let output = run_in(
+            tmp.path(),
+            &[
+                "stage-host",
+                "--image",
+                image,
+                "--network",
+                network,
+                "--project-dir",
+                &p,
+                "--workdir",
+                &w,
+                "--force",
+            ],
+        );
+        assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+        let _ = std::fs::remove_dir_all(workdir.join("out-failed"));
+        assert_eq!(
+            tree_snapshot(&workdir),
+            before,
+            "--image {image} --network {network} --force deleted the last staging"
+        );
+    }
 
     // make-product --output at folders the user keeps: refused even with --force.
     let cases: Vec<(PathBuf, PathBuf)> = vec![
@@ -196,7 +228,9 @@ fn destructive_paths_never_touch_what_is_not_ours() {
         "mkdir -p /root/.ssh && echo key > /root/.ssh/id_ed25519 && echo notes > /root/notes",
     );
     assert_eq!(code, 0);
-    let wd2 = tmp.path().join("wd-container").display().to_string();
+    // The host workdir is the last good staging: refusing the container folder deletes nothing
+    // on this host either.
+    let before = tree_snapshot(&workdir);
     let project_in = format!(
         "/home/dev/{}",
         project.file_name().unwrap().to_string_lossy()
@@ -212,7 +246,7 @@ fn destructive_paths_never_touch_what_is_not_ours() {
             "--container-workdir-path",
             "/root",
             "--workdir",
-            &wd2,
+            &w,
             "--force",
         ],
     );
@@ -221,6 +255,11 @@ fn destructive_paths_never_touch_what_is_not_ours() {
         stderr(&output).contains("not a pixi-airgap workdir"),
         "{}",
         stderr(&output)
+    );
+    assert_eq!(
+        tree_snapshot(&workdir),
+        before,
+        "stage-container --force wiped the host workdir before refusing /root"
     );
     let (listing, _) = in_container(&bed, &container, "cat /root/.ssh/id_ed25519 /root/notes");
     assert_eq!(listing, "key\nnotes\n");

@@ -317,3 +317,70 @@ fn read_only_folders_do_not_block_their_children_for_a_non_root_user() {
         std::fs::metadata(tmp.path()).unwrap().uid()
     );
 }
+
+/// Provenance: the project that comes back from the build container must be the project that
+/// went in, plus only what pixi creates. A verification (or an image, or its pixi) that plants a
+/// file in the project, changes the lock or removes a file is refused (exit 2) naming the file,
+/// and the workdir gets nothing of it; a lock changed in the workdir afterwards stops make-product
+/// (the SBOM is made from the lock that was staged).
+#[test]
+fn the_project_that_comes_back_is_the_project_that_went_in() {
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
+    let mut tried = 0;
+    for (n, (script, named)) in [
+        (
+            "echo evil >planted.sh",
+            "planted.sh` was added in the container",
+        ),
+        (
+            "echo '# changed' >>pixi.lock",
+            "pixi.lock` came back changed",
+        ),
+        (
+            "rm pixi.toml",
+            "pixi.toml` went into the container and did not come back",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        tried += 1;
+        let workdir = tmp.path().join(format!("wd-{n}"));
+        let before = tree_snapshot(&project);
+        bed.stage_host(Some(&server), &project, &workdir)
+            .args(["--verify-run", "--", "sh", "-c", script])
+            .assert_exit(2, named);
+        assert!(
+            !workdir.join("project").exists(),
+            "{script}: the tampered project reached the workdir"
+        );
+        assert_eq!(
+            tree_snapshot(&project),
+            before,
+            "{script}: the project changed"
+        );
+    }
+    // What pixi itself creates (.pixi/) is fine: a plain staging passes.
+    let workdir = tmp.path().join("wd-ok");
+    bed.stage_host(Some(&server), &project, &workdir)
+        .args(["--verify-task", "smoke"])
+        .assert_exit(0, "");
+    tried += 1;
+    let lock = workdir.join("project/single-env/pixi.lock");
+    let mut text = std::fs::read_to_string(&lock).unwrap();
+    text.push_str("# changed after staging\n");
+    std::fs::write(&lock, text).unwrap();
+    make_product_cmd(&workdir, "single-env").assert_exit(2, "is not the lock that was staged");
+    assert!(!workdir.join("product").exists());
+    record_count(&format!(
+        "hostile tests, provenance: {tried} tampered projects refused"
+    ));
+}

@@ -41,7 +41,7 @@ fn hand_staged(root: &Path, name: &str, pixi_version: &str, environments: &[&str
         "project_name": name, "manifest": "pixi.toml", "environments": environments,
         "image": "img", "image_id": "sha256:abc", "image_repo_digests": [],
         "pixi_version": pixi_version, "platform": "linux-64", "container_workdir": "/workdir",
-        "lock_sha256": "00", "lock_version": 4,
+        "lock_sha256": sha256_file(&project.join("pixi.lock")), "lock_version": 4,
         "excluded": {"counts": {}, "secrets": [], "skipped_special": []},
         "installs": [], "verification": null, "workdir": root,
         "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z",

@@ -584,3 +584,209 @@ fn containers_end_by_themselves_after_their_life_limit() {
     );
     assert!(!tmp.path().join("wd").exists(), "nothing was written");
 }
+
+/// The life limit does not depend on the image: a container whose own timer never fires (its
+/// `sleep` is frozen here, as a hostile image's `sh` could ignore it) is still killed and removed
+/// at its limit by the watchdog, after pixi-airgap itself was SIGKILLed.
+#[test]
+fn the_life_limit_holds_when_the_image_ignores_it() {
+    let Some(bed) = testbed() else { return };
+    let image = hostile_image();
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("multi-env");
+    copy_tree(&fixtures().join("locks/v4-multi"), &project);
+    std::fs::write(project.join("ATTACK"), "many-entries").unwrap();
+    let workdir = tmp.path().join("wd");
+    let (p, w) = (project.display().to_string(), workdir.display().to_string());
+    let args = [
+        "stage-host",
+        "--image",
+        &image,
+        "--network",
+        "none",
+        "--project-dir",
+        &p,
+        "--workdir",
+        &w,
+        "--env",
+        "HOSTILE_ENTRIES=20000",
+    ];
+    let life = 20;
+    let started = Instant::now();
+    let (code, _) = run_until(
+        &bed,
+        &args,
+        &[("PIXI_AIRGAP_CONTAINER_MAX_LIFE", &life.to_string())],
+        KillAt::Line(" in container "),
+        "-KILL",
+    );
+    assert_eq!(code, None, "killed, not finished");
+    let ids = containers_for_workdir(&bed, &workdir);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    // The image's own timer: frozen.
+    let freeze = "for p in /proc/[0-9]*; do [ \"$(cat \"$p/comm\" 2>/dev/null)\" = sleep ] && kill -STOP \"${p#/proc/}\"; done; true";
+    let (_, status) = runtime().block_on(exec_in(
+        &bed.docker,
+        &ids[0],
+        &ExecSpec::new(["sh", "-c", freeze]),
+    ));
+    assert_eq!(status, 0);
+    let deadline = started + Duration::from_secs(life + 30);
+    while !containers_for_workdir(&bed, &workdir).is_empty() {
+        if Instant::now() > deadline {
+            // Leave nothing behind, then fail.
+            let _ = runtime().block_on(bed.docker.remove_container(&ids[0]));
+            panic!("the container outlived its life limit of {life}s");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(life - 2),
+        "it went before its limit"
+    );
+    record_count("kill tests, life limit: 1 container with a frozen timer ended from outside");
+}
+
+/// `clean` and runs it cannot see: a live stage-host in another PID namespace (same host name,
+/// its pid meaningless here) is kept because its watchdog renews the container's heartbeat, and
+/// removed once that run is gone; a container made from an image committed from one of ours
+/// carries our labels but is never taken for ours.
+#[test]
+fn clean_keeps_a_live_run_in_another_pid_namespace_and_ignores_committed_copies() {
+    let Some(bed) = testbed() else { return };
+    let image = hostile_image();
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("multi-env");
+    copy_tree(&fixtures().join("locks/v4-multi"), &project);
+    // A slow install: the run lasts while clean looks at it.
+    std::fs::write(project.join("ATTACK"), "many-entries").unwrap();
+    let workdir = tmp.path().join("wd");
+    let w = workdir.display().to_string();
+    let mut tried = 0;
+
+    tried += 1;
+    let mut run = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL"])
+        .arg(env!("CARGO_BIN_EXE_pixi-airgap"))
+        .args(["stage-host", "--image", &image, "--network", "none"])
+        .args(["--project-dir", &project.display().to_string()])
+        .args(["--workdir", &w, "--env", "HOSTILE_ENTRIES=400000"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let beating = || {
+        let out = Command::new("docker")
+            .args(["ps", "--filter"])
+            .arg(format!("label=io.pixi-airgap.workdir={w}"))
+            .args(["--format", "{{.ID}} {{.Names}}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.contains(" pixi-airgap-hb-"))
+            .map(|l| l.split(' ').next().unwrap_or_default().to_string())
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let id = loop {
+        if let Some(id) = beating() {
+            break id;
+        }
+        assert!(run.try_wait().unwrap().is_none(), "the run ended early");
+        assert!(Instant::now() < deadline, "no heartbeat came");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (code, report) = clean(&["--workdir", &w], &[]);
+    assert_eq!(code, Some(0));
+    let kept = with_action(&report, "kept");
+    assert!(
+        kept.iter()
+            .any(|l| l["id"].as_str().unwrap_or_default().starts_with(&id)
+                && l["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("heartbeat")),
+        "the live run's container was not kept: {report:#}"
+    );
+    assert!(
+        with_action(&report, "removed").is_empty(),
+        "clean removed what a live run uses: {report:#}"
+    );
+    assert!(run.try_wait().unwrap().is_none(), "the run was broken");
+    // The run is killed (its whole namespace, watchdog included): its container is a leftover.
+    tried += 1;
+    Command::new("kill")
+        .args(["-KILL", &run.id().to_string()])
+        .status()
+        .unwrap();
+    run.wait().unwrap();
+    let (code, report) = clean(&["--workdir", &w], &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(with_action(&report, "removed").len(), 1, "{report:#}");
+    assert!(containers_for_workdir(&bed, &workdir).is_empty());
+
+    // A container of an image committed from one of ours (made by a gone process): same labels,
+    // other image. The original goes; the copy's container stays.
+    tried += 1;
+    let scope = tmp.path().join("scope").display().to_string();
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id().to_string();
+    child.wait().unwrap();
+    let docker = |args: &[&str]| {
+        let out = Command::new("docker").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let image_id = docker(&["image", "inspect", "-f", "{{.Id}}", &bed.image]);
+    let host = pixi_airgap::process::host_name();
+    let labels = [
+        "io.pixi-airgap.managed=true".to_string(),
+        format!("io.pixi-airgap.pid={dead}"),
+        format!("io.pixi-airgap.host={host}"),
+        format!("io.pixi-airgap.workdir={scope}"),
+        format!("io.pixi-airgap.image-id={image_id}"),
+    ];
+    let mut create = vec!["create".to_string()];
+    for label in &labels {
+        create.extend(["--label".to_string(), label.clone()]);
+    }
+    create.extend([bed.image.clone(), "true".to_string()]);
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
+    let original = docker(&create);
+    let committed = format!("pixi-airgap-test-committed:{}", std::process::id());
+    docker(&["commit", &original, &committed]);
+    let copy = docker(&[
+        "run",
+        "-d",
+        "--rm",
+        "--network",
+        "none",
+        &committed,
+        "sleep",
+        "600",
+    ]);
+    let (code, report) = clean(&["--workdir", &scope], &[]);
+    assert_eq!(code, Some(0));
+    let removed = with_action(&report, "removed");
+    let kept = with_action(&report, "kept");
+    let result = (
+        removed.iter().any(|l| l["id"] == original.as_str()),
+        kept.iter()
+            .any(|l| l["id"] == copy.as_str() && l["creator_state"] == "not-ours"),
+    );
+    let _ = Command::new("docker")
+        .args(["rm", "-f", &copy, &original])
+        .output();
+    let _ = Command::new("docker")
+        .args(["rmi", "-f", &committed])
+        .output();
+    assert_eq!(result, (true, true), "{report:#}");
+    record_count(&format!(
+        "kill tests, clean across namespaces: {tried} cases (live run in another PID namespace, the same run killed, a committed copy)"
+    ));
+}

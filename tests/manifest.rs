@@ -36,7 +36,7 @@ fn made_product_with(root: &Path, setup: impl FnOnce(&Path)) -> (PathBuf, std::p
         "project_name": "demo", "manifest": "pixi.toml", "environments": ["default"],
         "image": "img", "image_id": "sha256:abc", "image_repo_digests": [],
         "pixi_version": "pixi 0.15.2", "platform": "linux-64", "container_workdir": "/workdir",
-        "lock_sha256": "00", "lock_version": 4,
+        "lock_sha256": common::sha256_file(&project.join("pixi.lock")), "lock_version": 4,
         "excluded": {"counts": {}, "secrets": [], "skipped_special": []},
         "installs": [], "verification": null, "workdir": wd,
         "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z",

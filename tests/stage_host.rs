@@ -567,7 +567,7 @@ fn interrupt_while_verifying(signal: &str, name: &str) {
     // Wait until the verification runs: the container exists and the verification log is open.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let running = || {
-        workdir.join("out/verify.log").exists()
+        stage_log_exists(&workdir, "verify.log")
             && !containers_for_workdir(&bed, &workdir).is_empty()
     };
     while !running() {
@@ -704,5 +704,72 @@ fn a_command_that_prints_gigabytes_leaves_memory_and_the_workdir_small() {
         "unbounded output: 1.5 GB printed, peak RSS {} MiB, logs {} MiB",
         peak_kib / 1024,
         total >> 20
+    ));
+}
+
+/// The build container runs an image we do not trust: without the capabilities pixi does not
+/// need (raw sockets, device nodes, ...), without new privileges, and with the memory and process
+/// limits of `--memory` / `--pids-limit`; a bad value is refused by its flag before anything starts.
+#[test]
+fn the_build_container_is_confined() {
+    let Some(Locked {
+        bed,
+        server,
+        tmp,
+        project,
+    }) = Locked::fixture("single")
+    else {
+        return;
+    };
+    let workdir = tmp.path().join("wd");
+    let probe = "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; \
+                 echo pids=$(cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max); \
+                 echo memory=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes)";
+    bed.stage_host(Some(&server), &project, &workdir)
+        .args(["--memory", "1g", "--pids-limit", "500"])
+        .args(["--verify-run", "--", "sh", "-c", probe])
+        .assert_exit(0, "");
+    let log = std::fs::read_to_string(workdir.join("out/verify.log")).unwrap();
+    let cap_eff = log
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap())
+        .unwrap_or_else(|| panic!("no CapEff in {log}"));
+    let mut tried = 0;
+    // Bit numbers from linux/capability.h.
+    for (name, bit) in [
+        ("NET_RAW", 13),
+        ("MKNOD", 27),
+        ("SYS_CHROOT", 18),
+        ("SETPCAP", 8),
+        ("SETFCAP", 31),
+        ("AUDIT_WRITE", 29),
+        ("NET_BIND_SERVICE", 10),
+    ] {
+        tried += 1;
+        assert_eq!(cap_eff & (1 << bit), 0, "{name} is still there: {log}");
+    }
+    // What pixi needs stays.
+    for (name, bit) in [("CHOWN", 0), ("DAC_OVERRIDE", 1), ("FOWNER", 3)] {
+        assert_ne!(cap_eff & (1 << bit), 0, "{name} was dropped: {log}");
+    }
+    tried += 3;
+    assert!(log.contains("NoNewPrivs:\t1"), "{log}");
+    assert!(log.contains("pids=500"), "{log}");
+    assert!(log.contains(&format!("memory={}", 1u64 << 30)), "{log}");
+
+    for (flag, value) in [
+        ("--memory", "lots"),
+        ("--memory", "1m"),
+        ("--pids-limit", "3"),
+    ] {
+        tried += 1;
+        bed.stage_host(Some(&server), &project, &tmp.path().join("wd-bad"))
+            .args([flag, value])
+            .assert_exit(2, flag);
+    }
+    assert!(!tmp.path().join("wd-bad").exists());
+    record_count(&format!(
+        "confinement: {tried} capability, privilege and limit checks on the build container"
     ));
 }

@@ -9,6 +9,7 @@ use crate::exit::{with_hint, InputError, Status};
 use crate::product::make::MakeOptions;
 use crate::product::manifest::ProductManifest;
 use crate::product::ProductLayout;
+use crate::runlock::{RunLock, Wait};
 use crate::signing::SigningKey;
 use crate::workdir::Workdir;
 
@@ -17,6 +18,7 @@ use super::delta::{DeltaPlan, DeltaReport};
 #[derive(Debug, Clone)]
 pub struct Options {
     pub make: MakeOptions,
+    pub wait: Wait,
     pub json: bool,
     pub delta: Option<DeltaPlan>,
 }
@@ -29,6 +31,7 @@ impl Options {
             output,
             force,
             sign,
+            no_wait,
             json,
             delta,
         } = args;
@@ -56,6 +59,7 @@ impl Options {
                 force,
                 sign_key,
             },
+            wait: Wait::from_no_wait(no_wait),
             json,
             delta,
         })
@@ -80,9 +84,15 @@ pub fn resolve_sign(args: SignArgs) -> anyhow::Result<Option<SigningKey>> {
 }
 
 /// Writes the product off the async threads (copying and hashing is blocking file work).
+///
+/// Holds the workdir and the output folder for the whole run: another run on either waits, or
+/// with [`Wait::NoWait`] is refused naming this one.
 pub async fn make(
     options: &MakeOptions,
+    wait: Wait,
 ) -> anyhow::Result<(ProductManifest, crate::product::manifest::ManifestTotals)> {
+    let _workdir = RunLock::acquire(options.workdir.root(), "workdir", wait).await?;
+    let _output = RunLock::acquire(&options.output, "product folder", wait).await?;
     let make = options.clone();
     let spinner = crate::progress::spinner(format!("writing {}", options.output.display()));
     let made = tokio::task::spawn_blocking(move || crate::product::make::make(&make)).await;
@@ -138,7 +148,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         Some(plan) => Some(plan.load_base(&options.make.project_name).await?),
         None => None,
     };
-    let (manifest, totals) = make(&options.make).await?;
+    let (manifest, totals) = make(&options.make, options.wait).await?;
     let delta = match (&options.delta, base) {
         (Some(plan), Some(base)) => Some(
             plan.write(base, &options.make.output, &options.make.project_name)

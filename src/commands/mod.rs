@@ -84,5 +84,6 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
             let options = verify_product::Options::resolve(args)?;
             verify_product::run(&options).await
         }
+        Command::WatchContainer(args) => crate::watchdog::run(&args).await,
     }
 }

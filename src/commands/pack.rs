@@ -138,6 +138,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     if !options.independent_proof {
         tracing::warn!("{SELF_PROOF_WARNING}");
     }
+    // One run per workdir, held through the three steps (each step's own lock is then a no-op).
+    let _lock =
+        crate::runlock::RunLock::acquire(workdir.root(), "workdir", options.stage.wait).await?;
     tracing::info!("pack 1/3: stage-host");
     let (stage, staging_removal) = stage_host::stage(&options.stage).await?;
     lap("stage", &mut phases);
@@ -183,7 +186,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 force: false,
                 sign_key: options.sign_key.clone(),
             };
-            let (manifest, totals) = make_product::make(&make).await?;
+            let (manifest, totals) = make_product::make(&make, options.stage.wait).await?;
             lap("make-product", &mut phases);
             report.product = Some(ProductSummary {
                 dir: workdir.product(),

@@ -17,6 +17,8 @@ pub struct CommonOptions {
     /// `--allow-url-credentials`: findings of [`crate::secrets::check_url_credentials`] only warn.
     pub allow_url_credentials: bool,
     pub force: bool,
+    /// `--no-wait`: a workdir another run holds is refused instead of waited for.
+    pub wait: crate::runlock::Wait,
     pub json: bool,
     pub bundle_pixi: bool,
 }
@@ -32,6 +34,7 @@ impl CommonOptions {
             include_secret,
             allow_url_credentials,
             force,
+            no_wait,
             json,
             bundle_pixi,
         } = args;
@@ -61,6 +64,7 @@ impl CommonOptions {
             })?,
             allow_url_credentials,
             force,
+            wait: crate::runlock::Wait::from_no_wait(no_wait),
             json,
             bundle_pixi,
         })

@@ -94,14 +94,28 @@ fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerifyK
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
+    // One run per workdir, for the whole run.
+    let _lock = crate::runlock::RunLock::acquire(
+        options.common.workdir.root(),
+        "workdir",
+        options.common.wait,
+    )
+    .await?;
+    // Again, now that no other run can change it: it may have been filled while we waited.
+    options
+        .common
+        .workdir
+        .check_writable(options.common.force)?;
     let docker = Docker::connect().await?;
     let session = Session::attach(&docker, &options.container_id).await?;
     let container = session.container();
     let (_manifest_dir, plan) = plan(&docker, container, options).await?;
-    // Deletions last: the host workdir's old folders, then (with --force) our old container
-    // workdir, each only when it carries our marker.
-    options.common.workdir.prepare()?;
+    // Deletions last: (with --force) our old container workdir, only when it carries our
+    // marker, then the host workdir's leftovers of killed runs. The last staging on the host is
+    // replaced only once the new one is back.
     prepare_container_workdir(container, options).await?;
+    options.common.workdir.prepare()?;
+    let staging = options.common.workdir.begin_staging()?;
     let cw = &options.common.container_workdir;
     let pid_file = plan
         .pid_file
@@ -125,9 +139,13 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         container.short_id(),
         options.project_path
     );
-    let result =
-        crate::shutdown::until_stopped(stage::run_in_container(&session, &plan, "stage-container"))
-            .await;
+    let result = crate::shutdown::until_stopped(stage::run_in_container(
+        &session,
+        &plan,
+        staging.workdir(),
+        "stage-container",
+    ))
+    .await;
     // An install or verification we stopped waiting for still runs in the user's container: end
     // it through a second exec (the engine cannot end an exec).
     let stopped = if result.is_err() {
@@ -152,10 +170,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     if stopped.is_ok() && cleaned.is_ok() {
         record.done();
     }
-    let report = result?;
-    stopped?;
-    cleaned?;
-    crate::product::helpers::write(&plan.workdir, &plan.manifest.name)?;
+    let report = match (result, stopped.map_err(anyhow::Error::from), cleaned) {
+        (Ok(report), Ok(()), Ok(())) => report,
+        (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => {
+            stage::keep_failed_logs(staging, &plan.workdir);
+            return Err(err);
+        }
+    };
+    // The new staging replaces the last one only now that it is complete.
+    crate::product::helpers::write(staging.workdir(), &plan.manifest.name)?;
+    staging.commit(&plan.workdir)?;
     if options.common.json {
         crate::output::json(&super::WithEngine {
             report: &report,

@@ -10,6 +10,7 @@ use super::stage_args::CommonOptions;
 use crate::docker::Docker;
 use crate::exit::{with_hint, InputError, Status};
 use crate::pixi::{LockInfo, Manifest};
+use crate::runlock::RunLock;
 use crate::session::{PendingRemoval, Session, SessionSpec};
 use crate::stage::{self, ProjectSource, StagePlan};
 use crate::workdir::report::{StageReport, StageResult};
@@ -21,7 +22,10 @@ pub struct Options {
     pub pull: bool,
     pub network: Option<String>,
     pub keep_container: bool,
+    /// Dropped capabilities and limits of the build container.
+    pub confinement: crate::docker::Confinement,
     pub force: bool,
+    pub wait: crate::runlock::Wait,
     pub json: bool,
     pub plan: StagePlan,
 }
@@ -37,6 +41,8 @@ impl Options {
             stage,
             network,
             keep_container,
+            memory,
+            pids_limit,
             verify,
         } = args;
         let CommonOptions {
@@ -47,6 +53,7 @@ impl Options {
             filter,
             allow_url_credentials,
             force,
+            wait,
             json,
             bundle_pixi,
         } = CommonOptions::resolve(stage)?;
@@ -85,7 +92,12 @@ impl Options {
             pull,
             network,
             keep_container,
+            confinement: crate::docker::Confinement {
+                memory_bytes: memory.0,
+                pids: pids_limit.0.and_then(|n| u32::try_from(n).ok()),
+            },
             force,
+            wait,
             json,
             plan: StagePlan {
                 source: ProjectSource::Host {
@@ -144,6 +156,11 @@ async fn stage_with(
     options: &Options,
 ) -> anyhow::Result<(StageReport, PendingRemoval)> {
     let plan = &options.plan;
+    // One run per workdir, for the whole run (a no-op under `pack`, which holds it already).
+    let _lock = RunLock::acquire(plan.workdir.root(), "workdir", options.wait).await?;
+    // Again, now that no other run can change it: the workdir may have been filled while we
+    // waited.
+    plan.workdir.check_writable(options.force)?;
     // Everything that can be refused is refused before the workdir is touched: a typo in
     // `--image` (or in the container life limit) deletes nothing.
     docker.require_image(&options.image, options.pull).await?;
@@ -169,13 +186,29 @@ async fn stage_with(
             // folder the image holds, which a volume would hide.
             scratch: (plan.container_workdir == crate::cli::DEFAULT_CONTAINER_WORKDIR)
                 .then(|| plan.container_workdir.clone()),
+            confinement: Some(options.confinement),
         },
     )
     .await?;
-    let result =
-        crate::shutdown::until_stopped(stage::run_in_container(&session, plan, "stage-host")).await;
-    let (report, removal) = session.close_deferred(result).await?;
-    if let Err(err) = crate::product::helpers::write(&plan.workdir, &plan.manifest.name) {
+    let staging = plan.workdir.begin_staging()?;
+    let result = crate::shutdown::until_stopped(stage::run_in_container(
+        &session,
+        plan,
+        staging.workdir(),
+        "stage-host",
+    ))
+    .await;
+    let (report, removal) = match session.close_deferred(result).await {
+        Ok(done) => done,
+        Err(err) => {
+            stage::keep_failed_logs(staging, &plan.workdir);
+            return Err(err);
+        }
+    };
+    // The new staging replaces the last one only now that it is complete.
+    let committed = crate::product::helpers::write(staging.workdir(), &plan.manifest.name)
+        .and_then(|()| staging.commit(&plan.workdir));
+    if let Err(err) = committed {
         let _ = removal.wait().await;
         return Err(err);
     }

@@ -15,7 +15,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 
-use super::{Docker, DockerError, LABEL_COMMAND, LABEL_EXPIRES, LABEL_MANAGED};
+use super::{Docker, DockerError, LABEL_COMMAND, LABEL_EXPIRES, LABEL_IMAGE_ID, LABEL_MANAGED};
 
 /// The main process of every container we create (see the module documentation).
 pub const MAIN_PROCESS: &str = include_str!("main-process.sh");
@@ -83,6 +83,50 @@ pub struct ContainerSpec {
     /// (measured with fuse-overlayfs: 100,000 files uploaded in 7.5 s instead of 60-82 s, and
     /// installed by pixi in 4.5 s instead of 57 s).
     pub scratch: Option<String>,
+    /// Capabilities dropped and limits set (the build container); `None`: the engine's defaults.
+    pub confinement: Option<Confinement>,
+}
+
+/// Capabilities the build container runs without: pixi downloads, unpacks, links and runs
+/// tasks as the container's root, which needs file ownership and permission overrides (CHOWN,
+/// DAC_OVERRIDE, FOWNER, FSETID), SETUID/SETGID and KILL, and none of these: raw sockets (ARP
+/// and ICMP tricks on the bridge), device nodes, chroot, changing capabilities, file
+/// capabilities, the audit log, or binding ports below 1024.
+pub const DROPPED_CAPS: [&str; 7] = [
+    "NET_RAW",
+    "MKNOD",
+    "SYS_CHROOT",
+    "SETPCAP",
+    "SETFCAP",
+    "AUDIT_WRITE",
+    "NET_BIND_SERVICE",
+];
+
+/// What an untrusted image's container is held to (the build container): [`DROPPED_CAPS`]
+/// dropped, no new privileges (setuid binaries do not raise), and limits on memory and on the
+/// number of processes (`None`: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confinement {
+    /// Memory limit in bytes (swap included: no swap beyond it).
+    pub memory_bytes: Option<u64>,
+    /// Most processes and threads at once.
+    pub pids: Option<u32>,
+}
+
+impl Confinement {
+    /// Default memory limit of the build container: 8 GiB.
+    pub const DEFAULT_MEMORY: u64 = 8 << 30;
+    /// Default process limit of the build container.
+    pub const DEFAULT_PIDS: u32 = 4096;
+}
+
+impl Default for Confinement {
+    fn default() -> Self {
+        Self {
+            memory_bytes: Some(Self::DEFAULT_MEMORY),
+            pids: Some(Self::DEFAULT_PIDS),
+        }
+    }
 }
 
 /// A container created by pixi-airgap. Call [`Container::remove`] when done; if it is dropped
@@ -118,6 +162,10 @@ impl Docker {
             LABEL_EXPIRES.to_string(),
             expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         );
+        let local = self.local_name(&spec.image).await?;
+        if let Some(id) = self.image(&local).await?.and_then(|image| image.id) {
+            labels.insert(LABEL_IMAGE_ID.to_string(), id);
+        }
         let networking_config = match (&spec.network, spec.aliases.is_empty()) {
             (Some(net), false) => Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(
@@ -140,7 +188,7 @@ impl Docker {
         ];
         cmd.extend(spec.cmd.iter().flatten().cloned());
         let body = ContainerCreateBody {
-            image: Some(self.local_name(&spec.image).await?),
+            image: Some(local),
             cmd: Some(cmd),
             entrypoint: Some(vec![]),
             labels: Some(labels.clone()),
@@ -160,6 +208,21 @@ impl Docker {
                         ..Default::default()
                     }]
                 }),
+                cap_drop: spec
+                    .confinement
+                    .map(|_| DROPPED_CAPS.iter().map(|c| c.to_string()).collect()),
+                security_opt: spec
+                    .confinement
+                    .map(|_| vec!["no-new-privileges".to_string()]),
+                memory: spec
+                    .confinement
+                    .and_then(|c| c.memory_bytes)
+                    .and_then(|b| i64::try_from(b).ok()),
+                memory_swap: spec
+                    .confinement
+                    .and_then(|c| c.memory_bytes)
+                    .and_then(|b| i64::try_from(b).ok()),
+                pids_limit: spec.confinement.and_then(|c| c.pids).map(i64::from),
                 ..Default::default()
             }),
             networking_config,

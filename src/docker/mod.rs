@@ -22,7 +22,7 @@ use bollard::query_parameters::{
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
-pub use container::{max_life, Container, ContainerSpec, MAX_LIFE_VAR};
+pub use container::{max_life, Confinement, Container, ContainerSpec, DROPPED_CAPS, MAX_LIFE_VAR};
 pub use engine::EngineInfo;
 pub use exec::{
     exec_raw, ExecOutput, ExecSpec, LogLimit, MAX_LOG_BYTES_VAR, OUTPUT_TAIL_BYTES,
@@ -42,6 +42,9 @@ pub const LABEL_COMMAND: &str = "io.pixi-airgap.command";
 pub const LABEL_WORKDIR: &str = "io.pixi-airgap.workdir";
 /// Label: when the container's main process ends by itself (its life limit; RFC 3339, UTC).
 pub const LABEL_EXPIRES: &str = "io.pixi-airgap.expires";
+/// Label: the ID of the image a container was created from. A container made from an image
+/// committed from one of ours inherits our labels but runs another image: `clean` leaves it alone.
+pub const LABEL_IMAGE_ID: &str = "io.pixi-airgap.image-id";
 
 /// Failures at the Docker boundary, one per operation.
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +190,8 @@ pub struct Labelled {
     pub labels: HashMap<String, String>,
     /// A container's state (`running`, `exited`, ...); empty for networks.
     pub state: String,
+    /// The ID of the image a container runs; `None` for networks and volumes.
+    pub image_id: Option<String>,
 }
 
 impl DockerError {
@@ -504,6 +509,7 @@ impl Docker {
                         .unwrap_or_default(),
                     labels: c.labels.unwrap_or_default(),
                     state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    image_id: c.image_id,
                 })
             })
             .collect())
@@ -531,6 +537,7 @@ impl Docker {
                     name: n.name.unwrap_or_default(),
                     labels: n.labels.unwrap_or_default(),
                     state: String::new(),
+                    image_id: None,
                 })
             })
             .collect())
@@ -563,6 +570,7 @@ impl Docker {
                 name: v.name,
                 labels: v.labels,
                 state: String::new(),
+                image_id: None,
             })
             .collect())
     }

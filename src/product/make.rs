@@ -137,7 +137,20 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         true,
     )?);
     let created_at = created_at(&stage);
-    let lock = crate::lockfile::Lock::read(&project.join("pixi.lock"))?;
+    // The SBOM is made from the host's lock, the one staging recorded: a lock changed since
+    // (in the container, or in the workdir) is refused.
+    let lock_path = project.join("pixi.lock");
+    let lock_sha256 = crate::fsutil::sha256_file(&lock_path)?;
+    if lock_sha256 != stage.lock_sha256 {
+        return Err(crate::exit::InputError::new(format!(
+            "`{}` is not the lock that was staged (sha256 {lock_sha256}, staged {})",
+            lock_path.display(),
+            stage.lock_sha256
+        ))
+        .with_hint("stage again: the product and its SBOM are made from the lock that went into the build container")
+        .into());
+    }
+    let lock = crate::lockfile::Lock::read(&lock_path)?;
     // What the receiving side checks the product and its machine with (see super::facts).
     extra_files.push(write_file(
         &mut tree,
@@ -856,7 +869,8 @@ mod tests {
             "project_name": "demo", "manifest": "pixi.toml", "environments": ["default"],
             "image": "img", "image_id": "sha256:abc", "image_repo_digests": [],
             "pixi_version": "pixi 0.15.2", "platform": "linux-64", "container_workdir": "/workdir",
-            "lock_sha256": "00", "lock_version": 4,
+            "lock_sha256": crate::fsutil::sha256_file(&project.join("pixi.lock")).unwrap(),
+            "lock_version": 4,
             "excluded": {"counts": {}, "secrets": [], "skipped_special": []},
             "installs": [], "verification": null, "workdir": root,
             "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z",

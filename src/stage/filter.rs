@@ -39,6 +39,8 @@ const JUNK: &[&str] = &[
     ".DS_Store",
     "*.pyc",
     "*.pyo",
+    // A workdir's lock file lies beside it (see `runlock`): never staged with the project.
+    "*.pixi-airgap-lock",
 ];
 
 /// Files kept although the folder they are in is junk: the project's own pixi settings, which
@@ -196,6 +198,7 @@ mod tests {
             "node_modules",
             "target",
             "a.pyc",
+            "tmp/.workdir-x.pixi-airgap-lock",
         ] {
             assert_eq!(check(&f, junk), Some(Exclusion::Junk), "{junk}");
         }

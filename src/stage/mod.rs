@@ -9,6 +9,7 @@
 //! run still shows what it did.
 
 pub mod filter;
+pub mod provenance;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ use crate::tar::extract::{self, ExtractLimits, RefusedEntry};
 use crate::tar::write::{Owner, TarEntry};
 use crate::verify::{Verification, VerificationReport, VerifyPlace};
 use crate::workdir::report::{BundledPixi, ExclusionReport, StageReport, StageResult, StepReport};
-use crate::workdir::Workdir;
+use crate::workdir::{Staging, Workdir};
 use filter::StageFilter;
 
 /// Where the project comes from.
@@ -143,15 +144,19 @@ impl StagePlan {
 
 /// Runs the staging steps in a started container. Returns the report; a failed verification is a
 /// result (not an error), everything else that fails is an error with its kind.
+///
+/// Everything is written into `into` (a [`crate::workdir::Staging`] folder the caller swaps into
+/// `plan.workdir` once this succeeded), so a run that fails leaves the last staging whole.
 pub async fn run_in_container(
     session: &Session,
     plan: &StagePlan,
+    into: &Workdir,
     command_name: &str,
 ) -> anyhow::Result<StageReport> {
     let container = session.container();
     let image = session.image();
     let started_at = now();
-    let out = plan.workdir.out();
+    let out = into.out();
     let pixi_version = session.pixi_version().await?;
     tracing::info!("{pixi_version} in container {}", container.short_id());
     // Can this pixi read the lock and meet requires-pixi? Known only now; still before upload.
@@ -185,7 +190,7 @@ pub async fn run_in_container(
         ))
         .into());
     }
-    let excluded = upload_project(session, plan).await?;
+    let (excluded, went_in) = upload_project(session, plan, into).await?;
     excluded.log("staging");
 
     let env = plan.exec_env();
@@ -250,9 +255,15 @@ pub async fn run_in_container(
             .push(run_verification(session, plan, verification, &env, &out, &log_name).await?);
     }
 
-    copy_back(container, plan).await?;
+    copy_back(container, plan, into).await?;
+    // The project that came back must be the one that went in (plus what pixi creates).
+    let project_rel = plan.project_prefix();
+    went_in.check(
+        &into.root().join(&project_rel),
+        &project_rel.display().to_string(),
+    )?;
     let bundled_pixi = if plan.bundle_pixi {
-        Some(copy_pixi(container, &plan.workdir, &pixi_version).await?)
+        Some(copy_pixi(container, into, &pixi_version).await?)
     } else {
         None
     };
@@ -296,8 +307,16 @@ pub async fn run_in_container(
         finished_at: now(),
         result,
     };
-    report.write(&plan.workdir)?;
+    report.write(into)?;
     Ok(report)
+}
+
+/// After a failed run: its logs go where the user looks (see [`Staging::keep_logs`]); the rest
+/// of its folder is removed and the last staging stays whole.
+pub fn keep_failed_logs(staging: Staging, workdir: &Workdir) {
+    if let Some(logs) = staging.keep_logs(workdir) {
+        tracing::info!("logs of the failed run: {}", logs.display());
+    }
 }
 
 fn now() -> String {
@@ -305,7 +324,11 @@ fn now() -> String {
 }
 
 /// Streams the filtered project (and resources) into the container workdir.
-async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<ExclusionReport> {
+async fn upload_project(
+    session: &Session,
+    plan: &StagePlan,
+    into: &Workdir,
+) -> anyhow::Result<(ExclusionReport, provenance::Provenance)> {
     let container = session.container();
     let docker = session.docker();
     match &plan.source {
@@ -321,6 +344,7 @@ async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<E
                 container.short_id(),
                 plan.cw()
             );
+            let went_in = provenance::Provenance::from_plan(&entries, &plan.project_prefix())?;
             let bytes = crate::tar::write::content_size(&entries);
             session
                 .upload(
@@ -332,7 +356,7 @@ async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<E
                 )
                 .await
                 .context("failed to stage the project into the container")?;
-            Ok(excluded)
+            Ok((excluded, went_in))
         }
         ProjectSource::Container { path } => {
             // The engine serialises archive operations on one container, so the filtered tar
@@ -343,7 +367,7 @@ async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<E
                 container.short_id(),
                 plan.cw()
             );
-            let root = plan.workdir.root();
+            let root = into.root();
             let spool = tempfile::Builder::new()
                 .prefix(crate::workdir::SPOOL_PREFIX)
                 .suffix(".tar")
@@ -387,7 +411,8 @@ async fn upload_project(session: &Session, plan: &StagePlan) -> anyhow::Result<E
                 .await;
             bar.finish_and_clear();
             uploaded.context("failed to stage the project into the container")?;
-            Ok(excluded)
+            let went_in = provenance::Provenance::from_tar(spool.path(), &plan.project_prefix())?;
+            Ok((excluded, went_in))
         }
     }
 }
@@ -422,11 +447,12 @@ async fn install(
             .with_hint("run `pixi install` (or `pixi lock`) online first, commit the new pixi.lock, then stage again")
             .into());
         }
+        // The log is moved out of the run's folder when the run fails: name where it will be.
         return Err(InfraError::new(format!(
             "`{}` failed with exit code {} (log: {})\n{}",
             spec.display(),
             result.exit_code,
-            out.join(&log_name).display(),
+            plan.workdir.failed_logs().join(&log_name).display(),
             result.tail(15)
         ))
         .into());
@@ -461,7 +487,8 @@ async fn run_verification(
         .working_dir(project.clone())
         .pid_file(plan.pid_file.clone());
     let report = session
-        .verify(spec, environment, &exec, out, log_name)
+        // A failed verification is a result: the run's out/ is swapped in, where its log then is.
+        .verify(spec, environment, &exec, out, log_name, &plan.workdir.out())
         .await?;
     Ok(VerificationReport {
         log: format!("out/{log_name}"),
@@ -564,14 +591,14 @@ async fn copy_pixi(
 }
 
 /// Copies the container workdir back into the host workdir, without the environments.
-async fn copy_back(container: &Container, plan: &StagePlan) -> anyhow::Result<()> {
+async fn copy_back(container: &Container, plan: &StagePlan, into: &Workdir) -> anyhow::Result<()> {
     let envs = format!("{}/.pixi/envs", plan.container_project());
     // Environments are not relocatable and can be large: drop them before the copy. Best effort;
     // the extraction below leaves them out anyway.
     let _ = container
         .exec(&ExecSpec::new(["rm", "-rf", "--", envs.as_str()]), None)
         .await;
-    let root = plan.workdir.root();
+    let root = into.root();
     std::fs::create_dir_all(root)
         .with_context(|| format!("failed to create `{}`", root.display()))?;
     let incoming = crate::fsutil::private_tempdir(root, crate::workdir::INCOMING_PREFIX)

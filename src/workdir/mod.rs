@@ -17,13 +17,14 @@ use anyhow::Context;
 use crate::exit::InputError;
 
 /// Folders a staging run writes; `--force` replaces exactly these.
-pub const STAGED_FOLDERS: [&str; 6] = [
+pub const STAGED_FOLDERS: [&str; 7] = [
     Workdir::PROJECTS,
     Workdir::RESOURCES,
     Workdir::PIXI_CACHE,
     Workdir::OUT,
     Workdir::HELPERS,
     Workdir::PIXI_BIN,
+    Workdir::FAILED_OUT,
 ];
 
 /// The file that says "pixi-airgap made this workdir" (host side and, for stage-container, in the
@@ -36,7 +37,7 @@ pub const PIXI_BIN_INCOMING_PREFIX: &str = ".pixi-bin-incoming-";
 /// Prefix of the temporary file stage-container spools the filtered project through.
 pub const SPOOL_PREFIX: &str = ".stage-spool-";
 /// What the marker file holds.
-pub const MARKER_TEXT: &str = "pixi-airgap workdir: pixi-airgap may replace project/, resources/, pixi-cache/, out/, helpers/ and pixi-bin/ here\n";
+pub const MARKER_TEXT: &str = "pixi-airgap workdir: pixi-airgap may replace project/, resources/, pixi-cache/, out/, helpers/, pixi-bin/ and out-failed/ here\n";
 
 /// Whether `dir` carries the workdir marker.
 pub fn is_marked(dir: &Path) -> bool {
@@ -59,6 +60,8 @@ impl Workdir {
     /// The build container's pixi, with `--bundle-pixi`.
     pub const PIXI_BIN: &'static str = "pixi-bin";
     pub const PRODUCT: &'static str = "product";
+    /// The logs of a run that failed over an earlier staging (which it leaves whole).
+    pub const FAILED_OUT: &'static str = "out-failed";
     /// The folders a container workdir has, the same as the host's (staging copies one onto the
     /// other).
     pub const CONTAINER_FOLDERS: [&'static str; 3] =
@@ -191,9 +194,10 @@ impl Workdir {
         Ok(found)
     }
 
-    /// Creates the workdir, clearing the staged folders of an earlier run and the half-written
-    /// copies of a killed one (`product/` and anything else the user keeps there stay), and an
-    /// empty `out/`.
+    /// Creates the workdir (with its marker) and removes the half-written copies of a killed
+    /// run. The staged folders of an earlier run stay as they are: a run writes into a
+    /// [`Staging`] folder and swaps it in only once it is complete, so a run that fails (an image
+    /// without pixi, a bad network, an install that fails) leaves the last staging whole.
     pub fn prepare(&self) -> anyhow::Result<()> {
         // The same rules again, now that the work is about to start: never delete in a folder we
         // did not make.
@@ -211,12 +215,6 @@ impl Workdir {
             .with_context(|| format!("failed to create `{}`", self.root.display()))?;
         std::fs::write(self.root.join(MARKER), MARKER_TEXT)
             .with_context(|| format!("failed to write `{}`", self.root.join(MARKER).display()))?;
-        for folder in STAGED_FOLDERS {
-            let path = self.root.join(folder);
-            if path.exists() {
-                crate::fsutil::remove_tree(&path)?;
-            }
-        }
         // A killed run leaves its half-written `.incoming-*` folder (or a pixi copy, or a spool
         // file) behind.
         for path in self.interrupted_copies()? {
@@ -228,8 +226,76 @@ impl Workdir {
             }
             tracing::info!("removed `{}`, left by a killed run", path.display());
         }
-        std::fs::create_dir_all(self.out())
-            .with_context(|| format!("failed to create `{}`", self.out().display()))
+        Ok(())
+    }
+
+    /// Where the logs of a run that fails go: `out/` when the workdir holds no staging record
+    /// yet, else `out-failed/` (the last staging's `out/` stays with it).
+    pub fn failed_logs(&self) -> PathBuf {
+        if self.out().join(report::STAGE_REPORT_FILE).exists() {
+            self.root.join(Self::FAILED_OUT)
+        } else {
+            self.out()
+        }
+    }
+
+    /// A fresh, hidden folder in the workdir (named `{INCOMING_PREFIX}*`, so a killed run's is
+    /// removed by the next [`Workdir::prepare`]) that a run writes everything into.
+    pub fn begin_staging(&self) -> anyhow::Result<Staging> {
+        let dir = crate::fsutil::private_tempdir(&self.root, INCOMING_PREFIX)
+            .with_context(|| format!("failed to create a folder in `{}`", self.root.display()))?;
+        let workdir = Workdir {
+            root: dir.path().to_path_buf(),
+        };
+        std::fs::create_dir_all(workdir.out())
+            .with_context(|| format!("failed to create `{}`", workdir.out().display()))?;
+        Ok(Staging { dir, workdir })
+    }
+}
+
+/// A staging run's folder inside the workdir: laid out as a workdir, swapped into place by
+/// [`Staging::commit`] once everything is back; removed when dropped.
+pub struct Staging {
+    dir: tempfile::TempDir,
+    workdir: Workdir,
+}
+
+impl Staging {
+    /// Where the run writes (a workdir layout).
+    pub fn workdir(&self) -> &Workdir {
+        &self.workdir
+    }
+
+    /// Puts the new staged folders in place of the old ones in `into`, one folder at a time by
+    /// rename; a staged folder this run did not write (say `pixi-bin/` without `--bundle-pixi`)
+    /// goes, so the workdir holds one run only.
+    pub fn commit(self, into: &Workdir) -> anyhow::Result<()> {
+        for folder in STAGED_FOLDERS {
+            let from = self.workdir.root.join(folder);
+            let to = into.root.join(folder);
+            if std::fs::symlink_metadata(&from).is_ok() {
+                crate::atomic::replace_dir(&from, &to)?;
+            } else if std::fs::symlink_metadata(&to).is_ok() {
+                crate::fsutil::remove_tree(&to)?;
+            }
+        }
+        drop(self.dir);
+        Ok(())
+    }
+
+    /// After a failed run: keeps its logs where the user looks for them, without touching an
+    /// earlier staging. `out/` when the workdir holds no staging record yet, else
+    /// `out-failed/` (the last staging's `out/` stays with it). Best effort; returns where.
+    pub fn keep_logs(self, into: &Workdir) -> Option<PathBuf> {
+        let from = self.workdir.out();
+        let to = into.failed_logs();
+        match crate::atomic::replace_dir(&from, &to) {
+            Ok(()) => Some(to),
+            Err(err) => {
+                tracing::warn!("could not keep the logs of the failed run: {err:#}");
+                None
+            }
+        }
     }
 }
 
@@ -246,11 +312,37 @@ mod tests {
         assert!(is_marked(wd.root()));
         wd.check_writable(false).unwrap_err();
         std::fs::create_dir_all(wd.product()).unwrap();
+        std::fs::create_dir_all(wd.out()).unwrap();
         std::fs::write(wd.out().join("old.log"), "x").unwrap();
         wd.check_writable(true).unwrap();
         wd.prepare().unwrap();
+        assert!(
+            wd.out().join("old.log").exists(),
+            "kept until a new run is complete"
+        );
+        let staging = wd.begin_staging().unwrap();
+        std::fs::write(staging.workdir().out().join("new.log"), "n").unwrap();
+        std::fs::create_dir_all(wd.pixi_bin()).unwrap();
+        staging.commit(&wd).unwrap();
         assert!(wd.product().is_dir(), "product/ is kept");
-        assert!(!wd.out().join("old.log").exists(), "out/ is cleared");
+        assert!(!wd.out().join("old.log").exists(), "out/ is replaced");
+        assert!(wd.out().join("new.log").exists(), "out/ is replaced");
+        assert!(
+            !wd.pixi_bin().exists(),
+            "what the new run did not write goes"
+        );
+        assert!(wd.interrupted_copies().unwrap().is_empty());
+        // A failed run keeps its logs beside the last staging, which stays whole.
+        std::fs::write(wd.out().join("stage.json"), "{}").unwrap();
+        let staging = wd.begin_staging().unwrap();
+        std::fs::write(staging.workdir().out().join("install.log"), "failed").unwrap();
+        assert_eq!(
+            staging.keep_logs(&wd),
+            Some(wd.root().join(Workdir::FAILED_OUT))
+        );
+        assert!(wd.out().join("new.log").exists());
+        assert!(wd.root().join("out-failed/install.log").exists());
+        assert!(wd.interrupted_copies().unwrap().is_empty());
         // A killed copy-back's folder goes with the next run; a link of that name stays a link
         // and what it points at is untouched.
         let outside = dir.path().join("outside");

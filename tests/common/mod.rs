@@ -710,7 +710,7 @@ pub fn hand_staged_workdir(root: &Path) -> PathBuf {
         "project_name": "demo", "manifest": "pixi.toml", "environments": ["default"],
         "image": "img", "image_id": "sha256:abc", "image_repo_digests": [],
         "pixi_version": "pixi 0.15.2", "platform": "linux-64", "container_workdir": "/workdir",
-        "lock_sha256": "00", "lock_version": 4,
+        "lock_sha256": sha256_file(&project.join("pixi.lock")), "lock_version": 4,
         "excluded": {"counts": {}, "secrets": [], "skipped_special": []},
         "installs": [], "verification": null, "workdir": wd,
         "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z",
@@ -718,4 +718,16 @@ pub fn hand_staged_workdir(root: &Path) -> PathBuf {
     });
     std::fs::write(wd.join("out/stage.json"), stage.to_string()).unwrap();
     wd
+}
+
+/// Whether a running stage has opened its log `out/NAME`: a run writes into its own folder
+/// (`WORKDIR/.incoming-*/`) until it is complete, then swaps it in.
+pub fn stage_log_exists(workdir: &Path, name: &str) -> bool {
+    workdir.join("out").join(name).exists()
+        || std::fs::read_dir(workdir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.file_name().to_string_lossy().starts_with(".incoming-")
+                    && e.path().join("out").join(name).exists()
+            })
+        })
 }
