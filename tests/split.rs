@@ -1,6 +1,7 @@
 //! Split archives (`--split-size`): parts of at most SIZE, the `.sha256` list, and
 //! `join-product.sh` run by real shells (the system `sh`, and busybox alone on PATH): it names
-//! missing and damaged parts, joins atomically into exactly the unsplit archive, and unpacks.
+//! missing and damaged parts, joins atomically into exactly the unsplit archive, and unpacks; with
+//! `--allowed-signers` it first checks the signature of the list (`.sha256.sig`).
 
 mod common;
 
@@ -9,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
-use pixi_airgap::product::archive::{write, write_with, ArchiveFormat};
+use pixi_airgap::product::archive::{write, write_signed, write_with, ArchiveFormat};
 use pixi_airgap::product::split::SplitSize;
+use pixi_airgap::signing::SigningKey;
 
 /// A product with enough incompressible bytes to need several parts.
 fn product(root: &Path) {
@@ -420,4 +422,228 @@ fn split_size_is_parsed_by_clap_naming_the_flag() {
         "1GiB",
     ]);
     assert_exit(&output, 2, "--archive");
+}
+
+/// `ssh-keygen -t ed25519 -N '' -f dir/name`, made at test time: the key, and an allowed-signers
+/// line for it as `id`.
+fn keygen(dir: &Path, name: &str, id: &str) -> (SigningKey, String) {
+    let path = dir.join(name);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .output()
+        .expect("ssh-keygen is needed for this test");
+    assert!(out.status.success(), "ssh-keygen: {out:?}");
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    let mut fields = public.split_whitespace();
+    let (kind, base64) = (fields.next().unwrap(), fields.next().unwrap());
+    (
+        SigningKey::load_with(&path, None).unwrap(),
+        format!("{id} namespaces=\"pixi-airgap\" {kind} {base64}\n"),
+    )
+}
+
+/// The README's check by hand: `ssh-keygen -Y verify -f allowed_signers -I ID -n pixi-airgap -s
+/// X.sha256.sig < X.sha256`.
+fn ssh_keygen_verify(allowed: &Path, id: &str, list: &Path) -> Output {
+    let sig = format!("{}.sig", list.display());
+    Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(allowed)
+        .args(["-I", id, "-n", "pixi-airgap", "-s", &sig])
+        .stdin(std::fs::File::open(list).unwrap())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_signed_parts_list_is_checked_by_join_before_any_part() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("product");
+    product(&root);
+    let (key, allowed_line) = keygen(tmp.path(), "release", "release@example.org");
+    let (other, _) = keygen(tmp.path(), "other", "other@example.org");
+    let allowed = tmp.path().join("allowed_signers");
+    std::fs::write(&allowed, &allowed_line).unwrap();
+    let a = allowed.to_str().unwrap();
+    let dir = tmp.path().join("media");
+    std::fs::create_dir_all(&dir).unwrap();
+    let size = Some("40KiB".parse().unwrap());
+    let info = write_signed(&root, &dir, "product", ArchiveFormat::Tar, size, Some(&key)).unwrap();
+    let list = dir.join("product.tar.sha256");
+    let sig = dir.join("product.tar.sha256.sig");
+    assert_eq!(info.signature.as_deref(), Some(sig.as_path()));
+    let parts = info.split.as_ref().unwrap().parts.clone();
+    assert!(names_in(&dir).contains(&"product.tar.sha256.sig".to_string()));
+
+    let out = ssh_keygen_verify(&allowed, "release@example.org", &list);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("Good \"pixi-airgap\" signature for release@example.org"),
+        "{out:?}"
+    );
+
+    let busybox = which("busybox").expect("busybox is needed for this test");
+    let busybox = busybox.to_str().unwrap();
+    let shells: [&[&str]; 2] = [&["dash"], &[busybox, "sh"]];
+    let joined = dir.join("product.tar");
+    for shell in shells {
+        for extra in [
+            &["--allowed-signers", a][..],
+            &["--allowed-signers", a, "--identity", "release@example.org"],
+        ] {
+            let output = join(&dir, shell, None, extra);
+            assert_eq!(output.status.code(), Some(0), "{shell:?} {extra:?}");
+            let err = stderr(&output);
+            assert!(
+                err.contains(
+                    "signature good: Good \"pixi-airgap\" signature for release@example.org"
+                ),
+                "{err}"
+            );
+            assert!(err.contains("parts present and intact"), "{err}");
+            assert_eq!(sha256_file(&joined), info.sha256);
+            std::fs::remove_file(&joined).unwrap();
+        }
+        // Another identity than the key's: refused.
+        let output = join(
+            &dir,
+            shell,
+            None,
+            &["--allowed-signers", a, "--identity", "other@example.org"],
+        );
+        assert_eq!(output.status.code(), Some(2), "{shell:?}");
+        assert!(stderr(&output).contains("does not verify for other@example.org"));
+        // --identity alone is a usage error.
+        let output = join(&dir, shell, None, &["--identity", "release@example.org"]);
+        assert_eq!(output.status.code(), Some(2), "{shell:?}");
+        assert!(stderr(&output).contains("--identity needs --allowed-signers"));
+    }
+
+    // A part changed and the list re-hashed to match it: every part passes `sha256sum -c`, but
+    // the signature no longer covers the list, and join stops before it looks at any part.
+    let (keep_list, keep_part) = (
+        std::fs::read_to_string(&list).unwrap(),
+        std::fs::read(&parts[1].path).unwrap(),
+    );
+    let mut bytes = keep_part.clone();
+    bytes[100] ^= 1;
+    std::fs::write(&parts[1].path, &bytes).unwrap();
+    let rehashed = keep_list.replace(&parts[1].sha256, &sha256_file(&parts[1].path));
+    assert_ne!(rehashed, keep_list);
+    std::fs::write(&list, &rehashed).unwrap();
+    for shell in shells {
+        for extra in [
+            &["--allowed-signers", a][..],
+            &["--allowed-signers", a, "--identity", "release@example.org"],
+        ] {
+            let output = join(&dir, shell, None, extra);
+            assert_eq!(output.status.code(), Some(2), "{shell:?} {extra:?}");
+            let err = stderr(&output);
+            assert!(
+                err.contains("the signature product.tar.sha256.sig does not verify"),
+                "{err}"
+            );
+            assert!(err.contains("product.tar.sha256 was changed"), "{err}");
+            assert!(!err.contains("parts present"), "{err}");
+            assert!(!joined.exists());
+        }
+    }
+    std::fs::write(&list, &keep_list).unwrap();
+    std::fs::write(&parts[1].path, &keep_part).unwrap();
+
+    // Signed by another key: its key is not in the file.
+    let good_sig = std::fs::read(&sig).unwrap();
+    std::fs::write(&sig, other.sign(keep_list.as_bytes()).unwrap()).unwrap();
+    assert!(!ssh_keygen_verify(&allowed, "release@example.org", &list)
+        .status
+        .success());
+    for shell in shells {
+        let output = join(&dir, shell, None, &["--allowed-signers", a]);
+        assert_eq!(output.status.code(), Some(2), "{shell:?}");
+        let err = stderr(&output);
+        assert!(
+            err.contains("the signature product.tar.sha256.sig was not made by a key of"),
+            "{err}"
+        );
+        let output = join(
+            &dir,
+            shell,
+            None,
+            &["--allowed-signers", a, "--identity", "release@example.org"],
+        );
+        assert_eq!(output.status.code(), Some(2), "{shell:?}");
+        assert!(stderr(&output).contains("product.tar.sha256.sig does not verify"));
+        assert!(!joined.exists());
+    }
+
+    // No signature: refused with --allowed-signers, joined without it.
+    std::fs::remove_file(&sig).unwrap();
+    for shell in shells {
+        let output = join(&dir, shell, None, &["--allowed-signers", a]);
+        assert_eq!(output.status.code(), Some(2), "{shell:?}");
+        let err = stderr(&output);
+        assert!(err.contains("the parts list is not signed"), "{err}");
+        assert!(err.contains("product.tar.sha256.sig' is missing"), "{err}");
+        assert!(!joined.exists());
+    }
+    let output = join(&dir, &["dash"], None, &[]);
+    assert_eq!(output.status.code(), Some(0));
+    std::fs::remove_file(&joined).unwrap();
+
+    // Busybox alone on PATH has no ssh-keygen: exit 3, saying so.
+    std::fs::write(&sig, &good_sig).unwrap();
+    let bin = busybox_path(tmp.path());
+    let output = join(
+        &dir,
+        &[busybox, "sh"],
+        Some(&bin),
+        &["--allowed-signers", a],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(stderr(&output).contains("ssh-keygen is not on PATH"));
+    assert!(!joined.exists());
+}
+
+#[test]
+fn an_unsplit_archive_list_is_signed_too_and_an_unsigned_rewrite_drops_the_signature() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("product");
+    product(&root);
+    let (key, allowed_line) = keygen(tmp.path(), "release", "release@example.org");
+    let allowed = tmp.path().join("allowed_signers");
+    std::fs::write(&allowed, &allowed_line).unwrap();
+    let dir = tmp.path().join("out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let info = write_signed(
+        &root,
+        &dir,
+        "product",
+        ArchiveFormat::TarZst,
+        None,
+        Some(&key),
+    )
+    .unwrap();
+    assert_eq!(
+        names_in(&dir),
+        [
+            "product.tar.zst",
+            "product.tar.zst.sha256",
+            "product.tar.zst.sha256.sig"
+        ]
+    );
+    assert_eq!(
+        info.signature.as_deref(),
+        Some(dir.join("product.tar.zst.sha256.sig").as_path())
+    );
+    let out = ssh_keygen_verify(&allowed, "release@example.org", &info.sha256_file);
+    assert!(out.status.success(), "{out:?}");
+    // Unsigned again: the old signature would not vouch for the new list, so it goes.
+    let info = write(&root, &dir, "product", ArchiveFormat::TarZst).unwrap();
+    assert!(info.signature.is_none());
+    assert_eq!(
+        names_in(&dir),
+        ["product.tar.zst", "product.tar.zst.sha256"]
+    );
 }

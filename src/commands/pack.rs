@@ -219,9 +219,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 if let Some(format) = options.archive {
                     let product = workdir.product();
                     let dest = workdir.root().to_path_buf();
-                    let split = options.split_size;
+                    let (split, key) = (options.split_size, options.sign_key.clone());
                     let info = tokio::task::spawn_blocking(move || {
-                        archive::write_with(&product, &dest, "product", format, split)
+                        archive::write_signed(
+                            &product,
+                            &dest,
+                            "product",
+                            format,
+                            split,
+                            key.as_ref(),
+                        )
                     })
                     .await
                     .context("the archive thread failed")??;
@@ -234,10 +241,17 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                         .await?;
                     if let Some(format) = options.archive {
                         let (dir, dest) = (delta.dir.clone(), workdir.root().to_path_buf());
-                        let split = options.split_size;
+                        let (split, key) = (options.split_size, options.sign_key.clone());
                         delta.archive = Some(
                             tokio::task::spawn_blocking(move || {
-                                archive::write_with(&dir, &dest, "delta", format, split)
+                                archive::write_signed(
+                                    &dir,
+                                    &dest,
+                                    "delta",
+                                    format,
+                                    split,
+                                    key.as_ref(),
+                                )
                             })
                             .await
                             .context("the archive thread failed")??,
@@ -312,6 +326,9 @@ fn summary(report: &PackReport) {
                 split.split_size,
                 split.join_script.display()
             ));
+        }
+        if let Some(signature) = &archive.signature {
+            lines.push(format!("  list signature  {}", signature.display()));
         }
     }
     lines.push(format!("  pixi            {}", report.pixi_version));

@@ -3,7 +3,8 @@
 //! Same product, same bytes: entries sorted, uid/gid 0, fixed mtime, modes reduced to 0644/0755,
 //! zstd at a fixed level on one thread. The archive is written next to its destination and renamed
 //! into place ([`crate::atomic`]), with a `sha256sum`-style `.sha256` file beside it. With a split
-//! size it is streamed into parts instead ([`split`]).
+//! size it is streamed into parts instead ([`split`]). With a signing key, the `.sha256` list is
+//! signed into `.sha256.sig` ([`signature::sign_list`]), as the product's `SHA256SUMS` is.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -13,7 +14,9 @@ use sha2::{Digest, Sha256};
 
 use crate::atomic::PendingFile;
 use crate::fsutil::hex;
+use crate::product::signature;
 use crate::product::split::{self, SplitInfo, SplitSize};
+use crate::signing::SigningKey;
 use crate::tar::write::{tree_entries, write_tar, Owner};
 
 /// zstd level: a good ratio for package caches at a speed that suits CI.
@@ -45,6 +48,9 @@ pub struct ArchiveInfo {
     pub format: ArchiveFormat,
     /// With `--split-size`: the parts (the whole `path` is then not written).
     pub split: Option<SplitInfo>,
+    /// With `--sign-key`: `<archive>.sha256.sig`, the signature of `sha256_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<PathBuf>,
 }
 
 /// Writes `dest_dir/<top>.<ext>` from `product_dir`, whose content goes under `<top>/`.
@@ -66,6 +72,43 @@ pub fn write_with(
     format: ArchiveFormat,
     split: Option<SplitSize>,
 ) -> anyhow::Result<ArchiveInfo> {
+    write_signed(product_dir, dest_dir, top, format, split, None)
+}
+
+/// [`write_with`], and with `key` the signature `<archive>.sha256.sig` of the `.sha256` list.
+/// Without a key, a signature an earlier archive of this name left is removed: this run vouches
+/// for nothing, and the new list is not the one that was signed.
+pub fn write_signed(
+    product_dir: &Path,
+    dest_dir: &Path,
+    top: &str,
+    format: ArchiveFormat,
+    split: Option<SplitSize>,
+    key: Option<&SigningKey>,
+) -> anyhow::Result<ArchiveInfo> {
+    let mut info = write_list(product_dir, dest_dir, top, format, split)?;
+    match key {
+        Some(key) => info.signature = Some(signature::sign_list(&info.sha256_file, key)?),
+        None => {
+            let stale = signature::list_signature_path(&info.sha256_file);
+            if std::fs::symlink_metadata(&stale).is_ok_and(|m| m.is_file()) {
+                std::fs::remove_file(&stale).with_context(|| {
+                    format!("failed to remove the earlier `{}`", stale.display())
+                })?;
+            }
+        }
+    }
+    Ok(info)
+}
+
+/// The archive (or its parts) and its `.sha256` list.
+fn write_list(
+    product_dir: &Path,
+    dest_dir: &Path,
+    top: &str,
+    format: ArchiveFormat,
+    split: Option<SplitSize>,
+) -> anyhow::Result<ArchiveInfo> {
     let name = format!("{top}.{}", format.extension());
     let path = dest_dir.join(&name);
     let sha256_file = dest_dir.join(format!("{name}.sha256"));
@@ -81,6 +124,7 @@ pub fn write_with(
             size_bytes: written,
             format,
             split: Some(info),
+            signature: None,
         });
     }
     let earlier = split::listed_names(&sha256_file, &name, top);
@@ -99,6 +143,7 @@ pub fn write_with(
         size_bytes: written,
         format,
         split: None,
+        signature: None,
     })
 }
 

@@ -9,12 +9,14 @@
 //! manifest check does the rest (without hashing every file twice). On the receiving side,
 //! `check-product.sh` follows the same chain with `ssh-keygen` and `SHA256SUMS` itself.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use super::sums::{SHA256SUMS, SHA256SUMS_SIG};
 use super::ProductLayout;
+use crate::atomic::PendingFile;
 use crate::exit::InputError;
 use crate::signing::{AllowedSigners, SigningKey, Verified};
 
@@ -35,6 +37,39 @@ pub fn sign(product: &Path, key: &SigningKey) -> anyhow::Result<()> {
         key.path().display()
     );
     Ok(())
+}
+
+/// Signs the `sha256sum` list beside an archive (`<archive>.sha256`: the whole, and every part of
+/// a split archive) into `<archive>.sha256.sig`, with the product's key and namespace, so that
+/// `join-product.sh --allowed-signers` can trust the list before it trusts any part. Written
+/// after the list, atomically: a run killed between the two leaves a signature that does not
+/// match the list, which the receiver refuses.
+pub fn sign_list(list: &Path, key: &SigningKey) -> anyhow::Result<PathBuf> {
+    let message =
+        std::fs::read(list).with_context(|| format!("failed to read `{}`", list.display()))?;
+    let armored = key.sign(&message)?;
+    let sig = list_signature_path(list);
+    let pending = PendingFile::new(&sig)?;
+    let mut file = pending.file()?;
+    file.write_all(armored.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("failed to write `{}`", sig.display()))?;
+    pending.commit()?;
+    crate::fsutil::set_mode(&sig, 0o644)?;
+    tracing::info!(
+        "signed {} with {} ({})",
+        list.display(),
+        key.fingerprint(),
+        key.path().display()
+    );
+    Ok(sig)
+}
+
+/// `<list>.sig`: where [`sign_list`] puts the signature of `list`.
+pub fn list_signature_path(list: &Path) -> PathBuf {
+    let mut name = list.as_os_str().to_os_string();
+    name.push(".sig");
+    PathBuf::from(name)
 }
 
 /// What `verify-product --allowed-signers FILE [--signer-identity ID]` asks for.

@@ -1,15 +1,18 @@
 #!/bin/sh
 # join-product.sh: written by pixi-airgap next to the parts of a split product archive.
 #
-#   sh join-product.sh [--extract DIR]
+#   sh join-product.sh [--extract DIR] [--allowed-signers FILE [--identity ID]]
 #
 # Checks every part listed in the archive's .sha256 file and names each one that is missing or
 # damaged (carry only those again), joins the parts under a temporary name, checks the whole and
 # renames it into place; with --extract DIR it then unpacks the product into DIR. POSIX sh; the
 # join works with busybox alone. Unpacking a .tar.zst archive needs `zstd` or a tar with --zstd.
+# With --allowed-signers (an OpenSSH allowed-signers file), ssh-keygen first checks that the
+# .sha256.sig beside the list is a good signature of it (namespace pixi-airgap; for --identity
+# ID, else any principal of the signing key), before any part is checked.
 #
-# Exit codes: 0 done; 2 a part is missing or damaged, the list is damaged, or bad usage;
-# 3 a needed tool is missing; 4 a write failed.
+# Exit codes: 0 done; 2 a part is missing or damaged, the list is damaged, its signature is
+# missing or bad, or bad usage; 3 a needed tool is missing; 4 a write failed.
 set -u
 
 ARCHIVE=@ARCHIVE@
@@ -18,24 +21,42 @@ TOP=@TOP@
 say() { printf 'join-product.sh: %s\n' "$*" >&2; }
 
 usage() {
-  say "usage: sh join-product.sh [--extract DIR]"
+  say "usage: sh join-product.sh [--extract DIR] [--allowed-signers FILE [--identity ID]]"
   exit 2
 }
 
 extract=''
+allowed_signers=''
+identity=''
 while [ $# -gt 0 ]; do
   case $1 in
-    --extract)
-      [ $# -ge 2 ] || usage
-      extract=$2
+    --extract | --allowed-signers | --identity)
+      if [ $# -lt 2 ] || [ -z "$2" ]; then
+        usage
+      fi
+      case $1 in
+        --extract) extract=$2 ;;
+        --allowed-signers) allowed_signers=$2 ;;
+        *) identity=$2 ;;
+      esac
       shift 2
       ;;
     --extract=*)
       extract=${1#--extract=}
       shift
       ;;
+    --allowed-signers=*)
+      allowed_signers=${1#--allowed-signers=}
+      [ -n "$allowed_signers" ] || usage
+      shift
+      ;;
+    --identity=*)
+      identity=${1#--identity=}
+      [ -n "$identity" ] || usage
+      shift
+      ;;
     -h | --help)
-      sed -n '4,12p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '4,16p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *) usage ;;
@@ -43,6 +64,10 @@ while [ $# -gt 0 ]; do
 done
 if [ -n "$extract" ] && [ -z "${extract##-*}" ]; then
   usage
+fi
+if [ -n "$identity" ] && [ -z "$allowed_signers" ]; then
+  say "--identity needs --allowed-signers FILE"
+  exit 2
 fi
 
 for tool in sha256sum cat mv rm dirname; do
@@ -58,6 +83,52 @@ if [ ! -f "$sums" ]; then
   say "\`$sums\` is missing: carry it with the parts"
   exit 2
 fi
+
+# With --allowed-signers: $sums.sig must be a good signature of $sums (namespace pixi-airgap)
+# by a key the file allows, checked with ssh-keygen before anything trusts the list: for
+# --identity ID, or else for any principal `ssh-keygen -Y find-principals` finds for the key.
+# Exit 2 on a bad or missing signature, 3 without ssh-keygen (as check-product.sh does).
+# Without --allowed-signers: nothing.
+check_signature() {
+  [ -n "$allowed_signers" ] || return 0
+  command -v ssh-keygen >/dev/null 2>&1 || {
+    say "ssh-keygen is not on PATH: it checks the signature (--allowed-signers); install the OpenSSH client, or compare the sha256 of $ARCHIVE.sha256 with the one you were given by another route"
+    exit 3
+  }
+  if [ ! -f "$allowed_signers" ] || [ ! -r "$allowed_signers" ]; then
+    say "cannot read the allowed-signers file '$allowed_signers'"
+    exit 2
+  fi
+  sig="$sums.sig"
+  if [ ! -f "$sig" ] || [ -L "$sig" ]; then
+    say "the parts list is not signed: '$sig' is missing (or not a regular file); join nothing from these parts"
+    exit 2
+  fi
+  if [ -n "$identity" ]; then
+    principals=$identity
+  elif ! principals=$(ssh-keygen -Y find-principals -f "$allowed_signers" -s "$sig" 2>&1); then
+    say "the signature $ARCHIVE.sha256.sig was not made by a key of '$allowed_signers'; join nothing from these parts"
+    printf '%s\n' "$principals" | sed 's/^/  ssh-keygen: /' >&2
+    exit 2
+  fi
+  log=''
+  while IFS= read -r principal; do
+    [ -n "$principal" ] || continue
+    if out=$(ssh-keygen -Y verify -f "$allowed_signers" -I "$principal" -n pixi-airgap -s "$sig" <"$sums" 2>&1); then
+      say "signature good: ${out%%"$nl"*}"
+      return 0
+    fi
+    log="$log$out$nl"
+  done <<EOF
+$principals
+EOF
+  say "the signature $ARCHIVE.sha256.sig does not verify for ${identity:-the principals of its key} with '$allowed_signers' (namespace pixi-airgap): $ARCHIVE.sha256 was changed, or signed by another key; join nothing from these parts"
+  printf '%s' "$log" | sed 's/^/  ssh-keygen: /' >&2
+  exit 2
+}
+nl='
+'
+check_signature
 
 hash_of() {
   # busybox and coreutils both print "<hex>  -" for standard input.
