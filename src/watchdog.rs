@@ -1,6 +1,6 @@
 //! A container's life limit, enforced from outside the container.
 //!
-//! The main process of our containers ([`crate::docker::container::MAIN_PROCESS`]) ends itself
+//! The main process of our containers (`src/docker/main-process.sh`) ends itself
 //! after the limit, but it runs the image's own `sh` and `sleep`: a hostile or broken image can
 //! ignore it. So every container a run creates also gets a watchdog: a small pixi-airgap process
 //! of its own (`pixi-airgap watch-container`, hidden), started in a new session so that it

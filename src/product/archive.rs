@@ -63,7 +63,7 @@ pub fn write(
     write_with(product_dir, dest_dir, top, format, None)
 }
 
-/// [`write`], or with `split` the parts `dest_dir/<top>.<ext>.NNN`, `join-product.sh` and a
+/// [`write()`], or with `split` the parts `dest_dir/<top>.<ext>.NNN`, `join-product.sh` and a
 /// `.sha256` listing every part and the whole ([`split`]); the whole is then never on disk.
 pub fn write_with(
     product_dir: &Path,
