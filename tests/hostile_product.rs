@@ -584,21 +584,33 @@ fn a_product_being_written_is_private() {
     let mut child = make_product_cmd(&root, "demo")
         .path_arg("--output", &product)
         .spawn();
-    let mut seen = std::collections::BTreeMap::new();
+    // Every mode each partial folder was seen with, in order (repeats folded).
+    let mut seen = std::collections::BTreeMap::<String, Vec<u32>>::new();
     while child.try_wait().unwrap().is_none() {
         for entry in std::fs::read_dir(&out_parent).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(".product.partial-") {
                 if let Ok(meta) = std::fs::symlink_metadata(entry.path()) {
-                    seen.insert(name, meta.permissions().mode() & 0o7777);
+                    let modes = seen.entry(name).or_default();
+                    let mode = meta.permissions().mode() & 0o7777;
+                    if modes.last() != Some(&mode) {
+                        modes.push(mode);
+                    }
                 }
             }
         }
     }
     assert!(child.wait().unwrap().success());
     assert!(!seen.is_empty(), "make-product finished before it was seen");
-    for (name, mode) in &seen {
-        assert_eq!(*mode, 0o700, "{name} had mode {mode:o} while written");
+    // Private from the start and while written; only the complete folder is opened to 0755,
+    // the last thing before it is renamed into place (so 0755 may be seen last, never before
+    // or instead of 0700).
+    for (name, modes) in &seen {
+        assert!(
+            modes.as_slice() == [0o700] || modes.as_slice() == [0o700, 0o755],
+            "{name} was seen with modes {:?} (0700 while written, then 0755 only once complete)",
+            modes.iter().map(|m| format!("{m:o}")).collect::<Vec<_>>()
+        );
     }
     let mode = std::fs::metadata(&product).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o755);
