@@ -20,29 +20,7 @@ fn made_product(root: &Path) -> PathBuf {
 
 /// [`made_product`], with `setup` adding to the workdir first; returns make-product's output.
 fn made_product_with(root: &Path, setup: impl FnOnce(&Path)) -> (PathBuf, std::process::Output) {
-    let wd = root.join("wd");
-    let project = wd.join("project/demo");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(wd.join(".pixi-airgap-workdir"), "").unwrap();
-    std::fs::write(project.join("pixi.toml"), "[project]\nname = \"demo\"\n").unwrap();
-    std::fs::write(project.join("pixi.lock"), "version: 4\n").unwrap();
-    let pkg = wd.join("pixi-cache/pkgs/a-1-0/bin");
-    std::fs::create_dir_all(&pkg).unwrap();
-    std::fs::write(pkg.join("tool"), "#!/bin/sh\n").unwrap();
-    std::fs::create_dir_all(wd.join("resources")).unwrap();
-    std::fs::create_dir_all(wd.join("out")).unwrap();
-    let stage = serde_json::json!({
-        "format_version": 1, "tool_version": "0", "command": "stage-host",
-        "project_name": "demo", "manifest": "pixi.toml", "environments": ["default"],
-        "image": "img", "image_id": "sha256:abc", "image_repo_digests": [],
-        "pixi_version": "pixi 0.15.2", "platform": "linux-64", "container_workdir": "/workdir",
-        "lock_sha256": common::sha256_file(&project.join("pixi.lock")), "lock_version": 4,
-        "excluded": {"counts": {}, "secrets": [], "skipped_special": []},
-        "installs": [], "verification": null, "workdir": wd,
-        "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z",
-        "result": "success"
-    });
-    std::fs::write(wd.join("out/stage.json"), stage.to_string()).unwrap();
+    let wd = common::hand_staged_workdir(root);
     setup(&wd);
     let product = root.join("product");
     let out = common::pixi_airgap(&[
