@@ -476,3 +476,147 @@ async fn clean_container_workdir(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process of this host that does not run: the pid of a process that has exited.
+    fn gone() -> Creator {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        Creator {
+            pid,
+            host: crate::process::host_name(),
+            pid_start: Some(1),
+            created: "2026-01-01T00:00:00Z".to_string(),
+        }
+    }
+
+    fn labelled(creator: Option<&Creator>) -> crate::docker::Labelled {
+        let mut labels: HashMap<String, String> = creator
+            .map(|c| c.labels().into_iter().collect())
+            .unwrap_or_default();
+        labels.insert(LABEL_MANAGED.to_string(), "true".to_string());
+        labels.insert(LABEL_COMMAND.to_string(), "stage-host".to_string());
+        labels.insert(LABEL_WORKDIR.to_string(), "/work/wd".to_string());
+        crate::docker::Labelled {
+            id: "0123456789abcdef".to_string(),
+            name: "pixi-airgap-x".to_string(),
+            labels,
+            state: "running".to_string(),
+            image_id: None,
+        }
+    }
+
+    fn options(dry_run: bool, all: bool) -> CleanOptions {
+        CleanOptions {
+            dry_run,
+            all,
+            workdir: None,
+        }
+    }
+
+    #[test]
+    fn a_gone_creator_is_removed_or_listed_in_a_dry_run() {
+        let creator = gone();
+        let found = labelled(Some(&creator));
+        let leftover = judge("container", &found, &options(false, false));
+        assert_eq!(
+            (leftover.creator_state, leftover.action, leftover.reason),
+            ("gone", "remove", None)
+        );
+        assert_eq!(leftover.command.as_deref(), Some("stage-host"));
+        assert_eq!(leftover.workdir.as_deref(), Some("/work/wd"));
+        let leftover = judge("network", &found, &options(true, false));
+        assert_eq!(leftover.action, "would-remove");
+        assert_eq!(leftover.kind, "network");
+    }
+
+    #[test]
+    fn a_live_creator_is_kept_even_with_all() {
+        let creator = Creator::current();
+        for all in [false, true] {
+            let leftover = judge("container", &labelled(Some(&creator)), &options(false, all));
+            assert_eq!((leftover.creator_state, leftover.action), ("alive", "kept"));
+            assert_eq!(
+                leftover.reason.as_deref(),
+                Some("its pixi-airgap process still runs")
+            );
+        }
+    }
+
+    #[test]
+    fn what_cannot_be_checked_is_removed_only_with_all() {
+        let mut elsewhere = Creator::current();
+        elsewhere.host = format!("not-{}", elsewhere.host);
+        for creator in [Some(&elsewhere), None] {
+            let kept = judge("volume", &labelled(creator), &options(false, false));
+            assert_eq!(kept.action, "kept", "{creator:?}");
+            assert!(
+                kept.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("--all removes it")),
+                "{kept:?}"
+            );
+            let removed = judge("volume", &labelled(creator), &options(false, true));
+            assert_eq!((removed.action, removed.reason), ("remove", None));
+        }
+        let state = |creator| creator_verdict(creator, false).0;
+        assert_eq!(state(Some(&elsewhere)), "other-host");
+        assert_eq!(state(None), "unknown");
+    }
+
+    #[test]
+    fn a_container_of_a_committed_copy_is_not_ours() {
+        let creator = gone();
+        let mut found = labelled(Some(&creator));
+        found
+            .labels
+            .insert(LABEL_IMAGE_ID.to_string(), "sha256:aaaa".to_string());
+        // The image it runs is the one recorded (with or without the `sha256:` prefix): ours.
+        found.image_id = Some("aaaa".to_string());
+        assert_eq!(
+            judge_container(&found, &options(false, false)).action,
+            "remove"
+        );
+        // Another image: a container committed from one of ours inherited the labels.
+        found.image_id = Some("sha256:bbbb".to_string());
+        let leftover = judge_container(&found, &options(false, true));
+        assert_eq!(
+            (leftover.creator_state, leftover.action),
+            ("not-ours", "kept")
+        );
+        assert!(
+            leftover
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("sha256:bbbb")),
+            "{leftover:?}"
+        );
+    }
+
+    #[test]
+    fn the_report_counts_by_action() {
+        let creator = gone();
+        let found = labelled(Some(&creator));
+        let leftovers = vec![
+            judge("container", &found, &options(true, false)),
+            judge("network", &found, &options(true, false)),
+            judge(
+                "container",
+                &labelled(Some(&Creator::current())),
+                &options(true, false),
+            ),
+        ];
+        let report = CleanReport {
+            dry_run: true,
+            all: false,
+            leftovers,
+        };
+        assert_eq!(report.count("would-remove"), 2);
+        assert_eq!(report.count("kept"), 1);
+        assert_eq!(report.count("removed"), 0);
+    }
+}

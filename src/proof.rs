@@ -690,3 +690,82 @@ async fn apply_delta(
         log: APPLY_LOG.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::{classify, Status};
+
+    /// The log of the one verification of a proof.
+    const VERIFY_LOG: &str = "proof-verify.log";
+
+    #[test]
+    fn proof_outputs_are_the_report_and_proof_logs_only() {
+        for name in [
+            REPORT_FILE,
+            BOOTSTRAP_LOG,
+            "proof-verify.log",
+            "proof-verify-2-test.log",
+        ] {
+            assert!(is_proof_output(name), "{name}");
+        }
+        // A staging run's records in the same folder (`--out-dir WORKDIR/out`) are not.
+        for name in [
+            "verify.log",
+            "install-default.log",
+            "stage.json",
+            "proof-notes.txt",
+            "proof-",
+        ] {
+            assert!(!is_proof_output(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_earlier_proof_is_found_and_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        // No folder, or one with a staging run's logs only: no earlier proof.
+        assert!(earlier_proof(&out.join("absent")).unwrap().is_empty());
+        std::fs::write(out.join("verify.log"), "staging").unwrap();
+        std::fs::create_dir(out.join("proof-dir.log")).unwrap();
+        assert!(earlier_proof(out).unwrap().is_empty());
+        refuse_earlier_proof(out).unwrap();
+
+        std::fs::write(out.join(VERIFY_LOG), "").unwrap();
+        std::fs::write(out.join(REPORT_FILE), "{}").unwrap();
+        assert_eq!(
+            earlier_proof(out).unwrap(),
+            [out.join(VERIFY_LOG), out.join(REPORT_FILE)]
+        );
+        let err = refuse_earlier_proof(out).unwrap_err();
+        assert_eq!(classify(&err), Status::InputError);
+        assert!(
+            format!("{err:#}").contains("already holds an offline proof (`proof-verify.log`)"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_link_or_folder_in_place_of_a_proof_output_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        std::fs::write(out.join(BOOTSTRAP_LOG), "").unwrap();
+        // Links under other names are not the proof's business.
+        std::os::unix::fs::symlink("/etc/passwd", out.join("notes.txt")).unwrap();
+        refuse_links_at_outputs(out).unwrap();
+
+        std::os::unix::fs::symlink("/etc/passwd", out.join(REPORT_FILE)).unwrap();
+        let err = refuse_links_at_outputs(out).unwrap_err();
+        assert_eq!(classify(&err), Status::InputError);
+        assert!(format!("{err:#}").contains("is a symbolic link"), "{err:#}");
+        std::fs::remove_file(out.join(REPORT_FILE)).unwrap();
+
+        std::fs::create_dir(out.join(VERIFY_LOG)).unwrap();
+        let err = refuse_links_at_outputs(out).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("is not a plain file"),
+            "{err:#}"
+        );
+    }
+}

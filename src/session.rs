@@ -315,3 +315,18 @@ impl Session {
         Ok(uploaded?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_as_user_is_the_exec_user_and_the_owner_of_uploads() {
+        let user = RunAs {
+            uid: 1000,
+            gid: 100,
+        };
+        assert_eq!(user.exec_user(), "1000:100");
+        assert_eq!((user.owner().uid, user.owner().gid), (1000, 100));
+    }
+}

@@ -979,3 +979,116 @@ impl Iterator for ManifestEntries {
         self.step().transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::{classify, Status};
+
+    fn file(path: &str) -> FileRecord {
+        FileRecord {
+            path: path.to_string(),
+            sha256: Some("00".to_string()),
+            size: Some(0),
+            executable: false,
+            symlink: None,
+        }
+    }
+
+    fn link(path: &str, target: &str) -> FileRecord {
+        FileRecord {
+            symlink: Some(target.to_string()),
+            sha256: None,
+            size: None,
+            ..file(path)
+        }
+    }
+
+    #[test]
+    fn a_record_names_a_plain_relative_path_inside_the_product() {
+        for (path, why) in [
+            ("../x", "a `.` or `..` part"),
+            ("demo/../../home/.ssh/id_ed25519", "a `.` or `..` part"),
+            ("demo/./x", "a `.` or `..` part"),
+            ("/etc/shadow", "an absolute path"),
+            ("demo//x", "an empty part (`//` or a trailing `/`)"),
+            ("demo/", "an empty part (`//` or a trailing `/`)"),
+            ("", "an empty path"),
+            ("a\0b", "a NUL byte in the path"),
+            (ProductLayout::MANIFEST, "the manifest cannot list itself"),
+        ] {
+            assert_eq!(
+                record_problem(&file(path)).as_deref(),
+                Some(why),
+                "{path:?}"
+            );
+        }
+        for path in [
+            "demo/pixi.toml",
+            "pkg-cache/pkgs/a-1-0/bin/tool",
+            "..x/y..",
+            ".hidden",
+        ] {
+            assert_eq!(record_problem(&file(path)), None, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn a_link_must_stay_inside_and_a_file_needs_its_size_and_hash() {
+        assert_eq!(record_problem(&link("demo/lib", "../pkg-cache")), None);
+        for (path, target) in [("demo/root", "/"), ("demo/up", "../../..")] {
+            assert_eq!(
+                record_problem(&link(path, target)),
+                Some(format!("a link whose target `{target}` leaves the product")),
+                "{path} -> {target}"
+            );
+        }
+        let no_hash = FileRecord {
+            sha256: None,
+            ..file("demo/x")
+        };
+        let no_size = FileRecord {
+            size: None,
+            ..file("demo/x")
+        };
+        for record in [no_hash, no_size] {
+            assert_eq!(
+                record_problem(&record).as_deref(),
+                Some("a file without its size or sha256")
+            );
+        }
+    }
+
+    #[test]
+    fn only_known_format_versions_are_read() {
+        let path = Path::new("/p/pixi-airgap.json");
+        check_format_version(path, Some(&serde_json::json!(FORMAT_VERSION))).unwrap();
+        for (version, says) in [
+            (
+                Some(serde_json::json!(FORMAT_VERSION + 1)),
+                "has manifest format version 2; this pixi-airgap",
+            ),
+            (Some(serde_json::json!(0)), "has manifest format version 0"),
+            (
+                Some(serde_json::json!("1")),
+                "has no numeric format_version",
+            ),
+            (None, "has no numeric format_version"),
+        ] {
+            let err = check_format_version(path, version.as_ref()).unwrap_err();
+            assert_eq!(classify(&err), Status::InputError, "{version:?}");
+            assert!(format!("{err:#}").contains(says), "{version:?}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn a_path_listed_twice_is_a_problem_the_second_time() {
+        let mut problems = Problems::default();
+        assert!(problems.check(&file("demo/x")));
+        assert!(problems.has_seen("demo/x"));
+        assert!(!problems.has_seen("demo/y"));
+        assert!(!problems.check(&file("demo/x")));
+        assert!(!problems.check(&file("../y")));
+        assert!(!problems.is_empty());
+    }
+}
