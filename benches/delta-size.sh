@@ -4,6 +4,6 @@
 # docs/benchmarks.md records. No Docker needed: the products are generated.
 set -eu
 cd "$(dirname "$0")/.."
-cargo test --locked --test delta \
-  delta_of_one_small_package_and_one_project_file_is_under_5_percent_of_a_64_mib_product \
+cargo test --locked --test it \
+  delta::delta_of_one_small_package_and_one_project_file_is_under_5_percent_of_a_64_mib_product \
   -- --nocapture 2>&1 | grep -E '^delta-size:|test result'

@@ -5,7 +5,7 @@
 //! cargo run --example test-channel -- /tmp/srv/testchannel
 //! ```
 
-#[path = "../tests/common/channel.rs"]
+#[path = "../tests/it/common/channel.rs"]
 mod channel;
 
 fn main() {

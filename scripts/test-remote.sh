@@ -170,32 +170,19 @@ EOF
   echo "== sshd on 127.0.0.1:$SSH_PORT for $user (remote command: docker system dial-stdio)" >&2
 }
 
-version=$(docker run --rm --network none "$IMAGE" pixi --version | awk '{print $2}')
-case "$version" in
-  0.[0-9].* | 0.1[0-7].*) skip=only_modern_pixi ;;
-  *) skip=only_pixi015 ;;
-esac
-
-run_tests() { # LABEL TARGET TEST...
-  local label=$1 target=$2
-  shift 2
-  echo "== [$label] cargo test --test $target on $IMAGE" >&2
-  PIXI_AIRGAP_TEST_IMAGE="$IMAGE" nice cargo test --locked --no-fail-fast --test "$target" -- \
-    --test-threads="$THREADS" --skip "$skip" "$@" 2>&1 | tee -a "$test_log" || status=1
+run_tests() { # LABEL [TEST]
+  local label=$1
+  shift
+  echo "== [$label] cargo test --test it --features engine-remote on $IMAGE" >&2
+  PIXI_AIRGAP_TEST_IMAGE="$IMAGE" nice cargo test --locked --no-fail-fast --test it --features engine-remote -- \
+    --test-threads="$THREADS" "$@" 2>&1 | tee -a "$test_log" || status=1
 }
 
-# The core through one engine: pack (with the archive and the proof), verify-product and its
-# negative controls, clean.
+# The core through one engine (the tests that the feature `engine-remote` compiles in,
+# tests/it/main.rs): pack (with the archive and the proof), verify-product and its negative
+# controls, clean. None of them depends on the pixi line.
 core_tests() { # LABEL
-  run_tests "$1" pack \
-    pack_makes_a_verified_product_and_identical_archives \
-    pack_stops_at_the_first_failure_with_its_exit_code
-  run_tests "$1" product \
-    single_env_product_installs_and_verifies_with_the_network_cut \
-    missing_package_makes_the_offline_proof_fail \
-    a_flipped_byte_is_reported_by_name
-  run_tests "$1" kill \
-    clean_keeps_what_a_live_process_uses_and_removes_dead_networks_and_volumes
+  run_tests "$1"
 }
 
 # `pixi-airgap -v` against the current environment, connecting and stopping at an unknown
@@ -260,7 +247,8 @@ tls_context_leg() (
     --docker "host=tcp://127.0.0.1:$TLS_PORT,ca=$work/certs/ca.pem,cert=$work/certs/cert.pem,key=$work/certs/key.pem" >/dev/null
   export DOCKER_CONTEXT=airgap-tls PIXI_AIRGAP_TEST_EXPECT_TRANSPORT=tls
   expect_probe tls_context_is_reached 2 "over tls (from Docker context .airgap-tls.)"
-  run_tests tls-context product single_env_product_installs_and_verifies_with_the_network_cut
+  # One test of the core is enough to show the context's engine is the one used.
+  run_tests tls-context --exact product::single_env_product_installs_and_verifies_with_the_network_cut
   exit "$status"
 )
 

@@ -16,13 +16,17 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --all-targets --locked -- -D warnings
+# Each leg's feature compiles its own selection of the integration tests (tests/it/main.rs).
+for features in pixi015 pixi-modern engine-podman engine-remote; do
+  cargo clippy --test it --locked --features "$features" -- -D warnings
+done
 echo "== cargo doc" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 test_log=$(mktemp)
 trap 'rm -f "$test_log"' EXIT
 status=0
 # What the adversarial tests tried (attacks, bad inputs, secrets, kill points), one line each;
-# shown at the end (tests/common/mod.rs: record_count).
+# shown at the end (tests/it/common/mod.rs: record_count).
 counts=target/tmp/safety-counts.log
 rm -f "$counts"
 # One closing line for the whole suite (cargo prints one `test result:` line per test binary; the
@@ -36,25 +40,26 @@ show_counts() {
   if [ -s "$counts" ]; then sort "$counts" >&2; else echo "(nothing recorded)" >&2; fi
 }
 
-# Tests named `only_modern_pixi` need pixi >= 0.18 (pyproject.toml manifests, PyPI through uv);
-# tests named `only_pixi015` need the 0.15 line. The image's own `pixi --version` picks the filter.
-version_filter() {
+# Some tests need pixi >= 0.18 (pyproject.toml manifests, PyPI through uv), some the 0.15 line:
+# the features `pixi-modern` and `pixi015` compile them in (tests/it/main.rs). The image's own
+# `pixi --version` picks the feature.
+pixi_feature() {
   local version
   version=$(docker run --rm --network none "$1" pixi --version | awk '{print $2}')
   case "$version" in
-    0.[0-9].* | 0.1[0-7].*) echo only_modern_pixi ;;
-    *) echo only_pixi015 ;;
+    0.[0-9].* | 0.1[0-7].*) echo pixi015 ;;
+    *) echo pixi-modern ;;
   esac
 }
 
-# One leg of the matrix: the tests against one pixi image ($2: which test targets).
+# One leg of the matrix: the tests against one pixi image ($2...: which test targets).
 run_leg() {
-  local image="$1" skip
+  local image="$1" feature
   shift
-  skip=$(version_filter "$image")
-  echo "== cargo test on $image (skipping *$skip*)" >&2
-  PIXI_AIRGAP_TEST_IMAGE="$image" cargo test --locked --no-fail-fast "$@" -- \
-    --test-threads="${PIXI_AIRGAP_TEST_THREADS:-2}" --skip "$skip" 2>&1 | tee -a "$test_log" || status=1
+  feature=$(pixi_feature "$image")
+  echo "== cargo test --features $feature on $image" >&2
+  PIXI_AIRGAP_TEST_IMAGE="$image" cargo test --locked --no-fail-fast --features "$feature" "$@" -- \
+    --test-threads="${PIXI_AIRGAP_TEST_THREADS:-2}" 2>&1 | tee -a "$test_log" || status=1
   # Every test removes what it starts; a container or network left with our label is a bug.
   local leftovers
   leftovers=$(docker ps -aq --filter label=io.pixi-airgap.managed; docker network ls -q --filter label=io.pixi-airgap.managed; docker volume ls -q --filter label=io.pixi-airgap.managed)
@@ -67,11 +72,11 @@ run_leg() {
   fi
 }
 
-# Leg 1: everything (unit, CLI and end-to-end tests) on the first image; leg 2: the end-to-end
-# tests again on the current pixi line.
+# Leg 1: everything (unit, CLI and end-to-end tests) on the first image; leg 2: the integration
+# tests (tests/it) again on the current pixi line.
 run_leg "$PIXI_AIRGAP_TESTBED_IMAGE"
 if [ -n "${PIXI_AIRGAP_TESTBED_MODERN_IMAGE:-}" ] && [ -z "${PIXI_AIRGAP_TEST_IMAGE:-}" ]; then
-  run_leg "$PIXI_AIRGAP_TESTBED_MODERN_IMAGE" --test '*'
+  run_leg "$PIXI_AIRGAP_TESTBED_MODERN_IMAGE" --test it
 elif [ -n "${PIXI_AIRGAP_TEST_IMAGE:-}" ]; then
   echo "== PIXI_AIRGAP_TEST_IMAGE=$PIXI_AIRGAP_TEST_IMAGE: the suite ran on that image only" >&2
 else

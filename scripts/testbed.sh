@@ -47,7 +47,7 @@ ensure_host_tools() {
   command -v socat >/dev/null 2>&1 || missing+=(socat)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
-  # ssh for the SSH engine, ssh-keygen for the receiving side's signature check (tests/signing.rs
+  # ssh for the SSH engine, ssh-keygen for the receiving side's signature check (tests/it/signing.rs
   # runs the real OpenSSH): both come with openssh-client.
   if ! command -v ssh >/dev/null 2>&1 || ! command -v ssh-keygen >/dev/null 2>&1; then
     missing+=(openssh-client)
