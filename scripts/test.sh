@@ -21,7 +21,7 @@ for features in pixi015 pixi-modern engine-podman engine-remote; do
   cargo clippy --test it --locked --features "$features" -- -D warnings
 done
 echo "== cargo doc" >&2
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --document-private-items --locked --quiet
 test_log=$(mktemp)
 trap 'rm -f "$test_log"' EXIT
 status=0

@@ -67,10 +67,6 @@ impl Dir {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn child(&self, name: &OsStr) -> anyhow::Result<PathBuf> {
         if !plain_name(name) {
             anyhow::bail!(
@@ -165,10 +161,6 @@ impl TreeWriter {
             root,
             stack: Vec::new(),
         }
-    }
-
-    pub fn root(&self) -> &Dir {
-        &self.root
     }
 
     /// The open folder that holds `rel` (opening, never creating, the folders on its way), and

@@ -24,7 +24,6 @@ pub const PROOF_ROOT: &str = "/pixi-airgap-proof";
 /// (`verify.log`, `install-*.log`, `stage.json`), so the runbook's `--out-dir WORKDIR/out` keeps
 /// both records side by side.
 pub const BOOTSTRAP_LOG: &str = "proof-bootstrap.log";
-pub const VERIFY_LOG: &str = "proof-verify.log";
 /// With several verifications: `proof-verify-<n>-<environment>.log`.
 const VERIFY_LOG_PREFIX: &str = "proof-verify";
 pub const REPORT_FILE: &str = "verify-report.json";

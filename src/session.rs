@@ -116,7 +116,6 @@ impl Session {
             keep_after_exit: spec.keep,
             scratch: spec.scratch.clone(),
             confinement: spec.confinement,
-            ..Default::default()
         };
         let mut container = docker.start_container(&container_spec).await?;
         // The life limit, enforced from outside the image too.

@@ -9,10 +9,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, Mount, MountType, MountVolumeOptions,
-    NetworkingConfig,
-};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 
 use super::{Docker, DockerError, LABEL_COMMAND, LABEL_EXPIRES, LABEL_IMAGE_ID, LABEL_MANAGED};
@@ -66,10 +63,6 @@ pub struct ContainerSpec {
     /// Network mode: `None` = engine default (bridge), `Some("none")` = no network at all,
     /// anything else = the named network.
     pub network: Option<String>,
-    /// DNS aliases on `network` (user-defined networks only).
-    pub aliases: Vec<String>,
-    /// A command for the main process to run (under the life limit); default: none, it waits.
-    pub cmd: Option<Vec<String>>,
     /// The life limit; default: [`max_life`] (a bad `PIXI_AIRGAP_CONTAINER_MAX_LIFE` is warned
     /// about here; the commands check it before starting anything).
     pub max_life: Option<std::time::Duration>,
@@ -166,27 +159,14 @@ impl Docker {
         if let Some(id) = self.image(&local).await?.and_then(|image| image.id) {
             labels.insert(LABEL_IMAGE_ID.to_string(), id);
         }
-        let networking_config = match (&spec.network, spec.aliases.is_empty()) {
-            (Some(net), false) => Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(
-                    net.clone(),
-                    EndpointSettings {
-                        aliases: Some(spec.aliases.clone()),
-                        ..Default::default()
-                    },
-                )])),
-            }),
-            _ => None,
-        };
-        // `sh -c SCRIPT NAME LIFE [CMD...]`: the script sees the life as $1.
-        let mut cmd = vec![
+        // `sh -c SCRIPT NAME LIFE`: the script sees the life as $1.
+        let cmd = vec![
             "/bin/sh".to_string(),
             "-c".to_string(),
             MAIN_PROCESS.to_string(),
             "pixi-airgap-main".to_string(),
             life.as_secs().to_string(),
         ];
-        cmd.extend(spec.cmd.iter().flatten().cloned());
         let body = ContainerCreateBody {
             image: Some(local),
             cmd: Some(cmd),
@@ -225,7 +205,6 @@ impl Docker {
                 pids_limit: spec.confinement.and_then(|c| c.pids).map(i64::from),
                 ..Default::default()
             }),
-            networking_config,
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::default().build();

@@ -406,9 +406,9 @@ impl Docker {
         &self.engine
     }
 
-    /// The engine client underneath, for a call this module does not wrap (the test harness makes
-    /// its channel networks with it).
-    pub fn raw(&self) -> &bollard::Docker {
+    /// The engine client underneath, for the calls of this crate's engine code that this module
+    /// does not wrap (the watchdog's rename and inspect, exec's plumbing).
+    pub(crate) fn raw(&self) -> &bollard::Docker {
         &self.inner
     }
 
