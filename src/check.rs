@@ -26,17 +26,14 @@ use anyhow::Context;
 use crate::lockfile::{self, Lock, PackageKind, PypiSource};
 use crate::pixi::{Manifest, ManifestKind};
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Warning,
     Error,
 }
 
 /// One thing an offline install from the cache cannot be expected to do.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub severity: Severity,
     /// Stable identifier (`pypi-sdist`, `stale-lock`, ...), for scripts.
@@ -102,18 +99,18 @@ impl Default for CheckInputs {
 }
 
 /// The findings of one check, errors first.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct CheckReport {
+#[derive(Debug, Clone, Default)]
+pub struct PreflightReport {
     pub platform: String,
     pub environments: Vec<String>,
     pub lock_version: Option<u64>,
     pub pixi_version: Option<String>,
-    /// The manifest's `requires-pixi`, kept for [`CheckReport::add_pixi_version`].
+    /// The manifest's `requires-pixi`, kept for [`PreflightReport::add_pixi_version`].
     pub requires_pixi: Option<String>,
     pub findings: Vec<Finding>,
 }
 
-impl CheckReport {
+impl PreflightReport {
     /// Adds the findings that need the build image's pixi version (the stage commands learn it
     /// from the container, after the host-side check).
     pub fn add_pixi_version(&mut self, pixi_version: &str) {
@@ -179,7 +176,7 @@ impl CheckReport {
 }
 
 /// The stage commands' host-side check: logs every finding and fails (exit 2) on errors.
-pub fn preflight(project_dir: &Path, environments: &[String]) -> anyhow::Result<CheckReport> {
+pub fn preflight(project_dir: &Path, environments: &[String]) -> anyhow::Result<PreflightReport> {
     let report = run(
         project_dir,
         &CheckInputs {
@@ -192,7 +189,7 @@ pub fn preflight(project_dir: &Path, environments: &[String]) -> anyhow::Result<
 }
 
 /// Checks the project in `project_dir` (manifest and `pixi.lock`).
-pub fn run(project_dir: &Path, inputs: &CheckInputs) -> anyhow::Result<CheckReport> {
+pub fn run(project_dir: &Path, inputs: &CheckInputs) -> anyhow::Result<PreflightReport> {
     let manifest = Manifest::discover(project_dir)?;
     let lock_path = project_dir.join("pixi.lock");
     if !lock_path.is_file() {
@@ -244,7 +241,7 @@ fn check(
     lock: &Lock,
     environments: &[String],
     inputs: &CheckInputs,
-) -> CheckReport {
+) -> PreflightReport {
     let mut findings = Vec::new();
     if let Some(v) = &inputs.pixi_version {
         findings.extend(version_findings(
@@ -336,7 +333,7 @@ fn check(
         }
     }
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    CheckReport {
+    PreflightReport {
         platform: inputs.platform.clone(),
         environments: environments.to_vec(),
         lock_version: lock.version,
@@ -802,7 +799,7 @@ mod tests {
             .join(name)
     }
 
-    fn codes(report: &CheckReport) -> Vec<(Severity, &str, &str)> {
+    fn codes(report: &PreflightReport) -> Vec<(Severity, &str, &str)> {
         report
             .findings
             .iter()

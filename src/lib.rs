@@ -35,6 +35,7 @@ pub mod process;
 pub mod product;
 pub mod progress;
 pub mod proof;
+pub mod records;
 pub mod runlock;
 pub mod sbom;
 pub mod secrets;

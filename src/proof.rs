@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::docker::ExecSpec;
+use crate::docker::{EngineInfo, ExecSpec, ImageInfo};
 use crate::exit::{InfraError, InputError, Status};
 use crate::product::manifest::{self, ProductManifest};
 use crate::product::ProductLayout;
+pub use crate::records::proof::{ProofReport, ProofResult};
 use crate::session::{RunAs, Session, SessionSpec};
 use crate::tar::write::{Owner, TarEntry};
 use crate::verify::{Verification, VerificationReport, VerifyPlace, VerifyRequest};
@@ -125,17 +126,14 @@ pub fn refuse_earlier_proof(out_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `OUT_DIR/verify-report.json`, also printed with `--json`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ProofReport {
-    pub format_version: u32,
-    pub tool_version: String,
+/// What happened in the proof container, up to the verdict; [`ProofReport::new`] turns it, with
+/// the host-side check, into `verify-report.json`.
+#[derive(Debug, Clone)]
+pub struct ProofRun {
     pub project_name: String,
     pub product_dir: PathBuf,
     pub product_path_in_container: String,
-    pub image: Option<String>,
-    pub image_id: Option<String>,
-    pub image_repo_digests: Vec<String>,
+    pub image: ImageInfo,
     /// What `pixi --version` printed for the pixi the proof ran.
     pub pixi_version: String,
     /// Whether that was the product's own pixi (`--bundle-pixi`) rather than the image's.
@@ -143,48 +141,31 @@ pub struct ProofReport {
     pub network_mode: String,
     pub network_interfaces: Vec<String>,
     pub user: Option<String>,
-    pub files_checked: usize,
-    /// Files in the product folder that are not in its manifest: never uploaded.
-    pub extra_files: Vec<String>,
-    /// Folders under `<project>/.pixi/` that bootstrapping in place left (never uploaded).
-    pub runtime_state: Vec<String>,
-    pub bootstrap: BootstrapReport,
-    /// The first of `verifications`.
-    pub verification: Option<VerificationReport>,
-    /// Every verification, each in its environment.
+    pub upload_seconds: f64,
+    pub bootstrap: StepRun,
+    /// Every verification that ran, each in its environment, in order.
     pub verifications: Vec<VerificationReport>,
-    pub timings: Timings,
     pub result: ProofResult,
-    /// The engine that ran the proof (Docker or Podman).
-    pub engine: crate::docker::EngineInfo,
+    pub engine: EngineInfo,
     /// An update proof's applied delta (`--since OLD --delta DIR`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delta: Option<AppliedDelta>,
+    pub delta: Option<DeltaRun>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct BootstrapReport {
+/// A command the proof ran in its container: as shown, how it ended, how long, its log's name.
+#[derive(Debug, Clone)]
+pub struct StepRun {
     pub command: String,
     pub exit_code: i64,
     pub seconds: f64,
     pub log: String,
 }
 
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Timings {
-    pub check_seconds: f64,
-    pub upload_seconds: f64,
-    pub bootstrap_seconds: f64,
-    pub verification_seconds: f64,
-    pub total_seconds: f64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProofResult {
-    Success,
-    BootstrapFailed,
-    VerificationFailed,
+/// The delta an update proof applied.
+#[derive(Debug, Clone)]
+pub struct DeltaRun {
+    pub old_dir: PathBuf,
+    pub delta_dir: PathBuf,
+    pub step: StepRun,
 }
 
 /// Runs the whole proof and returns its report (also in `OUT_DIR/verify-report.json`).
@@ -211,17 +192,6 @@ pub struct ApplyDelta {
 
 /// `apply-delta.sh`'s log in `--out-dir` (update proofs only).
 pub const APPLY_LOG: &str = "proof-apply-delta.log";
-
-/// The report's record of an applied delta.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AppliedDelta {
-    pub old_dir: PathBuf,
-    pub delta_dir: PathBuf,
-    pub command: String,
-    pub exit_code: i64,
-    pub seconds: f64,
-    pub log: String,
-}
 
 async fn run_with(
     options: &ProofOptions,
@@ -304,12 +274,14 @@ async fn run_with(
         update,
     ))
     .await;
-    let (mut report, status) = session.close(result).await?;
-    report.files_checked = check.checked;
-    report.extra_files = check.extra;
-    report.runtime_state = check.runtime_state.keys().cloned().collect();
-    report.timings.check_seconds = check_seconds;
-    report.timings.total_seconds = started.elapsed().as_secs_f64();
+    let run = session.close(result).await?;
+    let status = match run.result {
+        ProofResult::Success => Status::Success,
+        ProofResult::BootstrapFailed | ProofResult::VerificationFailed => {
+            Status::VerificationFailed
+        }
+    };
+    let report = ProofReport::new(run, &check, check_seconds, started.elapsed().as_secs_f64());
     let json = serde_json::to_string_pretty(&report).context("failed to encode the report")?;
     let report_path = options.out_dir.join(REPORT_FILE);
     crate::nofollow::write_output_file(&report_path, format!("{json}\n").as_bytes())?;
@@ -328,7 +300,7 @@ async fn run_with(
             report
                 .verifications
                 .iter()
-                .filter(|v| !v.verdict.passed)
+                .filter(|v| !v.passed)
                 .map(|v| options.out_dir.join(&v.log).display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -342,10 +314,10 @@ async fn prove(
     session: &Session,
     options: &ProofOptions,
     manifest: &ProductManifest,
-    check: &manifest::CheckReport,
+    check: &manifest::IntegrityReport,
     verifications: &[Verification],
-    update: Option<(&ApplyDelta, &manifest::CheckReport)>,
-) -> anyhow::Result<(ProofReport, Status)> {
+    update: Option<(&ApplyDelta, &manifest::IntegrityReport)>,
+) -> anyhow::Result<ProofRun> {
     let image = session.image();
     let (network_mode, interfaces) = check_no_network(session).await?;
     // A product that carries its pixi needs none in the image: that is what it is for.
@@ -397,37 +369,24 @@ async fn prove(
     let (boot, bootstrap_seconds) = session
         .exec_logged(&bootstrap_exec, &options.out_dir, BOOTSTRAP_LOG)
         .await?;
-    let bootstrap = BootstrapReport {
-        command: bootstrap_exec.display(),
-        exit_code: boot.exit_code,
-        seconds: bootstrap_seconds,
-        log: BOOTSTRAP_LOG.to_string(),
-    };
-    let mut report = ProofReport {
-        format_version: 1,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    let mut run = ProofRun {
         project_name: manifest.project_name.clone(),
         product_dir: options.product_dir.clone(),
         product_path_in_container: product_in_container.clone(),
-        image: image.name.clone(),
-        image_id: image.id.clone(),
-        image_repo_digests: image.repo_digests.clone(),
+        image: image.clone(),
         pixi_version,
         bundled_pixi: manifest.pixi.is_some(),
         network_mode,
         network_interfaces: interfaces,
         user,
-        files_checked: 0,
-        extra_files: Vec::new(),
-        runtime_state: Vec::new(),
-        bootstrap,
-        verification: None,
-        verifications: Vec::new(),
-        timings: Timings {
-            upload_seconds,
-            bootstrap_seconds,
-            ..Default::default()
+        upload_seconds,
+        bootstrap: StepRun {
+            command: bootstrap_exec.display(),
+            exit_code: boot.exit_code,
+            seconds: bootstrap_seconds,
+            log: BOOTSTRAP_LOG.to_string(),
         },
+        verifications: Vec::new(),
         result: ProofResult::Success,
         engine: session.docker().engine().clone(),
         delta: applied,
@@ -438,13 +397,13 @@ async fn prove(
             boot.exit_code,
             boot.tail(20)
         );
-        report.result = ProofResult::BootstrapFailed;
-        return Ok((report, Status::VerificationFailed));
+        run.result = ProofResult::BootstrapFailed;
+        return Ok(run);
     }
 
     if verifications.is_empty() {
         tracing::info!("no verification given or recorded: the proof is the offline install");
-        return Ok((report, Status::Success));
+        return Ok(run);
     }
     let project = format!("{product_in_container}/{}", manifest.project_name);
     let resources = format!("{product_in_container}/{}", ProductLayout::RESOURCES);
@@ -465,7 +424,7 @@ async fn prove(
         let exec = ExecSpec::new(cmd)
             .env(&env)
             .working_dir(project.clone())
-            .user(report.user.clone());
+            .user(run.user.clone());
         let log_name =
             crate::verify::log_name(VERIFY_LOG_PREFIX, index, verifications.len(), environment);
         let verification = session
@@ -478,16 +437,12 @@ async fn prove(
                 &options.out_dir,
             )
             .await?;
-        report.timings.verification_seconds += verification.seconds;
-        report.verifications.push(verification);
+        run.verifications.push(verification);
     }
-    report.verification = report.verifications.first().cloned();
-    if report.verifications.iter().all(|v| v.verdict.passed) {
-        Ok((report, Status::Success))
-    } else {
-        report.result = ProofResult::VerificationFailed;
-        Ok((report, Status::VerificationFailed))
+    if !run.verifications.iter().all(|v| v.verdict.passed) {
+        run.result = ProofResult::VerificationFailed;
     }
+    Ok(run)
 }
 
 /// The version of the pixi a user of the product gets: the one on PATH after sourcing `envs.sh`.
@@ -577,7 +532,7 @@ async fn check_no_network(session: &Session) -> anyhow::Result<(String, Vec<Stri
 /// Says what stays behind: the product folder's files that are not in its manifest are never
 /// uploaded, so an environment left by bootstrapping in place cannot stand in for an install from
 /// `pkg-cache/`.
-fn log_not_uploaded(check: &manifest::CheckReport) {
+fn log_not_uploaded(check: &manifest::IntegrityReport) {
     for (folder, count) in &check.runtime_state {
         tracing::info!(
             "not uploaded: `{folder}` ({count} files): runtime state from bootstrapping in place, not part of the product"
@@ -604,7 +559,7 @@ fn log_not_uploaded(check: &manifest::CheckReport) {
 async fn upload_product(
     session: &Session,
     product_dir: &Path,
-    check: &manifest::CheckReport,
+    check: &manifest::IntegrityReport,
     owner: Owner,
 ) -> anyhow::Result<()> {
     let root = Path::new(PROOF_ROOT.trim_start_matches('/'));
@@ -657,7 +612,7 @@ async fn apply_delta(
     update: &ApplyDelta,
     env: &[String],
     user: Option<String>,
-) -> anyhow::Result<AppliedDelta> {
+) -> anyhow::Result<DeltaRun> {
     let exec = ExecSpec::new([
         "sh".to_string(),
         format!("{PROOF_ROOT}/delta/{}", crate::product::delta::APPLY_SCRIPT),
@@ -681,12 +636,14 @@ async fn apply_delta(
         ))
         .into());
     }
-    Ok(AppliedDelta {
+    Ok(DeltaRun {
         old_dir: update.old_dir.clone(),
         delta_dir: update.delta_dir.clone(),
-        command: exec.display(),
-        exit_code: out.exit_code,
-        seconds,
-        log: APPLY_LOG.to_string(),
+        step: StepRun {
+            command: exec.display(),
+            exit_code: out.exit_code,
+            seconds,
+            log: APPLY_LOG.to_string(),
+        },
     })
 }

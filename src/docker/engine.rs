@@ -58,8 +58,7 @@ impl std::fmt::Display for Origin {
 }
 
 /// How the API requests travel to the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     /// A local socket (`unix://`).
     Unix,
@@ -336,8 +335,8 @@ fn context_host(dir: &Path, name: &str, digest: &str) -> Result<(String, bool), 
     Ok((host, skip_verify))
 }
 
-/// What the engine says it is, as the reports record it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// What the engine says it is (the reports record it as [`crate::records::EngineRecord`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineInfo {
     /// `Docker` or `Podman`.
     pub name: String,
@@ -345,12 +344,9 @@ pub struct EngineInfo {
     pub version: String,
     /// The API version both sides agreed on.
     pub api_version: String,
-    /// How it was reached: `unix`, `tcp`, `tls` or `ssh` (absent in reports written before
-    /// remote engines were supported).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How it was reached (`None` where it is not known).
     pub transport: Option<Transport>,
     /// The endpoint (`unix:///var/run/docker.sock`, `tcp://host:2376`, `ssh://user@host`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
 }
 

@@ -236,10 +236,15 @@ impl DockerError {
     }
 }
 
-/// An image as the reports and the product manifest record it: the name the user gave and what
-/// the engine says about it. The one image record of the crate.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ImageRecord {
+/// A container (or other object) ID as the engine's CLI shows it: its first 12 characters.
+pub fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// An image: the name the user gave and what the engine says about it (the records write it as
+/// [`crate::records::ImageInfo`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageInfo {
     pub name: Option<String>,
     /// The image ID (`sha256:...`, the digest of its configuration).
     pub id: Option<String>,
@@ -414,7 +419,7 @@ impl Docker {
 
     /// Looks an image up locally; `Ok(None)` when it is not there. Podman names local images
     /// `localhost/NAME:TAG`, Docker `NAME:TAG`: either spelling finds the image on either engine.
-    pub async fn image(&self, image: &str) -> Result<Option<ImageRecord>, DockerError> {
+    pub async fn image(&self, image: &str) -> Result<Option<ImageInfo>, DockerError> {
         let mut found = self.inspect_image(image).await?;
         if found.is_none() {
             if let Some(other) = other_spelling(image) {
@@ -422,7 +427,7 @@ impl Docker {
             }
         }
         // Recorded by the name the user gave, whichever spelling the engine knows.
-        Ok(found.map(|record| ImageRecord {
+        Ok(found.map(|record| ImageInfo {
             name: Some(image.to_string()),
             ..record
         }))
@@ -441,9 +446,9 @@ impl Docker {
         Ok(image.to_string())
     }
 
-    async fn inspect_image(&self, image: &str) -> Result<Option<ImageRecord>, DockerError> {
+    async fn inspect_image(&self, image: &str) -> Result<Option<ImageInfo>, DockerError> {
         match self.inner.inspect_image(image).await {
-            Ok(info) => Ok(Some(ImageRecord {
+            Ok(info) => Ok(Some(ImageInfo {
                 name: Some(image.to_string()),
                 id: Some(info.id.unwrap_or_default()),
                 repo_digests: info.repo_digests.unwrap_or_default(),
@@ -459,7 +464,7 @@ impl Docker {
     }
 
     /// The image, which must be local; with `pull`, fetches it first when it is missing.
-    pub async fn require_image(&self, image: &str, pull: bool) -> Result<ImageRecord, DockerError> {
+    pub async fn require_image(&self, image: &str, pull: bool) -> Result<ImageInfo, DockerError> {
         if let Some(info) = self.image(image).await? {
             return Ok(info);
         }

@@ -36,8 +36,11 @@ use crate::fsutil::{hex, set_mode};
 use crate::product::templates::{envs_sh_as_made, render, Value};
 use crate::product::ProductLayout;
 
-/// `delta.json`'s format version.
-pub const DELTA_FORMAT_VERSION: u32 = 1;
+/// `delta.json` and its format version (the format is [`crate::records::delta`]).
+pub use crate::records::delta::{
+    DeltaManifest, DeltaSizes, LinkChange, FORMAT_VERSION as DELTA_FORMAT_VERSION,
+};
+
 pub const SUMS: &str = "SHA256SUMS";
 pub const SUMS_SIG: &str = "SHA256SUMS.sig";
 pub const TREE: &str = "product-tree.txt";
@@ -344,47 +347,6 @@ fn staged_pixi_files(
     Ok(staged)
 }
 
-/// `delta.json`: a format of its own (version [`DELTA_FORMAT_VERSION`]).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct DeltaManifest {
-    pub format_version: u32,
-    pub tool: String,
-    pub project_name: String,
-    /// sha256 of the base's and the target's `SHA256SUMS` text.
-    pub base_sha256sums: String,
-    pub target_sha256sums: String,
-    /// Files carried in `files/`, new or changed (sorted).
-    pub added: Vec<String>,
-    pub changed: Vec<String>,
-    /// Paths of the base that the target does not have (files, links and folders).
-    pub removed: Vec<String>,
-    /// Links new in the target or pointing elsewhere: `path` and `target`.
-    pub links: Vec<LinkChange>,
-    /// Folders new in the target.
-    pub dirs_added: Vec<String>,
-    pub sizes: DeltaSizes,
-    /// Whether the base's empty folders are known (false for a base read from its manifest).
-    pub base_dirs_exact: bool,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct LinkChange {
-    pub path: String,
-    pub target: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct DeltaSizes {
-    /// Bytes of the files carried.
-    pub carried_bytes: u64,
-    pub carried_files: usize,
-    /// Bytes of the target's files.
-    pub target_bytes: u64,
-    pub target_files: usize,
-    /// Bytes of the base's files, when OLD told them (not from a `SHA256SUMS`).
-    pub base_bytes: Option<u64>,
-}
-
 /// What a delta needs: the new product, the base's state, where to write it.
 #[derive(Debug, Clone)]
 pub struct DeltaOptions {
@@ -688,7 +650,7 @@ pub fn check_update(
     delta_dir: &Path,
     product: &Path,
     project_name: &str,
-) -> anyhow::Result<crate::product::manifest::CheckReport> {
+) -> anyhow::Result<crate::product::manifest::IntegrityReport> {
     let (old_manifest, old_check) = crate::product::manifest::check(old)?;
     if old_manifest.project_name != project_name {
         return Err(InputError::new(format!(

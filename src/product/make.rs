@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::{
     entries, FileRecord, LockRecord, ManifestTotals, ManifestWriter, PixiRecord, Problems,
-    ProductManifest, RecordedVerification, SigningKeyRecord, ToolInfo, FORMAT_VERSION,
+    ProductManifest, SigningKeyRecord, ToolInfo, FORMAT_VERSION,
 };
 use super::{templates, ProductLayout};
 use crate::atomic::PendingDir;
@@ -200,11 +200,14 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             sha256: stage.lock_sha256.clone(),
             format_version: stage.lock_version,
         },
-        verification: stage.verification.as_ref().map(RecordedVerification::from),
+        verification: stage
+            .verification
+            .as_ref()
+            .map(crate::records::verification::RecordedVerification::from),
         verifications: stage
             .verifications
             .iter()
-            .map(RecordedVerification::from)
+            .map(crate::records::verification::RecordedVerification::from)
             .collect(),
         preflight: stage.preflight.findings.clone(),
         sbom: Some(ProductLayout::SBOM.to_string()),

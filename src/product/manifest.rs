@@ -1,6 +1,7 @@
 //! `pixi-airgap.json`, the product's manifest: the contract between `make-product`, which writes
 //! it ([`super::make`]), and the offline proof, which reads it and checks the product against it
-//! ([`check`]) before anything runs. Its schema, how it is read, and that check live here.
+//! ([`check`], the integrity check) before anything runs. Its format is
+//! [`crate::records::product_manifest`]; how it is written, read and checked lives here.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fs::File;
@@ -10,141 +11,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{templates, ProductLayout};
-use crate::docker::ImageRecord;
 use crate::exit::InputError;
+pub use crate::records::product_manifest::{
+    FileRecord, LockRecord, PixiRecord, ProductManifest, SigningKeyRecord, ToolInfo, FORMAT_VERSION,
+};
 use crate::tar::write::{walk_dir, EntryKind, FileCheck, TarEntry, Walked};
-use crate::verify::VerificationReport;
-
-/// Bumped when the manifest changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// `pixi-airgap.json` without its file list (see [`records`]).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ProductManifest {
-    pub format_version: u32,
-    pub tool: ToolInfo,
-    /// When the product's content was fixed: `SOURCE_DATE_EPOCH` when set, else the end of the
-    /// staging run; so the same workdir always gives the same manifest bytes.
-    pub created_at: String,
-    pub project_name: String,
-    pub manifest_file: String,
-    pub environments: Vec<String>,
-    pub platform: Option<String>,
-    pub pixi_version: String,
-    pub image: ImageRecord,
-    pub lock: LockRecord,
-    /// The first of `verifications` (what format-1 readers know).
-    pub verification: Option<RecordedVerification>,
-    /// Every verification of the staging run, each with its environment; `verify-product` runs
-    /// them all again offline. Older manifests only have `verification`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub verifications: Vec<RecordedVerification>,
-    /// The pre-flight findings of the staging run (what may not work offline, and why).
-    #[serde(default)]
-    pub preflight: Vec<crate::check::Finding>,
-    /// The CycloneDX SBOM's file name in the product (listed in `files` too).
-    #[serde(default)]
-    pub sbom: Option<String>,
-    /// The pixi the product carries (`--bundle-pixi`); listed in `files` too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pixi: Option<PixiRecord>,
-    /// The key that signed `SHA256SUMS` (`--sign-key`); absent in an unsigned product.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signing_key: Option<SigningKeyRecord>,
-    // On disk a last field follows: `files`, one [`FileRecord`] per file or link of the product.
-    // It is never held in memory as a whole (a product may hold hundreds of thousands of files):
-    // [`ManifestWriter`] writes it record by record, [`records`] reads it record by record.
-}
-
-/// The bundled pixi: the binary that filled the package cache, taken from the build container.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct PixiRecord {
-    /// `/`-separated path in the product.
-    pub path: String,
-    /// What `pixi --version` printed in the build container.
-    pub version: String,
-    pub sha256: String,
-    pub size: u64,
-}
-
-/// The key `make-product --sign-key` signed the product's `SHA256SUMS` with (the signature itself,
-/// `SHA256SUMS.sig`, cannot be in the manifest: `SHA256SUMS` lists the manifest).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SigningKeyRecord {
-    /// `SHA256:...`, as `ssh-keygen -l` prints it.
-    pub fingerprint: String,
-    /// The key type: `ssh-ed25519`, `ecdsa-sha2-nistp256`, ...
-    pub algorithm: String,
-}
-
-/// The staging run's verification as the product records it: what ran and how it ended, without
-/// timings, so that the same inputs give the same manifest.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct RecordedVerification {
-    pub spec: crate::verify::VerifySpec,
-    pub environment: String,
-    pub command: String,
-    pub exit_code: i64,
-    pub expect_found: Option<bool>,
-    pub passed: bool,
-}
-
-impl From<&VerificationReport> for RecordedVerification {
-    fn from(v: &VerificationReport) -> Self {
-        Self {
-            spec: v.spec.clone(),
-            environment: v.environment.clone(),
-            command: v.command.clone(),
-            exit_code: v.verdict.exit_code,
-            expect_found: v.verdict.expect_found,
-            passed: v.verdict.passed,
-        }
-    }
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ToolInfo {
-    pub name: String,
-    pub version: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct LockRecord {
-    pub sha256: String,
-    pub format_version: Option<u64>,
-}
-
-/// One file (or symlink) of the product, by `/`-separated path.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FileRecord {
-    pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub sha256: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub size: Option<u64>,
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
-    pub executable: bool,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub symlink: Option<String>,
-}
 
 impl ProductManifest {
-    /// The staging run's verifications, from either field.
-    pub fn recorded_verifications(&self) -> Vec<crate::verify::Verification> {
-        let recorded = if self.verifications.is_empty() {
-            self.verification.iter().collect::<Vec<_>>()
-        } else {
-            self.verifications.iter().collect()
-        };
-        recorded
-            .into_iter()
-            .map(|r| crate::verify::Verification {
-                environment: r.environment.clone(),
-                spec: r.spec.clone(),
-            })
-            .collect()
-    }
-
     /// Reads `pixi-airgap.json` without its file list: a format this build knows, and a
     /// project name that is one plain folder name. The records are read, and checked, by
     /// [`records`].
@@ -538,9 +411,9 @@ fn record_problem(record: &FileRecord) -> Option<String> {
     }
 }
 
-/// What [`check`] found.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct CheckReport {
+/// What the integrity [`check`] of a product against its manifest found.
+#[derive(Debug, Default, Clone)]
+pub struct IntegrityReport {
     /// Records checked (files and links).
     pub checked: usize,
     /// Bytes of file content the records hold.
@@ -592,10 +465,10 @@ fn runtime_state_folder(project_name: &str, rel: &str, is_dir: bool) -> Option<S
 /// link that resolves outside the product, counts as changed. Memory stays flat: the records are
 /// read one at a time, the product is walked lazily, and what is kept per file is a 16-byte hash
 /// of its path.
-pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, CheckReport)> {
+pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, IntegrityReport)> {
     let manifest = ProductManifest::read(product_dir)?;
     let manifest_path = product_dir.join(ProductLayout::MANIFEST);
-    let mut report = CheckReport::default();
+    let mut report = IntegrityReport::default();
     let mut problems = Problems::default();
     let real_root = std::fs::canonicalize(product_dir)
         .with_context(|| format!("failed to resolve `{}`", product_dir.display()))?;

@@ -57,7 +57,7 @@ pub struct StagePlan {
     pub verifications: Vec<Verification>,
     /// The host-side pre-flight check; the version checks are added once the container's pixi
     /// is known.
-    pub preflight: crate::check::CheckReport,
+    pub preflight: crate::check::PreflightReport,
     /// Copy the container's pixi into `WORKDIR/pixi-bin/pixi` for the product.
     pub bundle_pixi: bool,
     /// Run installs and verifications under this pid file in the container, so that they can be
@@ -274,22 +274,20 @@ pub async fn run_in_container(
         StageResult::VerificationFailed
     };
     let report = StageReport {
-        format_version: 1,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        format_version: crate::records::stage::FORMAT_VERSION,
+        tool_version: crate::records::tool_version(),
         command: command_name.to_string(),
         project_name: plan.manifest.name.clone(),
         manifest: plan.manifest.kind.file_name().to_string(),
         environments: plan.environments.clone(),
-        image: image.name.clone(),
-        image_id: image.id.clone(),
-        image_repo_digests: image.repo_digests.clone(),
+        image: crate::records::FlatImage(image.into()),
         pixi_version,
         platform,
         container_workdir: plan.container_workdir.clone(),
         lock_sha256: plan.lock.sha256.clone(),
         lock_version: plan.lock.version,
-        excluded,
-        preflight: checked,
+        excluded: (&excluded).into(),
+        preflight: (&checked).into(),
         project_dir: match &plan.source {
             ProjectSource::Host { project_dir, .. } => Some(project_dir.clone()),
             ProjectSource::Container { .. } => None,
@@ -299,8 +297,8 @@ pub async fn run_in_container(
             ProjectSource::Container { .. } => None,
         },
         installs,
-        verification: verifications.first().cloned(),
-        verifications,
+        verification: verifications.first().map(Into::into),
+        verifications: verifications.iter().map(Into::into).collect(),
         bundled_pixi,
         workdir: plan.workdir.root().to_path_buf(),
         started_at,
