@@ -52,7 +52,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Stage a project from this host in a fresh container: pixi install with the cache in the
     /// work folder, verification, and everything copied back to WORKDIR
-    #[command(after_help = STAGE_HOST_HELP)]
+    #[command(after_help = stage_host_help())]
     StageHost(StageHostArgs),
 
     /// Stage a project that lives inside a running container (a dev container, a CI job
@@ -62,12 +62,12 @@ pub enum Command {
 
     /// Write WORKDIR/product: the project, its package cache and the offline bootstrap scripts,
     /// with a manifest of every file
-    #[command(after_help = MAKE_PRODUCT_HELP)]
+    #[command(after_help = make_product_help())]
     MakeProduct(MakeProductArgs),
 
     /// The whole pipeline in one command: stage-host, make-product, verify-product (network
     /// cut), and optionally a deterministic archive of the product
-    #[command(after_help = PACK_HELP)]
+    #[command(after_help = pack_help())]
     Pack(PackArgs),
 
     /// Will this project install offline? Reads the manifest and pixi.lock on this host and
@@ -161,30 +161,39 @@ The stage commands and pack run the same check before starting a container.
     exit_codes!()
 );
 
-const PACK_HELP: &str = concat!(
-    "\
+/// The layout lists are made from the `Workdir` and `ProductLayout` names, never copied.
+fn pack_help() -> String {
+    format!(
+        "\
 Example:
   pixi-airgap pack --image my-pixi-image:latest --project-dir ./myproj \\
       --workdir ./tmp/workdir-myproj --archive tar.zst --verify-task smoke
 
-Result: WORKDIR/{project,resources,pixi-cache,out,helpers}, WORKDIR/product, WORKDIR/proof
+Result: {}, WORKDIR/{}, WORKDIR/proof
 (offline proof: proof-*.log, verify-report.json) and, with --archive, WORKDIR/product.tar[.zst] + .sha256.
 Stops at the first failing step with that step's exit code.
 
-",
-    exit_codes!()
-);
+{}",
+        crate::workdir::Workdir::layout_help(),
+        crate::workdir::Workdir::PRODUCT,
+        exit_codes!()
+    )
+}
 
-const MAKE_PRODUCT_HELP: &str = concat!(
-    "\
+fn make_product_help() -> String {
+    format!(
+        "\
 Example:
   pixi-airgap make-product --workdir ./tmp/workdir-myproj --project-name myproj
 
-Result: WORKDIR/product/{<name>/, res/, pkg-cache/, envs.sh, bootstrap-project.sh, pixi-airgap.json}
+Result: WORKDIR/{}/{}
 
-",
-    exit_codes!()
-);
+{}",
+        crate::workdir::Workdir::PRODUCT,
+        crate::product::ProductLayout::layout_help(),
+        exit_codes!()
+    )
+}
 
 const VERIFY_PRODUCT_HELP: &str = concat!(
     "\
@@ -203,17 +212,20 @@ Exit code 1 also means the product did not install offline (see OUT_DIR/proof-bo
     exit_codes!()
 );
 
-const STAGE_HOST_HELP: &str = concat!(
-    "\
+fn stage_host_help() -> String {
+    format!(
+        "\
 Example:
   pixi-airgap stage-host --image my-pixi-image:latest --project-dir ./myproj \\
       --workdir ./tmp/workdir-myproj --verify-task smoke
 
-Result: WORKDIR/project/<name>, WORKDIR/resources, WORKDIR/pixi-cache, WORKDIR/out (logs)
+Result: {}
 
-",
-    exit_codes!()
-);
+{}",
+        crate::workdir::Workdir::layout_help(),
+        exit_codes!()
+    )
+}
 
 #[derive(Debug, Args)]
 pub struct StageHostArgs {

@@ -70,7 +70,7 @@ impl StagePlan {
         self.container_workdir.trim_end_matches('/')
     }
     fn container_project(&self) -> String {
-        format!("{}/{}/{}", self.cw(), Workdir::PROJECTS, self.manifest.name)
+        format!("{}/{}/{}", self.cw(), Workdir::PROJECT, self.manifest.name)
     }
     fn container_resources(&self) -> String {
         format!("{}/{}", self.cw(), Workdir::RESOURCES)
@@ -97,7 +97,7 @@ impl StagePlan {
     }
 
     fn project_prefix(&self) -> PathBuf {
-        PathBuf::from(Workdir::PROJECTS).join(&self.manifest.name)
+        PathBuf::from(Workdir::PROJECT).join(&self.manifest.name)
     }
 
     /// Plans the upload from host folders: project under `project/<name>`, resources under
@@ -176,7 +176,7 @@ pub async fn run_in_container(
                 "mkdir -p -- \"$1\" && printf '%s' \"$2\" >\"$1/$3\"",
                 "sh",
                 plan.cw(),
-                crate::workdir::MARKER_TEXT,
+                crate::workdir::MARKER_TEXT.as_str(),
                 crate::workdir::MARKER,
             ]),
             None,
@@ -610,7 +610,7 @@ async fn copy_back(container: &Container, plan: &StagePlan, into: &Workdir) -> a
         .file_name()
         .map(PathBuf::from)
         .context("the container workdir has no name")?;
-    let skip_envs = Path::new(Workdir::PROJECTS)
+    let skip_envs = Path::new(Workdir::PROJECT)
         .join(&plan.manifest.name)
         .join(".pixi/envs");
     let limits = extract_limits()?;
@@ -690,9 +690,9 @@ async fn copy_back(container: &Container, plan: &StagePlan, into: &Workdir) -> a
     }
     // Every staged folder must come back as a real folder, never a link (a container could point
     // one at the host's home and have us walk it into the product).
-    let project_rel = Path::new(Workdir::PROJECTS).join(&plan.manifest.name);
+    let project_rel = Path::new(Workdir::PROJECT).join(&plan.manifest.name);
     for rel in [
-        Path::new(Workdir::PROJECTS),
+        Path::new(Workdir::PROJECT),
         project_rel.as_path(),
         Path::new(Workdir::RESOURCES),
         Path::new(Workdir::PIXI_CACHE),
@@ -707,7 +707,7 @@ async fn copy_back(container: &Container, plan: &StagePlan, into: &Workdir) -> a
                 ))
                 .into())
             }
-            Err(_) if rel == project_rel || rel == Path::new(Workdir::PROJECTS) => {
+            Err(_) if rel == project_rel || rel == Path::new(Workdir::PROJECT) => {
                 return Err(InputError::new(format!(
                     "the container's workdir lost `{}`",
                     rel.display()
