@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::lockfile::{self, Lock, PackageKind, PypiSource};
-use crate::pixi::{Manifest, ManifestKind};
+use crate::pixi::{ProjectManifest, ProjectManifestKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -190,7 +190,7 @@ pub fn preflight(project_dir: &Path, environments: &[String]) -> anyhow::Result<
 
 /// Checks the project in `project_dir` (manifest and `pixi.lock`).
 pub fn run(project_dir: &Path, inputs: &CheckInputs) -> anyhow::Result<PreflightReport> {
-    let manifest = Manifest::discover(project_dir)?;
+    let manifest = ProjectManifest::discover(project_dir)?;
     let lock_path = project_dir.join("pixi.lock");
     if !lock_path.is_file() {
         // The same message the stage commands give.
@@ -584,12 +584,12 @@ struct ManifestFacts {
 }
 
 impl ManifestFacts {
-    fn parse(kind: ManifestKind, text: &str, platform: &str) -> anyhow::Result<Self> {
+    fn parse(kind: ProjectManifestKind, text: &str, platform: &str) -> anyhow::Result<Self> {
         let doc: toml::Table = text.parse().context("the manifest is not valid TOML")?;
         let empty = toml::Table::new();
         let pixi = match kind {
-            ManifestKind::PixiToml => &doc,
-            ManifestKind::Pyproject => doc
+            ProjectManifestKind::PixiToml => &doc,
+            ProjectManifestKind::Pyproject => doc
                 .get("tool")
                 .and_then(|t| t.get("pixi"))
                 .and_then(|p| p.as_table())
@@ -606,7 +606,7 @@ impl ManifestFacts {
         };
         let mut default = Deps::default();
         facts.add_feature_tables(&mut default, pixi, platform);
-        if kind == ManifestKind::Pyproject {
+        if kind == ProjectManifestKind::Pyproject {
             if let Some(deps) = doc
                 .get("project")
                 .and_then(|p| p.get("dependencies"))

@@ -139,7 +139,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         let report = MakeReport {
             format_version: crate::records::make_product::FORMAT_VERSION,
             product_dir: options.make.output.clone(),
-            manifest: ProductLayout::new(&options.make.output).manifest(),
+            manifest: ProductLayout::new(&options.make.output).product_manifest(),
             project_name: manifest.project_name.clone(),
             environments: manifest.environments.clone(),
             pixi_version: manifest.pixi_version.clone(),

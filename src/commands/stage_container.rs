@@ -13,7 +13,7 @@ use crate::cli::StageContainerArgs;
 use crate::docker::{Container, Docker, ExecSpec};
 use crate::exit::{InfraError, InputError, Status};
 use crate::leftovers::RunRecord;
-use crate::pixi::{LockInfo, Manifest};
+use crate::pixi::{LockInfo, ProjectManifest};
 use crate::session::Session;
 use crate::stage::{self, ProjectSource, StagePlan};
 use crate::verify::{
@@ -224,7 +224,7 @@ async fn plan(
             options.project_path
         ))
     };
-    let manifest = Manifest::discover(&local).map_err(|err| {
+    let manifest = ProjectManifest::discover(&local).map_err(|err| {
         in_container(crate::exit::with_hint(
             err,
             "point --project-path-in-container at the folder that holds your pixi manifest",

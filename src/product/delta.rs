@@ -88,7 +88,7 @@ impl ProductState {
         }
         let name = old.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let dir = old.parent().unwrap_or(Path::new("."));
-        if name == ProductLayout::MANIFEST {
+        if name == ProductLayout::PRODUCT_MANIFEST {
             return Self::from_manifest(old);
         }
         if name == SUMS || name.ends_with(".SHA256SUMS") {
@@ -108,7 +108,7 @@ impl ProductState {
         Err(InputError::new(format!(
             "--since `{}` is neither a product folder, a `{SUMS}` nor a `{}`",
             old.display(),
-            ProductLayout::MANIFEST
+            ProductLayout::PRODUCT_MANIFEST
         ))
         .into())
     }
@@ -266,7 +266,7 @@ impl ProductState {
             .with_context(|| format!("failed to read `{}`", manifest.display()))?
             .len();
         state.entries.insert(
-            ProductLayout::MANIFEST.to_string(),
+            ProductLayout::PRODUCT_MANIFEST.to_string(),
             Entry::File {
                 sha256: crate::fsutil::sha256_file(manifest)?,
                 size: Some(bytes),
@@ -331,7 +331,7 @@ fn staged_pixi_files(
     runtime: &str,
 ) -> anyhow::Result<std::collections::HashSet<String>> {
     let mut staged = std::collections::HashSet::new();
-    if !root.join(ProductLayout::MANIFEST).is_file() {
+    if !root.join(ProductLayout::PRODUCT_MANIFEST).is_file() {
         staged.insert(format!("{runtime}config.toml"));
         return Ok(staged);
     }

@@ -12,8 +12,8 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{
-    entries, FileRecord, LockRecord, ManifestTotals, ManifestWriter, PixiRecord, Problems,
-    ProductManifest, SigningKeyRecord, ToolInfo, FORMAT_VERSION,
+    entries, FileRecord, LockRecord, ManifestTotals, ManifestWriter, PixiRecord, ProductManifest,
+    RecordCheck, SigningKeyRecord, ToolInfo, FORMAT_VERSION,
 };
 use super::{templates, ProductLayout};
 use crate::atomic::PendingDir;
@@ -217,10 +217,10 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
             algorithm: key.algorithm(),
         }),
     };
-    let manifest_file = tree.create_file(Path::new(ProductLayout::MANIFEST), 0o644)?;
+    let manifest_file = tree.create_file(Path::new(ProductLayout::PRODUCT_MANIFEST), 0o644)?;
     let mut writer = ManifestWriter::new(
         manifest_file,
-        &staging.join(ProductLayout::MANIFEST),
+        &staging.join(ProductLayout::PRODUCT_MANIFEST),
         &manifest,
     )?;
     for record in &extra_files {
@@ -300,7 +300,7 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
 }
 
 /// The error for entries that may not be part of a product.
-fn refusal(problems: &Problems) -> anyhow::Error {
+fn refusal(problems: &RecordCheck) -> anyhow::Error {
     let (text, count) = problems.describe();
     anyhow::Error::from(
         InputError::new(format!(
@@ -314,7 +314,7 @@ fn refusal(problems: &Problems) -> anyhow::Error {
 /// Refuses, before anything is written, a link in the project or the resources that would leave
 /// the product (by its text, as the manifest check at the end and verify-product judge it).
 fn check_links_first(project: &Path, project_name: &str, resources: &Path) -> anyhow::Result<()> {
-    let mut problems = Problems::default();
+    let mut problems = RecordCheck::default();
     // The same trees, filtered the same way, as the copy below.
     type Keep = fn(&Path, bool) -> bool;
     let mut trees: Vec<(&Path, &str, Keep)> = vec![(project, project_name, keep_project)];
@@ -930,10 +930,10 @@ mod tests {
         );
         assert!(!wd.product().join("res").exists());
         // Same workdir, same manifest bytes.
-        let first = std::fs::read(wd.product().join(ProductLayout::MANIFEST)).unwrap();
+        let first = std::fs::read(wd.product().join(ProductLayout::PRODUCT_MANIFEST)).unwrap();
         make(&options).unwrap();
         assert_eq!(
-            std::fs::read(wd.product().join(ProductLayout::MANIFEST)).unwrap(),
+            std::fs::read(wd.product().join(ProductLayout::PRODUCT_MANIFEST)).unwrap(),
             first
         );
         let (_, report) = check(&wd.product()).unwrap();
@@ -1106,7 +1106,7 @@ mod tests {
             sign_key: None,
         };
         make(&options).unwrap();
-        let path = wd.product().join(ProductLayout::MANIFEST);
+        let path = wd.product().join(ProductLayout::PRODUCT_MANIFEST);
         let mut value: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         edit(&mut value);
@@ -1118,9 +1118,9 @@ mod tests {
         let sums: String = std::fs::read_to_string(&sums_path)
             .unwrap()
             .lines()
-            .map(|l| match l.strip_suffix(ProductLayout::MANIFEST) {
-                Some(_) if l.len() == 66 + ProductLayout::MANIFEST.len() => {
-                    format!("{sha}  {}\n", ProductLayout::MANIFEST)
+            .map(|l| match l.strip_suffix(ProductLayout::PRODUCT_MANIFEST) {
+                Some(_) if l.len() == 66 + ProductLayout::PRODUCT_MANIFEST.len() => {
+                    format!("{sha}  {}\n", ProductLayout::PRODUCT_MANIFEST)
                 }
                 _ => format!("{l}\n"),
             })
@@ -1143,7 +1143,7 @@ mod tests {
             (Box::new(add(file("demo//x"))), "an empty part"),
             (Box::new(add(file(""))), "an empty path"),
             (
-                Box::new(add(file(ProductLayout::MANIFEST))),
+                Box::new(add(file(ProductLayout::PRODUCT_MANIFEST))),
                 "cannot list itself",
             ),
             (Box::new(add(file("envs.sh"))), "listed twice"),
@@ -1231,7 +1231,7 @@ mod tests {
             .map(|e| e.unwrap().path.display().to_string())
             .collect();
         assert!(paths.contains(&"p/pkg-cache/pkgs/a-1-0/bin/tool".to_string()));
-        assert!(paths.contains(&format!("p/{}", ProductLayout::MANIFEST)));
+        assert!(paths.contains(&format!("p/{}", ProductLayout::PRODUCT_MANIFEST)));
         // The product's folders (its empty `.pixi/` too) and SHA256SUMS go, runtime state not.
         assert!(paths.contains(&"p/SHA256SUMS".to_string()));
         assert!(paths.contains(&"p/demo/.pixi".to_string()));

@@ -22,7 +22,7 @@ impl ProductManifest {
     /// project name that is one plain folder name. The records are read, and checked, by
     /// [`records`].
     pub fn read(product_dir: &Path) -> anyhow::Result<Self> {
-        let path = product_dir.join(ProductLayout::MANIFEST);
+        let path = product_dir.join(ProductLayout::PRODUCT_MANIFEST);
         let damaged = |err: serde_json::Error| damaged(&path, err);
         // The version first: a newer format may have changed any other field. Both reads stream
         // the file and skip the records (no document tree in memory).
@@ -50,12 +50,12 @@ impl ProductManifest {
 }
 
 fn open_manifest(product_dir: &Path) -> anyhow::Result<BufReader<File>> {
-    let path = product_dir.join(ProductLayout::MANIFEST);
+    let path = product_dir.join(ProductLayout::PRODUCT_MANIFEST);
     let file = File::open(path).map_err(|err| {
         InputError::new(format!(
             "`{}` is not a pixi-airgap product: cannot read {}",
             product_dir.display(),
-            ProductLayout::MANIFEST
+            ProductLayout::PRODUCT_MANIFEST
         ))
         .with_source(err)
     })?;
@@ -68,41 +68,67 @@ fn damaged(path: &Path, err: serde_json::Error) -> anyhow::Error {
         .into()
 }
 
-/// The problems found in a manifest's records: every entry must name a place inside the product
-/// (a relative `/`-separated path without `.`, `..` or empty parts, listed once, never the
+/// The check of a manifest's records, one at a time: every entry must name a place inside the
+/// product (a relative `/`-separated path without `.`, `..` or empty parts, listed once, never the
 /// manifest itself); a file has its size and sha256; a link's target stays inside the product (by
-/// its text). The first lines are kept for the message, the rest only counted.
+/// its text). What is wrong goes to [`Problems`]; the paths checked, to [`SeenPaths`].
 #[derive(Debug, Default)]
-pub struct Problems {
-    shown: Vec<String>,
-    count: usize,
-    /// Paths seen so far, as 128-bit hashes (a duplicate is found without keeping the paths).
-    seen: HashSet<u128>,
+pub struct RecordCheck {
+    pub problems: Problems,
+    pub seen: SeenPaths,
+}
+
+impl RecordCheck {
+    /// Checks one record; `false` when it may not be part of a product (it is then recorded
+    /// as a problem, and nothing it names may be read).
+    pub fn check(&mut self, record: &FileRecord) -> bool {
+        let why = match record_problem(record) {
+            Some(why) => format!("  `{}`: {why}", record.path.escape_debug()),
+            None if !self.seen.insert(&record.path) => {
+                format!("  `{}`: listed twice", record.path)
+            }
+            None => return true,
+        };
+        self.problems.add(why);
+        false
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// See [`Problems::describe`].
+    pub fn describe(&self) -> (String, usize) {
+        self.problems.describe()
+    }
+
+    /// See [`Problems::refuse`].
+    pub fn refuse(&self, manifest_path: &Path) -> anyhow::Error {
+        self.problems.refuse(manifest_path)
+    }
+}
+
+/// The paths of the records checked so far, as 128-bit hashes: a duplicate is found, and a path
+/// looked up, without keeping the paths.
+#[derive(Debug, Default)]
+pub struct SeenPaths {
+    keys: HashSet<u128>,
     hashers: (
         std::collections::hash_map::RandomState,
         std::collections::hash_map::RandomState,
     ),
 }
 
-impl Problems {
-    /// Lines kept for the message.
-    const SHOWN: usize = 20;
+impl SeenPaths {
+    /// Notes `path`; `false` when it was seen before.
+    fn insert(&mut self, path: &str) -> bool {
+        let key = self.key(path);
+        self.keys.insert(key)
+    }
 
-    /// Checks one record; `false` when it may not be part of a product (it is then recorded
-    /// here, and nothing it names may be read).
-    pub fn check(&mut self, record: &FileRecord) -> bool {
-        let why = match record_problem(record) {
-            Some(why) => format!("  `{}`: {why}", record.path.escape_debug()),
-            None if !self.seen.insert(self.key(&record.path)) => {
-                format!("  `{}`: listed twice", record.path)
-            }
-            None => return true,
-        };
-        self.count += 1;
-        if self.shown.len() < Self::SHOWN {
-            self.shown.push(why);
-        }
-        false
+    /// Whether a record with this path was checked (a 128-bit hash of it was).
+    pub fn contains(&self, path: &str) -> bool {
+        self.keys.contains(&self.key(path))
     }
 
     fn key(&self, path: &str) -> u128 {
@@ -110,14 +136,29 @@ impl Problems {
         (u128::from(self.hashers.0.hash_one(path)) << 64)
             | u128::from(self.hashers.1.hash_one(path))
     }
+}
+
+/// What is wrong with a manifest's records: the first lines are kept for the message, the rest
+/// only counted.
+#[derive(Debug, Default)]
+pub struct Problems {
+    shown: Vec<String>,
+    count: usize,
+}
+
+impl Problems {
+    /// Lines kept for the message.
+    const SHOWN: usize = 20;
+
+    fn add(&mut self, line: String) {
+        self.count += 1;
+        if self.shown.len() < Self::SHOWN {
+            self.shown.push(line);
+        }
+    }
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
-    }
-
-    /// Whether a record with this path was checked (a 128-bit hash of it was).
-    pub fn has_seen(&self, path: &str) -> bool {
-        self.seen.contains(&self.key(path))
     }
 
     /// The problems as lines (at most 20, then `...`), and how many there are.
@@ -155,7 +196,7 @@ pub(crate) fn entries(n: usize) -> String {
 
 /// The records of a product's manifest, read one at a time as they are taken: a thread parses
 /// the file and hands each record over a bounded channel, so memory holds a few records whatever
-/// the size of the product. Records are not checked here (see [`Problems`]). A damaged file ends
+/// the size of the product. Records are not checked here (see [`RecordCheck`]). A damaged file ends
 /// the records with an error.
 pub struct Records {
     rx: std::sync::mpsc::Receiver<anyhow::Result<FileRecord>>,
@@ -167,7 +208,7 @@ const RECORDS_IN_FLIGHT: usize = 1024;
 /// Starts reading the records of `product_dir`'s manifest.
 pub fn records(product_dir: &Path) -> anyhow::Result<Records> {
     let reader = open_manifest(product_dir)?;
-    let path = product_dir.join(ProductLayout::MANIFEST);
+    let path = product_dir.join(ProductLayout::PRODUCT_MANIFEST);
     let (tx, rx) = std::sync::mpsc::sync_channel(RECORDS_IN_FLIGHT);
     std::thread::Builder::new()
         .name("manifest-records".to_string())
@@ -260,10 +301,10 @@ impl<'de> serde::de::Visitor<'de> for FileList<'_> {
 }
 
 /// Writes `pixi-airgap.json` as the product is made: the head first, then each record as it
-/// comes (never the whole list in memory), checked on the way (see [`Problems`]).
+/// comes (never the whole list in memory), checked on the way (see [`RecordCheck`]).
 pub struct ManifestWriter {
     out: std::io::BufWriter<File>,
-    problems: Problems,
+    problems: RecordCheck,
     files: usize,
     bytes: u64,
 }
@@ -297,7 +338,7 @@ impl ManifestWriter {
         write!(out, "{open},\n  \"files\": [").with_context(failed)?;
         Ok(Self {
             out,
-            problems: Problems::default(),
+            problems: RecordCheck::default(),
             files: 0,
             bytes: 0,
         })
@@ -324,7 +365,7 @@ impl ManifestWriter {
 
     /// Closes the list and the file. The problems found on the way come back instead of the
     /// totals when there are any: the caller refuses the product.
-    pub fn finish(mut self) -> anyhow::Result<Result<ManifestTotals, Problems>> {
+    pub fn finish(mut self) -> anyhow::Result<Result<ManifestTotals, RecordCheck>> {
         let close = if self.files == 0 {
             "]\n}\n"
         } else {
@@ -398,7 +439,7 @@ fn record_problem(record: &FileRecord) -> Option<String> {
     if let Some(why) = plain_path_problem(&record.path) {
         return Some(why.to_string());
     }
-    if record.path == ProductLayout::MANIFEST {
+    if record.path == ProductLayout::PRODUCT_MANIFEST {
         return Some("the manifest cannot list itself".to_string());
     }
     match &record.symlink {
@@ -467,9 +508,9 @@ fn runtime_state_folder(project_name: &str, rel: &str, is_dir: bool) -> Option<S
 /// of its path.
 pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, IntegrityReport)> {
     let manifest = ProductManifest::read(product_dir)?;
-    let manifest_path = product_dir.join(ProductLayout::MANIFEST);
+    let manifest_path = product_dir.join(ProductLayout::PRODUCT_MANIFEST);
     let mut report = IntegrityReport::default();
-    let mut problems = Problems::default();
+    let mut problems = RecordCheck::default();
     let real_root = std::fs::canonicalize(product_dir)
         .with_context(|| format!("failed to resolve `{}`", product_dir.display()))?;
     let mut real_dirs = HashSet::new();
@@ -500,7 +541,7 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, IntegrityRe
     match sums {
         Some(sums) => sums.finish(product_dir)?,
         // Products list product-tree.txt since they carry SHA256SUMS: one without it lost it.
-        None if problems.has_seen(super::sums::PRODUCT_TREE) => {
+        None if problems.seen.contains(super::sums::PRODUCT_TREE) => {
             return Err(InputError::new(format!(
                 "the product in `{}` has no {}",
                 product_dir.display(),
@@ -516,13 +557,13 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, IntegrityRe
     // The folders the product holds, from product-tree.txt once the record pass found it intact
     // (a product made before it existed has no folder list: its folders are not judged).
     let folders = if report.missing.is_empty() && report.changed.is_empty() {
-        product_folders(product_dir, &problems)?
+        product_folders(product_dir, &problems.seen)?
     } else {
         None
     };
     // What is on disk, by the same walk every tar we write uses (sorted, no link followed), one
     // entry at a time; a path is known when the check above saw it.
-    let known = problems;
+    let known = problems.seen;
     for step in walk_dir(product_dir, Path::new(""), |_, _| Ok(true)) {
         let rel = match step? {
             Walked::Entry(TarEntry {
@@ -546,10 +587,10 @@ pub fn check(product_dir: &Path) -> anyhow::Result<(ProductManifest, IntegrityRe
             Walked::Special(rel) => crate::fsutil::slash_path(Path::new(&rel))?,
         };
         // SHA256SUMS lists the manifest, so it cannot be in it (nor its signature).
-        if rel == ProductLayout::MANIFEST
+        if rel == ProductLayout::PRODUCT_MANIFEST
             || rel == super::sums::SHA256SUMS
             || rel == super::sums::SHA256SUMS_SIG
-            || known.has_seen(&rel)
+            || known.contains(&rel)
         {
             continue;
         }
@@ -607,9 +648,9 @@ const EXTRA_SHOWN: usize = 50;
 /// then checked its content); `None` for a product made before it existed.
 fn product_folders(
     product_dir: &Path,
-    known: &Problems,
+    known: &SeenPaths,
 ) -> anyhow::Result<Option<HashSet<String>>> {
-    if !known.has_seen(super::sums::PRODUCT_TREE) {
+    if !known.contains(super::sums::PRODUCT_TREE) {
         return Ok(None);
     }
     let path = product_dir.join(super::sums::PRODUCT_TREE);
@@ -724,9 +765,9 @@ pub fn manifest_entries(product_dir: &Path, prefix: &Path) -> anyhow::Result<Man
     let mut pending = VecDeque::new();
     pending.push_back(TarEntry::dir(prefix));
     pending.push_back(TarEntry {
-        path: prefix.join(ProductLayout::MANIFEST),
+        path: prefix.join(ProductLayout::PRODUCT_MANIFEST),
         kind: EntryKind::File {
-            source: product_dir.join(ProductLayout::MANIFEST),
+            source: product_dir.join(ProductLayout::PRODUCT_MANIFEST),
             executable: false,
         },
         check: None,
@@ -770,7 +811,7 @@ pub fn manifest_entries(product_dir: &Path, prefix: &Path) -> anyhow::Result<Man
         product_dir: product_dir.to_path_buf(),
         prefix: prefix.to_path_buf(),
         records: records(product_dir)?,
-        problems: Problems::default(),
+        problems: RecordCheck::default(),
         pending,
         folders,
     })
@@ -781,7 +822,7 @@ pub struct ManifestEntries {
     product_dir: PathBuf,
     prefix: PathBuf,
     records: Records,
-    problems: Problems,
+    problems: RecordCheck,
     pending: VecDeque<TarEntry>,
     folders: HashSet<String>,
 }
@@ -797,7 +838,7 @@ impl ManifestEntries {
         if !self.problems.check(&record) {
             return Err(self
                 .problems
-                .refuse(&self.product_dir.join(ProductLayout::MANIFEST)));
+                .refuse(&self.product_dir.join(ProductLayout::PRODUCT_MANIFEST)));
         }
         // The folders on the way that are not written yet, outermost first.
         let mut missing = Vec::new();

@@ -18,7 +18,7 @@ use anyhow::Context;
 
 use crate::docker::{Container, ExecSpec};
 use crate::exit::{InfraError, InputError};
-use crate::pixi::{self, LockInfo, Manifest};
+use crate::pixi::{self, LockInfo, ProjectManifest};
 use crate::session::Session;
 use crate::tar::extract::{self, ExtractLimits, RefusedEntry};
 use crate::tar::write::{Owner, TarEntry};
@@ -44,7 +44,7 @@ pub enum ProjectSource {
 #[derive(Debug, Clone)]
 pub struct StagePlan {
     pub source: ProjectSource,
-    pub manifest: Manifest,
+    pub manifest: ProjectManifest,
     pub lock: LockInfo,
     /// Absolute POSIX path inside the container.
     pub container_workdir: String,
