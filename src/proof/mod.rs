@@ -3,19 +3,25 @@
 //! and from inside), bootstrapped from `pkg-cache/` alone, and verified. Whether a product passes
 //! is decided here, in `prove`, and nowhere else.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 
 use crate::docker::{EngineInfo, ExecSpec, ImageInfo};
-use crate::exit::{InfraError, InputError, Status};
+use crate::exit::{InputError, Status};
 use crate::product::manifest::{self, ProductManifest};
 use crate::product::ProductLayout;
 pub use crate::records::proof::{ProofReport, ProofResult};
 use crate::session::{RunAs, Session, SessionSpec};
-use crate::tar::write::{Owner, TarEntry};
+use crate::tar::write::Owner;
 use crate::verify::{Verification, VerificationReport, VerifyPlace, VerifyRequest};
+
+mod out_dir;
+pub use out_dir::*;
+
+mod steps;
+use steps::*;
 
 /// Where the product is unpacked in the proof container. Deliberately unlike the staging path
 /// (`<container-workdir>/project/<name>`), so a product that only works where it was built fails.
@@ -47,83 +53,6 @@ pub struct ProofOptions {
     pub force: bool,
     /// Empty = the verifications recorded in the product (if any).
     pub verify: Vec<VerifyRequest>,
-}
-
-/// The files of an earlier proof in `out_dir`: `verify-report.json` and `proof-*.log`.
-pub fn earlier_proof(out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(out_dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => {
-            return Err(err).with_context(|| format!("failed to read `{}`", out_dir.display()))
-        }
-    };
-    let mut found = Vec::new();
-    for entry in entries {
-        let entry = entry.with_context(|| format!("failed to read `{}`", out_dir.display()))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = is_proof_output(&name);
-        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
-            found.push(entry.path());
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-/// Whether `name` is one of the files a proof writes in its output folder.
-fn is_proof_output(name: &str) -> bool {
-    name == REPORT_FILE || (name.starts_with(PROOF_LOG_PREFIX) && name.ends_with(".log"))
-}
-
-/// Refuses (exit 2), before any container starts, an output folder where a proof's file name is
-/// taken by a link or anything but a plain file: the proof never writes through it (and the
-/// files are opened without following links again when written).
-pub fn refuse_links_at_outputs(out_dir: &Path) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(out_dir)
-        .with_context(|| format!("failed to read `{}`", out_dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("failed to read `{}`", out_dir.display()))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !is_proof_output(&name) {
-            continue;
-        }
-        let file_type = entry
-            .file_type()
-            .with_context(|| format!("failed to read `{}`", entry.path().display()))?;
-        if !file_type.is_file() {
-            let what = if file_type.is_symlink() {
-                "a symbolic link"
-            } else {
-                "not a plain file"
-            };
-            return Err(InputError::new(format!(
-                "`{}` is {what}: the proof writes its own `{}` there and never through a link",
-                entry.path().display(),
-                name.escape_debug()
-            ))
-            .with_hint("remove it, or give another --out-dir")
-            .into());
-        }
-    }
-    Ok(())
-}
-
-/// An earlier proof is evidence: it is only replaced on request.
-pub fn refuse_earlier_proof(out_dir: &Path) -> anyhow::Result<()> {
-    let found = earlier_proof(out_dir)?;
-    if let Some(first) = found.first() {
-        return Err(InputError::new(format!(
-            "`{}` already holds an offline proof (`{}`)",
-            out_dir.display(),
-            first
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ))
-        .into());
-    }
-    Ok(())
 }
 
 /// What happened in the proof container, up to the verdict; [`ProofReport::new`] turns it, with
@@ -475,175 +404,4 @@ async fn bundled_pixi_version(
     }
     tracing::info!("the proof uses the product's bundled {version} ({path})");
     Ok(version)
-}
-
-/// Refuses to go on unless the engine says the container has network mode `none` with no
-/// attached network, and the container itself sees no interface but loopback.
-async fn check_no_network(session: &Session) -> anyhow::Result<(String, Vec<String>)> {
-    let container = session.container();
-    let info = session.docker().inspect_container(container.id()).await?;
-    let mode = info
-        .host_config
-        .as_ref()
-        .and_then(|h| h.network_mode.clone())
-        .unwrap_or_default();
-    let attached: Vec<(String, String)> = info
-        .network_settings
-        .as_ref()
-        .and_then(|n| n.networks.as_ref())
-        .map(|nets| {
-            nets.iter()
-                .map(|(name, ep)| (name.clone(), ep.ip_address.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let engine_ok = mode == "none"
-        && attached
-            .iter()
-            .all(|(name, ip)| name == "none" && ip.is_empty());
-    if !engine_ok {
-        return Err(InfraError::new(format!(
-            "the proof container is not cut off from the network (mode `{mode}`, networks {attached:?})"
-        ))
-        .into());
-    }
-    let listing = session
-        .exec(&ExecSpec::new(["ls", "/sys/class/net"]))
-        .await?;
-    let interfaces: Vec<String> = listing
-        .text()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    if !listing.success() || interfaces.iter().any(|i| i != "lo") {
-        return Err(InfraError::new(format!(
-            "the proof container sees network interfaces {interfaces:?} (expected only `lo`)"
-        ))
-        .into());
-    }
-    tracing::info!(
-        "proof container {} has network mode `none` (interfaces: {})",
-        container.short_id(),
-        interfaces.join(", ")
-    );
-    Ok((mode, interfaces))
-}
-
-/// Says what stays behind: the product folder's files that are not in its manifest are never
-/// uploaded, so an environment left by bootstrapping in place cannot stand in for an install from
-/// `pkg-cache/`.
-fn log_not_uploaded(check: &manifest::IntegrityReport) {
-    for (folder, count) in &check.runtime_state {
-        tracing::info!(
-            "not uploaded: `{folder}` ({count} files): runtime state from bootstrapping in place, not part of the product"
-        );
-    }
-    let other = &check.extra;
-    if !other.is_empty() {
-        tracing::warn!(
-            "not uploaded: {} file(s) in the product folder that are not in its manifest: {}{}",
-            other.len(),
-            other
-                .iter()
-                .take(10)
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            if other.len() > 10 { ", ..." } else { "" }
-        );
-    }
-}
-
-/// Streams exactly the manifest's entries (and the manifest) to `PROOF_ROOT/product`, with an
-/// empty `PROOF_ROOT/home`, owned by `owner`.
-async fn upload_product(
-    session: &Session,
-    product_dir: &Path,
-    check: &manifest::IntegrityReport,
-    owner: Owner,
-) -> anyhow::Result<()> {
-    let root = Path::new(PROOF_ROOT.trim_start_matches('/'));
-    let lead = [TarEntry::dir(root), TarEntry::dir(root.join("home"))];
-    let entries = lead.into_iter().map(Ok).chain(manifest::manifest_entries(
-        product_dir,
-        &root.join("product"),
-    )?);
-    tracing::info!(
-        "copying the product's {} manifest entries into {}:{PROOF_ROOT}/product",
-        check.checked,
-        session.container().short_id()
-    );
-    session
-        .upload(
-            Box::new(entries),
-            check.bytes,
-            owner,
-            "/",
-            "copying the product",
-        )
-        .await
-        .context("failed to copy the product into the proof container")
-}
-
-/// Streams the delta folder to `PROOF_ROOT/delta`, owned by `owner`.
-async fn upload_delta(session: &Session, delta_dir: &Path, owner: Owner) -> anyhow::Result<()> {
-    let bytes: u64 = walkdir::WalkDir::new(delta_dir)
-        .follow_links(false)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum();
-    let prefix = Path::new(PROOF_ROOT.trim_start_matches('/')).join("delta");
-    let entries = crate::tar::write::tree_entries(delta_dir, &prefix);
-    session
-        .upload(Box::new(entries), bytes, owner, "/", "copying the delta")
-        .await
-        .context("failed to copy the delta into the proof container")
-}
-
-/// Runs the delta's `apply-delta.sh` on the old product in the container, as a receiver would.
-/// It failing means the delta does not turn `--since` into the product (exit 2): the host checks
-/// before (both match their lists) make anything else unlikely.
-async fn apply_delta(
-    session: &Session,
-    options: &ProofOptions,
-    update: &ApplyDelta,
-    env: &[String],
-    user: Option<String>,
-) -> anyhow::Result<DeltaRun> {
-    let exec = ExecSpec::new([
-        "sh".to_string(),
-        format!("{PROOF_ROOT}/delta/{}", crate::product::delta::APPLY_SCRIPT),
-        format!("{PROOF_ROOT}/product"),
-    ])
-    .env(env)
-    .working_dir(PROOF_ROOT.to_string())
-    .user(user);
-    tracing::info!("applying the delta offline: {}", exec.display());
-    let (out, seconds) = session
-        .exec_logged(&exec, &options.out_dir, APPLY_LOG)
-        .await?;
-    if !out.success() {
-        return Err(InputError::new(format!(
-            "apply-delta.sh exited with {} in the proof container: the delta `{}` does not turn `{}` into the product (log: {})\n{}",
-            out.exit_code,
-            update.delta_dir.display(),
-            update.old_dir.display(),
-            options.out_dir.join(APPLY_LOG).display(),
-            out.tail(20)
-        ))
-        .into());
-    }
-    Ok(DeltaRun {
-        old_dir: update.old_dir.clone(),
-        delta_dir: update.delta_dir.clone(),
-        step: StepRun {
-            command: exec.display(),
-            exit_code: out.exit_code,
-            seconds,
-            log: APPLY_LOG.to_string(),
-        },
-    })
 }
