@@ -13,6 +13,9 @@
 //!    ├──> proof ──> session, product (manifest, layout)
 //!    └──> output (stdout), exit (exit codes and how errors are shown)
 //! ```
+//!
+//! Every file and `--json` document users keep is a type in [`records`], converted there from the
+//! types of the modules above: what a record holds is decided there, and nowhere else.
 
 #![deny(clippy::print_stdout)]
 
