@@ -8,7 +8,7 @@
 //! `product` meet only through `workdir`):
 //!
 //! ```text
-//! commands ──> stage ───> session ──> docker, tar, verify
+//! commands ──> stage ───> session ──> docker, tar, verification
 //!    │           └──────> workdir (Workdir, out/stage.json) <── product ──> tar, atomic
 //!    ├──> proof ──> session, product (manifest, layout)
 //!    └──> output (stdout), exit (exit codes and how errors are shown)
@@ -48,7 +48,7 @@ pub mod signing;
 pub mod stage;
 pub mod tar;
 pub mod term;
-pub mod verify;
+pub mod verification;
 pub mod watchdog;
 pub mod workdir;
 

@@ -15,7 +15,7 @@ use crate::docker::{
 use crate::exit::{InfraError, InputError};
 use crate::tar::stream::Entries;
 use crate::tar::write::Owner;
-use crate::verify::{VerificationReport, VerifySpec};
+use crate::verification::{VerificationReport, VerificationSpec};
 
 /// A container to create for one run.
 #[derive(Debug, Clone)]
@@ -253,7 +253,7 @@ impl Session {
     /// verification is a report, not an error; its `log` is `log_name`.
     pub async fn verify(
         &self,
-        spec: &VerifySpec,
+        spec: &VerificationSpec,
         environment: &str,
         exec: &ExecSpec,
         out: &Path,

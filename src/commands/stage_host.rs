@@ -81,7 +81,7 @@ impl Options {
         if let Some(res) = &resources_dir {
             workdir.check_not_over(res, "resources folder")?;
         }
-        let verifications = crate::verify::assign(
+        let verifications = crate::verification::assign(
             &super::verify_args::resolve(&verify, &project_dir, resources_dir.as_deref())?,
             &environments,
         )?;

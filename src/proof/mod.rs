@@ -15,7 +15,9 @@ use crate::product::ProductLayout;
 pub use crate::records::proof::{ProofReport, ProofResult};
 use crate::session::{RunAs, Session, SessionSpec};
 use crate::tar::write::Owner;
-use crate::verify::{Verification, VerificationReport, VerifyPlace, VerifyRequest};
+use crate::verification::{
+    Verification, VerificationPlace, VerificationReport, VerificationRequest,
+};
 
 mod out_dir;
 pub use out_dir::*;
@@ -52,7 +54,7 @@ pub struct ProofOptions {
     /// Replace an earlier proof in `out_dir`.
     pub force: bool,
     /// Empty = the verifications recorded in the product (if any).
-    pub verify: Vec<VerifyRequest>,
+    pub verify: Vec<VerificationRequest>,
 }
 
 /// What happened in the proof container, up to the verdict; [`ProofReport::new`] turns it, with
@@ -164,7 +166,7 @@ async fn run_with(
     let verifications = if options.verify.is_empty() {
         manifest.recorded_verifications()
     } else {
-        crate::verify::assign(&options.verify, &manifest.environments)?
+        crate::verification::assign(&options.verify, &manifest.environments)?
     };
     let check_seconds = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(&options.out_dir)
@@ -336,7 +338,7 @@ async fn prove(
     }
     let project = format!("{product_in_container}/{}", manifest.project_name);
     let resources = format!("{product_in_container}/{}", ProductLayout::RESOURCES);
-    let place = VerifyPlace {
+    let place = VerificationPlace {
         project_dir: &project,
         resources_dir: &resources,
     };
@@ -354,8 +356,12 @@ async fn prove(
             .env(&env)
             .working_dir(project.clone())
             .user(run.user.clone());
-        let log_name =
-            crate::verify::log_name(VERIFY_LOG_PREFIX, index, verifications.len(), environment);
+        let log_name = crate::verification::log_name(
+            VERIFY_LOG_PREFIX,
+            index,
+            verifications.len(),
+            environment,
+        );
         let verification = session
             .verify(
                 spec,

@@ -97,7 +97,7 @@ pub struct FileRecord {
 
 impl ProductManifest {
     /// The staging run's verifications, from either field.
-    pub fn recorded_verifications(&self) -> Vec<crate::verify::Verification> {
+    pub fn recorded_verifications(&self) -> Vec<crate::verification::Verification> {
         let recorded = if self.verifications.is_empty() {
             self.verification.iter().collect::<Vec<_>>()
         } else {
@@ -105,7 +105,7 @@ impl ProductManifest {
         };
         recorded
             .into_iter()
-            .map(|r| crate::verify::Verification {
+            .map(|r| crate::verification::Verification {
                 environment: r.environment.clone(),
                 spec: r.spec.to_spec(),
             })

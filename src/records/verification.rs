@@ -3,7 +3,9 @@
 //! its time and log ([`VerificationRecord`]); `pixi-airgap.json` records it without them
 //! ([`RecordedVerification`]), and the proof reads the spec back ([`SpecRecord::to_spec`]).
 
-use crate::verify::{ScriptLocation, VerificationReport, VerifyKind, VerifySpec, VerifyVerdict};
+use crate::verification::{
+    ScriptLocation, VerificationKind, VerificationReport, VerificationSpec, VerificationVerdict,
+};
 
 /// What a verification runs, tagged by `kind`: `run` (`argv`), `task` (`task`) or `script`
 /// (`location`, `path`, `interpreter`); plus `expect`.
@@ -37,12 +39,12 @@ pub enum LocationRecord {
     Resources,
 }
 
-impl From<&VerifySpec> for SpecRecord {
-    fn from(spec: &VerifySpec) -> Self {
+impl From<&VerificationSpec> for SpecRecord {
+    fn from(spec: &VerificationSpec) -> Self {
         let kind = match &spec.kind {
-            VerifyKind::Run { argv } => KindRecord::Run { argv: argv.clone() },
-            VerifyKind::Task { task } => KindRecord::Task { task: task.clone() },
-            VerifyKind::Script {
+            VerificationKind::Run { argv } => KindRecord::Run { argv: argv.clone() },
+            VerificationKind::Task { task } => KindRecord::Task { task: task.clone() },
+            VerificationKind::Script {
                 location,
                 path,
                 interpreter,
@@ -64,15 +66,15 @@ impl From<&VerifySpec> for SpecRecord {
 
 impl SpecRecord {
     /// The verification this record names, to run again.
-    pub fn to_spec(&self) -> VerifySpec {
+    pub fn to_spec(&self) -> VerificationSpec {
         let kind = match &self.kind {
-            KindRecord::Run { argv } => VerifyKind::Run { argv: argv.clone() },
-            KindRecord::Task { task } => VerifyKind::Task { task: task.clone() },
+            KindRecord::Run { argv } => VerificationKind::Run { argv: argv.clone() },
+            KindRecord::Task { task } => VerificationKind::Task { task: task.clone() },
             KindRecord::Script {
                 location,
                 path,
                 interpreter,
-            } => VerifyKind::Script {
+            } => VerificationKind::Script {
                 location: match location {
                     LocationRecord::Project => ScriptLocation::Project,
                     LocationRecord::Resources => ScriptLocation::Resources,
@@ -81,7 +83,7 @@ impl SpecRecord {
                 interpreter: interpreter.clone(),
             },
         };
-        VerifySpec {
+        VerificationSpec {
             kind,
             expect: self.expect.clone(),
         }
@@ -104,7 +106,7 @@ pub struct VerificationRecord {
 
 impl From<&VerificationReport> for VerificationRecord {
     fn from(v: &VerificationReport) -> Self {
-        let VerifyVerdict {
+        let VerificationVerdict {
             exit_code,
             expect_found,
             passed,

@@ -22,7 +22,7 @@ use crate::pixi::{self, LockInfo, ProjectManifest};
 use crate::session::Session;
 use crate::tar::extract::{self, ExtractLimits, RefusedEntry};
 use crate::tar::write::{Owner, TarEntry};
-use crate::verify::{Verification, VerificationReport, VerifyPlace};
+use crate::verification::{Verification, VerificationPlace, VerificationReport};
 use crate::workdir::report::{BundledPixi, ExclusionReport, StageReport, StageResult, StepReport};
 use crate::workdir::{Staging, Workdir};
 use filter::StageFilter;
@@ -245,7 +245,7 @@ pub async fn run_in_container(
     // Every verification runs, and is recorded, even after one has failed.
     let mut verifications = Vec::new();
     for (index, verification) in plan.verifications.iter().enumerate() {
-        let log_name = crate::verify::log_name(
+        let log_name = crate::verification::log_name(
             "verify",
             index,
             plan.verifications.len(),
@@ -476,7 +476,7 @@ async fn run_verification(
     let Verification { environment, spec } = verification;
     let project = plan.container_project();
     let resources = plan.container_resources();
-    let place = VerifyPlace {
+    let place = VerificationPlace {
         project_dir: &project,
         resources_dir: &resources,
     };
