@@ -1,9 +1,11 @@
 //! The proof's output folder (`--out-dir`): which files are a proof's, an earlier proof kept as
 //! evidence unless `--force`, and never a write through a link.
 
-use crate::exit::InputError;
-use anyhow::Context;
 use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::exit::InputError;
 
 use super::*;
 

@@ -2,13 +2,15 @@
 //! through the engine and from inside, the uploads of exactly the manifest's entries (and of a
 //! delta), and applying a delta as a receiver would.
 
+use std::path::Path;
+
+use anyhow::Context;
+
 use crate::docker::ExecSpec;
 use crate::exit::{InfraError, InputError};
-use crate::product::manifest::{self};
+use crate::product::manifest;
 use crate::session::Session;
 use crate::tar::write::{Owner, TarEntry};
-use anyhow::Context;
-use std::path::Path;
 
 use super::*;
 

@@ -1,11 +1,13 @@
 //! A product's state, the two ends of a delta: its files, links and folders, read from the product
 //! folder, from its product manifest, or from its `SHA256SUMS` and `product-tree.txt` alone.
 
-use crate::exit::InputError;
-use crate::product::ProductLayout;
-use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+use anyhow::Context;
+
+use crate::exit::InputError;
+use crate::product::ProductLayout;
 
 use super::*;
 

@@ -1,12 +1,14 @@
 //! The upload of a proven product: the tar entries of exactly the product manifest's files, read
 //! and checked again one record at a time.
 
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
 use crate::exit::InputError;
 use crate::product::ProductLayout;
 use crate::tar::write::{EntryKind, FileCheck, TarEntry};
-use anyhow::Context;
-use std::collections::{HashSet, VecDeque};
-use std::path::{Path, PathBuf};
 
 use super::*;
 

@@ -2,12 +2,14 @@
 //! record's file or link as recorded, nothing on disk that the manifest does not list (but runtime
 //! state), `SHA256SUMS` in agreement.
 
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use anyhow::Context;
+
 use crate::exit::InputError;
 use crate::product::{templates, ProductLayout};
 use crate::tar::write::{walk_dir, EntryKind, TarEntry, Walked};
-use anyhow::Context;
-use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 
 use super::*;
 
