@@ -34,11 +34,45 @@ pub struct CleanOptions {
     pub workdir: Option<PathBuf>,
 }
 
+/// What kind of thing a leftover is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftoverKind {
+    Container,
+    Network,
+    Volume,
+    /// A folder `stage-container` made in a user's container.
+    ContainerWorkdir,
+}
+
+/// What this host can tell about a leftover's creator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreatorState {
+    Gone,
+    /// Still running (also: its heartbeat is renewed).
+    Alive,
+    OtherHost,
+    /// No creator recorded, or this host cannot check processes.
+    Unknown,
+    /// A container of an image committed from one of ours.
+    NotOurs,
+}
+
+/// What `clean` does, or did, with a leftover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// To remove (not a final state: it becomes `Removed` or `Failed`).
+    Remove,
+    /// Would be removed (`--dry-run`).
+    WouldRemove,
+    Removed,
+    Kept,
+    Failed,
+}
+
 /// One leftover and what happened to it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Leftover {
-    /// `container`, `network` or `container-workdir`.
-    pub kind: &'static str,
+    pub kind: LeftoverKind,
     /// Container or network ID; for a container workdir, the container's.
     pub id: String,
     pub name: String,
@@ -47,21 +81,16 @@ pub struct Leftover {
     /// The host workdir it worked for.
     pub workdir: Option<String>,
     /// A container workdir's path in the container.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub container_workdir: Option<String>,
     pub creator: Option<Creator>,
-    /// `gone`, `alive` (also: its heartbeat is renewed), `other-host`, `unknown` (no creator
-    /// recorded) or `not-ours` (a container of an image committed from one of ours).
-    pub creator_state: &'static str,
-    /// `removed`, `would-remove`, `kept` or `failed`.
-    pub action: &'static str,
+    pub creator_state: CreatorState,
+    pub action: Action,
     /// Why it was kept, or why removing it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// `clean`'s report, also printed with `--json`.
-#[derive(Debug, Clone, serde::Serialize)]
+/// What `clean` found and did (printed with `--json` as [`crate::records::clean::CleanReport`]).
+#[derive(Debug, Clone)]
 pub struct CleanReport {
     pub dry_run: bool,
     pub all: bool,
@@ -69,7 +98,7 @@ pub struct CleanReport {
 }
 
 impl CleanReport {
-    pub fn count(&self, action: &str) -> usize {
+    pub fn count(&self, action: Action) -> usize {
         self.leftovers.iter().filter(|l| l.action == action).count()
     }
 }
@@ -114,7 +143,7 @@ impl RunRecord {
             tracing::warn!("neither XDG_STATE_HOME nor HOME is set: this run is not recorded for `pixi-airgap clean`");
             return RecordGuard { path: None };
         };
-        let short = &self.container_id[..self.container_id.len().min(12)];
+        let short = crate::docker::short_id(&self.container_id);
         let path = dir.join(format!(
             "{}-{short}-{}.json",
             self.command, self.creator.pid
@@ -161,7 +190,7 @@ pub async fn stop_running(
     if !out.success() {
         tracing::warn!(
             "stopping what ran under {pid_file} in container {} failed (exit {}): {}",
-            &container_id[..container_id.len().min(12)],
+            crate::docker::short_id(container_id),
             out.exit_code,
             out.tail(5)
         );
@@ -195,7 +224,7 @@ pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<Cl
         .collect();
     keep_renewed_heartbeats(docker, &mut containers).await?;
     for (found, mut leftover) in containers {
-        if leftover.action == "remove" {
+        if leftover.action == Action::Remove {
             leftover.removed(docker.remove_container(&found.id).await);
         }
         leftovers.push(leftover);
@@ -204,8 +233,8 @@ pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<Cl
         if !in_scope(&found.labels) {
             continue;
         }
-        let mut leftover = judge("network", &found, options);
-        if leftover.action == "remove" {
+        let mut leftover = judge(LeftoverKind::Network, &found, options);
+        if leftover.action == Action::Remove {
             leftover.removed(docker.remove_network(&found.id).await);
         }
         leftovers.push(leftover);
@@ -217,8 +246,8 @@ pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<Cl
         if !in_scope(&found.labels) {
             continue;
         }
-        let mut leftover = judge("volume", &found, options);
-        if leftover.action == "remove" {
+        let mut leftover = judge(LeftoverKind::Volume, &found, options);
+        if leftover.action == Action::Remove {
             leftover.removed(docker.remove_volume(&found.id).await);
         }
         leftovers.push(leftover);
@@ -234,10 +263,10 @@ impl Leftover {
     /// Records how removing it went.
     fn removed(&mut self, result: Result<(), DockerError>) {
         self.action = match result {
-            Ok(()) => "removed",
+            Ok(()) => Action::Removed,
             Err(err) => {
                 self.reason = Some(format!("{:#}", anyhow::Error::new(err)));
-                "failed"
+                Action::Failed
             }
         };
     }
@@ -265,7 +294,7 @@ async fn keep_renewed_heartbeats(
     let suspects: Vec<usize> = containers
         .iter()
         .enumerate()
-        .filter(|(_, (found, leftover))| leftover.action != "kept" && fresh(&found.name))
+        .filter(|(_, (found, leftover))| leftover.action != Action::Kept && fresh(&found.name))
         .map(|(index, _)| index)
         .collect();
     if suspects.is_empty() {
@@ -290,8 +319,8 @@ async fn keep_renewed_heartbeats(
             .get(&found.id)
             .and_then(|name| crate::watchdog::heartbeat_of(name));
         if after > before {
-            leftover.action = "kept";
-            leftover.creator_state = "alive";
+            leftover.action = Action::Kept;
+            leftover.creator_state = CreatorState::Alive;
             leftover.reason = Some(
                 "its run renews its heartbeat (a live run in another PID namespace or on another host)"
                     .to_string(),
@@ -304,12 +333,12 @@ async fn keep_renewed_heartbeats(
 /// [`judge`] for a container, which also must run the image its labels record: a container made
 /// from an image committed from one of ours inherits our labels, but it is not ours.
 fn judge_container(found: &crate::docker::Labelled, options: &CleanOptions) -> Leftover {
-    let mut leftover = judge("container", found, options);
+    let mut leftover = judge(LeftoverKind::Container, found, options);
     let bare = |id: &str| id.trim_start_matches("sha256:").to_string();
     if let (Some(recorded), Some(actual)) = (found.labels.get(LABEL_IMAGE_ID), &found.image_id) {
         if bare(recorded) != bare(actual) {
-            leftover.action = "kept";
-            leftover.creator_state = "not-ours";
+            leftover.action = Action::Kept;
+            leftover.creator_state = CreatorState::NotOurs;
             leftover.reason = Some(format!(
                 "it runs image {actual}, not {recorded} that its labels record: our labels were inherited from a committed container"
             ));
@@ -320,7 +349,7 @@ fn judge_container(found: &crate::docker::Labelled, options: &CleanOptions) -> L
 
 /// Whether a labelled object is a leftover; its `action` is `remove` (to do), `would-remove`
 /// (dry run) or `kept`.
-fn judge(kind: &'static str, found: &crate::docker::Labelled, options: &CleanOptions) -> Leftover {
+fn judge(kind: LeftoverKind, found: &crate::docker::Labelled, options: &CleanOptions) -> Leftover {
     let creator = Creator::from_labels(&found.labels);
     let (state, remove, reason) = creator_verdict(creator.as_ref(), options.all);
     Leftover {
@@ -333,35 +362,35 @@ fn judge(kind: &'static str, found: &crate::docker::Labelled, options: &CleanOpt
         creator,
         creator_state: state,
         action: match (remove, options.dry_run) {
-            (false, _) => "kept",
-            (true, true) => "would-remove",
-            (true, false) => "remove",
+            (false, _) => Action::Kept,
+            (true, true) => Action::WouldRemove,
+            (true, false) => Action::Remove,
         },
         reason,
     }
 }
 
 /// (state, remove?, why kept).
-fn creator_verdict(creator: Option<&Creator>, all: bool) -> (&'static str, bool, Option<String>) {
+fn creator_verdict(creator: Option<&Creator>, all: bool) -> (CreatorState, bool, Option<String>) {
     match creator.map(Creator::liveness) {
-        Some(Liveness::Gone) => ("gone", true, None),
+        Some(Liveness::Gone) => (CreatorState::Gone, true, None),
         Some(Liveness::Alive) => (
-            "alive",
+            CreatorState::Alive,
             false,
             Some("its pixi-airgap process still runs".to_string()),
         ),
         Some(Liveness::OtherHost) => (
-            "other-host",
+            CreatorState::OtherHost,
             all,
             (!all).then(|| "made on another host (--all removes it)".to_string()),
         ),
         Some(Liveness::Unchecked) => (
-            "unknown",
+            CreatorState::Unknown,
             all,
             (!all).then(|| "this host cannot check processes (--all removes it)".to_string()),
         ),
         None => (
-            "unknown",
+            CreatorState::Unknown,
             all,
             (!all).then(|| "no creating process recorded (--all removes it)".to_string()),
         ),
@@ -406,7 +435,7 @@ async fn clean_records(
         }
         let (state, remove, reason) = creator_verdict(Some(&record.creator), options.all);
         let mut leftover = Leftover {
-            kind: "container-workdir",
+            kind: LeftoverKind::ContainerWorkdir,
             id: record.container_id.clone(),
             name: String::new(),
             command: Some(record.command.clone()),
@@ -414,24 +443,28 @@ async fn clean_records(
             container_workdir: Some(record.container_workdir.clone()),
             creator: Some(record.creator.clone()),
             creator_state: state,
-            action: "kept",
+            action: Action::Kept,
             reason,
         };
         if remove && options.dry_run {
-            leftover.action = "would-remove";
+            leftover.action = Action::WouldRemove;
         } else if remove {
             match clean_container_workdir(docker, &record).await {
                 Ok(note) => {
                     // With a note, nothing was deleted (the container is gone, or the folder is
                     // not ours); either way the record has served and goes.
-                    leftover.action = if note.is_some() { "kept" } else { "removed" };
+                    leftover.action = if note.is_some() {
+                        Action::Kept
+                    } else {
+                        Action::Removed
+                    };
                     leftover.reason = note;
                     if let Err(err) = std::fs::remove_file(&path) {
                         tracing::warn!("could not remove `{}`: {err}", path.display());
                     }
                 }
                 Err(err) => {
-                    leftover.action = "failed";
+                    leftover.action = Action::Failed;
                     leftover.reason = Some(format!("{err:#}"));
                 }
             }
@@ -522,24 +555,31 @@ mod tests {
     fn a_gone_creator_is_removed_or_listed_in_a_dry_run() {
         let creator = gone();
         let found = labelled(Some(&creator));
-        let leftover = judge("container", &found, &options(false, false));
+        let leftover = judge(LeftoverKind::Container, &found, &options(false, false));
         assert_eq!(
             (leftover.creator_state, leftover.action, leftover.reason),
-            ("gone", "remove", None)
+            (CreatorState::Gone, Action::Remove, None)
         );
         assert_eq!(leftover.command.as_deref(), Some("stage-host"));
         assert_eq!(leftover.workdir.as_deref(), Some("/work/wd"));
-        let leftover = judge("network", &found, &options(true, false));
-        assert_eq!(leftover.action, "would-remove");
-        assert_eq!(leftover.kind, "network");
+        let leftover = judge(LeftoverKind::Network, &found, &options(true, false));
+        assert_eq!(leftover.action, Action::WouldRemove);
+        assert_eq!(leftover.kind, LeftoverKind::Network);
     }
 
     #[test]
     fn a_live_creator_is_kept_even_with_all() {
         let creator = Creator::current();
         for all in [false, true] {
-            let leftover = judge("container", &labelled(Some(&creator)), &options(false, all));
-            assert_eq!((leftover.creator_state, leftover.action), ("alive", "kept"));
+            let leftover = judge(
+                LeftoverKind::Container,
+                &labelled(Some(&creator)),
+                &options(false, all),
+            );
+            assert_eq!(
+                (leftover.creator_state, leftover.action),
+                (CreatorState::Alive, Action::Kept)
+            );
             assert_eq!(
                 leftover.reason.as_deref(),
                 Some("its pixi-airgap process still runs")
@@ -552,20 +592,28 @@ mod tests {
         let mut elsewhere = Creator::current();
         elsewhere.host = format!("not-{}", elsewhere.host);
         for creator in [Some(&elsewhere), None] {
-            let kept = judge("volume", &labelled(creator), &options(false, false));
-            assert_eq!(kept.action, "kept", "{creator:?}");
+            let kept = judge(
+                LeftoverKind::Volume,
+                &labelled(creator),
+                &options(false, false),
+            );
+            assert_eq!(kept.action, Action::Kept, "{creator:?}");
             assert!(
                 kept.reason
                     .as_deref()
                     .is_some_and(|r| r.contains("--all removes it")),
                 "{kept:?}"
             );
-            let removed = judge("volume", &labelled(creator), &options(false, true));
-            assert_eq!((removed.action, removed.reason), ("remove", None));
+            let removed = judge(
+                LeftoverKind::Volume,
+                &labelled(creator),
+                &options(false, true),
+            );
+            assert_eq!((removed.action, removed.reason), (Action::Remove, None));
         }
         let state = |creator| creator_verdict(creator, false).0;
-        assert_eq!(state(Some(&elsewhere)), "other-host");
-        assert_eq!(state(None), "unknown");
+        assert_eq!(state(Some(&elsewhere)), CreatorState::OtherHost);
+        assert_eq!(state(None), CreatorState::Unknown);
     }
 
     #[test]
@@ -579,14 +627,14 @@ mod tests {
         found.image_id = Some("aaaa".to_string());
         assert_eq!(
             judge_container(&found, &options(false, false)).action,
-            "remove"
+            Action::Remove
         );
         // Another image: a container committed from one of ours inherited the labels.
         found.image_id = Some("sha256:bbbb".to_string());
         let leftover = judge_container(&found, &options(false, true));
         assert_eq!(
             (leftover.creator_state, leftover.action),
-            ("not-ours", "kept")
+            (CreatorState::NotOurs, Action::Kept)
         );
         assert!(
             leftover
@@ -602,10 +650,10 @@ mod tests {
         let creator = gone();
         let found = labelled(Some(&creator));
         let leftovers = vec![
-            judge("container", &found, &options(true, false)),
-            judge("network", &found, &options(true, false)),
+            judge(LeftoverKind::Container, &found, &options(true, false)),
+            judge(LeftoverKind::Network, &found, &options(true, false)),
             judge(
-                "container",
+                LeftoverKind::Container,
                 &labelled(Some(&Creator::current())),
                 &options(true, false),
             ),
@@ -615,8 +663,8 @@ mod tests {
             all: false,
             leftovers,
         };
-        assert_eq!(report.count("would-remove"), 2);
-        assert_eq!(report.count("kept"), 1);
-        assert_eq!(report.count("removed"), 0);
+        assert_eq!(report.count(Action::WouldRemove), 2);
+        assert_eq!(report.count(Action::Kept), 1);
+        assert_eq!(report.count(Action::Removed), 0);
     }
 }

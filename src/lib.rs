@@ -8,11 +8,14 @@
 //! `product` meet only through `workdir`):
 //!
 //! ```text
-//! commands ──> stage ───> session ──> docker, tar, verify
+//! commands ──> stage ───> session ──> docker, tar, verification
 //!    │           └──────> workdir (Workdir, out/stage.json) <── product ──> tar, atomic
 //!    ├──> proof ──> session, product (manifest, layout)
 //!    └──> output (stdout), exit (exit codes and how errors are shown)
 //! ```
+//!
+//! Every file and `--json` document users keep is a type in [`records`], converted there from the
+//! types of the modules above: what a record holds is decided there, and nowhere else.
 
 #![deny(clippy::print_stdout)]
 // These docs are for the crate's maintainers (scripts/test.sh builds them with
@@ -42,6 +45,7 @@ pub mod process;
 pub mod product;
 pub(crate) mod progress;
 pub(crate) mod proof;
+pub mod records;
 pub mod runlock;
 pub(crate) mod sbom;
 pub mod secrets;
@@ -51,7 +55,7 @@ pub mod signing;
 pub mod stage;
 pub mod tar;
 pub(crate) mod term;
-pub(crate) mod verify;
+pub(crate) mod verification;
 pub(crate) mod watchdog;
 pub mod workdir;
 

@@ -1,7 +1,9 @@
 //! What pixi-airgap knows about pixi: manifests, lock files, cache variables and command lines.
 //!
-//! Manifests: `pixi.toml` (`[workspace]` in pixi >= 0.40, `[project]` before) or `pyproject.toml`
-//! with a `[tool.pixi]` table (pixi >= 0.18). When both exist, pixi uses `pixi.toml`; so do we.
+//! Project manifests ([`ProjectManifest`]): `pixi.toml` (`[workspace]` in pixi >= 0.40,
+//! `[project]` before) or `pyproject.toml` with a `[tool.pixi]` table (pixi >= 0.18). When both
+//! exist, pixi uses `pixi.toml`; so do we. In this crate "the project manifest" is always this
+//! file; the product's `pixi-airgap.json` is "the product manifest" ([`crate::records::product_manifest`]).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -19,41 +21,40 @@ pub const CACHE_VARS: [&str; 2] = ["PIXI_CACHE_DIR", "RATTLER_CACHE_DIR"];
 /// ("... with the project" up to 0.3x, "... with the workspace" later).
 const STALE_LOCK_MARKER: &str = "not up-to-date with the";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ManifestKind {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectManifestKind {
     PixiToml,
     Pyproject,
 }
 
-impl ManifestKind {
+impl ProjectManifestKind {
     pub fn file_name(self) -> &'static str {
         match self {
-            ManifestKind::PixiToml => "pixi.toml",
-            ManifestKind::Pyproject => "pyproject.toml",
+            ProjectManifestKind::PixiToml => "pixi.toml",
+            ProjectManifestKind::Pyproject => "pyproject.toml",
         }
     }
 }
 
-/// A project's manifest, read far enough to know its name and environments.
+/// A project manifest, read far enough to know its name and environments.
 #[derive(Debug, Clone)]
-pub struct Manifest {
-    pub kind: ManifestKind,
+pub struct ProjectManifest {
+    pub kind: ProjectManifestKind,
     pub path: PathBuf,
     pub name: String,
     /// Every environment: `default` first, then those under `[environments]` in file order.
     pub environments: Vec<String>,
 }
 
-impl Manifest {
+impl ProjectManifest {
     /// Finds and reads the manifest in `project_dir`.
     pub fn discover(project_dir: &Path) -> anyhow::Result<Self> {
         let pixi_toml = project_dir.join("pixi.toml");
         let pyproject = project_dir.join("pyproject.toml");
         let (kind, path) = if pixi_toml.is_file() {
-            (ManifestKind::PixiToml, pixi_toml)
+            (ProjectManifestKind::PixiToml, pixi_toml)
         } else if pyproject.is_file() {
-            (ManifestKind::Pyproject, pyproject)
+            (ProjectManifestKind::Pyproject, pyproject)
         } else {
             return Err(InputError::new(format!(
                 "`{}` has no pixi.toml or pyproject.toml",
@@ -72,7 +73,7 @@ impl Manifest {
 
     /// Reads a manifest's text; `folder_name` is the fallback project name.
     pub fn parse(
-        kind: ManifestKind,
+        kind: ProjectManifestKind,
         path: PathBuf,
         text: &str,
         folder_name: &str,
@@ -85,8 +86,8 @@ impl Manifest {
             )))
         })?;
         let pixi = match kind {
-            ManifestKind::PixiToml => Some(&doc),
-            ManifestKind::Pyproject => doc
+            ProjectManifestKind::PixiToml => Some(&doc),
+            ProjectManifestKind::Pyproject => doc
                 .get("tool")
                 .and_then(|t| t.get("pixi"))
                 .and_then(|p| p.as_table()),
@@ -111,8 +112,8 @@ impl Manifest {
         let name = table_name(pixi)
             .or_else(|| match kind {
                 // PEP 621 `[project] name` is the pyproject fallback pixi itself uses.
-                ManifestKind::Pyproject => table_name(&doc),
-                ManifestKind::PixiToml => None,
+                ProjectManifestKind::Pyproject => table_name(&doc),
+                ProjectManifestKind::PixiToml => None,
             })
             .unwrap_or_else(|| folder_name.to_string());
         crate::names::check_project_name(&name, &format!("in `{}`", path.display()))?;
@@ -230,14 +231,14 @@ pub fn package_file_name(url: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn parse(kind: ManifestKind, text: &str) -> anyhow::Result<Manifest> {
-        Manifest::parse(kind, PathBuf::from(kind.file_name()), text, "folder")
+    fn parse(kind: ProjectManifestKind, text: &str) -> anyhow::Result<ProjectManifest> {
+        ProjectManifest::parse(kind, PathBuf::from(kind.file_name()), text, "folder")
     }
 
     #[test]
     fn pixi_toml_project_name_and_environments() {
         let m = parse(
-            ManifestKind::PixiToml,
+            ProjectManifestKind::PixiToml,
             r#"
 [project]
 name = "demo"
@@ -257,7 +258,7 @@ alpha = { features = ["alpha"] }
     #[test]
     fn workspace_table_wins_over_project() {
         let m = parse(
-            ManifestKind::PixiToml,
+            ProjectManifestKind::PixiToml,
             "[workspace]\nname = \"ws\"\n[project]\nname = \"old\"\n",
         )
         .unwrap();
@@ -266,14 +267,18 @@ alpha = { features = ["alpha"] }
 
     #[test]
     fn pixi_toml_without_name_uses_folder() {
-        let m = parse(ManifestKind::PixiToml, "[workspace]\nchannels = []\n").unwrap();
+        let m = parse(
+            ProjectManifestKind::PixiToml,
+            "[workspace]\nchannels = []\n",
+        )
+        .unwrap();
         assert_eq!(m.name, "folder");
         assert_eq!(m.environments, ["default"]);
     }
 
     #[test]
     fn pyproject_needs_tool_pixi() {
-        let err = parse(ManifestKind::Pyproject, "[project]\nname = \"x\"\n").unwrap_err();
+        let err = parse(ProjectManifestKind::Pyproject, "[project]\nname = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("no [tool.pixi] table"), "{err}");
         assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
     }
@@ -281,14 +286,14 @@ alpha = { features = ["alpha"] }
     #[test]
     fn pyproject_name_from_pep621_then_tool_pixi() {
         let m = parse(
-            ManifestKind::Pyproject,
+            ProjectManifestKind::Pyproject,
             "[project]\nname = \"pep\"\n[tool.pixi.workspace]\nchannels = []\n[tool.pixi.environments]\ntest = [\"test\"]\n",
         )
         .unwrap();
         assert_eq!(m.name, "pep");
         assert_eq!(m.environments, ["default", "test"]);
         let m = parse(
-            ManifestKind::Pyproject,
+            ProjectManifestKind::Pyproject,
             "[project]\nname = \"pep\"\n[tool.pixi.project]\nname = \"own\"\n",
         )
         .unwrap();
@@ -299,19 +304,22 @@ alpha = { features = ["alpha"] }
     fn bad_names_are_rejected() {
         for name in ["..", "a/b", "", "two\nlines"] {
             let text = format!("[project]\nname = {name:?}\n");
-            assert!(parse(ManifestKind::PixiToml, &text).is_err(), "{name}");
+            assert!(
+                parse(ProjectManifestKind::PixiToml, &text).is_err(),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn bad_environment_names_are_rejected() {
         let text = "[project]\nname = \"p\"\n[environments]\n\"../x\" = []\n";
-        assert!(parse(ManifestKind::PixiToml, text).is_err());
+        assert!(parse(ProjectManifestKind::PixiToml, text).is_err());
     }
 
     #[test]
     fn invalid_toml_is_an_input_error() {
-        let err = parse(ManifestKind::PixiToml, "[project\n").unwrap_err();
+        let err = parse(ProjectManifestKind::PixiToml, "[project\n").unwrap_err();
         assert_eq!(crate::exit::classify(&err), crate::exit::Status::InputError);
     }
 
@@ -324,18 +332,21 @@ alpha = { features = ["alpha"] }
         )
         .unwrap();
         assert_eq!(
-            Manifest::discover(dir.path()).unwrap().kind,
-            ManifestKind::Pyproject
+            ProjectManifest::discover(dir.path()).unwrap().kind,
+            ProjectManifestKind::Pyproject
         );
         std::fs::write(dir.path().join("pixi.toml"), "[project]\nname=\"px\"\n").unwrap();
-        let m = Manifest::discover(dir.path()).unwrap();
-        assert_eq!((m.kind, m.name.as_str()), (ManifestKind::PixiToml, "px"));
+        let m = ProjectManifest::discover(dir.path()).unwrap();
+        assert_eq!(
+            (m.kind, m.name.as_str()),
+            (ProjectManifestKind::PixiToml, "px")
+        );
     }
 
     #[test]
     fn select_environments_checks_names() {
         let m = parse(
-            ManifestKind::PixiToml,
+            ProjectManifestKind::PixiToml,
             "[project]\nname=\"p\"\n[environments]\na=[\"a\"]\n",
         )
         .unwrap();

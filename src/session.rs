@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::docker::{
-    Container, ContainerSpec, Docker, ExecOutput, ExecSpec, ImageRecord, LABEL_COMMAND,
-    LABEL_WORKDIR,
+    Container, ContainerSpec, Docker, ExecOutput, ExecSpec, ImageInfo, LABEL_COMMAND, LABEL_WORKDIR,
 };
 use crate::exit::{InfraError, InputError};
 use crate::tar::stream::Entries;
 use crate::tar::write::Owner;
-use crate::verify::{VerificationReport, VerifySpec};
+use crate::verification::{VerificationReport, VerificationSpec};
 
 /// A container to create for one run.
 #[derive(Debug, Clone)]
@@ -89,7 +88,7 @@ pub struct Session {
     /// (stopped) first.
     watchdog: Option<crate::watchdog::Watchdog>,
     container: Container,
-    image: ImageRecord,
+    image: ImageInfo,
 }
 
 impl Session {
@@ -134,7 +133,7 @@ impl Session {
     pub async fn attach(docker: &Docker, id: &str) -> anyhow::Result<Self> {
         let container = docker.attach_container(id).await?;
         let info = docker.inspect_container(container.id()).await?;
-        let image = ImageRecord {
+        let image = ImageInfo {
             name: info.config.as_ref().and_then(|c| c.image.clone()),
             id: info.image.clone(),
             repo_digests: Vec::new(),
@@ -161,7 +160,7 @@ impl Session {
         self.container.docker()
     }
 
-    pub fn image(&self) -> &ImageRecord {
+    pub fn image(&self) -> &ImageInfo {
         &self.image
     }
 
@@ -253,7 +252,7 @@ impl Session {
     /// verification is a report, not an error; its `log` is `log_name`.
     pub async fn verify(
         &self,
-        spec: &VerifySpec,
+        spec: &VerificationSpec,
         environment: &str,
         exec: &ExecSpec,
         out: &Path,

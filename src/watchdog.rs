@@ -96,7 +96,7 @@ pub fn spawn(container_id: &str, life: Duration, keep: bool) -> Option<Watchdog>
             tracing::debug!(
                 "watchdog {} enforces the life limit of container {}",
                 child.id(),
-                &container_id[..container_id.len().min(12)]
+                crate::docker::short_id(container_id)
             );
             Some(Watchdog { child: Some(child) })
         }
@@ -155,7 +155,7 @@ const PARENT_CHECK: Duration = Duration::from_millis(200);
 pub fn heartbeat_name(unix: u64, container_id: &str) -> String {
     format!(
         "pixi-airgap-hb-{unix}-{}",
-        &container_id[..container_id.len().min(12)]
+        crate::docker::short_id(container_id)
     )
 }
 
@@ -228,7 +228,7 @@ pub async fn run(args: &WatchArgs) -> anyhow::Result<Status> {
             if beating && !parent_alive(args.parent) {
                 // The run is gone: say so now rather than let the heartbeat age.
                 beating = false;
-                let short = &args.container[..args.container.len().min(12)];
+                let short = crate::docker::short_id(&args.container);
                 rename(
                     &docker,
                     &args.container,

@@ -61,7 +61,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         report.platform
     );
     if options.json {
-        crate::output::json(&report)?;
+        crate::output::json(&crate::records::preflight::CheckOutput::from(&report))?;
     }
     Ok(if report.errors() > 0 {
         Status::InputError

@@ -4,9 +4,10 @@
 use anyhow::Context;
 
 use crate::cli::CleanArgs;
-use crate::docker::Docker;
+use crate::docker::{short_id, Docker};
 use crate::exit::{InfraError, Status};
-use crate::leftovers::{CleanOptions, CleanReport};
+use crate::leftovers::{Action, CleanOptions};
+use crate::records::clean::CleanReport;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -41,24 +42,25 @@ impl Options {
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let docker = Docker::connect().await?;
-    let report = crate::leftovers::clean(&docker, &options.clean).await?;
-    log(&report);
+    let run = crate::leftovers::clean(&docker, &options.clean).await?;
+    let report = CleanReport::from(&run);
+    log(&run, &report);
     if options.json {
         crate::output::json(&report)?;
     }
-    let failed = report.count("failed");
+    let failed = run.count(Action::Failed);
     if failed > 0 {
         return Err(InfraError::new(format!("{failed} leftover(s) could not be removed")).into());
     }
     Ok(Status::Success)
 }
 
-fn log(report: &CleanReport) {
+fn log(run: &crate::leftovers::CleanReport, report: &CleanReport) {
     for l in &report.leftovers {
         let what = match (&l.container_workdir, l.name.is_empty()) {
-            (Some(cw), _) => format!("{} {}:{cw}", l.kind, short(&l.id)),
-            (None, false) => format!("{} {} ({})", l.kind, l.name, short(&l.id)),
-            (None, true) => format!("{} {}", l.kind, short(&l.id)),
+            (Some(cw), _) => format!("{} {}:{cw}", l.kind, short_id(&l.id)),
+            (None, false) => format!("{} {} ({})", l.kind, l.name, short_id(&l.id)),
+            (None, true) => format!("{} {}", l.kind, short_id(&l.id)),
         };
         let by = match &l.creator {
             Some(c) => format!("pid {} on {}, {}", c.pid, c.host, c.created),
@@ -81,14 +83,10 @@ fn log(report: &CleanReport) {
     } else {
         "removed"
     };
-    let done = report.count("removed") + report.count("would-remove");
+    let done = run.count(Action::Removed) + run.count(Action::WouldRemove);
     tracing::info!(
         "clean: {verb} {done}, kept {}, failed {}",
-        report.count("kept"),
-        report.count("failed")
+        run.count(Action::Kept),
+        run.count(Action::Failed)
     );
-}
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
 }

@@ -8,8 +8,8 @@ use anyhow::Context;
 
 use crate::cli::DeltaArgs;
 use crate::exit::InputError;
-use crate::product::archive::ArchiveInfo;
-use crate::product::delta::{self, DeltaManifest, DeltaOptions, ProductState};
+use crate::product::delta::{self, DeltaOptions, ProductState};
+use crate::records::make_product::DeltaReport;
 use crate::workdir::Workdir;
 
 /// A resolved `--since`: OLD and where the delta goes.
@@ -17,15 +17,6 @@ use crate::workdir::Workdir;
 pub struct DeltaPlan {
     pub since: PathBuf,
     pub output: PathBuf,
-}
-
-/// What `--json` reports of a delta.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DeltaReport {
-    pub dir: PathBuf,
-    pub delta: DeltaManifest,
-    /// With `pack --archive`: the delta's archive (`WORKDIR/delta.<FORMAT>`).
-    pub archive: Option<ArchiveInfo>,
 }
 
 impl DeltaPlan {

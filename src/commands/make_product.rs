@@ -1,7 +1,5 @@
 //! `pixi-airgap make-product`: turn a staged workdir into the folder that crosses the air gap.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 
 use crate::cli::{MakeProductArgs, SignArgs};
@@ -13,7 +11,8 @@ use crate::runlock::{RunLock, Wait};
 use crate::signing::SigningKey;
 use crate::workdir::Workdir;
 
-use super::delta::{DeltaPlan, DeltaReport};
+use super::delta::DeltaPlan;
+use crate::records::make_product::MakeReport;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -122,26 +121,6 @@ async fn warn_case_clashes(product: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `--json` report.
-#[derive(Debug, serde::Serialize)]
-pub struct MakeReport {
-    pub product_dir: PathBuf,
-    pub manifest: PathBuf,
-    pub project_name: String,
-    pub environments: Vec<String>,
-    pub pixi_version: String,
-    pub files: usize,
-    pub size_bytes: u64,
-    /// With `--since`: the delta's folder and its `delta.json`.
-    pub delta: Option<DeltaReport>,
-    /// `SHA256SUMS.sig`, with --sign-key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signature: Option<PathBuf>,
-    /// The signing key's fingerprint (`SHA256:...`), with --sign-key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signing_key: Option<String>,
-}
-
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     // OLD is read first: it may be the very folder the new product replaces.
     let base = match &options.delta {
@@ -158,8 +137,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     };
     if options.json {
         let report = MakeReport {
+            format_version: crate::records::make_product::FORMAT_VERSION,
             product_dir: options.make.output.clone(),
-            manifest: ProductLayout::new(&options.make.output).manifest(),
+            manifest: ProductLayout::new(&options.make.output).product_manifest(),
             project_name: manifest.project_name.clone(),
             environments: manifest.environments.clone(),
             pixi_version: manifest.pixi_version.clone(),

@@ -13,7 +13,6 @@ pub mod verify_args;
 pub mod verify_product;
 
 use crate::cli::Command;
-use crate::docker::EngineInfo;
 use crate::exit::Status;
 
 /// The staging commands' scan for credentials in URLs: refused, or with
@@ -38,13 +37,7 @@ pub(crate) fn check_url_credentials(
     Ok(())
 }
 
-/// A report as `--json` prints it: the report's own fields, plus the engine that did the work.
-#[derive(serde::Serialize)]
-pub(crate) struct WithEngine<'a, T> {
-    #[serde(flatten)]
-    pub report: &'a T,
-    pub engine: &'a EngineInfo,
-}
+pub(crate) use crate::records::WithEngine;
 
 /// Resolves and runs one subcommand.
 pub async fn dispatch(command: Command) -> anyhow::Result<Status> {

@@ -2,21 +2,20 @@
 //! It runs the same code as `stage-host`, `make-product` and `verify-product`, in that order, and
 //! stops at the first failure with that step's exit code.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 
 use crate::cli::{ArchiveArg, PackArgs};
 use crate::exit::Status;
-use crate::product::archive::{self, ArchiveFormat, ArchiveInfo};
+use crate::product::archive::{self, ArchiveFormat};
 use crate::product::make::MakeOptions;
 use crate::product::split::SplitSize;
 use crate::product::ProductLayout;
-use crate::proof::{self, ProofOptions, ProofReport};
-use crate::workdir::report::StageReport;
+use crate::proof::{self, ProofOptions};
+use crate::records::pack::{Logs, PackReport, PackResult, Phase, ProductSummary};
 
-use super::delta::{DeltaPlan, DeltaReport};
+use super::delta::DeltaPlan;
 use super::verify_product::parse_user;
 use super::{make_product, stage_host};
 
@@ -69,60 +68,6 @@ impl Options {
     }
 }
 
-/// The `--json` report of a pack run.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PackReport {
-    pub format_version: u32,
-    pub result: PackResult,
-    pub workdir: PathBuf,
-    pub phases: Vec<Phase>,
-    pub project_name: String,
-    pub pixi_version: String,
-    pub image_id: Option<String>,
-    pub image_repo_digests: Vec<String>,
-    /// Whether the offline proof ran in another image than the build (`--verify-image`); when
-    /// not, the image that built the product also vouches for it.
-    pub proof_image_independent: bool,
-    pub product: Option<ProductSummary>,
-    pub archive: Option<ArchiveInfo>,
-    /// With `--since`: the delta (and its archive with `--archive`).
-    pub delta: Option<DeltaReport>,
-    pub logs: Logs,
-    pub stage: StageReport,
-    pub proof: Option<ProofReport>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PackResult {
-    Success,
-    StageVerificationFailed,
-    ProofFailed,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Phase {
-    pub name: &'static str,
-    pub seconds: f64,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ProductSummary {
-    pub dir: PathBuf,
-    pub files: usize,
-    pub size_bytes: u64,
-    pub packages: usize,
-    /// The fingerprint of the key that signed SHA256SUMS (`--sign-key`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signing_key: Option<String>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Logs {
-    pub stage: PathBuf,
-    pub proof: PathBuf,
-}
-
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let workdir = options.stage.plan.workdir.clone();
     let mut phases = Vec::new();
@@ -149,14 +94,14 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         proof: workdir.root().join("proof"),
     };
     let mut report = PackReport {
-        format_version: 1,
+        format_version: crate::records::pack::FORMAT_VERSION,
         result: PackResult::Success,
         workdir: workdir.root().to_path_buf(),
         phases: Vec::new(),
         project_name: stage.project_name.clone(),
         pixi_version: stage.pixi_version.clone(),
-        image_id: stage.image_id.clone(),
-        image_repo_digests: stage.image_repo_digests.clone(),
+        image_id: stage.image.0.id.clone(),
+        image_repo_digests: stage.image.0.repo_digests.clone(),
         proof_image_independent: options.independent_proof,
         product: None,
         archive: None,
@@ -233,7 +178,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                     .await
                     .context("the archive thread failed")??;
                     lap("archive", &mut phases);
-                    report.archive = Some(info);
+                    report.archive = Some((&info).into());
                 }
                 if let (Some(plan), Some(base)) = (&options.delta, base) {
                     let mut delta = plan
@@ -242,20 +187,12 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                     if let Some(format) = options.archive {
                         let (dir, dest) = (delta.dir.clone(), workdir.root().to_path_buf());
                         let (split, key) = (options.split_size, options.sign_key.clone());
-                        delta.archive = Some(
-                            tokio::task::spawn_blocking(move || {
-                                archive::write_signed(
-                                    &dir,
-                                    &dest,
-                                    "delta",
-                                    format,
-                                    split,
-                                    key.as_ref(),
-                                )
-                            })
-                            .await
-                            .context("the archive thread failed")??,
-                        );
+                        let info = tokio::task::spawn_blocking(move || {
+                            archive::write_signed(&dir, &dest, "delta", format, split, key.as_ref())
+                        })
+                        .await
+                        .context("the archive thread failed")??;
+                        delta.archive = Some((&info).into());
                     }
                     lap("delta", &mut phases);
                     report.delta = Some(delta);

@@ -13,12 +13,12 @@ use crate::cli::StageContainerArgs;
 use crate::docker::{Container, Docker, ExecSpec};
 use crate::exit::{InfraError, InputError, Status};
 use crate::leftovers::RunRecord;
-use crate::pixi::{LockInfo, Manifest};
+use crate::pixi::{LockInfo, ProjectManifest};
 use crate::session::Session;
 use crate::stage::{self, ProjectSource, StagePlan};
-use crate::verify::{
+use crate::verification::{
     interpreter_from_shebang, locate_script, missing_script_error, ScriptLocation, ScriptSearch,
-    VerifyKind, VerifyRequest,
+    VerificationKind, VerificationRequest,
 };
 
 use super::stage_args::{container_path, CommonOptions};
@@ -30,7 +30,7 @@ pub struct Options {
     pub project_path: String,
     pub common: CommonOptions,
     pub keep_container_workdir: bool,
-    pub verify: Vec<VerifyRequest>,
+    pub verify: Vec<VerificationRequest>,
 }
 
 impl Options {
@@ -76,17 +76,17 @@ impl Options {
     }
 }
 
-/// The script's place in the container's project, by the rule of [`crate::verify::ScriptSearch`]
+/// The script's place in the container's project, by the rule of [`crate::verification::ScriptSearch`]
 /// (the project only: no resources, and this host's current folder is not in the container). Its
 /// existence and `#!` line are checked in [`plan`].
-fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerifyKind> {
+fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerificationKind> {
     let search = ScriptSearch {
         project: Path::new(project_path),
         resources: None,
         current_dir: None,
     };
     let found = locate_script(script, &search, |_| true)?;
-    Ok(VerifyKind::Script {
+    Ok(VerificationKind::Script {
         location: ScriptLocation::Project,
         path: found.rel,
         interpreter: vec!["sh".to_string()],
@@ -224,7 +224,7 @@ async fn plan(
             options.project_path
         ))
     };
-    let manifest = Manifest::discover(&local).map_err(|err| {
+    let manifest = ProjectManifest::discover(&local).map_err(|err| {
         in_container(crate::exit::with_hint(
             err,
             "point --project-path-in-container at the folder that holds your pixi manifest",
@@ -240,9 +240,9 @@ async fn plan(
         file.label = format!("{}/{}", options.project_path, file.label);
     }
     super::check_url_credentials(&files, options.common.allow_url_credentials)?;
-    let mut verifications = crate::verify::assign(&options.verify, &environments)?;
+    let mut verifications = crate::verification::assign(&options.verify, &environments)?;
     for verification in &mut verifications {
-        let VerifyKind::Script {
+        let VerificationKind::Script {
             path, interpreter, ..
         } = &mut verification.spec.kind
         else {

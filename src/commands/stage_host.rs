@@ -9,7 +9,7 @@ use crate::cli::StageHostArgs;
 use super::stage_args::CommonOptions;
 use crate::docker::Docker;
 use crate::exit::{with_hint, InputError, Status};
-use crate::pixi::{LockInfo, Manifest};
+use crate::pixi::{LockInfo, ProjectManifest};
 use crate::runlock::RunLock;
 use crate::session::{PendingRemoval, Session, SessionSpec};
 use crate::stage::{self, ProjectSource, StagePlan};
@@ -64,7 +64,7 @@ impl Options {
         let resources_dir = resources_dir
             .map(|d| existing_dir(&d, "--resources-dir"))
             .transpose()?;
-        let manifest = Manifest::discover(&project_dir).map_err(|err| {
+        let manifest = ProjectManifest::discover(&project_dir).map_err(|err| {
             with_hint(
                 err,
                 "point --project-dir at the folder that holds your pixi manifest",
@@ -81,7 +81,7 @@ impl Options {
         if let Some(res) = &resources_dir {
             workdir.check_not_over(res, "resources folder")?;
         }
-        let verifications = crate::verify::assign(
+        let verifications = crate::verification::assign(
             &super::verify_args::resolve(&verify, &project_dir, resources_dir.as_deref())?,
             &environments,
         )?;

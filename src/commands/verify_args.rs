@@ -1,13 +1,15 @@
 //! The verification flags (`--verify-run`, `--verify-task`, `--verify-script`, `--verify-expect`,
 //! `--verify-env`), shared by `stage-host`, `stage-container`, `pack` and `verify-product`,
-//! turned into [`VerifyRequest`]s once. What a verification is and how it runs is
-//! [`crate::verify`]; this file owns only the command line's spelling of it.
+//! turned into [`VerificationRequest`]s once. What a verification is and how it runs is
+//! [`crate::verification`]; this file owns only the command line's spelling of it.
 
 use std::path::Path;
 
 use crate::cli::VerifyArgs;
 use crate::exit::InputError;
-use crate::verify::{resolve_script, VerifyKind, VerifyRequest, VerifySpec};
+use crate::verification::{
+    resolve_script, VerificationKind, VerificationRequest, VerificationSpec,
+};
 
 /// Validates the verification flags. A script must exist and lie inside the project or the
 /// resources folder, because only those are carried into the container.
@@ -15,7 +17,7 @@ pub fn resolve(
     args: &VerifyArgs,
     project_dir: &Path,
     resources_dir: Option<&Path>,
-) -> anyhow::Result<Vec<VerifyRequest>> {
+) -> anyhow::Result<Vec<VerificationRequest>> {
     resolve_with(args, |script| {
         resolve_script(script, project_dir, resources_dir)
     })
@@ -25,8 +27,8 @@ pub fn resolve(
 /// not on this host).
 pub fn resolve_with(
     args: &VerifyArgs,
-    script: impl FnOnce(&Path) -> anyhow::Result<VerifyKind>,
-) -> anyhow::Result<Vec<VerifyRequest>> {
+    script: impl FnOnce(&Path) -> anyhow::Result<VerificationKind>,
+) -> anyhow::Result<Vec<VerificationRequest>> {
     let VerifyArgs {
         verify_run,
         verify_task,
@@ -36,14 +38,14 @@ pub fn resolve_with(
         command,
     } = args;
     // Each kind comes with the environment it names itself (only `ENV:TASK` does).
-    let mut kinds: Vec<(Option<String>, VerifyKind)> = Vec::new();
+    let mut kinds: Vec<(Option<String>, VerificationKind)> = Vec::new();
     if *verify_run {
         if command.is_empty() {
             return Err(InputError::new("--verify-run needs a command after `--`").into());
         }
         kinds.push((
             None,
-            VerifyKind::Run {
+            VerificationKind::Run {
                 argv: command.clone(),
             },
         ));
@@ -68,7 +70,7 @@ pub fn resolve_with(
             }
             kinds.push((
                 env.map(str::to_string),
-                VerifyKind::Task {
+                VerificationKind::Task {
                     task: task.to_string(),
                 },
             ));
@@ -94,7 +96,7 @@ pub fn resolve_with(
     }
     let mut requests = Vec::new();
     for (own_env, kind) in kinds {
-        let spec = VerifySpec {
+        let spec = VerificationSpec {
             kind,
             expect: verify_expect.clone(),
         };
@@ -105,7 +107,7 @@ pub fn resolve_with(
             None => verify_env.iter().cloned().map(Some).collect(),
         };
         for environment in environments {
-            requests.push(VerifyRequest {
+            requests.push(VerificationRequest {
                 environment,
                 spec: spec.clone(),
             });
@@ -117,7 +119,7 @@ pub fn resolve_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::*;
+    use crate::verification::*;
 
     fn args() -> VerifyArgs {
         VerifyArgs {
@@ -170,7 +172,7 @@ mod tests {
         let mut a = args();
         a.verify_script = Some(project.join("ci/check.py"));
         let spec = resolve(&a, &project, Some(&res)).unwrap()[0].spec.clone();
-        let place = VerifyPlace {
+        let place = VerificationPlace {
             project_dir: "/w/project/p",
             resources_dir: "/w/resources",
         };
@@ -271,7 +273,7 @@ mod tests {
         let pairs: Vec<(String, String)> = bound
             .iter()
             .map(|v| match &v.spec.kind {
-                VerifyKind::Task { task } => (v.environment.clone(), task.clone()),
+                VerificationKind::Task { task } => (v.environment.clone(), task.clone()),
                 other => panic!("{other:?}"),
             })
             .collect();

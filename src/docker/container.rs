@@ -348,7 +348,7 @@ impl Container {
     }
 
     pub fn short_id(&self) -> &str {
-        &self.id[..self.id.len().min(12)]
+        crate::docker::short_id(&self.id)
     }
 
     pub fn docker(&self) -> &Docker {

@@ -230,7 +230,7 @@ async fn run_exec(
     limit: LogLimit,
 ) -> Result<ExecOutput, DockerError> {
     let exec_err = |source| DockerError::Exec {
-        container: id[..id.len().min(12)].to_string(),
+        container: crate::docker::short_id(id).to_string(),
         command: spec.display(),
         source,
     };

@@ -59,8 +59,8 @@ impl ProductLayout {
     pub const ENVS_SH: &'static str = "envs.sh";
     /// The offline installer.
     pub const BOOTSTRAP_SH: &'static str = "bootstrap-project.sh";
-    /// The manifest.
-    pub const MANIFEST: &'static str = "pixi-airgap.json";
+    /// The product manifest (the project manifest is `pixi.toml` or `pyproject.toml`).
+    pub const PRODUCT_MANIFEST: &'static str = "pixi-airgap.json";
     /// The CycloneDX SBOM.
     pub const SBOM: &'static str = "sbom.cdx.json";
     /// The product's own integrity check and pre-flight.
@@ -70,6 +70,29 @@ impl ProductLayout {
     pub const MARKER: &'static str = ".pixi-airgap-product";
     /// Where a bundled pixi goes (`--bundle-pixi`).
     pub const BUNDLED_PIXI: &'static str = "bin/pixi";
+
+    /// What a product holds at its top, as `--help` lists it, each named from its constant.
+    pub fn layout_help() -> String {
+        let always = [
+            "<name>/".to_string(),
+            format!("{}/", Self::RESOURCES),
+            format!("{}/", Self::PKG_CACHE),
+            Self::ENVS_SH.to_string(),
+            Self::BOOTSTRAP_SH.to_string(),
+            Self::CHECK_SH.to_string(),
+            facts::PRODUCT_FACTS.to_string(),
+            Self::SBOM.to_string(),
+            Self::PRODUCT_MANIFEST.to_string(),
+            sums::PRODUCT_TREE.to_string(),
+            sums::SHA256SUMS.to_string(),
+        ];
+        format!(
+            "{{{}}}, with {} (--bundle-pixi) and {} (--sign-key)",
+            always.join(", "),
+            Self::BUNDLED_PIXI,
+            sums::SHA256SUMS_SIG
+        )
+    }
 
     pub fn new(root: &Path) -> Self {
         Self {
@@ -90,7 +113,7 @@ impl ProductLayout {
     pub fn packages(&self) -> PathBuf {
         self.root.join(Self::PKG_CACHE).join("pkgs")
     }
-    pub fn manifest(&self) -> PathBuf {
-        self.root.join(Self::MANIFEST)
+    pub fn product_manifest(&self) -> PathBuf {
+        self.root.join(Self::PRODUCT_MANIFEST)
     }
 }

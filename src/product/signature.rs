@@ -99,20 +99,20 @@ pub fn verify(product: &Path, check: &SignatureCheck) -> anyhow::Result<Verified
         .signers
         .verify(&sums, &sig, check.identity.as_deref(), chrono::Utc::now())
         .with_context(|| format!("the signature `{}` is refused", sig_path.display()))?;
-    let listed = listed_hash(&sums, ProductLayout::MANIFEST).ok_or_else(|| {
+    let listed = listed_hash(&sums, ProductLayout::PRODUCT_MANIFEST).ok_or_else(|| {
         InputError::new(format!(
             "the signed SHA256SUMS does not list {}",
-            ProductLayout::MANIFEST
+            ProductLayout::PRODUCT_MANIFEST
         ))
     })?;
-    let manifest_path = product.join(ProductLayout::MANIFEST);
+    let manifest_path = product.join(ProductLayout::PRODUCT_MANIFEST);
     read_regular(&manifest_path, "the product has no pixi-airgap.json")?;
     let actual = crate::fsutil::sha256_file(&manifest_path)?;
     if actual != listed {
         return Err(InputError::new(format!(
             "{} does not match the signed SHA256SUMS (sha256 {actual}, signed {listed}): the \
              product was changed after it was signed",
-            ProductLayout::MANIFEST
+            ProductLayout::PRODUCT_MANIFEST
         ))
         .into());
     }
@@ -120,7 +120,7 @@ pub fn verify(product: &Path, check: &SignatureCheck) -> anyhow::Result<Verified
         "signature good: SHA256SUMS signed by {} ({}), and it vouches for {}",
         verified.principals,
         verified.fingerprint,
-        ProductLayout::MANIFEST
+        ProductLayout::PRODUCT_MANIFEST
     );
     Ok(verified)
 }

@@ -189,9 +189,9 @@ pub fn write_sums(product: &Path, files_seen: usize) -> anyhow::Result<()> {
         }
         arena.push(&record.path, sha256)?;
     }
-    let manifest = product.join(ProductLayout::MANIFEST);
+    let manifest = product.join(ProductLayout::PRODUCT_MANIFEST);
     arena.push(
-        ProductLayout::MANIFEST,
+        ProductLayout::PRODUCT_MANIFEST,
         &crate::fsutil::sha256_file(&manifest)?,
     )?;
     // The walk saw the manifest but not product-tree.txt (written after it); the records hold
@@ -325,11 +325,14 @@ impl SumsIndex {
     /// After every record: the manifest itself must be listed with its hash, and nothing else
     /// beyond the manifest's files.
     pub fn finish(mut self, product: &Path) -> anyhow::Result<()> {
-        let manifest = product.join(ProductLayout::MANIFEST);
+        let manifest = product.join(ProductLayout::PRODUCT_MANIFEST);
         let have = unhex(&crate::fsutil::sha256_file(&manifest)?);
-        match (self.sums.get(&self.key(ProductLayout::MANIFEST)), have) {
+        match (
+            self.sums.get(&self.key(ProductLayout::PRODUCT_MANIFEST)),
+            have,
+        ) {
             (Some(listed), Some(have)) if *listed == have => self.matched += 1,
-            _ => self.differs(ProductLayout::MANIFEST),
+            _ => self.differs(ProductLayout::PRODUCT_MANIFEST),
         }
         let extra = self.sums.len().saturating_sub(self.matched);
         if self.disagreements == 0 && extra == 0 {
@@ -355,7 +358,7 @@ impl SumsIndex {
         Err(InputError::new(format!(
             "`{}` and {} disagree ({} file(s)):\n{text}",
             product.join(SHA256SUMS).display(),
-            ProductLayout::MANIFEST,
+            ProductLayout::PRODUCT_MANIFEST,
             self.disagreements
         ))
         .with_hint("copy the product again from the build machine (or unpack its archive again)")

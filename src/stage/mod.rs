@@ -16,16 +16,21 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::docker::{Container, ExecSpec};
+use crate::docker::ExecSpec;
 use crate::exit::{InfraError, InputError};
-use crate::pixi::{self, LockInfo, Manifest};
+use crate::pixi::{self, LockInfo, ProjectManifest};
 use crate::session::Session;
-use crate::tar::extract::{self, ExtractLimits, RefusedEntry};
 use crate::tar::write::{Owner, TarEntry};
-use crate::verify::{Verification, VerificationReport, VerifyPlace};
-use crate::workdir::report::{BundledPixi, ExclusionReport, StageReport, StageResult, StepReport};
+use crate::verification::{Verification, VerificationPlace, VerificationReport};
+use crate::workdir::report::{ExclusionReport, StageReport, StageResult, StepReport};
 use crate::workdir::{Staging, Workdir};
 use filter::StageFilter;
+
+mod bundle_pixi;
+use bundle_pixi::*;
+
+mod copy_back;
+use copy_back::*;
 
 /// Where the project comes from.
 #[derive(Debug, Clone)]
@@ -44,7 +49,7 @@ pub enum ProjectSource {
 #[derive(Debug, Clone)]
 pub struct StagePlan {
     pub source: ProjectSource,
-    pub manifest: Manifest,
+    pub manifest: ProjectManifest,
     pub lock: LockInfo,
     /// Absolute POSIX path inside the container.
     pub container_workdir: String,
@@ -57,7 +62,7 @@ pub struct StagePlan {
     pub verifications: Vec<Verification>,
     /// The host-side pre-flight check; the version checks are added once the container's pixi
     /// is known.
-    pub preflight: crate::check::CheckReport,
+    pub preflight: crate::check::PreflightReport,
     /// Copy the container's pixi into `WORKDIR/pixi-bin/pixi` for the product.
     pub bundle_pixi: bool,
     /// Run installs and verifications under this pid file in the container, so that they can be
@@ -70,7 +75,7 @@ impl StagePlan {
         self.container_workdir.trim_end_matches('/')
     }
     fn container_project(&self) -> String {
-        format!("{}/{}/{}", self.cw(), Workdir::PROJECTS, self.manifest.name)
+        format!("{}/{}/{}", self.cw(), Workdir::PROJECT, self.manifest.name)
     }
     fn container_resources(&self) -> String {
         format!("{}/{}", self.cw(), Workdir::RESOURCES)
@@ -97,7 +102,7 @@ impl StagePlan {
     }
 
     fn project_prefix(&self) -> PathBuf {
-        PathBuf::from(Workdir::PROJECTS).join(&self.manifest.name)
+        PathBuf::from(Workdir::PROJECT).join(&self.manifest.name)
     }
 
     /// Plans the upload from host folders: project under `project/<name>`, resources under
@@ -176,7 +181,7 @@ pub async fn run_in_container(
                 "mkdir -p -- \"$1\" && printf '%s' \"$2\" >\"$1/$3\"",
                 "sh",
                 plan.cw(),
-                crate::workdir::MARKER_TEXT,
+                crate::workdir::MARKER_TEXT.as_str(),
                 crate::workdir::MARKER,
             ]),
             None,
@@ -245,7 +250,7 @@ pub async fn run_in_container(
     // Every verification runs, and is recorded, even after one has failed.
     let mut verifications = Vec::new();
     for (index, verification) in plan.verifications.iter().enumerate() {
-        let log_name = crate::verify::log_name(
+        let log_name = crate::verification::log_name(
             "verify",
             index,
             plan.verifications.len(),
@@ -274,22 +279,20 @@ pub async fn run_in_container(
         StageResult::VerificationFailed
     };
     let report = StageReport {
-        format_version: 1,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        format_version: crate::records::stage::FORMAT_VERSION,
+        tool_version: crate::records::tool_version(),
         command: command_name.to_string(),
         project_name: plan.manifest.name.clone(),
         manifest: plan.manifest.kind.file_name().to_string(),
         environments: plan.environments.clone(),
-        image: image.name.clone(),
-        image_id: image.id.clone(),
-        image_repo_digests: image.repo_digests.clone(),
+        image: crate::records::FlatImage(image.into()),
         pixi_version,
         platform,
         container_workdir: plan.container_workdir.clone(),
         lock_sha256: plan.lock.sha256.clone(),
         lock_version: plan.lock.version,
-        excluded,
-        preflight: checked,
+        excluded: (&excluded).into(),
+        preflight: (&checked).into(),
         project_dir: match &plan.source {
             ProjectSource::Host { project_dir, .. } => Some(project_dir.clone()),
             ProjectSource::Container { .. } => None,
@@ -299,8 +302,8 @@ pub async fn run_in_container(
             ProjectSource::Container { .. } => None,
         },
         installs,
-        verification: verifications.first().cloned(),
-        verifications,
+        verification: verifications.first().map(Into::into),
+        verifications: verifications.iter().map(Into::into).collect(),
         bundled_pixi,
         workdir: plan.workdir.root().to_path_buf(),
         started_at,
@@ -478,7 +481,7 @@ async fn run_verification(
     let Verification { environment, spec } = verification;
     let project = plan.container_project();
     let resources = plan.container_resources();
-    let place = VerifyPlace {
+    let place = VerificationPlace {
         project_dir: &project,
         resources_dir: &resources,
     };
@@ -496,260 +499,6 @@ async fn run_verification(
     })
 }
 
-/// Copies the pixi that ran in the container (`command -v pixi`, links resolved) to
-/// `WORKDIR/pixi-bin/pixi` through the engine's archive API: the very binary that filled the
-/// cache, never a download. The tar is treated as hostile: one regular file, or nothing.
-async fn copy_pixi(
-    container: &Container,
-    workdir: &Workdir,
-    version: &str,
-) -> anyhow::Result<BundledPixi> {
-    let locate = container
-        .exec(
-            &ExecSpec::new([
-                "sh",
-                "-c",
-                "p=$(command -v pixi) || exit 127; readlink -f \"$p\" 2>/dev/null || printf '%s\\n' \"$p\"",
-            ]),
-            None,
-        )
-        .await?;
-    let source = String::from_utf8_lossy(&locate.stdout).trim().to_string();
-    if !locate.success() || !source.starts_with('/') || source.contains('\n') {
-        return Err(InfraError::new(format!(
-            "bundling pixi: cannot locate pixi in container {} (exit {}): {}",
-            container.short_id(),
-            locate.exit_code,
-            locate.tail(5)
-        ))
-        .into());
-    }
-    let base = Path::new(&source)
-        .file_name()
-        .map(PathBuf::from)
-        .context("pixi's path in the container has no file name")?;
-    let root = workdir.root();
-    let incoming = crate::fsutil::private_tempdir(root, crate::workdir::PIXI_BIN_INCOMING_PREFIX)
-        .with_context(|| format!("failed to create a folder in `{}`", root.display()))?;
-    tracing::info!("copying {}:{source} to bundle it", container.short_id());
-    let bar = crate::progress::bytes("copying pixi", None);
-    let stream = crate::progress::track(
-        container.docker().download(container.id(), &source),
-        bar.clone(),
-    );
-    let expected = base.clone();
-    // One file is expected: a pixi binary is well under a gigabyte.
-    let limits = ExtractLimits {
-        max_bytes: 1 << 30,
-        max_entries: 16,
-    };
-    let extracted = extract::extract_stream(
-        crate::tar::stream::boxed(stream),
-        incoming.path().to_path_buf(),
-        None,
-        None,
-        limits,
-        move |p| p != expected.as_path(),
-    )
-    .await;
-    bar.finish_and_clear();
-    let stats = extracted.with_context(|| {
-        format!(
-            "failed to copy {}:{source} out of the container",
-            container.short_id()
-        )
-    })?;
-    let file = incoming.path().join(&base);
-    let is_file = std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file());
-    if stats.entries != 1 || stats.skipped != 0 || !is_file {
-        return Err(InfraError::new(format!(
-            "bundling pixi: `{source}` in container {} is not a single regular file",
-            container.short_id()
-        ))
-        .into());
-    }
-    let dir = workdir.pixi_bin();
-    crate::fsutil::remove_tree(&dir)?;
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("failed to create `{}`", dir.display()))?;
-    let dest = dir.join("pixi");
-    std::fs::rename(&file, &dest)
-        .with_context(|| format!("failed to move pixi to `{}`", dest.display()))?;
-    crate::fsutil::set_mode(&dest, 0o755)?;
-    let size = std::fs::metadata(&dest)
-        .with_context(|| format!("failed to read `{}`", dest.display()))?
-        .len();
-    let sha256 = crate::fsutil::sha256_file(&dest)?;
-    tracing::info!("bundled {version} ({source}, sha256 {sha256})");
-    Ok(BundledPixi {
-        path: format!("{}/pixi", Workdir::PIXI_BIN),
-        source,
-        version: version.to_string(),
-        sha256,
-        size,
-    })
-}
-
-/// Copies the container workdir back into the host workdir, without the environments.
-async fn copy_back(container: &Container, plan: &StagePlan, into: &Workdir) -> anyhow::Result<()> {
-    let envs = format!("{}/.pixi/envs", plan.container_project());
-    // Environments are not relocatable and can be large: drop them before the copy. Best effort;
-    // the extraction below leaves them out anyway.
-    let _ = container
-        .exec(&ExecSpec::new(["rm", "-rf", "--", envs.as_str()]), None)
-        .await;
-    let root = into.root();
-    std::fs::create_dir_all(root)
-        .with_context(|| format!("failed to create `{}`", root.display()))?;
-    let incoming = crate::fsutil::private_tempdir(root, crate::workdir::INCOMING_PREFIX)
-        .with_context(|| {
-            format!(
-                "failed to create a temporary folder in `{}`",
-                root.display()
-            )
-        })?;
-    let base = Path::new(plan.cw())
-        .file_name()
-        .map(PathBuf::from)
-        .context("the container workdir has no name")?;
-    let skip_envs = Path::new(Workdir::PROJECTS)
-        .join(&plan.manifest.name)
-        .join(".pixi/envs");
-    let limits = extract_limits()?;
-    if crate::fsutil::running_as_root() {
-        tracing::warn!(
-            "running as root: what the container hands back is written with normalised modes \
-             (no setuid, setgid or world-write) and owned by root; prefer a user in the docker group"
-        );
-    }
-    tracing::info!(
-        "copying {}:{} back to {}",
-        container.short_id(),
-        plan.cw(),
-        root.display()
-    );
-    let bar = crate::progress::bytes("copying back", None);
-    let stream = crate::progress::track(
-        container.docker().download(container.id(), plan.cw()),
-        bar.clone(),
-    );
-    let extracted = extract::extract_stream(
-        crate::tar::stream::boxed(stream),
-        incoming.path().to_path_buf(),
-        Some(base),
-        Some(PathBuf::from(plan.cw())),
-        limits,
-        move |p| p.starts_with(&skip_envs),
-    )
-    .await;
-    bar.finish_and_clear();
-    // Each failure keeps its own cause, and with it its exit code: an entry refused by what it
-    // is (bad input), the engine's stream breaking (infrastructure), a full disk here (host).
-    let stats = extracted.map_err(|err| {
-        let what = if err.is::<RefusedEntry>() {
-            format!(
-                "the container's workdir `{}` holds something that may not reach this host",
-                plan.cw()
-            )
-        } else {
-            format!(
-                "failed to copy {}:{} back to {}",
-                container.short_id(),
-                plan.cw(),
-                root.display()
-            )
-        };
-        err.context(what)
-    })?;
-    tracing::info!(
-        "copied back {} entries ({:.1} MiB)",
-        stats.entries,
-        stats.bytes as f64 / (1024.0 * 1024.0)
-    );
-    if stats.special_count > 0 {
-        let more = stats.special_count - stats.special.len() as u64;
-        tracing::warn!(
-            "left out {} special file(s) (FIFOs, devices) the container made: {}{}",
-            stats.special_count,
-            stats
-                .special
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        );
-    }
-    if stats.sanitized_modes > 0 {
-        tracing::warn!(
-            "dropped setuid/setgid/sticky or world-write bits from {} file(s) the container made",
-            stats.sanitized_modes
-        );
-    }
-    // Every staged folder must come back as a real folder, never a link (a container could point
-    // one at the host's home and have us walk it into the product).
-    let project_rel = Path::new(Workdir::PROJECTS).join(&plan.manifest.name);
-    for rel in [
-        Path::new(Workdir::PROJECTS),
-        project_rel.as_path(),
-        Path::new(Workdir::RESOURCES),
-        Path::new(Workdir::PIXI_CACHE),
-    ] {
-        let path = incoming.path().join(rel);
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                return Err(InputError::new(format!(
-                    "the container replaced `{}` in its workdir by something that is not a folder (a link?)",
-                    rel.display()
-                ))
-                .into())
-            }
-            Err(_) if rel == project_rel || rel == Path::new(Workdir::PROJECTS) => {
-                return Err(InputError::new(format!(
-                    "the container's workdir lost `{}`",
-                    rel.display()
-                ))
-                .into())
-            }
-            Err(_) => {}
-        }
-    }
-    for folder in Workdir::CONTAINER_FOLDERS {
-        let from = incoming.path().join(folder);
-        if from.exists() {
-            crate::atomic::replace_dir(&from, &root.join(folder))?;
-        }
-    }
-    Ok(())
-}
-
-/// The extraction limits for a copy back: the defaults, overridden by
-/// `PIXI_AIRGAP_MAX_EXTRACT_BYTES` / `_ENTRIES` when set.
-fn extract_limits() -> anyhow::Result<ExtractLimits> {
-    let mut limits = ExtractLimits::default();
-    let read =
-        |var: &str| -> anyhow::Result<Option<u64>> {
-            match std::env::var(var) {
-                Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
-                    InputError::new(format!("{var}=`{v}` is not a whole number")).into()
-                }),
-                Err(_) => Ok(None),
-            }
-        };
-    if let Some(v) = read(extract::MAX_BYTES_VAR)? {
-        limits.max_bytes = v;
-    }
-    if let Some(v) = read(extract::MAX_ENTRIES_VAR)? {
-        limits.max_entries = v;
-    }
-    Ok(limits)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -760,8 +509,8 @@ mod tests {
             source: ProjectSource::Container {
                 path: "/p".to_string(),
             },
-            manifest: Manifest {
-                kind: pixi::ManifestKind::PixiToml,
+            manifest: ProjectManifest {
+                kind: pixi::ProjectManifestKind::PixiToml,
                 path: PathBuf::from("/p/pixi.toml"),
                 name: "demo".to_string(),
                 environments: vec!["default".to_string()],
@@ -779,7 +528,7 @@ mod tests {
             env: vec!["A=1".to_string(), "PIXI_CACHE_DIR=/elsewhere".to_string()],
             filter: StageFilter::new(&[], &[]).unwrap(),
             verifications: Vec::new(),
-            preflight: crate::check::CheckReport::default(),
+            preflight: crate::check::PreflightReport::default(),
             bundle_pixi: false,
             pid_file: None,
         }

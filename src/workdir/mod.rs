@@ -18,7 +18,7 @@ use crate::exit::InputError;
 
 /// Folders a staging run writes; `--force` replaces exactly these.
 pub const STAGED_FOLDERS: [&str; 7] = [
-    Workdir::PROJECTS,
+    Workdir::PROJECT,
     Workdir::RESOURCES,
     Workdir::PIXI_CACHE,
     Workdir::OUT,
@@ -36,8 +36,23 @@ pub const INCOMING_PREFIX: &str = ".incoming-";
 pub const PIXI_BIN_INCOMING_PREFIX: &str = ".pixi-bin-incoming-";
 /// Prefix of the temporary file stage-container spools the filtered project through.
 pub const SPOOL_PREFIX: &str = ".stage-spool-";
-/// What the marker file holds.
-pub const MARKER_TEXT: &str = "pixi-airgap workdir: pixi-airgap may replace project/, resources/, pixi-cache/, out/, helpers/, pixi-bin/ and out-failed/ here\n";
+/// What the marker file holds: the folders `--force` may replace, named from [`STAGED_FOLDERS`].
+pub static MARKER_TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let folders: Vec<String> = STAGED_FOLDERS.iter().map(|f| format!("{f}/")).collect();
+    format!(
+        "pixi-airgap workdir: pixi-airgap may replace {} here\n",
+        and_list(&folders)
+    )
+});
+
+/// `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
 
 /// Whether `dir` carries the workdir marker.
 pub fn is_marked(dir: &Path) -> bool {
@@ -50,8 +65,8 @@ pub struct Workdir {
 }
 
 impl Workdir {
-    /// `project/<name>`: the staged project.
-    pub const PROJECTS: &'static str = "project";
+    /// `project/<name>`: the folder that holds the staged project.
+    pub const PROJECT: &'static str = "project";
     pub const RESOURCES: &'static str = "resources";
     pub const PIXI_CACHE: &'static str = "pixi-cache";
     /// Logs and records of the staging run.
@@ -62,10 +77,25 @@ impl Workdir {
     pub const PRODUCT: &'static str = "product";
     /// The logs of a run that failed over an earlier staging (which it leaves whole).
     pub const FAILED_OUT: &'static str = "out-failed";
+    /// What a staging run leaves in a workdir, as `--help` lists it: the staged folders (but the
+    /// logs of a failed run), each named from its constant.
+    pub fn layout_help() -> String {
+        [
+            format!("{}/<name>", Self::PROJECT),
+            Self::RESOURCES.to_string(),
+            Self::PIXI_CACHE.to_string(),
+            format!("{} (logs)", Self::OUT),
+            Self::HELPERS.to_string(),
+            format!("{} (with --bundle-pixi)", Self::PIXI_BIN),
+        ]
+        .map(|name| format!("WORKDIR/{name}"))
+        .join(", ")
+    }
+
     /// The folders a container workdir has, the same as the host's (staging copies one onto the
     /// other).
     pub const CONTAINER_FOLDERS: [&'static str; 3] =
-        [Self::PROJECTS, Self::PIXI_CACHE, Self::RESOURCES];
+        [Self::PROJECT, Self::PIXI_CACHE, Self::RESOURCES];
 
     /// `path` made absolute; nothing is touched.
     pub fn new(path: &Path) -> anyhow::Result<Self> {
@@ -84,7 +114,7 @@ impl Workdir {
         &self.root
     }
     pub fn projects(&self) -> PathBuf {
-        self.root.join(Self::PROJECTS)
+        self.root.join(Self::PROJECT)
     }
     pub fn project(&self, name: &str) -> PathBuf {
         self.projects().join(name)
@@ -213,7 +243,7 @@ impl Workdir {
         }
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("failed to create `{}`", self.root.display()))?;
-        std::fs::write(self.root.join(MARKER), MARKER_TEXT)
+        std::fs::write(self.root.join(MARKER), MARKER_TEXT.as_str())
             .with_context(|| format!("failed to write `{}`", self.root.join(MARKER).display()))?;
         // A killed run leaves its half-written `.incoming-*` folder (or a pixi copy, or a spool
         // file) behind.
@@ -302,6 +332,15 @@ impl Staging {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The marker's text is made from the staged folders; workdirs already marked hold this.
+    #[test]
+    fn the_marker_names_every_staged_folder() {
+        assert_eq!(
+            MARKER_TEXT.as_str(),
+            "pixi-airgap workdir: pixi-airgap may replace project/, resources/, pixi-cache/, out/, helpers/, pixi-bin/ and out-failed/ here\n"
+        );
+    }
 
     #[test]
     fn writable_rules() {

@@ -1,59 +1,19 @@
-//! The record of a staging run, `WORKDIR/out/stage.json`: what staging writes and what
-//! `make-product` reads. Staging and the product meet here (and in [`super::Workdir`]) only.
+//! Where the record of a staging run, `WORKDIR/out/stage.json`, lives in the workdir, and how it
+//! is read and written (its format is [`crate::records::stage`]): what staging writes and what
+//! `make-product` reads. Staging and the product meet here (and in [`super::Workdir`]) only. Also
+//! what the walks leave out ([`ExclusionReport`]), which the record counts.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
 use super::Workdir;
-use crate::docker::ImageRecord;
 use crate::exit::InputError;
-use crate::verify::VerificationReport;
+pub use crate::records::stage::{BundledPixi, StageReport, StageResult, StepReport};
 
 /// The file name of the record in `WORKDIR/out/`.
 pub const STAGE_REPORT_FILE: &str = "stage.json";
-
-/// What a staging run did; written to `out/stage.json` and printed with `--json`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StageReport {
-    pub format_version: u32,
-    pub tool_version: String,
-    pub command: String,
-    pub project_name: String,
-    pub manifest: String,
-    pub environments: Vec<String>,
-    pub image: Option<String>,
-    pub image_id: Option<String>,
-    pub image_repo_digests: Vec<String>,
-    pub pixi_version: String,
-    pub platform: Option<String>,
-    pub container_workdir: String,
-    pub lock_sha256: String,
-    pub lock_version: Option<u64>,
-    pub excluded: ExclusionReport,
-    /// What the pre-flight check found ("will this work offline?"); older reports lack it.
-    #[serde(default)]
-    pub preflight: crate::check::CheckReport,
-    /// The host project and resources folders (stage-host), which make-product never writes over.
-    #[serde(default)]
-    pub project_dir: Option<PathBuf>,
-    #[serde(default)]
-    pub resources_dir: Option<PathBuf>,
-    pub installs: Vec<StepReport>,
-    /// The first of `verifications` (what format-1 readers know).
-    pub verification: Option<VerificationReport>,
-    /// Every verification, each in its environment (older reports lack it).
-    #[serde(default)]
-    pub verifications: Vec<VerificationReport>,
-    /// The build container's pixi, copied with `--bundle-pixi`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bundled_pixi: Option<BundledPixi>,
-    pub workdir: PathBuf,
-    pub started_at: String,
-    pub finished_at: String,
-    pub result: StageResult,
-}
 
 impl StageReport {
     /// Reads `WORKDIR/out/stage.json`, the record of the staging run a product is made from.
@@ -69,11 +29,23 @@ impl StageReport {
             )
             .with_source(err)
         })?;
-        serde_json::from_slice(&bytes).map_err(|err| {
-            InputError::new(format!("`{}` is damaged", path.display()))
-                .with_source(err)
-                .into()
-        })
+        let report: Self = serde_json::from_slice(&bytes).map_err(|err| {
+            anyhow::Error::from(
+                InputError::new(format!("`{}` is damaged", path.display())).with_source(err),
+            )
+        })?;
+        if report.format_version != crate::records::stage::FORMAT_VERSION {
+            return Err(InputError::new(format!(
+                "`{}` has format version {}; this pixi-airgap ({}) reads format {}",
+                path.display(),
+                report.format_version,
+                env!("CARGO_PKG_VERSION"),
+                crate::records::stage::FORMAT_VERSION
+            ))
+            .with_hint("stage again with this pixi-airgap")
+            .into());
+        }
+        Ok(report)
     }
 
     /// Writes the record to `WORKDIR/out/stage.json`.
@@ -82,59 +54,10 @@ impl StageReport {
         let path = workdir.out().join(STAGE_REPORT_FILE);
         crate::nofollow::write_output_file(&path, &json)
     }
-
-    /// The image the staging run used.
-    pub fn image_record(&self) -> ImageRecord {
-        ImageRecord {
-            name: self.image.clone(),
-            id: self.image_id.clone(),
-            repo_digests: self.image_repo_digests.clone(),
-        }
-    }
-
-    /// The exit status this run ends with.
-    pub fn status(&self) -> crate::exit::Status {
-        match self.result {
-            StageResult::Success => crate::exit::Status::Success,
-            StageResult::VerificationFailed => crate::exit::Status::VerificationFailed,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StageResult {
-    Success,
-    VerificationFailed,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StepReport {
-    pub environment: String,
-    pub command: String,
-    pub exit_code: i64,
-    pub seconds: f64,
-    pub log: String,
-}
-
-/// The build container's pixi binary, copied to the workdir with `--bundle-pixi`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct BundledPixi {
-    /// In the workdir, `/`-separated.
-    pub path: String,
-    /// Where it was in the container.
-    pub source: String,
-    /// `pixi --version` of that binary.
-    pub version: String,
-    pub sha256: String,
-    pub size: u64,
 }
 
 /// Why a path was left out.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Exclusion {
     /// VCS, caches, environments, build output.
     Junk,
@@ -155,7 +78,7 @@ impl Exclusion {
 }
 
 /// What a walk left out, by reason.
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone)]
 pub struct ExclusionReport {
     pub counts: BTreeMap<Exclusion, usize>,
     /// Relative paths of the secrets left out (names only, never contents).

@@ -125,7 +125,10 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
     // The engine that ran the proof: the one the tests talk to (Docker or Podman).
     assert_eq!(
         report["engine"],
-        serde_json::to_value(bed.docker.engine()).unwrap()
+        serde_json::to_value(pixi_airgap::records::EngineRecord::from(
+            bed.docker.engine()
+        ))
+        .unwrap()
     );
     assert!(
         matches!(report["engine"]["name"].as_str(), Some("Docker" | "Podman")),

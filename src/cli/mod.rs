@@ -22,6 +22,9 @@ Exit codes:
     };
 }
 
+mod help;
+use help::*;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pixi-airgap",
@@ -52,7 +55,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Stage a project from this host in a fresh container: pixi install with the cache in the
     /// work folder, verification, and everything copied back to WORKDIR
-    #[command(after_help = STAGE_HOST_HELP)]
+    #[command(after_help = stage_host_help())]
     StageHost(StageHostArgs),
 
     /// Stage a project that lives inside a running container (a dev container, a CI job
@@ -62,12 +65,12 @@ pub enum Command {
 
     /// Write WORKDIR/product: the project, its package cache and the offline bootstrap scripts,
     /// with a manifest of every file
-    #[command(after_help = MAKE_PRODUCT_HELP)]
+    #[command(after_help = make_product_help())]
     MakeProduct(MakeProductArgs),
 
     /// The whole pipeline in one command: stage-host, make-product, verify-product (network
     /// cut), and optionally a deterministic archive of the product
-    #[command(after_help = PACK_HELP)]
+    #[command(after_help = pack_help())]
     Pack(PackArgs),
 
     /// Will this project install offline? Reads the manifest and pixi.lock on this host and
@@ -99,24 +102,6 @@ pub enum Command {
     WatchContainer(crate::watchdog::WatchArgs),
 }
 
-const CLEAN_HELP: &str = concat!(
-    "\
-Example:
-  pixi-airgap clean --dry-run          # list what would go
-  pixi-airgap clean                    # remove it
-
-A container or network is a leftover when the pixi-airgap process that made it (recorded in
-its labels: pid, start time, host) is gone; what a running pixi-airgap uses is never touched.
---all also removes what has no checkable creator (made on another host, or by an older
-pixi-airgap). Containers end by themselves after PIXI_AIRGAP_CONTAINER_MAX_LIFE (default 24h)
-in any case. stage-container runs are recorded under $XDG_STATE_HOME/pixi-airgap/runs
-(default ~/.local/state): for a run that was killed, clean stops what it left running in the
-user's container and deletes its container workdir (only if it carries .pixi-airgap-workdir).
-
-",
-    exit_codes!()
-);
-
 #[derive(Debug, Args)]
 pub struct CleanArgs {
     /// List the leftovers; remove nothing
@@ -136,84 +121,6 @@ pub struct CleanArgs {
     #[arg(long)]
     pub json: bool,
 }
-
-const STAGE_CONTAINER_HELP: &str = concat!(
-    "\
-Example:
-  pixi-airgap stage-container --container-id my-devcontainer \\
-      --project-path-in-container /home/dev/myproj --workdir ./tmp/workdir-myproj --verify-task smoke
-
-The container needs sh, mkdir, rm and pixi. Result: the same workdir as stage-host.
-
-",
-    exit_codes!()
-);
-
-const CHECK_HELP: &str = concat!(
-    "\
-Example:
-  pixi-airgap check --project-dir ./myproj --pixi-version 0.77.0 --json > check.json
-
-Exit 2 when a finding is an error (the offline install cannot work); warnings exit 0.
-The stage commands and pack run the same check before starting a container.
-
-",
-    exit_codes!()
-);
-
-const PACK_HELP: &str = concat!(
-    "\
-Example:
-  pixi-airgap pack --image my-pixi-image:latest --project-dir ./myproj \\
-      --workdir ./tmp/workdir-myproj --archive tar.zst --verify-task smoke
-
-Result: WORKDIR/{project,resources,pixi-cache,out,helpers}, WORKDIR/product, WORKDIR/proof
-(offline proof: proof-*.log, verify-report.json) and, with --archive, WORKDIR/product.tar[.zst] + .sha256.
-Stops at the first failing step with that step's exit code.
-
-",
-    exit_codes!()
-);
-
-const MAKE_PRODUCT_HELP: &str = concat!(
-    "\
-Example:
-  pixi-airgap make-product --workdir ./tmp/workdir-myproj --project-name myproj
-
-Result: WORKDIR/product/{<name>/, res/, pkg-cache/, envs.sh, bootstrap-project.sh, pixi-airgap.json}
-
-",
-    exit_codes!()
-);
-
-const VERIFY_PRODUCT_HELP: &str = concat!(
-    "\
-Example:
-  pixi-airgap verify-product --image my-pixi-image:latest \\
-      --product-dir ./tmp/workdir-myproj/product --out-dir ./tmp/workdir-myproj/out \\
-      --project-name myproj --user 1000:1000 --verify-task smoke
-
-Without a verification option, the verifications recorded at staging time run again.
-The proof writes OUT_DIR/proof-bootstrap.log, OUT_DIR/proof-verify*.log and
-OUT_DIR/verify-report.json next to the staging logs, never over them; an earlier proof there
-is an error (exit 2) unless --force.
-Exit code 1 also means the product did not install offline (see OUT_DIR/proof-bootstrap.log).
-
-",
-    exit_codes!()
-);
-
-const STAGE_HOST_HELP: &str = concat!(
-    "\
-Example:
-  pixi-airgap stage-host --image my-pixi-image:latest --project-dir ./myproj \\
-      --workdir ./tmp/workdir-myproj --verify-task smoke
-
-Result: WORKDIR/project/<name>, WORKDIR/resources, WORKDIR/pixi-cache, WORKDIR/out (logs)
-
-",
-    exit_codes!()
-);
 
 #[derive(Debug, Args)]
 pub struct StageHostArgs {

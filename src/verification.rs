@@ -1,6 +1,7 @@
-//! The user's proof that an environment works: a command, a pixi task or a script, optionally with
-//! text its output must contain, in one or more environments. Shared by staging (online) and
-//! `verify-product` (offline).
+//! A verification: the user's own check that an environment works, a command, a pixi task or a
+//! script, optionally with text its output must contain, in one or more environments. Run while
+//! staging (online) and again in the proof (`verify-product`, offline, [`crate::proof`]). In the
+//! code "verification" is always this; the proof is what `verify-product` does.
 //!
 //! Which environment a verification runs in: `--verify-env ENV` (repeatable) runs it in each ENV;
 //! `--verify-task ENV:TASK` (repeatable) runs that task in ENV; otherwise `default` when it is
@@ -15,7 +16,7 @@ use crate::exit::InputError;
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
-pub enum VerifyKind {
+pub enum VerificationKind {
     /// `pixi run CMD ARGS...`
     Run { argv: Vec<String> },
     /// `pixi run TASK`
@@ -39,30 +40,30 @@ pub enum ScriptLocation {
 
 /// A verification: what to run and what its output must contain.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct VerifySpec {
+pub struct VerificationSpec {
     #[serde(flatten)]
-    pub kind: VerifyKind,
+    pub kind: VerificationKind,
     pub expect: Option<String>,
 }
 
 /// A verification as asked for: `environment` is `None` for "the usual one" (see [`environment`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyRequest {
+pub struct VerificationRequest {
     pub environment: Option<String>,
-    pub spec: VerifySpec,
+    pub spec: VerificationSpec,
 }
 
 /// A verification bound to the environment it runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
     pub environment: String,
-    pub spec: VerifySpec,
+    pub spec: VerificationSpec,
 }
 
 /// Binds requests to environments, refusing one that is not among `environments` (the staged
 /// ones: nothing else is installed).
 pub fn assign(
-    requests: &[VerifyRequest],
+    requests: &[VerificationRequest],
     environments: &[String],
 ) -> anyhow::Result<Vec<Verification>> {
     requests
@@ -109,21 +110,26 @@ pub fn log_name(prefix: &str, index: usize, total: usize, environment: &str) -> 
 
 /// Where the staged tree sits inside a container, to turn a spec into a command line.
 #[derive(Debug, Clone)]
-pub struct VerifyPlace<'a> {
+pub struct VerificationPlace<'a> {
     pub project_dir: &'a str,
     pub resources_dir: &'a str,
 }
 
-impl VerifySpec {
+impl VerificationSpec {
     /// The command line, run in the project folder. `lock_flag` is `--locked` online and
     /// `--frozen` offline.
-    pub fn command(&self, environment: &str, lock_flag: &str, place: &VerifyPlace) -> Vec<String> {
+    pub fn command(
+        &self,
+        environment: &str,
+        lock_flag: &str,
+        place: &VerificationPlace,
+    ) -> Vec<String> {
         let mut cmd = vec!["pixi".to_string(), "run".to_string(), lock_flag.to_string()];
         cmd.extend(crate::pixi::environment_args(environment));
         match &self.kind {
-            VerifyKind::Run { argv } => cmd.extend(argv.iter().cloned()),
-            VerifyKind::Task { task } => cmd.push(task.clone()),
-            VerifyKind::Script {
+            VerificationKind::Run { argv } => cmd.extend(argv.iter().cloned()),
+            VerificationKind::Task { task } => cmd.push(task.clone()),
+            VerificationKind::Script {
                 location,
                 path,
                 interpreter,
@@ -142,9 +148,9 @@ impl VerifySpec {
     /// A short description for logs and reports.
     pub fn describe(&self) -> String {
         let what = match &self.kind {
-            VerifyKind::Run { argv } => format!("command `{}`", argv.join(" ")),
-            VerifyKind::Task { task } => format!("task `{task}`"),
-            VerifyKind::Script { location, path, .. } => {
+            VerificationKind::Run { argv } => format!("command `{}`", argv.join(" ")),
+            VerificationKind::Task { task } => format!("task `{task}`"),
+            VerificationKind::Script { location, path, .. } => {
                 let base = match location {
                     ScriptLocation::Project => "project",
                     ScriptLocation::Resources => "resources",
@@ -159,7 +165,7 @@ impl VerifySpec {
     }
 
     /// Judges a finished run: exit 0, and the expected text when one was asked for.
-    pub fn judge(&self, exit_code: i64, output: &str) -> VerifyVerdict {
+    pub fn judge(&self, exit_code: i64, output: &str) -> VerificationVerdict {
         let expect_found = self
             .expect
             .as_ref()
@@ -169,9 +175,9 @@ impl VerifySpec {
 
     /// Judges a finished run whose output was searched as it streamed (`expect_found`: whether
     /// the expected text was seen, `None` when none was asked for).
-    pub fn verdict(&self, exit_code: i64, expect_found: Option<bool>) -> VerifyVerdict {
+    pub fn verdict(&self, exit_code: i64, expect_found: Option<bool>) -> VerificationVerdict {
         let expect_found = self.expect.as_ref().map(|_| expect_found == Some(true));
-        VerifyVerdict {
+        VerificationVerdict {
             exit_code,
             expect_found,
             passed: exit_code == 0 && expect_found != Some(false),
@@ -182,11 +188,11 @@ impl VerifySpec {
 /// A verification that ran: what, where, how it ended, and its log.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct VerificationReport {
-    pub spec: VerifySpec,
+    pub spec: VerificationSpec,
     pub environment: String,
     pub command: String,
     #[serde(flatten)]
-    pub verdict: VerifyVerdict,
+    pub verdict: VerificationVerdict,
     pub seconds: f64,
     pub log: String,
 }
@@ -206,14 +212,14 @@ pub fn environment(environments: &[String]) -> &str {
 
 /// The outcome of a verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct VerifyVerdict {
+pub struct VerificationVerdict {
     pub exit_code: i64,
     /// `None` when no text was expected.
     pub expect_found: Option<bool>,
     pub passed: bool,
 }
 
-impl VerifyVerdict {
+impl VerificationVerdict {
     pub fn reason(&self) -> String {
         if self.exit_code != 0 {
             format!("it exited with {}", self.exit_code)
@@ -380,7 +386,7 @@ pub fn resolve_script(
     script: &Path,
     project_dir: &Path,
     resources_dir: Option<&Path>,
-) -> anyhow::Result<VerifyKind> {
+) -> anyhow::Result<VerificationKind> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let search = ScriptSearch {
         project: project_dir,
@@ -389,7 +395,7 @@ pub fn resolve_script(
     };
     let found = locate_script(script, &search, Path::is_file)?;
     let head = read_head(&found.full)?;
-    Ok(VerifyKind::Script {
+    Ok(VerificationKind::Script {
         location: found.location,
         path: found.rel,
         interpreter: interpreter_from_shebang(&head),
@@ -443,8 +449,8 @@ mod tests {
 
     #[test]
     fn judge() {
-        let spec = VerifySpec {
-            kind: VerifyKind::Task { task: "t".into() },
+        let spec = VerificationSpec {
+            kind: VerificationKind::Task { task: "t".into() },
             expect: Some("OK".into()),
         };
         assert!(spec.judge(0, "all OK").passed);

@@ -1,0 +1,177 @@
+//! The copy back: the container workdir comes back into the host workdir (without the
+//! environments) through the defensive extractor, within the extraction limits.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::docker::{Container, ExecSpec};
+use crate::exit::InputError;
+use crate::tar::extract::{self, ExtractLimits, RefusedEntry};
+use crate::workdir::Workdir;
+
+use super::*;
+
+/// Copies the container workdir back into the host workdir, without the environments.
+pub(super) async fn copy_back(
+    container: &Container,
+    plan: &StagePlan,
+    into: &Workdir,
+) -> anyhow::Result<()> {
+    let envs = format!("{}/.pixi/envs", plan.container_project());
+    // Environments are not relocatable and can be large: drop them before the copy. Best effort;
+    // the extraction below leaves them out anyway.
+    let _ = container
+        .exec(&ExecSpec::new(["rm", "-rf", "--", envs.as_str()]), None)
+        .await;
+    let root = into.root();
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("failed to create `{}`", root.display()))?;
+    let incoming = crate::fsutil::private_tempdir(root, crate::workdir::INCOMING_PREFIX)
+        .with_context(|| {
+            format!(
+                "failed to create a temporary folder in `{}`",
+                root.display()
+            )
+        })?;
+    let base = Path::new(plan.cw())
+        .file_name()
+        .map(PathBuf::from)
+        .context("the container workdir has no name")?;
+    let skip_envs = Path::new(Workdir::PROJECT)
+        .join(&plan.manifest.name)
+        .join(".pixi/envs");
+    let limits = extract_limits()?;
+    if crate::fsutil::running_as_root() {
+        tracing::warn!(
+            "running as root: what the container hands back is written with normalised modes \
+             (no setuid, setgid or world-write) and owned by root; prefer a user in the docker group"
+        );
+    }
+    tracing::info!(
+        "copying {}:{} back to {}",
+        container.short_id(),
+        plan.cw(),
+        root.display()
+    );
+    let bar = crate::progress::bytes("copying back", None);
+    let stream = crate::progress::track(
+        container.docker().download(container.id(), plan.cw()),
+        bar.clone(),
+    );
+    let extracted = extract::extract_stream(
+        crate::tar::stream::boxed(stream),
+        incoming.path().to_path_buf(),
+        Some(base),
+        Some(PathBuf::from(plan.cw())),
+        limits,
+        move |p| p.starts_with(&skip_envs),
+    )
+    .await;
+    bar.finish_and_clear();
+    // Each failure keeps its own cause, and with it its exit code: an entry refused by what it
+    // is (bad input), the engine's stream breaking (infrastructure), a full disk here (host).
+    let stats = extracted.map_err(|err| {
+        let what = if err.is::<RefusedEntry>() {
+            format!(
+                "the container's workdir `{}` holds something that may not reach this host",
+                plan.cw()
+            )
+        } else {
+            format!(
+                "failed to copy {}:{} back to {}",
+                container.short_id(),
+                plan.cw(),
+                root.display()
+            )
+        };
+        err.context(what)
+    })?;
+    tracing::info!(
+        "copied back {} entries ({:.1} MiB)",
+        stats.entries,
+        stats.bytes as f64 / (1024.0 * 1024.0)
+    );
+    if stats.special_count > 0 {
+        let more = stats.special_count - stats.special.len() as u64;
+        tracing::warn!(
+            "left out {} special file(s) (FIFOs, devices) the container made: {}{}",
+            stats.special_count,
+            stats
+                .special
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if stats.sanitized_modes > 0 {
+        tracing::warn!(
+            "dropped setuid/setgid/sticky or world-write bits from {} file(s) the container made",
+            stats.sanitized_modes
+        );
+    }
+    // Every staged folder must come back as a real folder, never a link (a container could point
+    // one at the host's home and have us walk it into the product).
+    let project_rel = Path::new(Workdir::PROJECT).join(&plan.manifest.name);
+    for rel in [
+        Path::new(Workdir::PROJECT),
+        project_rel.as_path(),
+        Path::new(Workdir::RESOURCES),
+        Path::new(Workdir::PIXI_CACHE),
+    ] {
+        let path = incoming.path().join(rel);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(InputError::new(format!(
+                    "the container replaced `{}` in its workdir by something that is not a folder (a link?)",
+                    rel.display()
+                ))
+                .into())
+            }
+            Err(_) if rel == project_rel || rel == Path::new(Workdir::PROJECT) => {
+                return Err(InputError::new(format!(
+                    "the container's workdir lost `{}`",
+                    rel.display()
+                ))
+                .into())
+            }
+            Err(_) => {}
+        }
+    }
+    for folder in Workdir::CONTAINER_FOLDERS {
+        let from = incoming.path().join(folder);
+        if from.exists() {
+            crate::atomic::replace_dir(&from, &root.join(folder))?;
+        }
+    }
+    Ok(())
+}
+
+/// The extraction limits for a copy back: the defaults, overridden by
+/// `PIXI_AIRGAP_MAX_EXTRACT_BYTES` / `_ENTRIES` when set.
+pub(super) fn extract_limits() -> anyhow::Result<ExtractLimits> {
+    let mut limits = ExtractLimits::default();
+    let read =
+        |var: &str| -> anyhow::Result<Option<u64>> {
+            match std::env::var(var) {
+                Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+                    InputError::new(format!("{var}=`{v}` is not a whole number")).into()
+                }),
+                Err(_) => Ok(None),
+            }
+        };
+    if let Some(v) = read(extract::MAX_BYTES_VAR)? {
+        limits.max_bytes = v;
+    }
+    if let Some(v) = read(extract::MAX_ENTRIES_VAR)? {
+        limits.max_entries = v;
+    }
+    Ok(limits)
+}
