@@ -14,8 +14,7 @@ use anyhow::Context;
 use crate::exit::InputError;
 
 /// What to run.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerificationKind {
     /// `pixi run CMD ARGS...`
     Run { argv: Vec<String> },
@@ -31,17 +30,15 @@ pub enum VerificationKind {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScriptLocation {
     Project,
     Resources,
 }
 
 /// A verification: what to run and what its output must contain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerificationSpec {
-    #[serde(flatten)]
     pub kind: VerificationKind,
     pub expect: Option<String>,
 }
@@ -186,12 +183,11 @@ impl VerificationSpec {
 }
 
 /// A verification that ran: what, where, how it ended, and its log.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct VerificationReport {
     pub spec: VerificationSpec,
     pub environment: String,
     pub command: String,
-    #[serde(flatten)]
     pub verdict: VerificationVerdict,
     pub seconds: f64,
     pub log: String,
@@ -211,7 +207,7 @@ pub fn environment(environments: &[String]) -> &str {
 }
 
 /// The outcome of a verification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerificationVerdict {
     pub exit_code: i64,
     /// `None` when no text was expected.

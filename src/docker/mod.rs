@@ -67,7 +67,7 @@ pub struct Labelled {
 }
 
 /// An image: the name the user gave and what the engine says about it (the records write it as
-/// [`crate::records::ImageInfo`]).
+/// [`crate::records::ImageRecord`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageInfo {
     pub name: Option<String>,

@@ -1,8 +1,8 @@
 //! Every file and `--json` document pixi-airgap writes for users, as formats of their own: each
 //! record is a type here with its format version, converted from the crate's internal types in
 //! this module and nowhere else, so renaming an internal field never changes a file users keep.
-//! `docs/json.md` documents them, and a unit test ([`tests`]) checks the document against these
-//! types.
+//! `docs/json.md` documents them, and a unit test (`records::tests`) checks the document against
+//! these types.
 //!
 //! | file or output | type | version |
 //! |---|---|---|

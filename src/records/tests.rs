@@ -1,6 +1,6 @@
 //! `docs/json.md` against the records: every field of every record (every optional field set) is
-//! in the table of that record's section, and every field of an object inside it is named in that
-//! section (or in the section of the record it embeds).
+//! in the table of that record's section and the table has no other, and every field of an object
+//! inside it is named in that section (or in the section of the record it embeds).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -87,6 +87,14 @@ fn missing(heading: &str, value: &Value) -> Vec<String> {
             missing.push(format!("{heading}: `{key}` not in the table"));
         }
         nested(heading, heading, "", key, inner, &named, &mut missing);
+    }
+    // And the other way: the table documents no field the record does not have.
+    for documented in &table {
+        if !fields.contains_key(documented) {
+            missing.push(format!(
+                "{heading}: `{documented}` is in the table, not in the record"
+            ));
+        }
     }
     missing
 }
