@@ -10,8 +10,10 @@
 
 pub mod filter;
 pub mod provenance;
+pub mod seed;
 pub mod walk;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -63,6 +65,9 @@ pub struct StagePlan {
     /// Run installs and verifications under this pid file in the container, so that they can be
     /// stopped on the way out (stage-container: the user's container outlives us).
     pub pid_file: Option<String>,
+    /// `--cache-from`: the cache to seed the container's with (else the workdir's own, when it
+    /// has one from its last staging).
+    pub cache_from: Option<seed::CacheSeed>,
 }
 
 impl StagePlan {
@@ -192,6 +197,16 @@ pub async fn run_in_container(
     }
     let (excluded, went_in) = upload_project(session, plan, into).await?;
     excluded.log("staging");
+    // Warm re-staging: what an earlier run downloaded goes in before the install.
+    let lock = crate::lockfile::Lock::read(&plan.lock.path)?;
+    let seed = match plan
+        .cache_from
+        .clone()
+        .or_else(|| seed::CacheSeed::own(&plan.workdir, &plan.manifest.name))
+    {
+        Some(seed) => Some(seed::seed_cache(session, plan, &seed, &lock).await?),
+        None => None,
+    };
 
     let env = plan.exec_env();
     let mut installs = Vec::new();
@@ -242,6 +257,8 @@ pub async fn run_in_container(
         }
     }
 
+    let (cache, stale) = seed::cache_report(plan, &lock, platform.as_deref(), seed);
+
     // Every verification runs, and is recorded, even after one has failed.
     let mut verifications = Vec::new();
     for (index, verification) in plan.verifications.iter().enumerate() {
@@ -255,7 +272,7 @@ pub async fn run_in_container(
             .push(run_verification(session, plan, verification, &env, &out, &log_name).await?);
     }
 
-    copy_back(container, plan, into).await?;
+    copy_back(container, plan, into, stale).await?;
     // The project that came back must be the one that went in (plus what pixi creates).
     let project_rel = plan.project_prefix();
     went_in.check(
@@ -302,6 +319,7 @@ pub async fn run_in_container(
         verification: verifications.first().cloned(),
         verifications,
         bundled_pixi,
+        cache: Some(cache),
         workdir: plan.workdir.root().to_path_buf(),
         started_at,
         finished_at: now(),
@@ -590,8 +608,14 @@ async fn copy_pixi(
     })
 }
 
-/// Copies the container workdir back into the host workdir, without the environments.
-async fn copy_back(container: &Container, plan: &StagePlan, into: &Workdir) -> anyhow::Result<()> {
+/// Copies the container workdir back into the host workdir, without the environments and
+/// without the seeded packages in `stale`.
+async fn copy_back(
+    container: &Container,
+    plan: &StagePlan,
+    into: &Workdir,
+    stale: BTreeSet<String>,
+) -> anyhow::Result<()> {
     let envs = format!("{}/.pixi/envs", plan.container_project());
     // Environments are not relocatable and can be large: drop them before the copy. Best effort;
     // the extraction below leaves them out anyway.
@@ -639,7 +663,7 @@ async fn copy_back(container: &Container, plan: &StagePlan, into: &Workdir) -> a
         Some(base),
         Some(PathBuf::from(plan.cw())),
         limits,
-        move |p| p.starts_with(&skip_envs),
+        move |p| p.starts_with(&skip_envs) || seed::is_stale(p, &stale),
     )
     .await;
     bar.finish_and_clear();
