@@ -138,7 +138,11 @@ impl CacheSeed {
         for entry in entries {
             let entry = entry.with_context(|| format!("failed to read `{}`", pkgs.display()))?;
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if let Some(stem) = package_stem(&entry.file_name().to_string_lossy(), is_dir) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep_in_seed(&Path::new(PKGS).join(&name), is_dir) {
+                continue;
+            }
+            if let Some(stem) = package_stem(&name, is_dir) {
                 found.insert(stem.to_string());
             }
         }
@@ -357,22 +361,23 @@ pub fn link_stays_inside(rel: &Path, target: &Path) -> bool {
     true
 }
 
-/// What of a cache is worth seeding: not lock files, temporary folders or the repodata cache (an
-/// install from a lock never solves).
+/// What of a cache is seeded: the conda packages in `pkgs/` (folders `NAME-VERSION-BUILD` and
+/// their archives) and uv's cache, nothing else: no lock files, temporary folders, repodata
+/// cache (an install from a lock never solves), or whatever else a cache from elsewhere holds.
 fn keep_in_seed(rel: &Path, is_dir: bool) -> bool {
     let Some(name) = rel.file_name().map(|n| n.to_string_lossy()) else {
         return true;
     };
-    let top = rel.components().count() == 1;
-    if top && is_dir && name == "repodata" {
-        return false;
+    match rel.components().count() {
+        1 => is_dir && (name == PKGS || name == UV_CACHE),
+        2 if rel.starts_with(PKGS) => {
+            package_stem(&name, is_dir).is_some() && (is_dir || !name.ends_with(".lock"))
+        }
+        // Inside a package everything goes (pixi checks it).
+        _ if rel.starts_with(PKGS) => true,
+        _ if is_dir => !name.starts_with(".tmp"),
+        _ => !name.ends_with(".lock"),
     }
-    if is_dir && name.starts_with(".tmp") {
-        return false;
-    }
-    // Inside a package everything stays (pixi checks it); elsewhere lock files go.
-    let in_package = rel.starts_with(PKGS) && rel.components().count() >= 3;
-    in_package || is_dir || !name.ends_with(".lock")
 }
 
 /// The package an entry of `pkgs/` belongs to: a folder `NAME-VERSION-BUILD`, or its archive or
@@ -517,12 +522,31 @@ mod tests {
 
     #[test]
     fn seed_filter() {
-        assert!(keep_in_seed(Path::new("pkgs"), true));
-        assert!(keep_in_seed(Path::new("pkgs/a-1-0/x.lock"), false));
-        assert!(!keep_in_seed(Path::new("pkgs/a-1-0.lock"), false));
-        assert!(!keep_in_seed(Path::new("repodata"), true));
-        assert!(!keep_in_seed(Path::new("pkgs/.tmpabc"), true));
-        assert!(keep_in_seed(Path::new("uv-cache/wheels-v5/x"), false));
+        for kept in [
+            ("pkgs", true),
+            ("uv-cache", true),
+            ("pkgs/a-1-0", true),
+            ("pkgs/a-1-0.conda", false),
+            ("pkgs/a-1-0/x.lock", false),
+            ("pkgs/a-1-0/.tmp/x", false),
+            ("uv-cache/wheels-v5/x", false),
+        ] {
+            assert!(keep_in_seed(Path::new(kept.0), kept.1), "{kept:?}");
+        }
+        for left in [
+            ("pkgs", false),
+            ("repodata", true),
+            ("planted", true),
+            ("planted.txt", false),
+            ("pkgs/a-1-0.lock", false),
+            ("pkgs/.tmpabc-1-0", true),
+            ("pkgs/planted", true),
+            ("pkgs/planted.txt", false),
+            ("uv-cache/.tmpX", true),
+            ("uv-cache/x.lock", false),
+        ] {
+            assert!(!keep_in_seed(Path::new(left.0), left.1), "{left:?}");
+        }
     }
 
     #[test]

@@ -204,6 +204,21 @@ impl ChannelServer {
     }
 }
 
+impl ChannelServer {
+    /// Deletes a package file from the channel (its `repodata.json` still lists it): from then on
+    /// only a cache can provide it.
+    pub fn remove_package(&self, file_name: &str) {
+        let container = self.container.as_ref().expect("the channel container");
+        let path = format!("/srv/testchannel/noarch/{file_name}");
+        let (out, code) = runtime().block_on(exec_in(
+            &self.docker,
+            container.id(),
+            &ExecSpec::new(["rm", "--", path.as_str()]),
+        ));
+        assert_eq!(code, 0, "removing {path} from the channel: {out}");
+    }
+}
+
 impl Drop for ChannelServer {
     fn drop(&mut self) {
         if let Some(container) = self.container.take() {
