@@ -209,6 +209,7 @@ pub struct Seeded {
     packages: BTreeSet<String>,
     seed: CacheSeed,
     uv: bool,
+    seconds: f64,
 }
 
 /// Streams `seed` into the container's cache folder (see the module).
@@ -226,6 +227,7 @@ pub async fn seed_cache(
         if uv { " and uv's cache" } else { "" },
         seed.dir.display()
     );
+    let started = std::time::Instant::now();
     let bytes = content_bytes(&seed.dir, uv);
     session
         .upload(
@@ -246,6 +248,7 @@ pub async fn seed_cache(
         packages,
         seed: seed.clone(),
         uv,
+        seconds: started.elapsed().as_secs_f64(),
     })
 }
 
@@ -260,7 +263,13 @@ pub fn cache_report(
     let needed = platform
         .map(|p| needed_packages(lock, &plan.environments, p))
         .unwrap_or_default();
-    let Some(Seeded { packages, seed, uv }) = seeded else {
+    let Some(Seeded {
+        packages,
+        seed,
+        uv,
+        seconds,
+    }) = seeded
+    else {
         let report = CacheReport {
             conda_packages: needed.len(),
             conda_downloaded: needed.len(),
@@ -284,6 +293,7 @@ pub fn cache_report(
         conda_downloaded: needed.len() - reused,
         conda_dropped: stale.len(),
         uv_cache_seeded: uv,
+        seed_seconds: seconds,
     };
     tracing::info!(
         "cache: {} conda package(s) reused, {} downloaded, {} the lock no longer needs left out",

@@ -73,7 +73,7 @@ pub enum SeedOrigin {
 
 /// Warm re-staging: whether the run seeded its cache from an earlier one, and what it reused,
 /// downloaded and left out (`cache` in `out/stage.json`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CacheReport {
     /// Whether a cache was seeded before `pixi install`.
     pub warm: bool,
@@ -92,6 +92,9 @@ pub struct CacheReport {
     pub conda_dropped: usize,
     /// Whether uv's cache (PyPI) was seeded.
     pub uv_cache_seeded: bool,
+    /// How long streaming the seed into the container took.
+    #[serde(default)]
+    pub seed_seconds: f64,
 }
 
 impl StageReport {
