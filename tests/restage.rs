@@ -238,3 +238,71 @@ fn a_bad_cache_from_is_refused_before_any_container() {
     }
     assert!(!tmp.path().join("wd").exists(), "nothing written");
 }
+
+/// PyPI on pixi 0.77: uv's cache is reused when the new lock keeps every PyPI package of the
+/// last one, and left out (downloaded again) when the lock dropped one, so nothing of the dropped
+/// package rides along in `pkg-cache/uv-cache`.
+#[test]
+fn uv_cache_is_reused_only_when_the_lock_keeps_its_pypi_packages_only_modern_pixi() {
+    let Some(bed) = testbed() else {
+        return;
+    };
+    require_python_bed();
+    let server = ChannelServer::start(&bed);
+    let (tmp, project) = locked_fixture(&bed, &server, "pypi");
+    let wd = tmp.path().join("wd");
+    let pack = |verify: &[&str]| {
+        let output = bed
+            .pack(&server, &project, &wd)
+            .args(["--force", "--json"])
+            .args(verify)
+            .output();
+        assert_exit(&output, 0, "");
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["proof"]["result"], "success", "{report}");
+        report
+    };
+    let imports = [
+        "--verify-task",
+        "imports",
+        "--verify-expect",
+        "pypi ok 2.9.0.post0",
+    ];
+    let cold = pack(&imports);
+    assert_eq!(cold["stage"]["cache"]["warm"], false);
+    let six = |root: &Path| {
+        walkdir::WalkDir::new(root)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .to_lowercase()
+                    .starts_with("six-1.16.0")
+            })
+            .count()
+    };
+    assert!(six(&wd.join("product/pkg-cache/uv-cache")) > 0);
+
+    // The same lock again: everything reused, uv's cache too, and the proof still passes.
+    let warm = pack(&imports);
+    let cache = &warm["stage"]["cache"];
+    assert_eq!(cache["warm"], true, "{cache}");
+    assert_eq!(cache["uv_cache_seeded"], true, "{cache}");
+    assert_eq!(cache["conda_downloaded"], 0, "{cache}");
+
+    // The lock drops python-dateutil (and six with it): uv's cache is not seeded.
+    let manifest = std::fs::read_to_string(project.join("pixi.toml")).unwrap();
+    let manifest = manifest.replace("python-dateutil = \"==2.9.0.post0\"\n", "");
+    std::fs::write(project.join("pixi.toml"), manifest).unwrap();
+    write_lock(&bed, &server, &project);
+    let lock = std::fs::read_to_string(project.join("pixi.lock")).unwrap();
+    assert!(!lock.contains("six-1.16.0"), "{lock}");
+    let dropped = pack(&["--verify-run", "--", "python", "-c", "print('no pypi')"]);
+    let cache = &dropped["stage"]["cache"];
+    assert_eq!(cache["warm"], true, "{cache}");
+    assert_eq!(cache["uv_cache_seeded"], false, "{cache}");
+    assert_eq!(six(&wd.join("product/pkg-cache/uv-cache")), 0);
+    let sums = std::fs::read_to_string(wd.join("product/SHA256SUMS")).unwrap();
+    assert!(!sums.to_lowercase().contains("six-1.16.0"), "{sums}");
+}
