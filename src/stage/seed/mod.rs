@@ -12,18 +12,20 @@
 //! when every PyPI package of the seed's own lock is still in the new lock; otherwise PyPI
 //! packages are downloaded again and nothing stale can ride along.
 
+mod run;
+
+pub use run::{cache_report, seed_cache, Seeded};
+
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::Context;
 
-use super::StagePlan;
 use crate::exit::InputError;
 use crate::lockfile::{Lock, PackageKind};
-use crate::session::Session;
 use crate::tar::stream::Entries;
-use crate::tar::write::{walk_dir, EntryKind, Owner, TarEntry, Walked};
-use crate::workdir::report::{CacheReport, SeedOrigin};
+use crate::tar::write::{walk_dir, EntryKind, TarEntry, Walked};
+use crate::workdir::report::SeedOrigin;
 use crate::workdir::Workdir;
 
 /// uv's cache inside pixi's cache folder (pixi 0.2x and later).
@@ -72,8 +74,8 @@ impl CacheSeed {
                 Ok(m) if m.is_dir() => {
                     check_tree(&cache)?;
                     let lock = match origin {
-                        SeedOrigin::CacheFromProduct => single_lock(&root, 1),
-                        _ => single_lock(&root.join(Workdir::PROJECTS), 1),
+                        SeedOrigin::CacheFromProduct => single_lock(&root),
+                        _ => single_lock(&root.join(Workdir::PROJECTS)),
                     };
                     return Ok(Self {
                         dir: cache,
@@ -203,122 +205,6 @@ impl CacheSeed {
     }
 }
 
-/// What a seeded run brought into the container: the conda packages of the seed, its origin,
-/// and whether uv's cache went too.
-pub struct Seeded {
-    packages: BTreeSet<String>,
-    seed: CacheSeed,
-    uv: bool,
-    seconds: f64,
-}
-
-/// Streams `seed` into the container's cache folder (see the module).
-pub async fn seed_cache(
-    session: &Session,
-    plan: &StagePlan,
-    seed: &CacheSeed,
-    lock: &crate::lockfile::Lock,
-) -> anyhow::Result<Seeded> {
-    let packages = seed.packages()?;
-    let uv = seed.uv_cache_fits(lock);
-    tracing::info!(
-        "seeding the container's cache with {} conda package(s){} from {}",
-        packages.len(),
-        if uv { " and uv's cache" } else { "" },
-        seed.dir.display()
-    );
-    let started = std::time::Instant::now();
-    let bytes = content_bytes(&seed.dir, uv);
-    session
-        .upload(
-            seed.entries(uv),
-            bytes,
-            Owner::ROOT,
-            plan.cw(),
-            "seeding the cache",
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "failed to seed the container's cache from `{}`",
-                seed.dir.display()
-            )
-        })?;
-    Ok(Seeded {
-        packages,
-        seed: seed.clone(),
-        uv,
-        seconds: started.elapsed().as_secs_f64(),
-    })
-}
-
-/// The cache part of the report, and the seeded packages the copy back leaves out (those the
-/// lock does not need on this platform). Without a platform nothing is left out.
-pub fn cache_report(
-    plan: &StagePlan,
-    lock: &crate::lockfile::Lock,
-    platform: Option<&str>,
-    seeded: Option<Seeded>,
-) -> (CacheReport, BTreeSet<String>) {
-    let needed = platform
-        .map(|p| needed_packages(lock, &plan.environments, p))
-        .unwrap_or_default();
-    let Some(Seeded {
-        packages,
-        seed,
-        uv,
-        seconds,
-    }) = seeded
-    else {
-        let report = CacheReport {
-            conda_packages: needed.len(),
-            conda_downloaded: needed.len(),
-            ..Default::default()
-        };
-        return (report, BTreeSet::new());
-    };
-    let stale: BTreeSet<String> = if platform.is_some() {
-        packages.difference(&needed).cloned().collect()
-    } else {
-        tracing::warn!("the platform is unknown: the seeded cache is kept whole");
-        BTreeSet::new()
-    };
-    let reused = needed.intersection(&packages).count();
-    let report = CacheReport {
-        warm: true,
-        origin: Some(seed.origin),
-        from: Some(seed.dir.clone()),
-        conda_packages: needed.len(),
-        conda_reused: reused,
-        conda_downloaded: needed.len() - reused,
-        conda_dropped: stale.len(),
-        uv_cache_seeded: uv,
-        seed_seconds: seconds,
-    };
-    tracing::info!(
-        "cache: {} conda package(s) reused, {} downloaded, {} the lock no longer needs left out",
-        report.conda_reused,
-        report.conda_downloaded,
-        report.conda_dropped
-    );
-    (report, stale)
-}
-
-/// The bytes of file content the seed will upload (for the progress bar).
-fn content_bytes(dir: &Path, uv: bool) -> u64 {
-    walk_dir(dir, Path::new(""), |rel, kind| {
-        Ok((uv || !rel.starts_with(UV_CACHE)) && keep_in_seed(rel, kind.is_dir()))
-    })
-    .filter_map(|step| match step {
-        Ok(Walked::Entry(TarEntry {
-            kind: EntryKind::File { source, .. },
-            ..
-        })) => std::fs::symlink_metadata(source).ok().map(|m| m.len()),
-        _ => None,
-    })
-    .sum()
-}
-
 /// A link's entry passes only when it stays inside the cache.
 fn check_entry(entry: TarEntry, prefix: &Path) -> anyhow::Result<TarEntry> {
     if let EntryKind::Symlink { target } = &entry.kind {
@@ -374,7 +260,7 @@ pub fn link_stays_inside(rel: &Path, target: &Path) -> bool {
 /// What of a cache is seeded: the conda packages in `pkgs/` (folders `NAME-VERSION-BUILD` and
 /// their archives) and uv's cache, nothing else: no lock files, temporary folders, repodata
 /// cache (an install from a lock never solves), or whatever else a cache from elsewhere holds.
-fn keep_in_seed(rel: &Path, is_dir: bool) -> bool {
+pub(crate) fn keep_in_seed(rel: &Path, is_dir: bool) -> bool {
     let Some(name) = rel.file_name().map(|n| n.to_string_lossy()) else {
         return true;
     };
@@ -450,9 +336,9 @@ fn pypi_locations(packages: &[crate::lockfile::LockedPackage]) -> impl Iterator<
         .map(|p| p.location.as_str())
 }
 
-/// The one `pixi.lock` in a folder of `dir` (`depth` levels down), if there is exactly one.
-fn single_lock(dir: &Path, depth: usize) -> Option<PathBuf> {
-    debug_assert_eq!(depth, 1);
+/// The one `pixi.lock` in the folders of `dir` (`dir/*/pixi.lock`), if there is exactly one: the
+/// lock a product's or a workdir's cache was made for.
+fn single_lock(dir: &Path) -> Option<PathBuf> {
     let mut found = std::fs::read_dir(dir)
         .ok()?
         .filter_map(Result::ok)
