@@ -2,13 +2,15 @@
 """Writes a conda channel of noarch `.conda` packages whose contents add up to a given size and file
 count, and a project that depends on all of them, for benches/pack-vs-cli.sh.
 
-    bench-channel.py CHANNEL_DIR PROJECT_DIR CHANNEL_URL SIZE_MIB FILES
+    bench-channel.py CHANNEL_DIR PROJECT_DIR CHANNEL_URL SIZE_MIB FILES [EXTRA]
 
 File contents are incompressible (seeded pseudo-random bytes) and deterministic: the same arguments
 write the same bytes. The inner tars are wrapped in zstd frames of raw (stored) blocks, so the
 channel costs no compression time to write and little to read, and the benchmark measures moving
 bytes, not codecs. One more package, `bench-run`, carries `bench-check`, the task both flows run:
-it counts the installed data files, so a partial install cannot pass.
+it counts the installed data files, so a partial install cannot pass. With EXTRA (a number), the
+channel also holds that many small packages `bench-extra-NNN` (one 4 KiB file each) that the
+project does not depend on yet: what benches/warm-restage.sh adds to the lock between two packs.
 """
 
 import hashlib
@@ -102,6 +104,7 @@ def conda_package(name, version, depends, files):
 
 def main():
     channel_dir, project_dir, url, size_mib, nfiles = sys.argv[1:6]
+    n_extra = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     total, nfiles = int(size_mib) * 1024 * 1024, int(nfiles)
     rng = random.Random(f"pixi-airgap-bench-{size_mib}-{nfiles}")
     npkgs = max(1, nfiles // FILES_PER_PACKAGE)
@@ -123,11 +126,15 @@ def main():
         'echo "bench ok $n files"\n'
     )
     packages.append(("bench-run", "1.0.0", [], [("bin/bench-check", check.encode(), 0o755)]))
+    extras = [
+        (f"bench-extra-{n:03d}", "1.0.0", [], [(f"share/bench-extra/{n:03d}.bin", rng.randbytes(4096), 0o644)])
+        for n in range(n_extra)
+    ]
 
     noarch = os.path.join(channel_dir, "noarch")
     os.makedirs(noarch, exist_ok=True)
     records = {}
-    for name, version, depends, files in packages:
+    for name, version, depends, files in packages + extras:
         fname, index, data = conda_package(name, version, depends, files)
         with open(os.path.join(noarch, fname), "wb") as f:
             f.write(data)

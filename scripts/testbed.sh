@@ -23,6 +23,16 @@ NOPIXI_TAG=${PIXI_AIRGAP_TESTBED_NOPIXI_TAG:-pixi-airgap-testbed:no-pixi}
 MODERN_VERSION=0.77.0
 MODERN_TAG=${PIXI_AIRGAP_TESTBED_MODERN_TAG:-pixi-airgap-testbed:pixi-$MODERN_VERSION}
 SHARED_TESTBED=${PIXI_AIRGAP_SHARED_TESTBED:-$(cd "$(dirname "$0")/.." && pwd)/../shared/testbed}
+# Without the shared test bed (a hosted CI runner): pixi's official release archive, checked
+# against this sha256 before anything in it is used. PIN IT HERE: the sum pixi publishes beside
+# the archive (`$MODERN_ARCHIVE.sha256` on the v$MODERN_VERSION release). It is empty because it
+# could not be fetched or verified where this script was written (no route to the release
+# host); until it is pinned, PIXI_AIRGAP_PIXI_ARCHIVE_SHA256 must give it (CI: a repository
+# variable), and without either the download path refuses to run. Never fill it in from a
+# download you did not check against the published .sha256.
+MODERN_ARCHIVE=pixi-x86_64-unknown-linux-musl.tar.gz
+MODERN_ARCHIVE_SHA256_PINNED=""
+MODERN_URL=${PIXI_AIRGAP_PIXI_ARCHIVE_URL:-https://github.com/prefix-dev/pixi/releases/download/v$MODERN_VERSION/$MODERN_ARCHIVE}
 SUITE=bookworm
 # Packages the image needs on top of minbase: pixi 0.15 links libssl3 and reads the glibc version
 # from `ldd` (libc-bin, already in minbase); newer pixi needs CA certificates; busybox serves the
@@ -285,13 +295,15 @@ PY
   echo "$out"
 }
 
-# The prebuilt pixi of the current line, checked against both sha256 sums of its SHA256SUMS.
-# Prints the binary's path, or nothing when the shared test bed is not beside this clone.
+# The prebuilt pixi of the current line: from the shared test bed beside this clone (checked
+# against both sha256 sums of its SHA256SUMS), else the official release archive (see
+# download_modern_pixi). Prints the binary's path, or nothing when there is neither.
 ensure_modern_pixi() {
   local bin="$CACHE/bin/pixi-$MODERN_VERSION"
   local zst="$SHARED_TESTBED/pixi-$MODERN_VERSION-x86_64-unknown-linux-gnu.zst"
   local sums="$SHARED_TESTBED/SHA256SUMS"
   if [ ! -f "$zst" ] || [ ! -f "$sums" ]; then
+    download_modern_pixi
     return 0
   fi
   local want_zst want_bin
@@ -306,6 +318,69 @@ ensure_modern_pixi() {
   zstd -q -d -f -o "$bin.tmp" "$zst"
   [ "$(sha256sum <"$bin.tmp" | cut -d' ' -f1)" = "$want_bin" ] || { rm -f "$bin.tmp"; die "sha256 mismatch: decompressed pixi $MODERN_VERSION"; }
   chmod 0755 "$bin.tmp" && mv "$bin.tmp" "$bin"
+  echo "$bin"
+}
+
+# The sha256 the release archive must have: the one pinned above, or PIXI_AIRGAP_PIXI_ARCHIVE_SHA256
+# while none is pinned (both given and different: refused). Prints nothing when there is none.
+modern_archive_sha256() {
+  local pinned=$MODERN_ARCHIVE_SHA256_PINNED given=${PIXI_AIRGAP_PIXI_ARCHIVE_SHA256:-}
+  if [ -n "$pinned" ] && [ -n "$given" ] && [ "$pinned" != "$given" ]; then
+    die "PIXI_AIRGAP_PIXI_ARCHIVE_SHA256 differs from the sha256 pinned in $0 for $MODERN_ARCHIVE $MODERN_VERSION"
+  fi
+  local want=${pinned:-$given}
+  if [ -n "$want" ] && ! printf '%s' "$want" | grep -Eq '^[0-9a-f]{64}$'; then
+    die "the sha256 for $MODERN_ARCHIVE is not 64 lowercase hex digits: $want"
+  fi
+  printf '%s' "$want"
+}
+
+# pixi's official release archive for x86_64 Linux (musl, static), downloaded once into the cache
+# and checked against the pinned sha256 on every run before the binary in it is used; the binary
+# must then say it is pixi $MODERN_VERSION. Without a sha256 it refuses (under CI: fails the run).
+download_modern_pixi() {
+  local want archive="$CACHE/pixi-$MODERN_VERSION-$MODERN_ARCHIVE" bin="$CACHE/bin/pixi-$MODERN_VERSION-musl"
+  want=$(modern_archive_sha256)
+  if [ -z "$want" ]; then
+    local why="pixi $MODERN_VERSION is not in $SHARED_TESTBED, and no sha256 is pinned for its release archive (set PIXI_AIRGAP_PIXI_ARCHIVE_SHA256 to the published sum of $MODERN_ARCHIVE, or pin it in $0)"
+    if [ -n "${CI:-}" ]; then die "$why: CI runs the suite on pixi $MODERN_VERSION and never skips it"; fi
+    log "$why: the pixi $MODERN_VERSION leg will not run"
+    return 0
+  fi
+  if [ ! -f "$archive" ] || [ "$(sha256sum <"$archive" | cut -d' ' -f1)" != "$want" ]; then
+    log "downloading pixi $MODERN_VERSION ($MODERN_URL)"
+    mkdir -p "$CACHE"
+    rm -f "$archive.tmp"
+    if ! curl -fsSL --retry 3 --proto '=https' -o "$archive.tmp" "$MODERN_URL"; then
+      rm -f "$archive.tmp"
+      if [ -n "${CI:-}" ]; then die "could not download $MODERN_URL"; fi
+      log "could not download $MODERN_URL: the pixi $MODERN_VERSION leg will not run"
+      return 0
+    fi
+    local got
+    got=$(sha256sum <"$archive.tmp" | cut -d' ' -f1)
+    if [ "$got" != "$want" ]; then
+      rm -f "$archive.tmp"
+      die "sha256 mismatch: $MODERN_URL is $got, pinned $want; nothing from it was used"
+    fi
+    mv "$archive.tmp" "$archive"
+  fi
+  # Only the one member, a regular file named pixi; nothing else of the archive reaches the disk.
+  local work
+  work=$(mktemp -d "$CACHE/pixi-unpack.XXXXXX")
+  if ! tar -xzf "$archive" -C "$work" --no-same-owner --no-same-permissions pixi || [ -L "$work/pixi" ] || [ ! -f "$work/pixi" ]; then
+    rm -rf "$work"
+    die "$archive does not hold a plain file named pixi"
+  fi
+  chmod 0755 "$work/pixi"
+  local version
+  version=$("$work/pixi" --version 2>/dev/null || true)
+  if [ "$version" != "pixi $MODERN_VERSION" ]; then
+    rm -rf "$work"
+    die "the pixi in $archive says '$version', not pixi $MODERN_VERSION"
+  fi
+  mkdir -p "$CACHE/bin"
+  mv "$work/pixi" "$bin" && rm -rf "$work"
   echo "$bin"
 }
 
@@ -337,10 +412,6 @@ main() {
       ensure_pixi_image "$modern_bin" "$(ensure_rootfs)" "$MODERN_TAG" "$MODERN_VERSION"
     fi
     modern_image=$MODERN_TAG
-  elif [ -n "${CI:-}" ]; then
-    die "pixi $MODERN_VERSION is not in $SHARED_TESTBED: CI runs the suite on it and never skips it"
-  else
-    log "pixi $MODERN_VERSION is not in $SHARED_TESTBED: the pixi $MODERN_VERSION leg will not run"
   fi
   ensure_hostile_image
   local python_pkg pypi_index cyclonedx_schema

@@ -391,6 +391,12 @@ pub struct StageArgs {
     #[arg(long)]
     pub bundle_pixi: bool,
 
+    /// Seed the package cache from an earlier run: a workdir (its pixi-cache/) or a product (its
+    /// pkg-cache/), e.g. a CI cache restored from an earlier job. Only what the lock adds is
+    /// downloaded [default with --force: the workdir's own pixi-cache/]
+    #[arg(long, value_name = "DIR")]
+    pub cache_from: Option<PathBuf>,
+
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,

@@ -268,6 +268,19 @@ fn summary(report: &PackReport) {
             lines.push(format!("  list signature  {}", signature.display()));
         }
     }
+    if let Some(cache) = &report.stage.cache {
+        lines.push(if cache.warm {
+            format!(
+                "  cache           warm: {} conda package(s) reused, {} downloaded, {} dropped (not in the lock){}",
+                cache.conda_reused,
+                cache.conda_downloaded,
+                cache.conda_dropped,
+                if cache.uv_cache_seeded { "; uv's cache reused" } else { "" }
+            )
+        } else {
+            format!("  cache           cold: {} conda package(s) downloaded", cache.conda_downloaded)
+        });
+    }
     lines.push(format!("  pixi            {}", report.pixi_version));
     lines.push(format!(
         "  image           {}",

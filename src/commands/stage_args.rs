@@ -21,6 +21,8 @@ pub struct CommonOptions {
     pub wait: crate::runlock::Wait,
     pub json: bool,
     pub bundle_pixi: bool,
+    /// `--cache-from`, checked: the cache to seed the build container's with.
+    pub cache_from: Option<crate::stage::seed::CacheSeed>,
 }
 
 impl CommonOptions {
@@ -37,6 +39,7 @@ impl CommonOptions {
             no_wait,
             json,
             bundle_pixi,
+            cache_from,
         } = args;
         let container_workdir = container_path(&container_workdir_path)?;
         let workdir = Workdir::new(&workdir.unwrap_or_else(Workdir::default_path))?;
@@ -67,6 +70,10 @@ impl CommonOptions {
             wait: crate::runlock::Wait::from_no_wait(no_wait),
             json,
             bundle_pixi,
+            cache_from: cache_from
+                .as_deref()
+                .map(crate::stage::seed::CacheSeed::cache_from)
+                .transpose()?,
         })
     }
 }

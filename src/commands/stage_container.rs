@@ -273,6 +273,7 @@ async fn plan(
         preflight,
         bundle_pixi: options.common.bundle_pixi,
         pid_file: Some(pid_file(&options.common.container_workdir)),
+        cache_from: options.common.cache_from.clone(),
     };
     Ok((tmp, plan))
 }

@@ -56,6 +56,7 @@ impl Options {
             wait,
             json,
             bundle_pixi,
+            cache_from,
         } = CommonOptions::resolve(stage)?;
         if image.trim().is_empty() {
             return Err(InputError::new("--image must name an image").into());
@@ -116,6 +117,7 @@ impl Options {
                 bundle_pixi,
                 // Our own container: removing it ends whatever runs in it.
                 pid_file: None,
+                cache_from,
             },
         })
     }

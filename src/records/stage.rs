@@ -49,6 +49,10 @@ pub struct StageReport {
     /// The build container's pixi, copied with `--bundle-pixi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundled_pixi: Option<BundledPixi>,
+    /// Whether the run reused an earlier cache, and what it reused, downloaded and left out
+    /// (older reports lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheReport>,
     pub workdir: PathBuf,
     pub started_at: String,
     pub finished_at: String,
@@ -139,4 +143,42 @@ impl From<&ExclusionReport> for ExcludedRecord {
             skipped_special: report.skipped_special.clone(),
         }
     }
+}
+
+/// Where a seed comes from, as the report names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeedOrigin {
+    /// The workdir's own `pixi-cache/`, from its last staging (`--force`).
+    Workdir,
+    /// `--cache-from` a workdir (`DIR/pixi-cache`).
+    CacheFromWorkdir,
+    /// `--cache-from` a product (`DIR/pkg-cache`).
+    CacheFromProduct,
+}
+
+/// Warm re-staging: whether the run seeded its cache from an earlier one, and what it reused,
+/// downloaded and left out (`cache` in `out/stage.json`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CacheReport {
+    /// Whether a cache was seeded before `pixi install`.
+    pub warm: bool,
+    /// Where it came from (absent for a cold run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<SeedOrigin>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<PathBuf>,
+    /// Conda packages the staged environments need (the lock, this platform).
+    pub conda_packages: usize,
+    /// Of those, found in the seed (not downloaded).
+    pub conda_reused: usize,
+    /// Of those, downloaded by this run.
+    pub conda_downloaded: usize,
+    /// Seeded packages the lock no longer needs: left out of the copy back.
+    pub conda_dropped: usize,
+    /// Whether uv's cache (PyPI) was seeded.
+    pub uv_cache_seeded: bool,
+    /// How long streaming the seed into the container took.
+    #[serde(default)]
+    pub seed_seconds: f64,
 }

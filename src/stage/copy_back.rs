@@ -1,6 +1,7 @@
 //! The copy back: the container workdir comes back into the host workdir (without the
 //! environments) through the defensive extractor, within the extraction limits.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -12,11 +13,13 @@ use crate::workdir::Workdir;
 
 use super::*;
 
-/// Copies the container workdir back into the host workdir, without the environments.
+/// Copies the container workdir back into the host workdir, without the environments and
+/// without the seeded packages in `stale` (warm re-staging: packages the lock no longer needs).
 pub(super) async fn copy_back(
     container: &Container,
     plan: &StagePlan,
     into: &Workdir,
+    stale: BTreeSet<String>,
 ) -> anyhow::Result<()> {
     let envs = format!("{}/.pixi/envs", plan.container_project());
     // Environments are not relocatable and can be large: drop them before the copy. Best effort;
@@ -65,7 +68,7 @@ pub(super) async fn copy_back(
         Some(base),
         Some(PathBuf::from(plan.cw())),
         limits,
-        move |p| p.starts_with(&skip_envs),
+        move |p| p.starts_with(&skip_envs) || super::seed::is_stale(p, &stale),
     )
     .await;
     bar.finish_and_clear();

@@ -10,7 +10,9 @@ use anyhow::Context;
 
 use super::Workdir;
 use crate::exit::InputError;
-pub use crate::records::stage::{BundledPixi, StageReport, StageResult, StepReport};
+pub use crate::records::stage::{
+    BundledPixi, CacheReport, SeedOrigin, StageReport, StageResult, StepReport,
+};
 
 /// The file name of the record in `WORKDIR/out/`.
 pub const STAGE_REPORT_FILE: &str = "stage.json";

@@ -75,6 +75,8 @@ mod multi_verify;
 ))]
 mod pypi;
 #[cfg(not(any(feature = "engine-podman", feature = "engine-remote")))]
+mod restage;
+#[cfg(not(any(feature = "engine-podman", feature = "engine-remote")))]
 mod runbook;
 #[cfg(not(any(feature = "engine-podman", feature = "engine-remote")))]
 mod secrets;

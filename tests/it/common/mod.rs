@@ -226,6 +226,15 @@ impl ChannelServer {
     }
 }
 
+impl ChannelServer {
+    /// Deletes a package file from the channel (its `repodata.json` still lists it): from then on
+    /// only a cache can provide it.
+    pub fn remove_package(&self, file_name: &str) {
+        let path = format!("/srv/testchannel/noarch/{file_name}");
+        engine::docker(&["exec", self.container.as_str(), "rm", "--", path.as_str()]);
+    }
+}
+
 impl Drop for ChannelServer {
     fn drop(&mut self) {
         engine::remove_container_and_network(&self.container, &self.network);
