@@ -207,6 +207,12 @@ pub struct PackArgs {
     #[arg(long, value_name = "SIZE", requires = "archive")]
     pub split_size: Option<SplitSize>,
 
+    /// zstd level of a tar.zst archive, 1 (fastest) to 19 (smallest) [default: 10]. The bytes
+    /// depend on the level only, not on the number of cores
+    #[arg(long, value_name = "LEVEL", requires = "archive",
+          value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub compression_level: Option<i32>,
+
     #[command(flatten)]
     pub delta: DeltaArgs,
     #[command(flatten)]

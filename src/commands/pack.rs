@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::cli::{ArchiveArg, PackArgs};
 use crate::exit::Status;
-use crate::product::archive::{self, ArchiveFormat};
+use crate::product::archive::{self, ArchiveFormat, Compression};
 use crate::product::make::MakeOptions;
 use crate::product::split::SplitSize;
 use crate::product::ProductLayout;
@@ -29,6 +29,8 @@ pub struct Options {
     pub verify_user: Option<crate::session::RunAs>,
     pub archive: Option<ArchiveFormat>,
     pub split_size: Option<SplitSize>,
+    /// zstd level and workers of a tar.zst archive (and of the delta's).
+    pub compression: Compression,
     pub delta: Option<DeltaPlan>,
     pub sign_key: Option<crate::signing::SigningKey>,
 }
@@ -41,6 +43,7 @@ impl Options {
             verify_user,
             archive,
             split_size,
+            compression_level,
             delta,
             sign,
         } = args;
@@ -62,6 +65,7 @@ impl Options {
             verify_user,
             archive,
             split_size,
+            compression: Compression::new(compression_level),
             delta,
             sign_key,
         })
@@ -165,14 +169,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                     let product = workdir.product();
                     let dest = workdir.root().to_path_buf();
                     let (split, key) = (options.split_size, options.sign_key.clone());
+                    let compression = options.compression;
                     let info = tokio::task::spawn_blocking(move || {
-                        archive::write_signed(
+                        archive::write_signed_compressed(
                             &product,
                             &dest,
                             "product",
                             format,
                             split,
                             key.as_ref(),
+                            compression,
                         )
                     })
                     .await
@@ -187,8 +193,17 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                     if let Some(format) = options.archive {
                         let (dir, dest) = (delta.dir.clone(), workdir.root().to_path_buf());
                         let (split, key) = (options.split_size, options.sign_key.clone());
+                        let compression = options.compression;
                         let info = tokio::task::spawn_blocking(move || {
-                            archive::write_signed(&dir, &dest, "delta", format, split, key.as_ref())
+                            archive::write_signed_compressed(
+                                &dir,
+                                &dest,
+                                "delta",
+                                format,
+                                split,
+                                key.as_ref(),
+                                compression,
+                            )
                         })
                         .await
                         .context("the archive thread failed")??;
