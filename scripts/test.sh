@@ -111,6 +111,11 @@ echo "== memory benchmark" >&2
 benches/memory.sh "${PIXI_AIRGAP_BENCH_SIZE_MIB:-512}" "${PIXI_AIRGAP_BENCH_FILES:-20000}"
 echo "== pack against the docker-CLI hand flow (smoke: smallest size, one pair, no timing assertion)" >&2
 benches/pack-vs-cli.sh --smoke
+echo "== warm re-staging (smoke: smallest size, one pair, both pixi lines; fails if a pack fails or the re-pack reuses nothing)" >&2
+benches/warm-restage.sh --smoke
+if [ -n "${PIXI_AIRGAP_TESTBED_MODERN_IMAGE:-}" ]; then
+  benches/warm-restage.sh --smoke --image "$PIXI_AIRGAP_TESTBED_MODERN_IMAGE"
+fi
 
 show_counts
 # One closing line for the whole suite, both legs (cargo prints one per test binary).
