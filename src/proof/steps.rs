@@ -1,4 +1,4 @@
-//! The proof's steps in its container, around [`prove`](super::prove): the network cut checked
+//! The proof's steps in its container, around [`prove`]: the network cut checked
 //! through the engine and from inside, the uploads of exactly the manifest's entries (and of a
 //! delta), and applying a delta as a receiver would.
 

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::fsutil::hex;
 use crate::product::manifest::{FileRecord, ManifestWriter};
 
-/// Where [`Copier::tree`] puts the record of each file it copies or links.
+/// Where [`Copier::tree`](super::copier::Copier::tree) puts the record of each file it copies or links.
 pub(super) trait RecordSink {
     fn record(&mut self, record: FileRecord) -> anyhow::Result<()>;
 
@@ -38,7 +38,7 @@ pub(super) enum Job {
     Hash { path: String, source: PathBuf },
 }
 
-/// The walk's end of the two stages of [`make`].
+/// The walk's end of the two stages of [`make`](super::make).
 pub(super) struct Pipeline {
     pub(super) tx: std::sync::mpsc::SyncSender<Job>,
 }
