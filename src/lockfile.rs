@@ -304,19 +304,28 @@ fn package_record(v: &serde_yaml::Value) -> Option<LockedPackage> {
     })
 }
 
-/// `(name, version)` from a conda archive's file name `NAME-VERSION-BUILD.tar.bz2`; for anything
-/// else (a source package's path) the last path component and no version.
-pub fn conda_name_from_file(location: &str) -> (&str, Option<&str>) {
-    let file = location
+/// The last path component of a location (a trailing `/` ignored).
+fn file_name(location: &str) -> &str {
+    location
         .trim_end_matches('/')
         .rsplit('/')
         .next()
-        .unwrap_or(location);
-    let Some(stem) = file
-        .strip_suffix(".tar.bz2")
+        .unwrap_or(location)
+}
+
+/// `NAME-VERSION-BUILD` from a conda archive's location (`.../NAME-VERSION-BUILD.tar.bz2` or
+/// `.conda`): the name of its folder in a package cache's `pkgs/`. `None` for anything else.
+pub fn conda_archive_stem(location: &str) -> Option<&str> {
+    let file = file_name(location);
+    file.strip_suffix(".tar.bz2")
         .or_else(|| file.strip_suffix(".conda"))
-    else {
-        return (file, None);
+}
+
+/// `(name, version)` from a conda archive's file name `NAME-VERSION-BUILD.tar.bz2`; for anything
+/// else (a source package's path) the last path component and no version.
+pub fn conda_name_from_file(location: &str) -> (&str, Option<&str>) {
+    let Some(stem) = conda_archive_stem(location) else {
+        return (file_name(location), None);
     };
     let mut parts = stem.rsplitn(3, '-');
     let (_build, version, name) = (parts.next(), parts.next(), parts.next());

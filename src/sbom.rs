@@ -164,10 +164,7 @@ fn purl_part(s: &str) -> String {
 
 /// The licence in a conda package's `info/index.json` in the cache (`pkgs/NAME-VERSION-BUILD/`).
 fn conda_cache_license(cache: &Path, pkg: &LockedPackage) -> Option<String> {
-    let file = pkg.location.rsplit('/').next()?;
-    let stem = file
-        .strip_suffix(".tar.bz2")
-        .or_else(|| file.strip_suffix(".conda"))?;
+    let stem = crate::lockfile::conda_archive_stem(&pkg.location)?;
     let index = std::fs::read(cache.join("pkgs").join(stem).join("info/index.json")).ok()?;
     let v: Value = serde_json::from_slice(&index).ok()?;
     v.get("license")?.as_str().map(str::to_string)

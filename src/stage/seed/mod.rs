@@ -22,7 +22,9 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::Context;
 
 use crate::exit::InputError;
-use crate::lockfile::{Lock, PackageKind};
+use crate::lockfile::{conda_archive_stem, Lock, PackageKind};
+use crate::product::ProductLayout;
+use crate::tar::extract::link_stays_inside;
 use crate::tar::stream::Entries;
 use crate::tar::write::{walk_dir, EntryKind, TarEntry, Walked};
 use crate::workdir::report::SeedOrigin;
@@ -32,8 +34,6 @@ use crate::workdir::Workdir;
 pub const UV_CACHE: &str = "uv-cache";
 /// The conda packages inside pixi's cache folder.
 pub const PKGS: &str = "pkgs";
-/// A product's cache folder (`product/pkg-cache`), which `--cache-from` takes too.
-const PRODUCT_CACHE: &str = "pkg-cache";
 
 /// A cache to seed the build container's cache folder with.
 #[derive(Debug, Clone)]
@@ -67,7 +67,7 @@ impl CacheSeed {
             .with_context(|| format!("failed to resolve `{}`", dir.display()))?;
         for (name, origin) in [
             (Workdir::PIXI_CACHE, SeedOrigin::CacheFromWorkdir),
-            (PRODUCT_CACHE, SeedOrigin::CacheFromProduct),
+            (ProductLayout::PKG_CACHE, SeedOrigin::CacheFromProduct),
         ] {
             let cache = root.join(name);
             match std::fs::symlink_metadata(&cache) {
@@ -237,26 +237,6 @@ pub fn check_tree(cache: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether a link at `rel` (inside the cache) pointing at `target` stays inside the cache, judged
-/// on the text alone: never absolute, and never `..` above the cache's top.
-pub fn link_stays_inside(rel: &Path, target: &Path) -> bool {
-    let mut depth = rel.parent().map_or(0, |p| p.components().count()) as i64;
-    for part in target.components() {
-        match part {
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            Component::ParentDir => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => return false,
-        }
-    }
-    true
-}
-
 /// What of a cache is seeded: the conda packages in `pkgs/` (folders `NAME-VERSION-BUILD` and
 /// their archives) and uv's cache, nothing else: no lock files, temporary folders, repodata
 /// cache (an install from a lock never solves), or whatever else a cache from elsewhere holds.
@@ -296,11 +276,7 @@ pub fn needed_packages(lock: &Lock, environments: &[String], platform: &str) -> 
             if !package.is_conda_archive() {
                 continue;
             }
-            let file = package.location.rsplit('/').next().unwrap_or_default();
-            if let Some(stem) = file
-                .strip_suffix(".tar.bz2")
-                .or_else(|| file.strip_suffix(".conda"))
-            {
+            if let Some(stem) = conda_archive_stem(&package.location) {
                 needed.insert(stem.to_string());
             }
         }
