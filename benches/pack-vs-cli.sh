@@ -26,8 +26,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=benches/common.sh
+. benches/common.sh
 
-now() { date +%s.%N; }
 # lap NAME: appends the time since the previous lap to $phases_file.
 lap() {
   local t
@@ -88,7 +89,6 @@ if [ "${1:-}" = --hand-flow ]; then
   exit 0
 fi
 
-
 pairs=3
 sizes="64:2000 512:20000"
 smoke=0
@@ -114,33 +114,10 @@ eval "$(scripts/testbed.sh --print-env)"
 image=$PIXI_AIRGAP_TESTBED_IMAGE
 out=${PIXI_AIRGAP_BENCH_OUT:-$root/target/bench/pack-vs-cli}
 mkdir -p "$out"
-work=$(mktemp -d "${TMPDIR:-/tmp}/pack-vs-cli.XXXXXX")
-net="pack-vs-cli-$$"
-server="pack-vs-cli-channel-$$"
 hand_box="pack-vs-cli-hand-$$"
 proof_box="pack-vs-cli-proof-$$"
+bench_start pack-vs-cli "$image" "$hand_box" "$proof_box"
 export BENCH_IMAGE=$image BENCH_NET=$net BENCH_HAND_BOX=$hand_box BENCH_PROOF_BOX=$proof_box
-
-cleanup() {
-  docker rm -f "$server" "$hand_box" "$proof_box" >/dev/null 2>&1 || true
-  docker network rm "$net" >/dev/null 2>&1 || true
-  if [ "$keep" = 1 ]; then
-    echo "pack-vs-cli: kept $work" >&2
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-
-echo "pack-vs-cli: building the release binary" >&2
-cargo build --quiet --release --locked --bin pixi-airgap
-bin=$root/target/release/pixi-airgap
-
-docker network create "$net" >/dev/null
-mkdir -p "$work/srv"
-docker run -d --name "$server" --network "$net" --network-alias airgap-channel \
-  -v "$work/srv:/srv:ro" "$image" busybox httpd -f -p 8080 -h /srv >/dev/null
-
 
 # timed NAME PHASES -- CMD...: runs CMD under /usr/bin/time -v; appends "total SECONDS" and
 # "rss KIB" to PHASES.
@@ -152,16 +129,6 @@ timed() {
   awk -v a="$start" -v b="$(now)" 'BEGIN { printf "total %.3f\n", b - a }' >>"$phases"
   echo "rss $(awk -F': ' '/Maximum resident set size/ {print $2}' "$phases.time")" >>"$phases"
   return "$status"
-}
-
-# Lets the file system settle before a timed flow. Each flow ends with mass deletes (containers
-# holding tens of thousands of files; the previous run's folders), and ext4 without a journal
-# refuses to reuse an inode freed in the last 5 s (300 s while its inode table block is unwritten),
-# so every file created soon after a large delete is slowed: profiled on the test machine, 60 % of
-# a slow upload was spent in ext4's recently-deleted check. Both flows get the same settled disk.
-settle() {
-  sync
-  sleep 6
 }
 
 run_hand() {

@@ -39,6 +39,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=benches/common.sh
+. benches/common.sh
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -77,42 +79,12 @@ eval "$(scripts/testbed.sh --print-env)"
 image=$PIXI_AIRGAP_TESTBED_MODERN_IMAGE
 out=${PIXI_AIRGAP_BENCH_OUT:-$root/target/bench/vs-pixi-pack}
 mkdir -p "$out"
-work=$(mktemp -d "${TMPDIR:-/tmp}/vs-pixi-pack.XXXXXX")
-net="vs-pixi-pack-$$"
-server="vs-pixi-pack-channel-$$"
 box="vs-pixi-pack-box-$$"
+bench_start vs-pixi-pack "$image" "$box"
 
-cleanup() {
-  docker rm -f "$server" "$box" >/dev/null 2>&1 || true
-  docker network rm "$net" >/dev/null 2>&1 || true
-  if [ "$keep" = 1 ]; then
-    echo "vs-pixi-pack: kept $work" >&2
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-
-echo "vs-pixi-pack: building the release binary" >&2
-cargo build --quiet --release --locked --bin pixi-airgap
-bin=$root/target/release/pixi-airgap
-
-docker network create "$net" >/dev/null
-mkdir -p "$work/srv"
-docker run -d --name "$server" --network "$net" --network-alias airgap-channel \
-  -v "$work/srv:/srv:ro" "$image" busybox httpd -f -p 8080 -h /srv >/dev/null
-
-now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 # peak_rss FILE: the peak RSS in KiB from /usr/bin/time -v's report.
 peak_rss() { awk -F': ' '/Maximum resident set size/ {print $2}' "$1"; }
-
-# Same as benches/pack-vs-cli.sh: ext4 without a journal slows file creation right after mass
-# deletes; every timed run starts on a settled disk.
-settle() {
-  sync
-  sleep 6
-}
 
 # box_start NETWORK: a fresh container $box with a scratch volume at /work, GNU time and (for
 # the receiving side) zstd copied in from this host.

@@ -25,6 +25,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=benches/common.sh
+. benches/common.sh
 
 pairs=3
 sizes="64:2000 512:20000"
@@ -52,38 +54,7 @@ eval "$(scripts/testbed.sh --print-env)"
 image=${image:-$PIXI_AIRGAP_TESTBED_IMAGE}
 out=${PIXI_AIRGAP_BENCH_OUT:-$root/target/bench/warm-restage}
 mkdir -p "$out"
-work=$(mktemp -d "${TMPDIR:-/tmp}/warm-restage.XXXXXX")
-net="warm-restage-$$"
-server="warm-restage-channel-$$"
-
-cleanup() {
-  docker rm -f "$server" >/dev/null 2>&1 || true
-  docker network rm "$net" >/dev/null 2>&1 || true
-  if [ "$keep" = 1 ]; then
-    echo "warm-restage: kept $work" >&2
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-
-echo "warm-restage: building the release binary" >&2
-cargo build --quiet --release --locked --bin pixi-airgap
-bin=$root/target/release/pixi-airgap
-
-docker network create "$net" >/dev/null
-mkdir -p "$work/srv"
-docker run -d --name "$server" --network "$net" --network-alias airgap-channel \
-  -v "$work/srv:/srv:ro" "$image" busybox httpd -f -p 8080 -h /srv >/dev/null
-
-now() { date +%s.%N; }
-
-# Lets the file system settle before a timed flow (see benches/pack-vs-cli.sh: ext4 slows file
-# creation right after mass deletes). Both flows get the same settled disk.
-settle() {
-  sync
-  sleep 6
-}
+bench_start warm-restage "$image"
 
 # use_state PROJECT STATE: the project's manifest and lock of version STATE (v1 or v2).
 use_state() {
