@@ -2,6 +2,7 @@
 //! It runs the same code as `stage-host`, `make-product` and `verify-product`, in that order, and
 //! stops at the first failure with that step's exit code.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -14,6 +15,7 @@ use crate::product::split::SplitSize;
 use crate::product::ProductLayout;
 use crate::proof::{self, ProofOptions};
 use crate::records::pack::{Logs, PackReport, PackResult, Phase, ProductSummary};
+use crate::workdir::Workdir;
 
 use super::delta::DeltaPlan;
 use super::verify_product::parse_user;
@@ -166,23 +168,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 status
             } else {
                 if let Some(format) = options.archive {
-                    let product = workdir.product();
-                    let dest = workdir.root().to_path_buf();
-                    let (split, key) = (options.split_size, options.sign_key.clone());
-                    let compression = options.compression;
-                    let info = tokio::task::spawn_blocking(move || {
-                        archive::write_signed_compressed(
-                            &product,
-                            &dest,
-                            "product",
-                            format,
-                            split,
-                            key.as_ref(),
-                            compression,
-                        )
-                    })
-                    .await
-                    .context("the archive thread failed")??;
+                    let info =
+                        write_archive(options, format, workdir.product(), "product", &workdir)
+                            .await?;
                     lap("archive", &mut phases);
                     report.archive = Some((&info).into());
                 }
@@ -191,22 +179,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                         .write(base, &workdir.product(), &report.project_name)
                         .await?;
                     if let Some(format) = options.archive {
-                        let (dir, dest) = (delta.dir.clone(), workdir.root().to_path_buf());
-                        let (split, key) = (options.split_size, options.sign_key.clone());
-                        let compression = options.compression;
-                        let info = tokio::task::spawn_blocking(move || {
-                            archive::write_signed_compressed(
-                                &dir,
-                                &dest,
-                                "delta",
-                                format,
-                                split,
-                                key.as_ref(),
-                                compression,
-                            )
-                        })
-                        .await
-                        .context("the archive thread failed")??;
+                        let info =
+                            write_archive(options, format, delta.dir.clone(), "delta", &workdir)
+                                .await?;
                         delta.archive = Some((&info).into());
                     }
                     lap("delta", &mut phases);
@@ -311,4 +286,32 @@ fn summary(report: &PackReport) {
         lines.push(format!("  proof logs      {}", report.logs.proof.display()));
     }
     tracing::info!("{}", lines.join("\n"));
+}
+
+/// Writes `<top>.<ext>` of `dir` into the workdir on a blocking thread, as `--split-size`,
+/// `--sign-key` and `--compression-level` say: the product's archive and the delta's alike.
+async fn write_archive(
+    options: &Options,
+    format: ArchiveFormat,
+    dir: PathBuf,
+    top: &'static str,
+    workdir: &Workdir,
+) -> anyhow::Result<archive::ArchiveInfo> {
+    let dest = workdir.root().to_path_buf();
+    let (split, key, compression) = (
+        options.split_size,
+        options.sign_key.clone(),
+        options.compression,
+    );
+    tokio::task::spawn_blocking(move || {
+        let options = archive::ArchiveOptions {
+            format,
+            split,
+            key: key.as_ref(),
+            compression,
+        };
+        archive::write_with(&dir, &dest, top, options)
+    })
+    .await
+    .context("the archive thread failed")?
 }

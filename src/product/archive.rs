@@ -105,6 +105,32 @@ pub struct ArchiveInfo {
     pub signature: Option<PathBuf>,
 }
 
+/// How an archive is written: its format and, optionally, in parts, signed, at another zstd level.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveOptions<'a> {
+    pub format: ArchiveFormat,
+    /// The parts `dest_dir/<top>.<ext>.NNN`, `join-product.sh` and a `.sha256` listing every part
+    /// and the whole ([`split`]); the whole is then never on disk.
+    pub split: Option<SplitSize>,
+    /// The signature `<archive>.sha256.sig` of the `.sha256` list. Without a key, a signature an
+    /// earlier archive of this name left is removed: this run vouches for nothing, and the new
+    /// list is not the one that was signed.
+    pub key: Option<&'a SigningKey>,
+    pub compression: Compression,
+}
+
+impl ArchiveOptions<'_> {
+    /// One unsigned file in `format`, at the default level.
+    pub fn new(format: ArchiveFormat) -> Self {
+        Self {
+            format,
+            split: None,
+            key: None,
+            compression: Compression::default(),
+        }
+    }
+}
+
 /// Writes `dest_dir/<top>.<ext>` from `product_dir`, whose content goes under `<top>/`.
 pub fn write(
     product_dir: &Path,
@@ -112,64 +138,22 @@ pub fn write(
     top: &str,
     format: ArchiveFormat,
 ) -> anyhow::Result<ArchiveInfo> {
-    write_with(product_dir, dest_dir, top, format, None)
+    write_with(product_dir, dest_dir, top, ArchiveOptions::new(format))
 }
 
-/// [`write()`], or with `split` the parts `dest_dir/<top>.<ext>.NNN`, `join-product.sh` and a
-/// `.sha256` listing every part and the whole ([`split`]); the whole is then never on disk.
+/// [`write()`] as `options` say (see [`ArchiveOptions`]).
 pub fn write_with(
     product_dir: &Path,
     dest_dir: &Path,
     top: &str,
-    format: ArchiveFormat,
-    split: Option<SplitSize>,
+    options: ArchiveOptions<'_>,
 ) -> anyhow::Result<ArchiveInfo> {
-    write_signed(product_dir, dest_dir, top, format, split, None)
-}
-
-/// [`write_with`] with `compression` instead of the default.
-pub fn write_compressed(
-    product_dir: &Path,
-    dest_dir: &Path,
-    top: &str,
-    format: ArchiveFormat,
-    compression: Compression,
-) -> anyhow::Result<ArchiveInfo> {
-    write_signed_compressed(product_dir, dest_dir, top, format, None, None, compression)
-}
-
-/// [`write_with`], and with `key` the signature `<archive>.sha256.sig` of the `.sha256` list.
-/// Without a key, a signature an earlier archive of this name left is removed: this run vouches
-/// for nothing, and the new list is not the one that was signed.
-pub fn write_signed(
-    product_dir: &Path,
-    dest_dir: &Path,
-    top: &str,
-    format: ArchiveFormat,
-    split: Option<SplitSize>,
-    key: Option<&SigningKey>,
-) -> anyhow::Result<ArchiveInfo> {
-    write_signed_compressed(
-        product_dir,
-        dest_dir,
-        top,
+    let ArchiveOptions {
         format,
         split,
         key,
-        Compression::default(),
-    )
-}
-
-/// [`write_signed`] with `compression` instead of the default.
-pub fn write_signed_compressed(
-    product_dir: &Path,
-    dest_dir: &Path,
-    top: &str,
-    format: ArchiveFormat,
-    split: Option<SplitSize>,
-    key: Option<&SigningKey>,
-    compression: Compression,
-) -> anyhow::Result<ArchiveInfo> {
+        compression,
+    } = options;
     let mut info = write_list(product_dir, dest_dir, top, format, split, compression)?;
     match key {
         Some(key) => info.signature = Some(signature::sign_list(&info.sha256_file, key)?),

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use pixi_airgap::product::archive::{
-    write, write_compressed, ArchiveFormat, Compression, WINDOW_LOG,
+    write, write_with, ArchiveFormat, ArchiveOptions, Compression, WINDOW_LOG,
 };
 
 /// A small product: folders, a script, a package file, a link, and modes the archive must reduce.
@@ -96,12 +96,14 @@ fn tar_zst_decodes_within_a_16_mib_window_and_its_level_sets_its_bytes() {
     let archive = |name: &str, level: i32| {
         let dest = dir.path().join(name);
         std::fs::create_dir_all(&dest).unwrap();
-        write_compressed(
+        write_with(
             &product,
             &dest,
             "product",
-            ArchiveFormat::TarZst,
-            Compression::new(Some(level)),
+            ArchiveOptions {
+                compression: Compression::new(Some(level)),
+                ..ArchiveOptions::new(ArchiveFormat::TarZst)
+            },
         )
         .unwrap()
     };

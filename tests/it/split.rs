@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::common::*;
-use pixi_airgap::product::archive::{write, write_signed, write_with, ArchiveFormat};
+use pixi_airgap::product::archive::{write, write_with, ArchiveFormat, ArchiveOptions};
 use pixi_airgap::product::split::SplitSize;
 use pixi_airgap::signing::SigningKey;
 
@@ -116,7 +116,16 @@ fn split_parts_sha256_list_and_join_give_the_unsplit_archive() {
         std::fs::create_dir_all(&split_dir).unwrap();
         let whole = write(&root, &whole_dir, "product", format).unwrap();
         let size: SplitSize = "40KiB".parse().unwrap();
-        let info = write_with(&root, &split_dir, "product", format, Some(size)).unwrap();
+        let info = write_with(
+            &root,
+            &split_dir,
+            "product",
+            ArchiveOptions {
+                split: Some(size),
+                ..ArchiveOptions::new(format)
+            },
+        )
+        .unwrap();
         assert_eq!(info.sha256, whole.sha256);
         assert_eq!(info.size_bytes, whole.size_bytes);
         let split = info.split.as_ref().unwrap();
@@ -192,10 +201,28 @@ fn split_parts_are_deterministic_and_a_rewrite_removes_only_its_own_leftovers() 
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
     let size = Some("30000".parse().unwrap());
-    let first = write_with(&root, &a, "product", ArchiveFormat::TarZst, size).unwrap();
+    let first = write_with(
+        &root,
+        &a,
+        "product",
+        ArchiveOptions {
+            split: size,
+            ..ArchiveOptions::new(ArchiveFormat::TarZst)
+        },
+    )
+    .unwrap();
     // mtimes must not matter.
     std::fs::write(root.join("envs.sh"), "export X=1\n").unwrap();
-    let second = write_with(&root, &b, "product", ArchiveFormat::TarZst, size).unwrap();
+    let second = write_with(
+        &root,
+        &b,
+        "product",
+        ArchiveOptions {
+            split: size,
+            ..ArchiveOptions::new(ArchiveFormat::TarZst)
+        },
+    )
+    .unwrap();
     let (p1, p2) = (
         &first.split.as_ref().unwrap().parts,
         &second.split.as_ref().unwrap().parts,
@@ -218,8 +245,10 @@ fn split_parts_are_deterministic_and_a_rewrite_removes_only_its_own_leftovers() 
         &root,
         &a,
         "product",
-        ArchiveFormat::TarZst,
-        Some("1MiB".parse().unwrap()),
+        ArchiveOptions {
+            split: Some("1MiB".parse().unwrap()),
+            ..ArchiveOptions::new(ArchiveFormat::TarZst)
+        },
     )
     .unwrap();
     assert_eq!(bigger.split.as_ref().unwrap().parts.len(), 1);
@@ -248,7 +277,16 @@ fn join_names_missing_and_damaged_parts_and_leaves_no_half_archive() {
     let dir = tmp.path().join("media");
     std::fs::create_dir_all(&dir).unwrap();
     let size = Some("40KiB".parse().unwrap());
-    let info = write_with(&root, &dir, "product", ArchiveFormat::Tar, size).unwrap();
+    let info = write_with(
+        &root,
+        &dir,
+        "product",
+        ArchiveOptions {
+            split: size,
+            ..ArchiveOptions::new(ArchiveFormat::Tar)
+        },
+    )
+    .unwrap();
     let parts = &info.split.as_ref().unwrap().parts;
     assert!(parts.len() >= 4);
     let missing = parts[1].path.clone();
@@ -316,12 +354,30 @@ fn join_and_extract_with_busybox_alone_on_path() {
     let dir = tmp.path().join("media-tar");
     std::fs::create_dir_all(&dir).unwrap();
     let size = Some("40KiB".parse().unwrap());
-    let info = write_with(&root, &dir, "product", ArchiveFormat::Tar, size).unwrap();
+    let info = write_with(
+        &root,
+        &dir,
+        "product",
+        ArchiveOptions {
+            split: size,
+            ..ArchiveOptions::new(ArchiveFormat::Tar)
+        },
+    )
+    .unwrap();
     std::fs::remove_file(&info.split.as_ref().unwrap().parts[0].path).unwrap();
     let output = join(&dir, &[busybox, "sh"], Some(&bin), &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("missing: product.tar.000"));
-    let info = write_with(&root, &dir, "product", ArchiveFormat::Tar, size).unwrap();
+    let info = write_with(
+        &root,
+        &dir,
+        "product",
+        ArchiveOptions {
+            split: size,
+            ..ArchiveOptions::new(ArchiveFormat::Tar)
+        },
+    )
+    .unwrap();
     let target = tmp.path().join("installed");
     let t = target.display().to_string();
     let output = join(&dir, &[busybox, "sh"], Some(&bin), &["--extract", &t]);
@@ -348,7 +404,16 @@ fn join_and_extract_with_busybox_alone_on_path() {
     // tar.zst: busybox joins it, and says what unpacking needs.
     let dir = tmp.path().join("media-zst");
     std::fs::create_dir_all(&dir).unwrap();
-    let info = write_with(&root, &dir, "product", ArchiveFormat::TarZst, size).unwrap();
+    let info = write_with(
+        &root,
+        &dir,
+        "product",
+        ArchiveOptions {
+            split: size,
+            ..ArchiveOptions::new(ArchiveFormat::TarZst)
+        },
+    )
+    .unwrap();
     let t = tmp.path().join("installed-zst").display().to_string();
     let output = join(&dir, &[busybox, "sh"], Some(&bin), &["--extract", &t]);
     assert_eq!(output.status.code(), Some(3));
@@ -461,7 +526,17 @@ fn a_signed_parts_list_is_checked_by_join_before_any_part() {
     let dir = tmp.path().join("media");
     std::fs::create_dir_all(&dir).unwrap();
     let size = Some("40KiB".parse().unwrap());
-    let info = write_signed(&root, &dir, "product", ArchiveFormat::Tar, size, Some(&key)).unwrap();
+    let info = write_with(
+        &root,
+        &dir,
+        "product",
+        ArchiveOptions {
+            split: size,
+            key: Some(&key),
+            ..ArchiveOptions::new(ArchiveFormat::Tar)
+        },
+    )
+    .unwrap();
     let list = dir.join("product.tar.sha256");
     let sig = dir.join("product.tar.sha256.sig");
     assert_eq!(info.signature.as_deref(), Some(sig.as_path()));
@@ -608,13 +683,15 @@ fn an_unsplit_archive_list_is_signed_too_and_an_unsigned_rewrite_drops_the_signa
     std::fs::write(&allowed, &allowed_line).unwrap();
     let dir = tmp.path().join("out");
     std::fs::create_dir_all(&dir).unwrap();
-    let info = write_signed(
+    let info = write_with(
         &root,
         &dir,
         "product",
-        ArchiveFormat::TarZst,
-        None,
-        Some(&key),
+        ArchiveOptions {
+            split: None,
+            key: Some(&key),
+            ..ArchiveOptions::new(ArchiveFormat::TarZst)
+        },
     )
     .unwrap();
     assert_eq!(
