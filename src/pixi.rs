@@ -173,6 +173,11 @@ pub struct LockInfo {
 impl LockInfo {
     /// Reads `pixi.lock` next to the manifest; a missing lock is an input error.
     pub fn read(project_dir: &Path) -> anyhow::Result<Self> {
+        Ok(Self::read_parsed(project_dir)?.0)
+    }
+
+    /// [`LockInfo::read`], with the lock it parsed on the way.
+    pub fn read_parsed(project_dir: &Path) -> anyhow::Result<(Self, crate::lockfile::Lock)> {
         let path = project_dir.join("pixi.lock");
         if !path.is_file() {
             return Err(InputError::new(format!(
@@ -197,13 +202,14 @@ impl LockInfo {
             .collect();
         let version = lock.version;
         let environments = lock.environments.keys().cloned().collect();
-        Ok(Self {
+        let info = Self {
             path,
             sha256,
             version,
             environments,
             conda_packages: conda_packages.into_iter().collect(),
-        })
+        };
+        Ok((info, lock))
     }
 }
 

@@ -13,9 +13,10 @@ use crate::docker::{
     Container, ContainerSpec, Docker, ExecOutput, ExecSpec, ImageInfo, LABEL_COMMAND, LABEL_WORKDIR,
 };
 use crate::exit::{InfraError, InputError};
+use crate::tar::extract::{ExtractLimits, ExtractStats};
 use crate::tar::stream::Entries;
 use crate::tar::write::Owner;
-use crate::verification::{VerificationReport, VerificationSpec};
+use crate::verification::{Verification, VerificationReport, VerificationSpec};
 
 /// A container to create for one run.
 #[derive(Debug, Clone)]
@@ -37,6 +38,16 @@ pub struct SessionSpec {
     pub scratch: Option<String>,
     /// Dropped capabilities and limits (see [`ContainerSpec::confinement`]).
     pub confinement: Option<crate::docker::Confinement>,
+}
+
+/// Where [`Session::download_into`] extracts to: a fresh folder, the archive's top folder to strip
+/// (`None`: keep it), the absolute path the archive's links may name as their own root, and the
+/// bounds on what may be written.
+pub struct DownloadTo {
+    pub dest: PathBuf,
+    pub strip: Option<PathBuf>,
+    pub abs_root: Option<PathBuf>,
+    pub limits: ExtractLimits,
 }
 
 /// The life limit of the containers a command creates (`PIXI_AIRGAP_CONTAINER_MAX_LIFE`, default
@@ -248,6 +259,43 @@ impl Session {
         Ok((result?, started.elapsed().as_secs_f64()))
     }
 
+    /// Runs each verification with the command `exec` makes for it, in order, and judges it; every
+    /// one runs and is recorded even after one has failed. Logs are `out/<PREFIX>.log`, or with
+    /// several `out/<PREFIX>-<n>-<environment>.log` ([`crate::verification::log_name`]);
+    /// `shown_out` is where the user will find them.
+    pub async fn verify_each(
+        &self,
+        verifications: &[Verification],
+        log_prefix: &str,
+        out: &Path,
+        shown_out: &Path,
+        exec: impl Fn(&Verification) -> ExecSpec,
+    ) -> anyhow::Result<Vec<VerificationReport>> {
+        let mut reports = Vec::new();
+        for (index, verification) in verifications.iter().enumerate() {
+            let log_name = crate::verification::log_name(
+                log_prefix,
+                index,
+                verifications.len(),
+                &verification.environment,
+            );
+            let spec = &verification.spec;
+            let run = exec(verification);
+            reports.push(
+                self.verify(
+                    spec,
+                    &verification.environment,
+                    &run,
+                    out,
+                    &log_name,
+                    shown_out,
+                )
+                .await?,
+            );
+        }
+        Ok(reports)
+    }
+
     /// Runs a verification command, logs it to `out/<log_name>` and judges it. A failed
     /// verification is a report, not an error; its `log` is `log_name`.
     pub async fn verify(
@@ -282,6 +330,34 @@ impl Session {
             seconds,
             log: log_name.to_string(),
         })
+    }
+
+    /// Streams `path` out of the container into `to.dest` through the defensive extractor (every
+    /// tar from a container is hostile), with a progress bar saying `what`; `skip` leaves entries
+    /// out by their path in the archive.
+    pub async fn download_into(
+        &self,
+        path: &str,
+        what: &str,
+        to: DownloadTo,
+        skip: impl Fn(&Path) -> bool + Send + 'static,
+    ) -> anyhow::Result<ExtractStats> {
+        let bar = crate::progress::bytes(what, None);
+        let stream = crate::progress::track(
+            self.docker().download(self.container.id(), path),
+            bar.clone(),
+        );
+        let extracted = crate::tar::extract::extract_stream(
+            crate::tar::stream::boxed(stream),
+            to.dest,
+            to.strip,
+            to.abs_root,
+            to.limits,
+            skip,
+        )
+        .await;
+        bar.finish_and_clear();
+        extracted
     }
 
     /// Streams `entries` as a tar owned by `owner` into `dest` (a folder that exists in the

@@ -181,15 +181,19 @@ impl PreflightReport {
     }
 }
 
-/// The stage commands' host-side check: logs every finding and fails (exit 2) on errors.
-pub fn preflight(project_dir: &Path, environments: &[String]) -> anyhow::Result<PreflightReport> {
-    let report = run(
-        project_dir,
-        &CheckInputs {
-            environments: environments.to_vec(),
-            ..CheckInputs::default()
-        },
-    )?;
+/// The stage commands' host-side check of a project whose manifest and lock the plan has read:
+/// logs every finding and fails (exit 2) on errors.
+pub fn preflight(
+    project_dir: &Path,
+    manifest: &ProjectManifest,
+    lock: &Lock,
+    environments: &[String],
+) -> anyhow::Result<PreflightReport> {
+    let inputs = CheckInputs {
+        environments: environments.to_vec(),
+        ..CheckInputs::default()
+    };
+    let report = run_parsed(project_dir, manifest, lock, environments, &inputs)?;
     report.log();
     report.into_result()
 }
@@ -197,17 +201,23 @@ pub fn preflight(project_dir: &Path, environments: &[String]) -> anyhow::Result<
 /// Checks the project in `project_dir` (manifest and `pixi.lock`).
 pub fn run(project_dir: &Path, inputs: &CheckInputs) -> anyhow::Result<PreflightReport> {
     let manifest = ProjectManifest::discover(project_dir)?;
-    let lock_path = project_dir.join("pixi.lock");
-    if !lock_path.is_file() {
-        // The same message the stage commands give.
-        crate::pixi::LockInfo::read(project_dir)?;
-    }
-    let lock = Lock::read(&lock_path)?;
+    // The same message for a missing lock as the stage commands give.
+    let (_, lock) = crate::pixi::LockInfo::read_parsed(project_dir)?;
+    let environments = manifest.select_environments(&inputs.environments)?;
+    run_parsed(project_dir, &manifest, &lock, &environments, inputs)
+}
+
+fn run_parsed(
+    project_dir: &Path,
+    manifest: &ProjectManifest,
+    lock: &Lock,
+    environments: &[String],
+    inputs: &CheckInputs,
+) -> anyhow::Result<PreflightReport> {
     let text = std::fs::read_to_string(&manifest.path)
         .with_context(|| format!("failed to read `{}`", manifest.path.display()))?;
     let facts = ManifestFacts::parse(manifest.kind, &text, &inputs.platform)?;
-    let environments = manifest.select_environments(&inputs.environments)?;
-    let mut report = check(project_dir, &facts, &lock, &environments, inputs);
+    let mut report = check(project_dir, &facts, lock, environments, inputs);
     report.findings.extend(project_case_clashes(project_dir)?);
     Ok(report)
 }

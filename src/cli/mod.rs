@@ -409,7 +409,7 @@ pub struct StageArgs {
 }
 
 /// How to prove the environment works: at most one of a command, a task or a script.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
     /// Run the command given after `--` under `pixi run`
     #[arg(long, requires = "command", conflicts_with_all = ["verify_task", "verify_script"])]

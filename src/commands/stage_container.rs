@@ -5,32 +5,26 @@
 //! as it passes, and streamed back in, so the container needs no tools beyond `sh`, `mkdir`, `rm`
 //! and pixi. The user's container is never stopped, restarted or removed.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Context;
 
-use crate::cli::StageContainerArgs;
+use crate::cli::{StageContainerArgs, VerifyArgs};
 use crate::docker::{Container, Docker, ExecSpec};
 use crate::exit::{InfraError, InputError, Status};
 use crate::leftovers::RunRecord;
-use crate::pixi::{LockInfo, ProjectManifest};
 use crate::session::Session;
-use crate::stage::{self, ProjectSource, StagePlan};
-use crate::verification::{
-    interpreter_from_shebang, locate_script, missing_script_error, ScriptLocation, ScriptSearch,
-    VerificationKind, VerificationRequest,
-};
+use crate::stage::{self, ProjectFiles, StagePlan};
 
 use super::stage_args::{container_path, CommonOptions};
 
-/// Validated `stage-container` options (the manifest is read from the container in [`run`]).
+/// Validated `stage-container` options. The plan is built in [`run`], once the project's files
+/// are read from the container: the verification flags are checked then, with them.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub container_id: String,
     pub project_path: String,
     pub common: CommonOptions,
     pub keep_container_workdir: bool,
-    pub verify: Vec<VerificationRequest>,
+    pub verify: VerifyArgs,
 }
 
 impl Options {
@@ -62,10 +56,6 @@ impl Options {
             .with_hint("pick a container workdir outside the project, e.g. /tmp/pixi-airgap-workdir")
             .into());
         }
-        // A script is a path inside the container's project; its `#!` line is read in `run`.
-        let verify = super::verify_args::resolve_with(&verify, |script| {
-            container_script(script, &project_path)
-        })?;
         Ok(Self {
             container_id,
             project_path,
@@ -74,23 +64,6 @@ impl Options {
             verify,
         })
     }
-}
-
-/// The script's place in the container's project, by the rule of [`crate::verification::ScriptSearch`]
-/// (the project only: no resources, and this host's current folder is not in the container). Its
-/// existence and `#!` line are checked in [`plan`].
-fn container_script(script: &Path, project_path: &str) -> anyhow::Result<VerificationKind> {
-    let search = ScriptSearch {
-        project: Path::new(project_path),
-        resources: None,
-        current_dir: None,
-    };
-    let found = locate_script(script, &search, |_| true)?;
-    Ok(VerificationKind::Script {
-        location: ScriptLocation::Project,
-        path: found.rel,
-        interpreter: vec!["sh".to_string()],
-    })
 }
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
@@ -109,7 +82,14 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let docker = Docker::connect().await?;
     let session = Session::attach(&docker, &options.container_id).await?;
     let container = session.container();
-    let (_manifest_dir, plan) = plan(&docker, container, options).await?;
+    let files = ProjectFiles::from_container(
+        container,
+        &options.project_path,
+        options.verify.verify_script.as_deref(),
+        "--project-path-in-container",
+    )
+    .await?;
+    let plan = StagePlan::build(&options.common, files, &options.verify)?;
     // Deletions last: (with --force) our old container workdir, only when it carries our
     // marker, then the host workdir's leftovers of killed runs. The last staging on the host is
     // replaced only once the new one is back.
@@ -187,103 +167,6 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         })?;
     }
     Ok(report.status())
-}
-
-/// Reads the manifest and lock from the container and turns the options into a plan. The
-/// returned temporary folder holds those copies and must live as long as the plan is used.
-async fn plan(
-    docker: &Docker,
-    container: &Container,
-    options: &Options,
-) -> anyhow::Result<(tempfile::TempDir, StagePlan)> {
-    const LIMIT: usize = 64 * 1024 * 1024;
-    let tmp = tempfile::tempdir().context("failed to create a temporary folder")?;
-    let folder = Path::new(&options.project_path)
-        .file_name()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("project"));
-    let local = tmp.path().join(folder);
-    std::fs::create_dir_all(&local).context("failed to create a temporary folder")?;
-    std::fs::create_dir_all(local.join(".pixi")).context("failed to create a temporary folder")?;
-    for name in [
-        "pixi.toml",
-        "pyproject.toml",
-        "pixi.lock",
-        ".pixi/config.toml",
-    ] {
-        let path = format!("{}/{name}", options.project_path);
-        if let Some(bytes) = docker.read_file(container.id(), &path, LIMIT).await? {
-            std::fs::write(local.join(name), bytes)
-                .with_context(|| format!("failed to keep a copy of {name}"))?;
-        }
-    }
-    let in_container = |err: anyhow::Error| {
-        err.context(format!(
-            "in container {}:{}",
-            container.short_id(),
-            options.project_path
-        ))
-    };
-    let manifest = ProjectManifest::discover(&local).map_err(|err| {
-        in_container(crate::exit::with_hint(
-            err,
-            "point --project-path-in-container at the folder that holds your pixi manifest",
-        ))
-    })?;
-    let lock = LockInfo::read(&local).map_err(in_container)?;
-    let environments = manifest.select_environments(&options.common.requested_environments)?;
-    let preflight = crate::check::preflight(&local, &environments).map_err(in_container)?;
-    // Before anything is written into the container.
-    let config = local.join(".pixi/config.toml");
-    let mut files = crate::secrets::pixi_files(&config, &manifest.path, &lock.path, &local);
-    for file in &mut files {
-        file.label = format!("{}/{}", options.project_path, file.label);
-    }
-    super::check_url_credentials(&files, options.common.allow_url_credentials)?;
-    let mut verifications = crate::verification::assign(&options.verify, &environments)?;
-    for verification in &mut verifications {
-        let VerificationKind::Script {
-            path, interpreter, ..
-        } = &mut verification.spec.kind
-        else {
-            continue;
-        };
-        let full = format!("{}/{path}", options.project_path);
-        let head = docker
-            .read_file(container.id(), &full, 256)
-            .await?
-            .ok_or_else(|| {
-                let full = PathBuf::from(&full);
-                missing_script_error(&full, &[(full.clone(), "the project in the container")])
-            })?;
-        *interpreter = interpreter_from_shebang(&String::from_utf8_lossy(&head));
-    }
-    let plan = StagePlan {
-        source: ProjectSource::Container {
-            path: options.project_path.clone(),
-        },
-        manifest,
-        lock,
-        container_workdir: options.common.container_workdir.clone(),
-        workdir: options.common.workdir.clone(),
-        environments,
-        env: options.common.env.clone(),
-        filter: options.common.filter.clone(),
-        verifications,
-        preflight,
-        bundle_pixi: options.common.bundle_pixi,
-        pid_file: Some(pid_file(&options.common.container_workdir)),
-        cache_from: options.common.cache_from.clone(),
-    };
-    Ok((tmp, plan))
-}
-
-/// The pid file installs and verifications run under: inside the container workdir, which is ours.
-fn pid_file(container_workdir: &str) -> String {
-    format!(
-        "{}/.pixi-airgap-running.pid",
-        container_workdir.trim_end_matches('/')
-    )
 }
 
 /// Refuses an existing container workdir unless `--force`, which deletes it first.

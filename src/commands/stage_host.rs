@@ -8,11 +8,10 @@ use crate::cli::StageHostArgs;
 
 use super::stage_args::CommonOptions;
 use crate::docker::Docker;
-use crate::exit::{with_hint, InputError, Status};
-use crate::pixi::{LockInfo, ProjectManifest};
+use crate::exit::{InputError, Status};
 use crate::runlock::RunLock;
 use crate::session::{PendingRemoval, Session, SessionSpec};
-use crate::stage::{self, ProjectSource, StagePlan};
+use crate::stage::{self, ProjectFiles, StagePlan};
 use crate::workdir::report::{StageReport, StageResult};
 
 /// Validated `stage-host` options.
@@ -45,19 +44,7 @@ impl Options {
             pids_limit,
             verify,
         } = args;
-        let CommonOptions {
-            container_workdir,
-            workdir,
-            requested_environments,
-            env,
-            filter,
-            allow_url_credentials,
-            force,
-            wait,
-            json,
-            bundle_pixi,
-            cache_from,
-        } = CommonOptions::resolve(stage)?;
+        let common = CommonOptions::resolve(stage)?;
         if image.trim().is_empty() {
             return Err(InputError::new("--image must name an image").into());
         }
@@ -65,29 +52,12 @@ impl Options {
         let resources_dir = resources_dir
             .map(|d| existing_dir(&d, "--resources-dir"))
             .transpose()?;
-        let manifest = ProjectManifest::discover(&project_dir).map_err(|err| {
-            with_hint(
-                err,
-                "point --project-dir at the folder that holds your pixi manifest",
-            )
-        })?;
-        let lock = LockInfo::read(&project_dir)?;
-        let environments = manifest.select_environments(&requested_environments)?;
-        let pixi_config = project_dir.join(".pixi/config.toml");
-        super::check_url_credentials(
-            &crate::secrets::pixi_files(&pixi_config, &manifest.path, &lock.path, &project_dir),
-            allow_url_credentials,
-        )?;
-        workdir.check_not_over(&project_dir, "project")?;
-        if let Some(res) = &resources_dir {
-            workdir.check_not_over(res, "resources folder")?;
-        }
-        let verifications = crate::verification::assign(
-            &super::verify_args::resolve(&verify, &project_dir, resources_dir.as_deref())?,
-            &environments,
-        )?;
-        // Last of the checks without Docker: the arguments are right, is the project?
-        let preflight = crate::check::preflight(&project_dir, &environments)?;
+        let files = ProjectFiles::host(project_dir, resources_dir, "--project-dir");
+        let plan = StagePlan::build(&common, files, &verify)?;
+        // The rest of the common options went into the plan.
+        let CommonOptions {
+            force, wait, json, ..
+        } = common;
         Ok(Self {
             image,
             pull,
@@ -100,25 +70,7 @@ impl Options {
             force,
             wait,
             json,
-            plan: StagePlan {
-                source: ProjectSource::Host {
-                    project_dir,
-                    resources_dir,
-                },
-                manifest,
-                lock,
-                container_workdir,
-                workdir,
-                environments,
-                env,
-                filter,
-                verifications,
-                preflight,
-                bundle_pixi,
-                // Our own container: removing it ends whatever runs in it.
-                pid_file: None,
-                cache_from,
-            },
+            plan,
         })
     }
 }

@@ -341,38 +341,29 @@ async fn prove(
         project_dir: &project,
         resources_dir: &resources,
     };
-    // Every verification runs, and is recorded, even after one has failed.
-    for (index, Verification { environment, spec }) in verifications.iter().enumerate() {
-        // envs.sh is sourced first, exactly as a user on the air-gapped machine does.
-        let mut cmd = vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            ". \"$PIXI_AIRGAP_PRODUCT_DIR/envs.sh\" && exec \"$@\"".to_string(),
-            "sh".to_string(),
-        ];
-        cmd.extend(spec.command(environment, "--frozen", &place));
-        let exec = ExecSpec::new(cmd)
-            .env(&env)
-            .working_dir(project.clone())
-            .user(run.user.clone());
-        let log_name = crate::verification::log_name(
+    // envs.sh is sourced first, exactly as a user on the air-gapped machine does.
+    let user = run.user.clone();
+    run.verifications = session
+        .verify_each(
+            verifications,
             VERIFY_LOG_PREFIX,
-            index,
-            verifications.len(),
-            environment,
-        );
-        let verification = session
-            .verify(
-                spec,
-                environment,
-                &exec,
-                &options.out_dir,
-                &log_name,
-                &options.out_dir,
-            )
-            .await?;
-        run.verifications.push(verification);
-    }
+            &options.out_dir,
+            &options.out_dir,
+            |Verification { environment, spec }| {
+                let mut cmd = vec![
+                    "sh".to_string(),
+                    "-c".to_string(),
+                    ". \"$PIXI_AIRGAP_PRODUCT_DIR/envs.sh\" && exec \"$@\"".to_string(),
+                    "sh".to_string(),
+                ];
+                cmd.extend(spec.command(environment, "--frozen", &place));
+                ExecSpec::new(cmd)
+                    .env(&env)
+                    .working_dir(project.clone())
+                    .user(user.clone())
+            },
+        )
+        .await?;
     if !run.verifications.iter().all(|v| v.verdict.passed) {
         run.result = ProofResult::VerificationFailed;
     }

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::docker::{Container, ExecSpec};
+use crate::docker::ExecSpec;
 use crate::exit::InfraError;
-use crate::tar::extract::{self, ExtractLimits};
+use crate::session::{DownloadTo, Session};
+use crate::tar::extract::ExtractLimits;
 use crate::workdir::report::BundledPixi;
 use crate::workdir::Workdir;
 
@@ -15,10 +16,11 @@ use crate::workdir::Workdir;
 /// `WORKDIR/pixi-bin/pixi` through the engine's archive API: the very binary that filled the
 /// cache, never a download. The tar is treated as hostile: one regular file, or nothing.
 pub(super) async fn copy_pixi(
-    container: &Container,
+    session: &Session,
     workdir: &Workdir,
     version: &str,
 ) -> anyhow::Result<BundledPixi> {
+    let container = session.container();
     let locate = container
         .exec(
             &ExecSpec::new([
@@ -47,27 +49,22 @@ pub(super) async fn copy_pixi(
     let incoming = crate::fsutil::private_tempdir(root, crate::workdir::PIXI_BIN_INCOMING_PREFIX)
         .with_context(|| format!("failed to create a folder in `{}`", root.display()))?;
     tracing::info!("copying {}:{source} to bundle it", container.short_id());
-    let bar = crate::progress::bytes("copying pixi", None);
-    let stream = crate::progress::track(
-        container.docker().download(container.id(), &source),
-        bar.clone(),
-    );
     let expected = base.clone();
     // One file is expected: a pixi binary is well under a gigabyte.
-    let limits = ExtractLimits {
-        max_bytes: 1 << 30,
-        max_entries: 16,
+    let to = DownloadTo {
+        dest: incoming.path().to_path_buf(),
+        strip: None,
+        abs_root: None,
+        limits: ExtractLimits {
+            max_bytes: 1 << 30,
+            max_entries: 16,
+        },
     };
-    let extracted = extract::extract_stream(
-        crate::tar::stream::boxed(stream),
-        incoming.path().to_path_buf(),
-        None,
-        None,
-        limits,
-        move |p| p != expected.as_path(),
-    )
-    .await;
-    bar.finish_and_clear();
+    let extracted = session
+        .download_into(&source, "copying pixi", to, move |p| {
+            p != expected.as_path()
+        })
+        .await;
     let stats = extracted.with_context(|| {
         format!(
             "failed to copy {}:{source} out of the container",

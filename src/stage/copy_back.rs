@@ -6,21 +6,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::docker::{Container, ExecSpec};
+use crate::docker::ExecSpec;
 use crate::exit::InputError;
+use crate::session::{DownloadTo, Session};
 use crate::tar::extract::{self, ExtractLimits, RefusedEntry};
 use crate::workdir::Workdir;
 
-use super::*;
+use super::plan::StagePlan;
 
 /// Copies the container workdir back into the host workdir, without the environments and
 /// without the seeded packages in `stale` (warm re-staging: packages the lock no longer needs).
 pub(super) async fn copy_back(
-    container: &Container,
+    session: &Session,
     plan: &StagePlan,
     into: &Workdir,
     stale: BTreeSet<String>,
 ) -> anyhow::Result<()> {
+    let container = session.container();
     let envs = format!("{}/.pixi/envs", plan.container_project());
     // Environments are not relocatable and can be large: drop them before the copy. Best effort;
     // the extraction below leaves them out anyway.
@@ -57,21 +59,17 @@ pub(super) async fn copy_back(
         plan.cw(),
         root.display()
     );
-    let bar = crate::progress::bytes("copying back", None);
-    let stream = crate::progress::track(
-        container.docker().download(container.id(), plan.cw()),
-        bar.clone(),
-    );
-    let extracted = extract::extract_stream(
-        crate::tar::stream::boxed(stream),
-        incoming.path().to_path_buf(),
-        Some(base),
-        Some(PathBuf::from(plan.cw())),
+    let to = DownloadTo {
+        dest: incoming.path().to_path_buf(),
+        strip: Some(base),
+        abs_root: Some(PathBuf::from(plan.cw())),
         limits,
-        move |p| p.starts_with(&skip_envs) || super::seed::is_stale(p, &stale),
-    )
-    .await;
-    bar.finish_and_clear();
+    };
+    let extracted = session
+        .download_into(plan.cw(), "copying back", to, move |p| {
+            p.starts_with(&skip_envs) || super::seed::is_stale(p, &stale)
+        })
+        .await;
     // Each failure keeps its own cause, and with it its exit code: an entry refused by what it
     // is (bad input), the engine's stream breaking (infrastructure), a full disk here (host).
     let stats = extracted.map_err(|err| {
