@@ -106,8 +106,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         phases: Vec::new(),
         project_name: stage.project_name.clone(),
         pixi_version: stage.pixi_version.clone(),
-        image_id: stage.image.0.id.clone(),
-        image_repo_digests: stage.image.0.repo_digests.clone(),
+        image: stage.image_record(),
         proof_image_independent: options.independent_proof,
         product: None,
         archive: None,
@@ -274,7 +273,7 @@ fn summary(report: &PackReport) {
     lines.push(format!("  pixi            {}", report.pixi_version));
     lines.push(format!(
         "  image           {}",
-        report.image_id.as_deref().unwrap_or("unknown")
+        report.image.id.as_deref().unwrap_or("unknown")
     ));
     if report.proof.is_some() && !report.proof_image_independent {
         lines.push(

@@ -35,9 +35,8 @@ mod tests;
 use crate::docker::engine::Transport;
 
 /// An image as every record names it: the name the user gave and what the engine says about it.
-/// `pixi-airgap.json` nests it as `image`; the flat reports (format 1 of `stage.json`,
-/// `verify-report.json` and `pack --json`) spell the same three values `image`, `image_id` and
-/// `image_repo_digests` (see [`FlatImage`]).
+/// Every record nests it the same way, as `image` (`stage.json` and `verify-report.json` since
+/// their format 2, `pack --json` since its format 2, `pixi-airgap.json` always).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImageRecord {
     pub name: Option<String>,
@@ -45,39 +44,6 @@ pub struct ImageRecord {
     pub id: Option<String>,
     /// Registry digests (`repo@sha256:...`), empty for images that were never pushed or pulled.
     pub repo_digests: Vec<String>,
-}
-
-/// [`ImageRecord`] as the flat reports spell it (`#[serde(flatten)]` into them): the same record
-/// under the names format 1 of those files gave it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(from = "FlatImageFields", into = "FlatImageFields")]
-pub struct FlatImage(pub ImageRecord);
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct FlatImageFields {
-    image: Option<String>,
-    image_id: Option<String>,
-    image_repo_digests: Vec<String>,
-}
-
-impl From<FlatImageFields> for FlatImage {
-    fn from(f: FlatImageFields) -> Self {
-        FlatImage(ImageRecord {
-            name: f.image,
-            id: f.image_id,
-            repo_digests: f.image_repo_digests,
-        })
-    }
-}
-
-impl From<FlatImage> for FlatImageFields {
-    fn from(FlatImage(image): FlatImage) -> Self {
-        FlatImageFields {
-            image: image.name,
-            image_id: image.id,
-            image_repo_digests: image.repo_digests,
-        }
-    }
 }
 
 impl From<&crate::docker::ImageInfo> for ImageRecord {

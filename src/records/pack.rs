@@ -8,7 +8,7 @@ use super::proof::ProofReport;
 use super::stage::StageReport;
 
 /// The format of `pack --json`.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The `--json` report of a pack run.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -19,9 +19,8 @@ pub struct PackReport {
     pub phases: Vec<Phase>,
     pub project_name: String,
     pub pixi_version: String,
-    /// The build image's ID and registry digests (the same values as `stage`'s).
-    pub image_id: Option<String>,
-    pub image_repo_digests: Vec<String>,
+    /// The build image (the same record as `stage`'s).
+    pub image: super::ImageRecord,
     /// Whether the offline proof ran in another image than the build (`--verify-image`); when
     /// not, the image that built the product also vouches for it.
     pub proof_image_independent: bool,

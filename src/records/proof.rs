@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 use super::verification::VerificationRecord;
-use super::{EngineRecord, FlatImage};
+use super::{EngineRecord, ImageRecord};
 use crate::product::manifest::IntegrityReport;
 use crate::proof::ProofRun;
 
 /// The format `verify-report.json` is written in.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `OUT_DIR/verify-report.json`, also printed with `--json`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -20,9 +20,8 @@ pub struct ProofReport {
     pub project_name: String,
     pub product_dir: PathBuf,
     pub product_path_in_container: String,
-    /// `image`, `image_id`, `image_repo_digests`: the proof image.
-    #[serde(flatten)]
-    pub image: FlatImage,
+    /// The proof image.
+    pub image: ImageRecord,
     /// What `pixi --version` printed for the pixi the proof ran.
     pub pixi_version: String,
     /// Whether that was the product's own pixi (`--bundle-pixi`) rather than the image's.
@@ -102,7 +101,7 @@ impl ProofReport {
             project_name: run.project_name,
             product_dir: run.product_dir,
             product_path_in_container: run.product_path_in_container,
-            image: FlatImage((&run.image).into()),
+            image: (&run.image).into(),
             pixi_version: run.pixi_version,
             bundled_pixi: run.bundled_pixi,
             network_mode: run.network_mode,

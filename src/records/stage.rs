@@ -7,11 +7,11 @@ use std::path::PathBuf;
 
 use super::preflight::PreflightRecord;
 use super::verification::VerificationRecord;
-use super::{FlatImage, ImageRecord};
+use super::ImageRecord;
 use crate::workdir::report::{Exclusion, ExclusionReport};
 
 /// The format `stage.json` is written in; readers know it and nothing newer.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What a staging run did; written to `out/stage.json` and printed with `--json`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -23,9 +23,8 @@ pub struct StageReport {
     /// The project manifest's file name: `pixi.toml` or `pyproject.toml`.
     pub manifest: String,
     pub environments: Vec<String>,
-    /// `image`, `image_id`, `image_repo_digests`.
-    #[serde(flatten)]
-    pub image: FlatImage,
+    /// The build image (stage-container: the container's image).
+    pub image: ImageRecord,
     pub pixi_version: String,
     pub platform: Option<String>,
     pub container_workdir: String,
@@ -41,7 +40,7 @@ pub struct StageReport {
     #[serde(default)]
     pub resources_dir: Option<PathBuf>,
     pub installs: Vec<StepReport>,
-    /// The first of `verifications` (what format-1 readers know).
+    /// The first of `verifications` (what the first readers of format 1 knew).
     pub verification: Option<VerificationRecord>,
     /// Every verification, each in its environment (older reports lack it).
     #[serde(default)]
@@ -59,10 +58,38 @@ pub struct StageReport {
     pub result: StageResult,
 }
 
+/// Brings a `stage.json` of an earlier format to this one, in place; a document of any other
+/// format is left as it is (and refused by its version). Format 1 spelled the image flat, as
+/// `image` (the name), `image_id` and `image_repo_digests`; format 2 nests it like every record.
+pub fn upgrade(doc: &mut serde_json::Value) {
+    let Some(fields) = doc.as_object_mut() else {
+        return;
+    };
+    if fields
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+        != Some(1)
+    {
+        return;
+    }
+    let mut take = |key: &str| fields.remove(key).unwrap_or(serde_json::Value::Null);
+    let (name, id, digests) = (take("image"), take("image_id"), take("image_repo_digests"));
+    let digests = if digests.is_null() {
+        serde_json::Value::Array(Vec::new())
+    } else {
+        digests
+    };
+    fields.insert(
+        "image".to_string(),
+        serde_json::json!({"name": name, "id": id, "repo_digests": digests}),
+    );
+    fields.insert("format_version".to_string(), FORMAT_VERSION.into());
+}
+
 impl StageReport {
     /// The image the staging run used.
     pub fn image_record(&self) -> ImageRecord {
-        self.image.0.clone()
+        self.image.clone()
     }
 
     /// The exit status this run ends with.

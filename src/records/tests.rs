@@ -23,7 +23,7 @@ use super::stage::{
 use super::verification::{
     KindRecord, LocationRecord, RecordedVerification, SpecRecord, VerificationRecord,
 };
-use super::{EngineRecord, FlatImage, ImageRecord, TransportRecord};
+use super::{EngineRecord, ImageRecord, TransportRecord};
 
 const DOC: &str = include_str!("../../docs/json.md");
 
@@ -195,13 +195,13 @@ fn preflight() -> PreflightRecord {
 
 fn stage() -> StageReport {
     StageReport {
-        format_version: 1,
+        format_version: super::stage::FORMAT_VERSION,
         tool_version: "0".into(),
         command: "stage-host".into(),
         project_name: "demo".into(),
         manifest: "pixi.toml".into(),
         environments: vec!["default".into()],
-        image: FlatImage(image()),
+        image: image(),
         pixi_version: "pixi 0.40.0".into(),
         platform: Some("linux-64".into()),
         container_workdir: "/workdir".into(),
@@ -251,12 +251,12 @@ fn stage() -> StageReport {
 
 fn proof() -> ProofReport {
     ProofReport {
-        format_version: 1,
+        format_version: super::proof::FORMAT_VERSION,
         tool_version: "0".into(),
         project_name: "demo".into(),
         product_dir: PathBuf::from("/product"),
         product_path_in_container: "/pixi-airgap-proof/product".into(),
-        image: FlatImage(image()),
+        image: image(),
         pixi_version: "pixi 0.40.0".into(),
         bundled_pixi: false,
         network_mode: "none".into(),
@@ -463,8 +463,7 @@ fn pack_json_is_documented() {
         }],
         project_name: "demo".into(),
         pixi_version: "pixi 0.40.0".into(),
-        image_id: Some("sha256:1".into()),
-        image_repo_digests: Vec::new(),
+        image: image(),
         proof_image_independent: true,
         product: Some(ProductSummary {
             dir: PathBuf::from("/w/product"),
@@ -524,17 +523,38 @@ fn clean_json_is_documented() {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
-/// The flat reports keep format 1's names for the image; the manifest nests the same record.
+/// Every record nests the image the same way; a format-1 `stage.json` (flat image fields) is
+/// brought to format 2 when read.
 #[test]
-fn the_image_record_reads_and_writes_both_spellings() {
-    let flat = to_value(FlatImage(image()));
-    assert_eq!(
-        flat,
-        serde_json::json!({"image": "img", "image_id": "sha256:1", "image_repo_digests": ["img@sha256:2"]})
+fn the_image_is_one_nested_record_and_format_1_stage_json_is_upgraded() {
+    let nested =
+        serde_json::json!({"name": "img", "id": "sha256:1", "repo_digests": ["img@sha256:2"]});
+    assert_eq!(to_value(stage())["image"], nested);
+    assert_eq!(to_value(proof())["image"], nested);
+    let mut doc = to_value(stage());
+    let fields = doc.as_object_mut().expect("an object");
+    fields.insert("format_version".into(), 1.into());
+    fields.insert("image".into(), "img".into());
+    fields.insert("image_id".into(), "sha256:1".into());
+    fields.insert(
+        "image_repo_digests".into(),
+        serde_json::json!(["img@sha256:2"]),
     );
-    let back: FlatImage = serde_json::from_value(flat).expect("reads back");
-    assert_eq!(back.0, image());
-    let stage_back: StageReport =
-        serde_json::from_value(to_value(stage())).expect("stage.json reads back");
-    assert_eq!(stage_back.image.0, image());
+    super::stage::upgrade(&mut doc);
+    let upgraded: StageReport = serde_json::from_value(doc).expect("format 1 reads as format 2");
+    assert_eq!(upgraded.format_version, super::stage::FORMAT_VERSION);
+    assert_eq!(upgraded.image, image());
+    // Format 1 without digests (a local image) and a format this build does not know.
+    let mut doc = serde_json::json!({"format_version": 1, "image": null, "image_id": null});
+    super::stage::upgrade(&mut doc);
+    assert_eq!(
+        doc["image"],
+        serde_json::json!({"name": null, "id": null, "repo_digests": []})
+    );
+    let mut newer = serde_json::json!({"format_version": 3, "image": "x"});
+    super::stage::upgrade(&mut newer);
+    assert_eq!(
+        newer,
+        serde_json::json!({"format_version": 3, "image": "x"})
+    );
 }

@@ -82,7 +82,7 @@ pub async fn run_in_container(
         project_name: plan.manifest.name.clone(),
         manifest: plan.manifest.kind.file_name().to_string(),
         environments: plan.environments.clone(),
-        image: crate::records::FlatImage(session.image().into()),
+        image: session.image().into(),
         pixi_version,
         platform,
         container_workdir: plan.container_workdir.clone(),

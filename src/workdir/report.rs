@@ -31,11 +31,14 @@ impl StageReport {
             )
             .with_source(err)
         })?;
-        let report: Self = serde_json::from_slice(&bytes).map_err(|err| {
+        let damaged = |err: serde_json::Error| {
             anyhow::Error::from(
                 InputError::new(format!("`{}` is damaged", path.display())).with_source(err),
             )
-        })?;
+        };
+        let mut doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
+        crate::records::stage::upgrade(&mut doc);
+        let report: Self = serde_json::from_value(doc).map_err(damaged)?;
         if report.format_version != crate::records::stage::FORMAT_VERSION {
             return Err(InputError::new(format!(
                 "`{}` has format version {}; this pixi-airgap ({}) reads format {}",

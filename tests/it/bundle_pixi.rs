@@ -61,7 +61,7 @@ fn a_bundled_pixi_product_is_proven_in_an_image_without_pixi() {
 
     // The proof ran in the image without pixi, with the product's own.
     let proof = &report["proof"];
-    assert_eq!(proof["image"], bed.nopixi_image.as_str());
+    assert_eq!(proof["image"]["name"], bed.nopixi_image.as_str());
     assert_eq!(proof["result"], "success");
     assert_eq!(proof["bundled_pixi"], true);
     assert_eq!(proof["pixi_version"], version.as_str());

@@ -60,7 +60,10 @@ fn pack_makes_a_verified_product_and_identical_archives() {
         assert_eq!(report["proof"]["network_mode"], "none");
         assert_eq!(report["proof"]["result"], "success");
         assert_eq!(report["product"]["packages"], 2);
-        assert!(report["image_id"].as_str().unwrap().starts_with("sha256:"));
+        assert!(report["image"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"));
         // No --verify-image: the build image proved its own product, and the report says so.
         assert_eq!(report["proof_image_independent"], false);
         let err = stderr(&output);

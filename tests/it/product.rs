@@ -121,7 +121,10 @@ fn single_env_product_installs_and_verifies_with_the_network_cut() {
     assert_eq!(report["network_interfaces"], serde_json::json!(["lo"]));
     assert_eq!(report["bootstrap"]["exit_code"], 0);
     assert_eq!(report["verification"]["passed"], true);
-    assert!(report["image_id"].as_str().unwrap().starts_with("sha256:"));
+    assert!(report["image"]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
     // The engine that ran the proof: the one the tests talk to (Docker or Podman).
     assert_eq!(
         report["engine"],

@@ -691,6 +691,8 @@ pub fn hand_staged_workdir(root: &Path) -> PathBuf {
     std::fs::write(pkg.join("tool"), "#!/bin/sh\n").unwrap();
     std::fs::create_dir_all(wd.join("resources")).unwrap();
     std::fs::create_dir_all(wd.join("out")).unwrap();
+    // Format 1 on purpose (a flat image): make-product reads the stage.json of earlier
+    // pixi-airgaps too.
     let stage = serde_json::json!({
         "format_version": 1, "tool_version": "0", "command": "stage-host",
         "project_name": "demo", "manifest": "pixi.toml", "environments": ["default"],
