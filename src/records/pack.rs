@@ -1,4 +1,7 @@
 //! `pack --json`: the phases of a pack run, what each made, and the staging and proof records.
+//! The report is composed of the records its steps made (`stage.json`, the product summary,
+//! `verify-report.json`, the archive and delta records), not converted from internal types: a
+//! `None` means the run stopped before that step, never a value still to be filled in.
 
 use std::path::PathBuf;
 
