@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::product::split::SplitSize;
+use crate::session::RunAs;
+use values::{ContainerPath, EnvPair, Limit, TaskArg};
 
 macro_rules! exit_codes {
     () => {
@@ -23,6 +25,7 @@ Exit codes:
 }
 
 mod help;
+pub mod values;
 use help::*;
 
 #[derive(Debug, Parser)]
@@ -133,11 +136,11 @@ pub struct StageHostArgs {
     pub pull: bool,
 
     /// The Pixi project: a folder with pixi.toml (or pyproject.toml with [tool.pixi]) and pixi.lock
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = values::existing_dir())]
     pub project_dir: PathBuf,
 
     /// Extra files to carry along (staged as WORKDIR/resources)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = values::existing_dir())]
     pub resources_dir: Option<PathBuf>,
 
     #[command(flatten)]
@@ -152,11 +155,11 @@ pub struct StageHostArgs {
     pub keep_container: bool,
 
     /// Memory limit of the build container (swap included), e.g. 512m, 8g, 16g; `none` for no limit
-    #[arg(long, value_name = "SIZE", default_value = "8g", value_parser = parse_memory)]
+    #[arg(long, value_name = "SIZE", default_value = "8g", value_parser = values::parse_memory)]
     pub memory: Limit,
 
     /// Most processes and threads the build container may run at once; `none` for no limit
-    #[arg(long, value_name = "N", default_value = "4096", value_parser = parse_pids)]
+    #[arg(long, value_name = "N", default_value = "4096", value_parser = values::parse_pids)]
     pub pids_limit: Limit,
 
     #[command(flatten)]
@@ -171,7 +174,7 @@ pub struct StageContainerArgs {
 
     /// Absolute path of the project folder inside that container
     #[arg(long, value_name = "PATH")]
-    pub project_path_in_container: String,
+    pub project_path_in_container: ContainerPath,
 
     #[command(flatten)]
     pub stage: StageArgs,
@@ -195,16 +198,17 @@ pub struct PackArgs {
 
     /// Run the offline proof as this numeric user (UID or UID:GID)
     #[arg(long, value_name = "UID[:GID]")]
-    pub verify_user: Option<String>,
+    pub verify_user: Option<RunAs>,
 
     /// Also write WORKDIR/product.<FORMAT> (deterministic) and its .sha256
     #[arg(long, value_name = "FORMAT")]
     pub archive: Option<ArchiveArg>,
 
-    /// Write the archive as parts of at most SIZE (bytes, or with KiB, MiB, GiB, KB, MB or GB):
-    /// product.<FORMAT>.000, .001, ..., a .sha256 listing every part and the whole, and
-    /// join-product.sh to check and join them
-    #[arg(long, value_name = "SIZE", requires = "archive")]
+    /// Write the archive as parts of at most SIZE (bytes, or with k, m, g (binary: KiB, MiB,
+    /// GiB) or KB, MB, GB (decimal)): product.<FORMAT>.000, .001, ..., a .sha256 listing every
+    /// part and the whole, and join-product.sh to check and join them
+    #[arg(long, value_name = "SIZE", requires = "archive",
+          value_parser = values::parse_split_size)]
     pub split_size: Option<SplitSize>,
 
     /// zstd level of a tar.zst archive, 1 (fastest) to 19 (smallest) [default: 10]. The bytes
@@ -231,7 +235,7 @@ pub enum ArchiveArg {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The project folder (pixi.toml or pyproject.toml, and pixi.lock)
-    #[arg(long, value_name = "DIR", default_value = ".")]
+    #[arg(long, value_name = "DIR", default_value = ".", value_parser = values::existing_dir())]
     pub project_dir: PathBuf,
 
     /// Environment to check (repeatable) [default: all]
@@ -258,7 +262,7 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct MakeProductArgs {
     /// A workdir written by stage-host
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = values::existing_dir())]
     pub workdir: PathBuf,
 
     /// The staged project's name (WORKDIR/project/NAME)
@@ -309,7 +313,7 @@ pub struct VerifyProductArgs {
     pub pull: bool,
 
     /// The product folder (as written by make-product)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = values::existing_dir())]
     pub product_dir: PathBuf,
 
     /// Where the logs and the JSON report go
@@ -322,7 +326,7 @@ pub struct VerifyProductArgs {
 
     /// Bootstrap and verify as this numeric user (UID or UID:GID) instead of root
     #[arg(long, value_name = "UID[:GID]")]
-    pub user: Option<String>,
+    pub user: Option<RunAs>,
 
     /// Keep the proof container instead of removing it (for debugging)
     #[arg(long)]
@@ -358,7 +362,7 @@ pub struct VerifyProductArgs {
 pub struct StageArgs {
     /// Where files are staged inside the container
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTAINER_WORKDIR)]
-    pub container_workdir_path: String,
+    pub container_workdir_path: ContainerPath,
 
     /// Host output folder [default: ./tmp/workdir-<UTC timestamp>]
     #[arg(long, value_name = "DIR")]
@@ -370,7 +374,7 @@ pub struct StageArgs {
 
     /// Variable for the build container: KEY=VALUE, or KEY to pass this shell's value (repeatable)
     #[arg(long = "env", value_name = "KEY[=VALUE]")]
-    pub env: Vec<String>,
+    pub env: Vec<EnvPair>,
 
     /// Extra exclude pattern (repeatable); without a `/` it matches a name at any depth
     #[arg(long, value_name = "GLOB")]
@@ -417,7 +421,7 @@ pub struct VerifyArgs {
 
     /// Run this pixi task (`pixi run TASK`); ENV:TASK runs it in environment ENV (repeatable)
     #[arg(long, value_name = "[ENV:]TASK", conflicts_with = "verify_script")]
-    pub verify_task: Vec<String>,
+    pub verify_task: Vec<TaskArg>,
 
     /// Run this script under `pixi run`. A relative PATH is looked for in the project, then the
     /// resources folder, then the current folder; the script must lie in the project or the
@@ -460,80 +464,11 @@ pub struct DeltaArgs {
 pub struct UpdateProofArgs {
     /// Prove an update instead: start from the old product OLD, apply --delta with its
     /// apply-delta.sh in the proof container, then prove the result (which must be --product-dir)
-    #[arg(long = "since", value_name = "OLD", requires = "delta")]
+    #[arg(long = "since", value_name = "OLD", requires = "delta",
+          value_parser = values::existing_dir())]
     pub since: Option<PathBuf>,
 
     /// The delta folder that turns --since into --product-dir
-    #[arg(long, value_name = "DIR", requires = "since")]
+    #[arg(long, value_name = "DIR", requires = "since", value_parser = values::existing_dir())]
     pub delta: Option<PathBuf>,
-}
-
-/// A limit given on the command line: a number, or no limit (`none`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit(pub Option<u64>);
-
-/// `512m`, `8g`, `1t`, a plain number of bytes, or `none`; at least 16 MiB (less cannot run pixi).
-pub fn parse_memory(text: &str) -> Result<Limit, String> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("none") {
-        return Ok(Limit(None));
-    }
-    let lower = text.to_ascii_lowercase();
-    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = lower[digits.len()..].trim_end_matches(['b', 'i']);
-    let factor: u64 = match unit {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return Err(format!("`{text}` is not a size (e.g. 512m, 8g, or none)")),
-    };
-    let bytes = digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(factor))
-        .ok_or_else(|| format!("`{text}` is not a size (e.g. 512m, 8g, or none)"))?;
-    if bytes < 16 << 20 {
-        return Err(format!(
-            "`{text}` is less than 16m: pixi cannot run in that"
-        ));
-    }
-    Ok(Limit(Some(bytes)))
-}
-
-/// A whole number of at least 64, or `none`.
-pub fn parse_pids(text: &str) -> Result<Limit, String> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("none") {
-        return Ok(Limit(None));
-    }
-    match text.parse::<u32>() {
-        Ok(n) if n >= 64 => Ok(Limit(Some(u64::from(n)))),
-        Ok(_) => Err(format!(
-            "`{text}` is less than 64: pixi cannot run with that few"
-        )),
-        Err(_) => Err(format!("`{text}` is not a whole number (or none)")),
-    }
-}
-
-#[cfg(test)]
-mod limit_tests {
-    use super::*;
-
-    #[test]
-    fn sizes_and_counts() {
-        assert_eq!(parse_memory("8g"), Ok(Limit(Some(8 << 30))));
-        assert_eq!(parse_memory("512MiB"), Ok(Limit(Some(512 << 20))));
-        assert_eq!(parse_memory("none"), Ok(Limit(None)));
-        assert_eq!(parse_memory("1073741824"), Ok(Limit(Some(1 << 30))));
-        for bad in ["", "8x", "g", "1m", "-1g", "99999999999t"] {
-            assert!(parse_memory(bad).is_err(), "{bad}");
-        }
-        assert_eq!(parse_pids("4096"), Ok(Limit(Some(4096))));
-        assert_eq!(parse_pids("none"), Ok(Limit(None)));
-        for bad in ["", "10", "-5", "many"] {
-            assert!(parse_pids(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -3,7 +3,7 @@
 use anyhow::Context;
 
 use crate::cli::{MakeProductArgs, SignArgs};
-use crate::exit::{with_hint, InputError, Status};
+use crate::exit::{with_hint, Status};
 use crate::product::make::MakeOptions;
 use crate::product::manifest::ProductManifest;
 use crate::product::ProductLayout;
@@ -35,13 +35,6 @@ impl Options {
             delta,
         } = args;
         let sign_key = resolve_sign(sign)?;
-        if !workdir.is_dir() {
-            return Err(InputError::new(format!(
-                "workdir `{}` is not a folder",
-                workdir.display()
-            ))
-            .into());
-        }
         crate::names::check_project_name(&project_name, "given by --project-name")?;
         let workdir = Workdir::new(&workdir)?;
         let output = match output {

@@ -39,6 +39,15 @@ pub(crate) fn check_url_credentials(
 
 pub(crate) use crate::records::WithEngine;
 
+/// A folder flag's value (already checked to be a folder by
+/// [`crate::cli::values::existing_dir`]), canonical: "is the workdir inside the project"
+/// compares real locations.
+pub(crate) fn canonical_dir(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    anyhow::Context::with_context(std::fs::canonicalize(path), || {
+        format!("failed to resolve `{}`", path.display())
+    })
+}
+
 /// Resolves and runs one subcommand.
 pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
     match command {

@@ -18,7 +18,6 @@ use crate::records::pack::{Logs, PackReport, PackResult, Phase, ProductSummary};
 use crate::workdir::Workdir;
 
 use super::delta::DeltaPlan;
-use super::verify_product::parse_user;
 use super::{make_product, stage_host};
 
 #[derive(Debug, Clone)]
@@ -55,7 +54,6 @@ impl Options {
         let delta = DeltaPlan::resolve(delta, &stage.plan.workdir)?;
         let independent_proof = verify_image.as_ref().is_some_and(|v| *v != stage.image);
         let verify_image = verify_image.unwrap_or_else(|| stage.image.clone());
-        let verify_user = verify_user.as_deref().map(parse_user).transpose()?;
         let archive = archive.map(|format| match format {
             ArchiveArg::Tar => ArchiveFormat::Tar,
             ArchiveArg::TarZst => ArchiveFormat::TarZst,

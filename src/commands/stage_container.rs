@@ -21,7 +21,7 @@ use crate::verification::{
     VerificationKind, VerificationRequest,
 };
 
-use super::stage_args::{container_path, CommonOptions};
+use super::stage_args::CommonOptions;
 
 /// Validated `stage-container` options (the manifest is read from the container in [`run`]).
 #[derive(Debug, Clone)]
@@ -45,11 +45,7 @@ impl Options {
         if container_id.trim().is_empty() {
             return Err(InputError::new("--container-id must name a container").into());
         }
-        let project_path = container_path(&project_path_in_container).map_err(|_| {
-            InputError::new(format!(
-                "--project-path-in-container `{project_path_in_container}` must be an absolute path"
-            ))
-        })?;
+        let project_path = project_path_in_container.into_string();
         let common = CommonOptions::resolve(stage)?;
         let container_workdir = &common.container_workdir;
         // The container workdir is created and deleted: it must not touch the user's project.

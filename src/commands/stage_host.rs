@@ -1,9 +1,5 @@
 //! `pixi-airgap stage-host`: stage a project that lives on this host in a fresh container.
 
-use std::path::PathBuf;
-
-use anyhow::Context;
-
 use crate::cli::StageHostArgs;
 
 use super::stage_args::CommonOptions;
@@ -61,9 +57,9 @@ impl Options {
         if image.trim().is_empty() {
             return Err(InputError::new("--image must name an image").into());
         }
-        let project_dir = existing_dir(&project_dir, "--project-dir")?;
+        let project_dir = super::canonical_dir(&project_dir)?;
         let resources_dir = resources_dir
-            .map(|d| existing_dir(&d, "--resources-dir"))
+            .map(|d| super::canonical_dir(&d))
             .transpose()?;
         let manifest = ProjectManifest::discover(&project_dir).map_err(|err| {
             with_hint(
@@ -121,14 +117,6 @@ impl Options {
             },
         })
     }
-}
-
-fn existing_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
-    if !path.is_dir() {
-        return Err(InputError::new(format!("{flag} `{}` is not a folder", path.display())).into());
-    }
-    // Canonical, so "is the workdir inside the project" compares real locations.
-    std::fs::canonicalize(path).with_context(|| format!("failed to resolve `{}`", path.display()))
 }
 
 /// Runs `stage-host` to the end. `Ok(Status::VerificationFailed)` when the verification failed

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::cli::values::TaskArg;
 use crate::cli::VerifyArgs;
 use crate::exit::InputError;
 use crate::verification::{
@@ -57,22 +58,10 @@ pub fn resolve_with(
         .with_hint("to run a command as the verification, write `--verify-run -- CMD ARGS...`")
         .into());
     } else if !verify_task.is_empty() {
-        for text in verify_task {
-            let (env, task) = match text.split_once(':') {
-                Some((env, task)) => (Some(env.trim()), task),
-                None => (None, text.as_str()),
-            };
-            if task.trim().is_empty() || env.is_some_and(str::is_empty) {
-                return Err(InputError::new(format!(
-                    "--verify-task `{text}` is not TASK or ENV:TASK"
-                ))
-                .into());
-            }
+        for TaskArg { environment, task } in verify_task {
             kinds.push((
-                env.map(str::to_string),
-                VerificationKind::Task {
-                    task: task.to_string(),
-                },
+                environment.clone(),
+                VerificationKind::Task { task: task.clone() },
             ));
         }
     } else if let Some(path) = verify_script {
@@ -120,6 +109,10 @@ pub fn resolve_with(
 mod tests {
     use super::*;
     use crate::verification::*;
+
+    fn tasks(texts: &[&str]) -> Vec<TaskArg> {
+        texts.iter().map(|t| t.parse().unwrap()).collect()
+    }
 
     fn args() -> VerifyArgs {
         VerifyArgs {
@@ -266,7 +259,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let staged = ["default".to_string(), "alpha".into(), "beta".into()];
         let mut a = args();
-        a.verify_task = vec!["smoke".into(), "beta:check".into()];
+        a.verify_task = tasks(&["smoke", "beta:check"]);
         a.verify_env = vec!["alpha".into(), "default".into()];
         let requests = resolve(&a, dir.path(), None).unwrap();
         let bound = assign(&requests, &staged).unwrap();
@@ -286,22 +279,18 @@ mod tests {
             ]
         );
         let mut a = args();
-        a.verify_task = vec!["smoke".into()];
+        a.verify_task = tasks(&["smoke"]);
         let bound = assign(&resolve(&a, dir.path(), None).unwrap(), &staged[1..]).unwrap();
         assert_eq!(
             bound[0].environment, "alpha",
             "no default: the first staged"
         );
-        a.verify_task = vec!["gamma:smoke".into()];
+        a.verify_task = tasks(&["gamma:smoke"]);
         let err = assign(&resolve(&a, dir.path(), None).unwrap(), &staged).unwrap_err();
         assert!(
             err.to_string().contains("`gamma`: it is not staged"),
             "{err}"
         );
-        for bad in [":smoke", "beta:", ""] {
-            a.verify_task = vec![bad.into()];
-            assert!(resolve(&a, dir.path(), None).is_err(), "{bad}");
-        }
         assert_eq!(log_name("verify", 0, 1, "alpha"), "verify.log");
         assert_eq!(
             log_name("proof-verify", 1, 3, "a/b"),
