@@ -60,6 +60,12 @@ Exit code 1 also means the product did not install offline (see OUT_DIR/proof-bo
     exit_codes!()
 );
 
+/// The top-level `--help`: the settings read from the environment (declared in
+/// [`crate::settings`]), then the exit codes.
+pub(super) fn top_help() -> String {
+    format!("{}\n{}", crate::settings::help(), exit_codes!())
+}
+
 /// The layout lists are made from the `Workdir` and `ProductLayout` names, never copied.
 pub(super) fn pack_help() -> String {
     format!(

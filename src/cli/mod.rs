@@ -5,10 +5,12 @@
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 
 use crate::product::split::SplitSize;
 use crate::session::RunAs;
+use crate::settings;
 use values::{ContainerPath, EnvPair, Limit, TaskArg};
 
 macro_rules! exit_codes {
@@ -33,7 +35,7 @@ use help::*;
     name = "pixi-airgap",
     version,
     about = "Make a Pixi project installable on a machine with no network, and prove it",
-    after_help = exit_codes!()
+    after_help = top_help()
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -41,6 +43,69 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses this process's arguments, or prints clap's error and exits (2 for a usage error,
+    /// 0 for `--help`), as `Cli::parse` does; a bad value that came from a setting in the
+    /// environment is said to come from there.
+    pub fn parse_or_exit() -> Self {
+        Self::try_parse_from_env(std::env::args_os()).unwrap_or_else(|err| err.exit())
+    }
+
+    /// [`Cli::parse_or_exit`] without the exit, for tests.
+    pub fn try_parse_from_env<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        Self::try_parse_from(&args).map_err(|err| name_env_source(err, &args))
+    }
+}
+
+/// A value error for a flag that was not on the command line but has its variable set came
+/// from that variable: say so (clap names only the flag).
+fn name_env_source(mut err: clap::Error, args: &[std::ffi::OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        err.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return err;
+    }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return err;
+    };
+    let flag = arg.split([' ', '=']).next().unwrap_or_default().to_string();
+    let given = args.iter().any(|a| {
+        a.to_str()
+            .is_some_and(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    });
+    let command = <Cli as clap::CommandFactory>::command();
+    let var = env_of(&command, flag.trim_start_matches('-'));
+    if let (false, Some(var)) = (given, var) {
+        if std::env::var_os(&var).is_some() {
+            let tip = format!("the value came from the environment variable {var}");
+            let mut tips = match err.get(ContextKind::Suggested) {
+                Some(ContextValue::StyledStrs(tips)) => tips.clone(),
+                _ => Vec::new(),
+            };
+            tips.push(tip.into());
+            err.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+        }
+    }
+    err
+}
+
+/// The variable a long flag takes its default from, in any subcommand.
+fn env_of(command: &clap::Command, long: &str) -> Option<String> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .and_then(|arg| arg.get_env())
+        .map(|var| var.to_string_lossy().into_owned())
+        .or_else(|| command.get_subcommands().find_map(|sub| env_of(sub, long)))
 }
 
 #[derive(Debug, Args)]
@@ -281,7 +346,7 @@ pub struct MakeProductArgs {
     pub sign: SignArgs,
     /// When another run holds the workdir or the output folder, exit 2 naming it instead of
     /// waiting for it
-    #[arg(long)]
+    #[arg(long, env = settings::NO_WAIT.name, value_parser = BoolishValueParser::new())]
     pub no_wait: bool,
 
     /// Print a JSON report on stdout
@@ -298,7 +363,7 @@ pub struct SignArgs {
     /// Sign the product: write SHA256SUMS.sig, an SSH signature over SHA256SUMS (namespace
     /// pixi-airgap), with this OpenSSH private key (ed25519 or ECDSA). A passphrase-protected
     /// key reads its passphrase from PIXI_AIRGAP_SIGN_PASSPHRASE, never from the command line
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = settings::SIGN_KEY.name)]
     pub sign_key: Option<PathBuf>,
 }
 
@@ -338,7 +403,7 @@ pub struct VerifyProductArgs {
 
     /// Check the product's signature (SHA256SUMS.sig) against this OpenSSH allowed-signers file
     /// before anything else; a missing or bad signature is exit 2
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = settings::ALLOWED_SIGNERS.name)]
     pub allowed_signers: Option<PathBuf>,
 
     /// The signer must be this principal of --allowed-signers [default: any principal whose key
@@ -393,7 +458,7 @@ pub struct StageArgs {
     pub force: bool,
 
     /// When another run holds the workdir, exit 2 naming it instead of waiting for it
-    #[arg(long)]
+    #[arg(long, env = settings::NO_WAIT.name, value_parser = BoolishValueParser::new())]
     pub no_wait: bool,
 
     /// Put the build container's own pixi (the one that filled the cache) into the product, for
@@ -471,4 +536,74 @@ pub struct UpdateProofArgs {
     /// The delta folder that turns --since into --product-dir
     #[arg(long, value_name = "DIR", requires = "since", value_parser = values::existing_dir())]
     pub delta: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make_product(extra: &[&str]) -> Result<Cli, clap::Error> {
+        let dir = std::env::temp_dir();
+        let mut args = vec![
+            "pixi-airgap",
+            "make-product",
+            "--project-name",
+            "p",
+            "--workdir",
+        ];
+        args.push(dir.to_str().unwrap());
+        args.extend(extra);
+        Cli::try_parse_from_env(args)
+    }
+
+    /// A variable that is a flag's default: read as a boolean, beaten by the flag, and named when
+    /// its value is bad. (The only test that sets it.)
+    #[test]
+    fn a_setting_is_its_flags_default() {
+        let no_wait = |cli: Cli| match cli.command {
+            Command::MakeProduct(args) => args.no_wait,
+            other => panic!("{other:?}"),
+        };
+        std::env::set_var(settings::NO_WAIT.name, "yes");
+        assert!(no_wait(make_product(&[]).unwrap()));
+        std::env::set_var(settings::NO_WAIT.name, "0");
+        assert!(!no_wait(make_product(&[]).unwrap()));
+        assert!(no_wait(make_product(&["--no-wait"]).unwrap()));
+        std::env::set_var(settings::NO_WAIT.name, "maybe");
+        let err = make_product(&[]).unwrap_err().to_string();
+        assert!(
+            err.contains("environment variable PIXI_AIRGAP_NO_WAIT"),
+            "{err}"
+        );
+        // Given on the command line, the variable is not what was wrong.
+        let err = make_product(&["--workdir=/nonexistent/wd"])
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("PIXI_AIRGAP_"), "{err}");
+        std::env::remove_var(settings::NO_WAIT.name);
+    }
+
+    /// Every flag bound to a variable is bound to a declared setting.
+    #[test]
+    fn every_flag_variable_is_a_declared_setting() {
+        fn walk(command: &clap::Command, found: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if let Some(var) = arg.get_env() {
+                    found.push(var.to_string_lossy().into_owned());
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, found);
+            }
+        }
+        let mut found = Vec::new();
+        walk(&<Cli as clap::CommandFactory>::command(), &mut found);
+        assert!(!found.is_empty());
+        for var in found {
+            assert!(
+                settings::ALL.iter().any(|s| s.name == var),
+                "{var} is not in settings::ALL"
+            );
+        }
+    }
 }

@@ -28,7 +28,7 @@ pub const NAMESPACE: &str = "pixi-airgap";
 
 /// Where the passphrase of an encrypted signing key comes from (never from the command line,
 /// where other users of the machine could read it).
-pub const PASSPHRASE_ENV: &str = "PIXI_AIRGAP_SIGN_PASSPHRASE";
+pub const PASSPHRASE_ENV: &str = crate::settings::SIGN_PASSPHRASE.name;
 
 /// The hash inside the signature: what `ssh-keygen -Y sign` uses by default.
 const HASH: HashAlg = HashAlg::Sha512;

@@ -138,6 +138,51 @@ fn bad_values_name_their_own_flag() {
     }
 }
 
+/// The settings read from the environment are listed in the top-level `--help`; a flag that takes
+/// its default from one shows it; a bad value from the environment names the variable (exit 2).
+#[test]
+fn settings_from_the_environment_are_listed_and_named_when_bad() {
+    let help = TestCommand::new().arg("--help").stdout();
+    for name in [
+        "PIXI_AIRGAP_CONTAINER_MAX_LIFE",
+        "PIXI_AIRGAP_MAX_LOG_BYTES",
+        "PIXI_AIRGAP_MAX_EXTRACT_BYTES",
+        "PIXI_AIRGAP_MAX_EXTRACT_ENTRIES",
+        "PIXI_AIRGAP_CACHE_LINKS",
+        "PIXI_AIRGAP_SIGN_PASSPHRASE",
+        "PIXI_AIRGAP_SIGN_KEY",
+        "PIXI_AIRGAP_ALLOWED_SIGNERS",
+        "PIXI_AIRGAP_NO_WAIT",
+    ] {
+        assert!(help.contains(name), "help lacks {name}:\n{help}");
+    }
+    for (sub, shown) in [
+        ("make-product", "[env: PIXI_AIRGAP_SIGN_KEY=]"),
+        ("make-product", "[env: PIXI_AIRGAP_NO_WAIT=]"),
+        ("pack", "[env: PIXI_AIRGAP_SIGN_KEY=]"),
+        ("stage-host", "[env: PIXI_AIRGAP_NO_WAIT=]"),
+        ("verify-product", "[env: PIXI_AIRGAP_ALLOWED_SIGNERS=]"),
+    ] {
+        // Wide, so that clap does not wrap inside the bracket.
+        let help = TestCommand::new()
+            .env("COLUMNS", "400")
+            .args([sub, "--help"])
+            .stdout();
+        assert!(help.contains(shown), "{sub} --help lacks {shown}:\n{help}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = TestCommand::new()
+        .env("PIXI_AIRGAP_NO_WAIT", "maybe")
+        .args(["make-product", "--project-name", "p"])
+        .path_arg("--workdir", dir.path())
+        .assert_exit(2, "invalid value 'maybe' for '--no-wait'");
+    assert!(
+        stderr(&out).contains("the value came from the environment variable PIXI_AIRGAP_NO_WAIT"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn clean_help_documents_its_rules_and_exit_codes() {
     let help = TestCommand::new().args(["clean", "--help"]).stdout();
