@@ -60,7 +60,7 @@ impl Cli {
         T: Into<std::ffi::OsString> + Clone,
     {
         let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-        Self::try_parse_from(&args).map_err(|err| name_env_source(err, &args))
+        Self::try_parse_from(&args).map_err(|err| escape_context(name_env_source(err, &args)))
     }
 }
 
@@ -94,6 +94,28 @@ fn name_env_source(mut err: clap::Error, args: &[std::ffi::OsString]) -> clap::E
             tips.push(tip.into());
             err.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
         }
+    }
+    err
+}
+
+/// The arguments clap quotes in an error, with control characters escaped (as every error of
+/// ours is: see `crate::term`), so that a value cannot drive the terminal.
+fn escape_context(mut err: clap::Error) -> clap::Error {
+    use clap::error::ContextValue;
+    let escape = |text: &String| crate::term::escape(text).into_owned();
+    let escaped: Vec<_> = err
+        .context()
+        .filter_map(|(kind, value)| match value {
+            ContextValue::String(text) => Some((kind, ContextValue::String(escape(text)))),
+            ContextValue::Strings(texts) => Some((
+                kind,
+                ContextValue::Strings(texts.iter().map(escape).collect()),
+            )),
+            _ => None,
+        })
+        .collect();
+    for (kind, value) in escaped {
+        err.insert(kind, value);
     }
     err
 }
@@ -469,7 +491,7 @@ pub struct StageArgs {
     /// Seed the package cache from an earlier run: a workdir (its pixi-cache/) or a product (its
     /// pkg-cache/), e.g. a CI cache restored from an earlier job. Only what the lock adds is
     /// downloaded [default with --force: the workdir's own pixi-cache/]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = values::existing_dir())]
     pub cache_from: Option<PathBuf>,
 
     /// Print a JSON report on stdout
@@ -539,71 +561,4 @@ pub struct UpdateProofArgs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn make_product(extra: &[&str]) -> Result<Cli, clap::Error> {
-        let dir = std::env::temp_dir();
-        let mut args = vec![
-            "pixi-airgap",
-            "make-product",
-            "--project-name",
-            "p",
-            "--workdir",
-        ];
-        args.push(dir.to_str().unwrap());
-        args.extend(extra);
-        Cli::try_parse_from_env(args)
-    }
-
-    /// A variable that is a flag's default: read as a boolean, beaten by the flag, and named when
-    /// its value is bad. (The only test that sets it.)
-    #[test]
-    fn a_setting_is_its_flags_default() {
-        let no_wait = |cli: Cli| match cli.command {
-            Command::MakeProduct(args) => args.no_wait,
-            other => panic!("{other:?}"),
-        };
-        std::env::set_var(settings::NO_WAIT.name, "yes");
-        assert!(no_wait(make_product(&[]).unwrap()));
-        std::env::set_var(settings::NO_WAIT.name, "0");
-        assert!(!no_wait(make_product(&[]).unwrap()));
-        assert!(no_wait(make_product(&["--no-wait"]).unwrap()));
-        std::env::set_var(settings::NO_WAIT.name, "maybe");
-        let err = make_product(&[]).unwrap_err().to_string();
-        assert!(
-            err.contains("environment variable PIXI_AIRGAP_NO_WAIT"),
-            "{err}"
-        );
-        // Given on the command line, the variable is not what was wrong.
-        let err = make_product(&["--workdir=/nonexistent/wd"])
-            .unwrap_err()
-            .to_string();
-        assert!(!err.contains("PIXI_AIRGAP_"), "{err}");
-        std::env::remove_var(settings::NO_WAIT.name);
-    }
-
-    /// Every flag bound to a variable is bound to a declared setting.
-    #[test]
-    fn every_flag_variable_is_a_declared_setting() {
-        fn walk(command: &clap::Command, found: &mut Vec<String>) {
-            for arg in command.get_arguments() {
-                if let Some(var) = arg.get_env() {
-                    found.push(var.to_string_lossy().into_owned());
-                }
-            }
-            for sub in command.get_subcommands() {
-                walk(sub, found);
-            }
-        }
-        let mut found = Vec::new();
-        walk(&<Cli as clap::CommandFactory>::command(), &mut found);
-        assert!(!found.is_empty());
-        for var in found {
-            assert!(
-                settings::ALL.iter().any(|s| s.name == var),
-                "{var} is not in settings::ALL"
-            );
-        }
-    }
-}
+mod tests;

@@ -7,7 +7,7 @@ use crate::exit::{with_hint, Status};
 use crate::product::make::MakeOptions;
 use crate::product::manifest::ProductManifest;
 use crate::product::ProductLayout;
-use crate::runlock::{RunLock, Wait};
+use crate::runlock::Wait;
 use crate::signing::SigningKey;
 use crate::workdir::Workdir;
 
@@ -83,8 +83,8 @@ pub async fn make(
     options: &MakeOptions,
     wait: Wait,
 ) -> anyhow::Result<(ProductManifest, crate::product::manifest::ManifestTotals)> {
-    let _workdir = RunLock::acquire(options.workdir.root(), "workdir", wait).await?;
-    let _output = RunLock::acquire(&options.output, "product folder", wait).await?;
+    let _workdir = super::lock(options.workdir.root(), "workdir", wait).await?;
+    let _output = super::lock(&options.output, "product folder", wait).await?;
     let make = options.clone();
     let spinner = crate::progress::spinner(format!("writing {}", options.output.display()));
     let made = tokio::task::spawn_blocking(move || crate::product::make::make(&make)).await;
@@ -120,7 +120,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         Some(plan) => Some(plan.load_base(&options.make.project_name).await?),
         None => None,
     };
-    let (manifest, totals) = make(&options.make, options.wait).await?;
+    let (manifest, totals) = make(&options.make, options.wait).await.map_err(|err| {
+        if crate::product::make::refused_bootstrapped(&err) {
+            with_hint(
+                err,
+                "give --force to replace it anyway, or pick another --output",
+            )
+        } else {
+            err
+        }
+    })?;
     let delta = match (&options.delta, base) {
         (Some(plan), Some(base)) => Some(
             plan.write(base, &options.make.output, &options.make.project_name)

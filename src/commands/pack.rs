@@ -88,8 +88,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         tracing::warn!("{SELF_PROOF_WARNING}");
     }
     // One run per workdir, held through the three steps (each step's own lock is then a no-op).
-    let _lock =
-        crate::runlock::RunLock::acquire(workdir.root(), "workdir", options.stage.wait).await?;
+    let _lock = super::lock(workdir.root(), "workdir", options.stage.wait).await?;
     tracing::info!("pack 1/3: stage-host");
     let (stage, staging_removal) = stage_host::stage(&options.stage).await?;
     lap("stage", &mut phases);

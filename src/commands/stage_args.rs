@@ -74,7 +74,14 @@ impl CommonOptions {
             cache_from: cache_from
                 .as_deref()
                 .map(crate::stage::seed::CacheSeed::cache_from)
-                .transpose()?,
+                .transpose()
+                .map_err(|err| {
+                    with_hint(
+                        err,
+                        "give --cache-from a workdir (it holds pixi-cache/) or a product folder \
+                         (it holds pkg-cache/)",
+                    )
+                })?,
         })
     }
 }

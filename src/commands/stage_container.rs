@@ -91,7 +91,7 @@ fn container_script(script: &Path, project_path: &str) -> anyhow::Result<Verific
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     // One run per workdir, for the whole run.
-    let _lock = crate::runlock::RunLock::acquire(
+    let _lock = super::lock(
         options.common.workdir.root(),
         "workdir",
         options.common.wait,
@@ -236,7 +236,7 @@ async fn plan(
         file.label = format!("{}/{}", options.project_path, file.label);
     }
     super::check_url_credentials(&files, options.common.allow_url_credentials)?;
-    let mut verifications = crate::verification::assign(&options.verify, &environments)?;
+    let mut verifications = super::verify_args::assign(&options.verify, &environments)?;
     for verification in &mut verifications {
         let VerificationKind::Script {
             path, interpreter, ..

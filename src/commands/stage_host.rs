@@ -6,7 +6,6 @@ use super::stage_args::CommonOptions;
 use crate::docker::Docker;
 use crate::exit::{with_hint, InputError, Status};
 use crate::pixi::{LockInfo, ProjectManifest};
-use crate::runlock::RunLock;
 use crate::session::{PendingRemoval, Session, SessionSpec};
 use crate::stage::{self, ProjectSource, StagePlan};
 use crate::workdir::report::{StageReport, StageResult};
@@ -78,7 +77,7 @@ impl Options {
         if let Some(res) = &resources_dir {
             workdir.check_not_over(res, "resources folder")?;
         }
-        let verifications = crate::verification::assign(
+        let verifications = super::verify_args::assign(
             &super::verify_args::resolve(&verify, &project_dir, resources_dir.as_deref())?,
             &environments,
         )?;
@@ -147,7 +146,7 @@ async fn stage_with(
 ) -> anyhow::Result<(StageReport, PendingRemoval)> {
     let plan = &options.plan;
     // One run per workdir, for the whole run (a no-op under `pack`, which holds it already).
-    let _lock = RunLock::acquire(plan.workdir.root(), "workdir", options.wait).await?;
+    let _lock = super::lock(plan.workdir.root(), "workdir", options.wait).await?;
     // Again, now that no other run can change it: the workdir may have been filled while we
     // waited.
     plan.workdir.check_writable(options.force)?;

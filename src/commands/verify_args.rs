@@ -105,6 +105,20 @@ pub fn resolve_with(
     Ok(requests)
 }
 
+/// [`crate::verification::assign`], with the flag that stages an environment named when a
+/// verification asks for one that is not staged.
+pub fn assign(
+    requests: &[VerificationRequest],
+    environments: &[String],
+) -> anyhow::Result<Vec<crate::verification::Verification>> {
+    crate::verification::assign(requests, environments).map_err(|err| {
+        crate::exit::with_hint(
+            err,
+            "stage it with -e/--environment, or verify in a staged environment",
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,7 +276,7 @@ mod tests {
         a.verify_task = tasks(&["smoke", "beta:check"]);
         a.verify_env = vec!["alpha".into(), "default".into()];
         let requests = resolve(&a, dir.path(), None).unwrap();
-        let bound = assign(&requests, &staged).unwrap();
+        let bound = super::assign(&requests, &staged).unwrap();
         let pairs: Vec<(String, String)> = bound
             .iter()
             .map(|v| match &v.spec.kind {
@@ -280,13 +294,13 @@ mod tests {
         );
         let mut a = args();
         a.verify_task = tasks(&["smoke"]);
-        let bound = assign(&resolve(&a, dir.path(), None).unwrap(), &staged[1..]).unwrap();
+        let bound = super::assign(&resolve(&a, dir.path(), None).unwrap(), &staged[1..]).unwrap();
         assert_eq!(
             bound[0].environment, "alpha",
             "no default: the first staged"
         );
         a.verify_task = tasks(&["gamma:smoke"]);
-        let err = assign(&resolve(&a, dir.path(), None).unwrap(), &staged).unwrap_err();
+        let err = super::assign(&resolve(&a, dir.path(), None).unwrap(), &staged).unwrap_err();
         assert!(
             err.to_string().contains("`gamma`: it is not staged"),
             "{err}"
