@@ -196,7 +196,12 @@ fn every_flag_variable_is_a_declared_setting() {
 fn quoted_values_cannot_drive_the_terminal() {
     for args in [
         vec!["pixi-airgap", "x\u{1b}[2J"],
-        vec!["pixi-airgap", "verify-product", "--user", "\u{1b}]0;pwned\u{7}"],
+        vec![
+            "pixi-airgap",
+            "verify-product",
+            "--user",
+            "\u{1b}]0;pwned\u{7}",
+        ],
     ] {
         let err = Cli::try_parse_from_env(args).unwrap_err().to_string();
         assert!(err.contains("\\u{1b}"), "{err}");
