@@ -134,7 +134,19 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 force: false,
                 sign_key: options.sign_key.clone(),
             };
-            let (manifest, totals) = make_product::make(&make, options.stage.wait).await?;
+            let (manifest, totals) = make_product::make(&make, options.stage.wait)
+                .await
+                .map_err(|err| {
+                    // pack never forces it: its --force is staging's.
+                    if crate::product::make::refused_bootstrapped(&err) {
+                        crate::exit::with_hint(
+                            err,
+                            "remove that product yourself, or pick another --workdir",
+                        )
+                    } else {
+                        err
+                    }
+                })?;
             lap("make-product", &mut phases);
             report.product = Some(ProductSummary {
                 dir: workdir.product(),
