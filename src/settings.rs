@@ -128,6 +128,24 @@ mod tests {
         assert_eq!(rows.len(), ALL.len(), "{rows:#?}");
     }
 
+    /// The defaults shown are the ones the readers apply.
+    #[test]
+    fn defaults_are_the_readers_own() {
+        let extract = crate::tar::extract::ExtractLimits::default();
+        for (setting, value) in [
+            (MAX_LOG_BYTES, crate::docker::LogLimit::default().max_bytes),
+            (MAX_EXTRACT_BYTES, extract.max_bytes),
+            (MAX_EXTRACT_ENTRIES, extract.max_entries),
+        ] {
+            assert!(
+                setting.default.starts_with(&value.to_string()),
+                "{}: {} is not {value}",
+                setting.name,
+                setting.default
+            );
+        }
+    }
+
     #[test]
     fn names_are_ours_and_unique() {
         for (i, setting) in ALL.iter().enumerate() {
