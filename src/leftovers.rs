@@ -260,6 +260,16 @@ pub async fn clean(docker: &Docker, options: &CleanOptions) -> anyhow::Result<Cl
 }
 
 impl Leftover {
+    /// Kept only because its creator cannot be checked, which [`CleanOptions::all`] overrides
+    /// (the command names its flag in the reason).
+    pub fn kept_unless_all(&self) -> bool {
+        self.action == Action::Kept
+            && matches!(
+                self.creator_state,
+                CreatorState::OtherHost | CreatorState::Unknown
+            )
+    }
+
     /// Records how removing it went.
     fn removed(&mut self, result: Result<(), DockerError>) {
         self.action = match result {
@@ -382,17 +392,17 @@ fn creator_verdict(creator: Option<&Creator>, all: bool) -> (CreatorState, bool,
         Some(Liveness::OtherHost) => (
             CreatorState::OtherHost,
             all,
-            (!all).then(|| "made on another host (--all removes it)".to_string()),
+            (!all).then(|| "made on another host".to_string()),
         ),
         Some(Liveness::Unchecked) => (
             CreatorState::Unknown,
             all,
-            (!all).then(|| "this host cannot check processes (--all removes it)".to_string()),
+            (!all).then(|| "this host cannot check processes".to_string()),
         ),
         None => (
             CreatorState::Unknown,
             all,
-            (!all).then(|| "no creating process recorded (--all removes it)".to_string()),
+            (!all).then(|| "no creating process recorded".to_string()),
         ),
     }
 }
@@ -598,12 +608,7 @@ mod tests {
                 &options(false, false),
             );
             assert_eq!(kept.action, Action::Kept, "{creator:?}");
-            assert!(
-                kept.reason
-                    .as_deref()
-                    .is_some_and(|r| r.contains("--all removes it")),
-                "{kept:?}"
-            );
+            assert!(kept.reason.is_some() && kept.kept_unless_all(), "{kept:?}");
             let removed = judge(
                 LeftoverKind::Volume,
                 &labelled(creator),

@@ -50,6 +50,7 @@ pub mod runlock;
 pub(crate) mod sbom;
 pub mod secrets;
 pub(crate) mod session;
+pub(crate) mod settings;
 pub(crate) mod shutdown;
 pub mod signing;
 pub mod stage;

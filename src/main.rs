@@ -3,10 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = pixi_airgap::cli::Cli::parse();
+    let cli = pixi_airgap::cli::Cli::parse_or_exit();
     pixi_airgap::logging::init(cli.global.verbose, cli.global.quiet);
     let status = pixi_airgap::run(cli);
     ExitCode::from(status.code())

@@ -137,12 +137,10 @@ impl RunLock {
                 .map(|h| h.to_string())
                 .unwrap_or_else(|| "a pixi-airgap that did not record itself yet".to_string());
             if wait == Wait::NoWait {
+                // No hint: the command says how to wait instead ([`refused_in_use`]).
                 return Err(InputError::new(format!(
-                    "the {what} `{}` is in use by another pixi-airgap run ({holder})",
+                    "the {what} `{}` {IN_USE} ({holder})",
                     dir.display()
-                ))
-                .with_hint(format!(
-                    "wait for that run to end (drop --no-wait to wait for it), or pick another {what}"
                 ))
                 .into());
             }
@@ -220,6 +218,16 @@ fn open_lock_file(path: &Path) -> anyhow::Result<std::fs::File> {
         }
     }
     Ok(file)
+}
+
+/// What the refusal of a held folder under [`Wait::NoWait`] says.
+const IN_USE: &str = "is in use by another pixi-airgap run";
+
+/// Whether `err` is the refusal of a folder another run holds (under [`Wait::NoWait`]): the
+/// command adds how to wait for it instead.
+pub fn refused_in_use(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<InputError>()
+        .is_some_and(|input| input.to_string().contains(IN_USE))
 }
 
 /// `flock(LOCK_EX | LOCK_NB)`: `Ok(false)` when another open file holds it.

@@ -73,7 +73,6 @@ pub fn assign(
                         "cannot verify in environment `{env}`: it is not staged (staged: {})",
                         environments.join(", ")
                     ))
-                    .with_hint("stage it with -e/--environment, or verify in a staged environment")
                     .into())
                 }
                 None => environment(environments).to_string(),

@@ -1,6 +1,47 @@
 //! The text after each subcommand's options in `--help`: an example, what it leaves where (the
 //! layout lists made from the `Workdir` and `ProductLayout` names, never copied) and the exit codes.
 
+use crate::product::{facts, sums, ProductLayout};
+use crate::workdir::Workdir;
+
+/// What a staging run leaves in a workdir: the staged folders (but the logs of a failed run),
+/// each named from its constant.
+fn workdir_layout() -> String {
+    [
+        format!("{}/<name>", Workdir::PROJECT),
+        Workdir::RESOURCES.to_string(),
+        Workdir::PIXI_CACHE.to_string(),
+        format!("{} (logs)", Workdir::OUT),
+        Workdir::HELPERS.to_string(),
+        format!("{} (with --bundle-pixi)", Workdir::PIXI_BIN),
+    ]
+    .map(|name| format!("WORKDIR/{name}"))
+    .join(", ")
+}
+
+/// What a product holds at its top, each named from its constant.
+fn product_layout() -> String {
+    let always = [
+        "<name>/".to_string(),
+        format!("{}/", ProductLayout::RESOURCES),
+        format!("{}/", ProductLayout::PKG_CACHE),
+        ProductLayout::ENVS_SH.to_string(),
+        ProductLayout::BOOTSTRAP_SH.to_string(),
+        ProductLayout::CHECK_SH.to_string(),
+        facts::PRODUCT_FACTS.to_string(),
+        ProductLayout::SBOM.to_string(),
+        ProductLayout::PRODUCT_MANIFEST.to_string(),
+        sums::PRODUCT_TREE.to_string(),
+        sums::SHA256SUMS.to_string(),
+    ];
+    format!(
+        "{{{}}}, with {} (--bundle-pixi) and {} (--sign-key)",
+        always.join(", "),
+        ProductLayout::BUNDLED_PIXI,
+        sums::SHA256SUMS_SIG
+    )
+}
+
 pub(super) const CLEAN_HELP: &str = concat!(
     "\
 Example:
@@ -60,6 +101,12 @@ Exit code 1 also means the product did not install offline (see OUT_DIR/proof-bo
     exit_codes!()
 );
 
+/// The top-level `--help`: the settings read from the environment (declared in
+/// [`crate::settings`]), then the exit codes.
+pub(super) fn top_help() -> String {
+    format!("{}\n{}", crate::settings::help(), exit_codes!())
+}
+
 /// The layout lists are made from the `Workdir` and `ProductLayout` names, never copied.
 pub(super) fn pack_help() -> String {
     format!(
@@ -73,7 +120,7 @@ Result: {}, WORKDIR/{}, WORKDIR/proof
 Stops at the first failing step with that step's exit code.
 
 {}",
-        crate::workdir::Workdir::layout_help(),
+        workdir_layout(),
         crate::workdir::Workdir::PRODUCT,
         exit_codes!()
     )
@@ -89,7 +136,7 @@ Result: WORKDIR/{}/{}
 
 {}",
         crate::workdir::Workdir::PRODUCT,
-        crate::product::ProductLayout::layout_help(),
+        product_layout(),
         exit_codes!()
     )
 }
@@ -104,7 +151,7 @@ Example:
 Result: {}
 
 {}",
-        crate::workdir::Workdir::layout_help(),
+        workdir_layout(),
         exit_codes!()
     )
 }

@@ -1,13 +1,19 @@
-//! Command-line structures (clap derive) and nothing else: validation happens when each command
-//! resolves its arguments into options.
+//! Command-line structures (clap derive). A flag's value is parsed into its type by clap
+//! (`values.rs`), so a bad value is reported naming its flag; what a value means (a folder
+//! canonicalised, a variable looked up) is resolved when each command turns its arguments into
+//! options. How the command line is parsed and its errors shown is `parse.rs`.
 // Doc comments here are `--help` text, written for terminals (`<FORMAT>`), not HTML.
 #![allow(rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 
 use crate::product::split::SplitSize;
+use crate::session::RunAs;
+use crate::settings;
+use values::{ContainerPath, EnvPair, Limit, TaskArg};
 
 macro_rules! exit_codes {
     () => {
@@ -23,6 +29,8 @@ Exit codes:
 }
 
 mod help;
+mod parse;
+pub mod values;
 use help::*;
 
 #[derive(Debug, Parser)]
@@ -30,7 +38,7 @@ use help::*;
     name = "pixi-airgap",
     version,
     about = "Make a Pixi project installable on a machine with no network, and prove it",
-    after_help = exit_codes!()
+    after_help = top_help()
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -133,11 +141,11 @@ pub struct StageHostArgs {
     pub pull: bool,
 
     /// The Pixi project: a folder with pixi.toml (or pyproject.toml with [tool.pixi]) and pixi.lock
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = values::existing_dir())]
     pub project_dir: PathBuf,
 
     /// Extra files to carry along (staged as WORKDIR/resources)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = values::existing_dir())]
     pub resources_dir: Option<PathBuf>,
 
     #[command(flatten)]
@@ -152,11 +160,11 @@ pub struct StageHostArgs {
     pub keep_container: bool,
 
     /// Memory limit of the build container (swap included), e.g. 512m, 8g, 16g; `none` for no limit
-    #[arg(long, value_name = "SIZE", default_value = "8g", value_parser = parse_memory)]
+    #[arg(long, value_name = "SIZE", default_value = "8g", value_parser = values::parse_memory)]
     pub memory: Limit,
 
     /// Most processes and threads the build container may run at once; `none` for no limit
-    #[arg(long, value_name = "N", default_value = "4096", value_parser = parse_pids)]
+    #[arg(long, value_name = "N", default_value = "4096", value_parser = values::parse_pids)]
     pub pids_limit: Limit,
 
     #[command(flatten)]
@@ -171,7 +179,7 @@ pub struct StageContainerArgs {
 
     /// Absolute path of the project folder inside that container
     #[arg(long, value_name = "PATH")]
-    pub project_path_in_container: String,
+    pub project_path_in_container: ContainerPath,
 
     #[command(flatten)]
     pub stage: StageArgs,
@@ -195,16 +203,17 @@ pub struct PackArgs {
 
     /// Run the offline proof as this numeric user (UID or UID:GID)
     #[arg(long, value_name = "UID[:GID]")]
-    pub verify_user: Option<String>,
+    pub verify_user: Option<RunAs>,
 
     /// Also write WORKDIR/product.<FORMAT> (deterministic) and its .sha256
     #[arg(long, value_name = "FORMAT")]
     pub archive: Option<ArchiveArg>,
 
-    /// Write the archive as parts of at most SIZE (bytes, or with KiB, MiB, GiB, KB, MB or GB):
-    /// product.<FORMAT>.000, .001, ..., a .sha256 listing every part and the whole, and
-    /// join-product.sh to check and join them
-    #[arg(long, value_name = "SIZE", requires = "archive")]
+    /// Write the archive as parts of at most SIZE bytes (k, m, g or KiB, MiB, GiB: powers of
+    /// 1024; KB, MB, GB: of 1000): product.<FORMAT>.000, .001, ..., a .sha256 listing every part
+    /// and the whole, and join-product.sh to check and join them
+    #[arg(long, value_name = "SIZE", requires = "archive",
+          value_parser = values::parse_split_size)]
     pub split_size: Option<SplitSize>,
 
     /// zstd level of a tar.zst archive, 1 (fastest) to 19 (smallest) [default: 10]. The bytes
@@ -231,7 +240,7 @@ pub enum ArchiveArg {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The project folder (pixi.toml or pyproject.toml, and pixi.lock)
-    #[arg(long, value_name = "DIR", default_value = ".")]
+    #[arg(long, value_name = "DIR", default_value = ".", value_parser = values::existing_dir())]
     pub project_dir: PathBuf,
 
     /// Environment to check (repeatable) [default: all]
@@ -258,7 +267,7 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct MakeProductArgs {
     /// A workdir written by stage-host
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = values::existing_dir())]
     pub workdir: PathBuf,
 
     /// The staged project's name (WORKDIR/project/NAME)
@@ -277,7 +286,7 @@ pub struct MakeProductArgs {
     pub sign: SignArgs,
     /// When another run holds the workdir or the output folder, exit 2 naming it instead of
     /// waiting for it
-    #[arg(long)]
+    #[arg(long, env = settings::NO_WAIT.name, value_parser = BoolishValueParser::new())]
     pub no_wait: bool,
 
     /// Print a JSON report on stdout
@@ -294,7 +303,7 @@ pub struct SignArgs {
     /// Sign the product: write SHA256SUMS.sig, an SSH signature over SHA256SUMS (namespace
     /// pixi-airgap), with this OpenSSH private key (ed25519 or ECDSA). A passphrase-protected
     /// key reads its passphrase from PIXI_AIRGAP_SIGN_PASSPHRASE, never from the command line
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = settings::SIGN_KEY.name)]
     pub sign_key: Option<PathBuf>,
 }
 
@@ -309,7 +318,7 @@ pub struct VerifyProductArgs {
     pub pull: bool,
 
     /// The product folder (as written by make-product)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = values::existing_dir())]
     pub product_dir: PathBuf,
 
     /// Where the logs and the JSON report go
@@ -322,7 +331,7 @@ pub struct VerifyProductArgs {
 
     /// Bootstrap and verify as this numeric user (UID or UID:GID) instead of root
     #[arg(long, value_name = "UID[:GID]")]
-    pub user: Option<String>,
+    pub user: Option<RunAs>,
 
     /// Keep the proof container instead of removing it (for debugging)
     #[arg(long)]
@@ -334,7 +343,7 @@ pub struct VerifyProductArgs {
 
     /// Check the product's signature (SHA256SUMS.sig) against this OpenSSH allowed-signers file
     /// before anything else; a missing or bad signature is exit 2
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = settings::ALLOWED_SIGNERS.name)]
     pub allowed_signers: Option<PathBuf>,
 
     /// The signer must be this principal of --allowed-signers [default: any principal whose key
@@ -358,7 +367,7 @@ pub struct VerifyProductArgs {
 pub struct StageArgs {
     /// Where files are staged inside the container
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTAINER_WORKDIR)]
-    pub container_workdir_path: String,
+    pub container_workdir_path: ContainerPath,
 
     /// Host output folder [default: ./tmp/workdir-<UTC timestamp>]
     #[arg(long, value_name = "DIR")]
@@ -370,7 +379,7 @@ pub struct StageArgs {
 
     /// Variable for the build container: KEY=VALUE, or KEY to pass this shell's value (repeatable)
     #[arg(long = "env", value_name = "KEY[=VALUE]")]
-    pub env: Vec<String>,
+    pub env: Vec<EnvPair>,
 
     /// Extra exclude pattern (repeatable); without a `/` it matches a name at any depth
     #[arg(long, value_name = "GLOB")]
@@ -389,7 +398,7 @@ pub struct StageArgs {
     pub force: bool,
 
     /// When another run holds the workdir, exit 2 naming it instead of waiting for it
-    #[arg(long)]
+    #[arg(long, env = settings::NO_WAIT.name, value_parser = BoolishValueParser::new())]
     pub no_wait: bool,
 
     /// Put the build container's own pixi (the one that filled the cache) into the product, for
@@ -400,7 +409,7 @@ pub struct StageArgs {
     /// Seed the package cache from an earlier run: a workdir (its pixi-cache/) or a product (its
     /// pkg-cache/), e.g. a CI cache restored from an earlier job. Only what the lock adds is
     /// downloaded [default with --force: the workdir's own pixi-cache/]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = values::existing_dir())]
     pub cache_from: Option<PathBuf>,
 
     /// Print a JSON report on stdout
@@ -409,7 +418,7 @@ pub struct StageArgs {
 }
 
 /// How to prove the environment works: at most one of a command, a task or a script.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct VerifyArgs {
     /// Run the command given after `--` under `pixi run`
     #[arg(long, requires = "command", conflicts_with_all = ["verify_task", "verify_script"])]
@@ -417,7 +426,7 @@ pub struct VerifyArgs {
 
     /// Run this pixi task (`pixi run TASK`); ENV:TASK runs it in environment ENV (repeatable)
     #[arg(long, value_name = "[ENV:]TASK", conflicts_with = "verify_script")]
-    pub verify_task: Vec<String>,
+    pub verify_task: Vec<TaskArg>,
 
     /// Run this script under `pixi run`. A relative PATH is looked for in the project, then the
     /// resources folder, then the current folder; the script must lie in the project or the
@@ -460,80 +469,14 @@ pub struct DeltaArgs {
 pub struct UpdateProofArgs {
     /// Prove an update instead: start from the old product OLD, apply --delta with its
     /// apply-delta.sh in the proof container, then prove the result (which must be --product-dir)
-    #[arg(long = "since", value_name = "OLD", requires = "delta")]
+    #[arg(long = "since", value_name = "OLD", requires = "delta",
+          value_parser = values::existing_dir())]
     pub since: Option<PathBuf>,
 
     /// The delta folder that turns --since into --product-dir
-    #[arg(long, value_name = "DIR", requires = "since")]
+    #[arg(long, value_name = "DIR", requires = "since", value_parser = values::existing_dir())]
     pub delta: Option<PathBuf>,
 }
 
-/// A limit given on the command line: a number, or no limit (`none`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit(pub Option<u64>);
-
-/// `512m`, `8g`, `1t`, a plain number of bytes, or `none`; at least 16 MiB (less cannot run pixi).
-pub fn parse_memory(text: &str) -> Result<Limit, String> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("none") {
-        return Ok(Limit(None));
-    }
-    let lower = text.to_ascii_lowercase();
-    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = lower[digits.len()..].trim_end_matches(['b', 'i']);
-    let factor: u64 = match unit {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return Err(format!("`{text}` is not a size (e.g. 512m, 8g, or none)")),
-    };
-    let bytes = digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(factor))
-        .ok_or_else(|| format!("`{text}` is not a size (e.g. 512m, 8g, or none)"))?;
-    if bytes < 16 << 20 {
-        return Err(format!(
-            "`{text}` is less than 16m: pixi cannot run in that"
-        ));
-    }
-    Ok(Limit(Some(bytes)))
-}
-
-/// A whole number of at least 64, or `none`.
-pub fn parse_pids(text: &str) -> Result<Limit, String> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("none") {
-        return Ok(Limit(None));
-    }
-    match text.parse::<u32>() {
-        Ok(n) if n >= 64 => Ok(Limit(Some(u64::from(n)))),
-        Ok(_) => Err(format!(
-            "`{text}` is less than 64: pixi cannot run with that few"
-        )),
-        Err(_) => Err(format!("`{text}` is not a whole number (or none)")),
-    }
-}
-
 #[cfg(test)]
-mod limit_tests {
-    use super::*;
-
-    #[test]
-    fn sizes_and_counts() {
-        assert_eq!(parse_memory("8g"), Ok(Limit(Some(8 << 30))));
-        assert_eq!(parse_memory("512MiB"), Ok(Limit(Some(512 << 20))));
-        assert_eq!(parse_memory("none"), Ok(Limit(None)));
-        assert_eq!(parse_memory("1073741824"), Ok(Limit(Some(1 << 30))));
-        for bad in ["", "8x", "g", "1m", "-1g", "99999999999t"] {
-            assert!(parse_memory(bad).is_err(), "{bad}");
-        }
-        assert_eq!(parse_pids("4096"), Ok(Limit(Some(4096))));
-        assert_eq!(parse_pids("none"), Ok(Limit(None)));
-        for bad in ["", "10", "-5", "many"] {
-            assert!(parse_pids(bad).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::check::{self, CheckInputs};
 use crate::cli::CheckArgs;
-use crate::exit::{InputError, Status};
+use crate::exit::Status;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -26,13 +26,6 @@ impl Options {
             glibc,
             json,
         } = args;
-        if !project_dir.is_dir() {
-            return Err(InputError::new(format!(
-                "project folder `{}` does not exist",
-                project_dir.display()
-            ))
-            .into());
-        }
         let project_dir = std::path::absolute(&project_dir)
             .with_context(|| format!("failed to resolve `{}`", project_dir.display()))?;
         Ok(Self {

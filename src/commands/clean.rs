@@ -42,7 +42,14 @@ impl Options {
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let docker = Docker::connect().await?;
-    let run = crate::leftovers::clean(&docker, &options.clean).await?;
+    let mut run = crate::leftovers::clean(&docker, &options.clean).await?;
+    for leftover in &mut run.leftovers {
+        if leftover.kept_unless_all() {
+            if let Some(reason) = &mut leftover.reason {
+                reason.push_str(" (--all removes it)");
+            }
+        }
+    }
     let report = CleanReport::from(&run);
     log(&run, &report);
     if options.json {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::DeltaArgs;
-use crate::exit::InputError;
+use crate::exit::{with_hint, InputError};
 use crate::product::delta::{self, DeltaOptions, ProductState};
 use crate::records::make_product::DeltaReport;
 use crate::workdir::Workdir;
@@ -64,6 +64,12 @@ impl DeltaPlan {
         tokio::task::spawn_blocking(move || delta::load_base(&since, &name))
             .await
             .context("the delta thread failed")?
+            .map_err(|err| {
+                with_hint(
+                    err,
+                    "--since takes the old product: its folder, its SHA256SUMS or its pixi-airgap.json",
+                )
+            })
     }
 
     /// Writes the delta from `base` to the product at `target`.
@@ -85,6 +91,9 @@ impl DeltaPlan {
             ))
             .into());
         }
+        // Checked here too (delta::write checks it again) to name the flag in the hint.
+        delta::refuse_foreign_output(&self.output)
+            .map_err(|err| with_hint(err, "choose another --delta-output folder"))?;
         let options = DeltaOptions {
             target: target.to_path_buf(),
             output: self.output.clone(),

@@ -3,11 +3,11 @@
 use anyhow::Context;
 
 use crate::cli::{MakeProductArgs, SignArgs};
-use crate::exit::{with_hint, InputError, Status};
+use crate::exit::{with_hint, Status};
 use crate::product::make::MakeOptions;
 use crate::product::manifest::ProductManifest;
 use crate::product::ProductLayout;
-use crate::runlock::{RunLock, Wait};
+use crate::runlock::Wait;
 use crate::signing::SigningKey;
 use crate::workdir::Workdir;
 
@@ -35,13 +35,6 @@ impl Options {
             delta,
         } = args;
         let sign_key = resolve_sign(sign)?;
-        if !workdir.is_dir() {
-            return Err(InputError::new(format!(
-                "workdir `{}` is not a folder",
-                workdir.display()
-            ))
-            .into());
-        }
         crate::names::check_project_name(&project_name, "given by --project-name")?;
         let workdir = Workdir::new(&workdir)?;
         let output = match output {
@@ -90,8 +83,8 @@ pub async fn make(
     options: &MakeOptions,
     wait: Wait,
 ) -> anyhow::Result<(ProductManifest, crate::product::manifest::ManifestTotals)> {
-    let _workdir = RunLock::acquire(options.workdir.root(), "workdir", wait).await?;
-    let _output = RunLock::acquire(&options.output, "product folder", wait).await?;
+    let _workdir = super::lock(options.workdir.root(), "workdir", wait).await?;
+    let _output = super::lock(&options.output, "product folder", wait).await?;
     let make = options.clone();
     let spinner = crate::progress::spinner(format!("writing {}", options.output.display()));
     let made = tokio::task::spawn_blocking(move || crate::product::make::make(&make)).await;
@@ -127,7 +120,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         Some(plan) => Some(plan.load_base(&options.make.project_name).await?),
         None => None,
     };
-    let (manifest, totals) = make(&options.make, options.wait).await?;
+    let (manifest, totals) = make(&options.make, options.wait).await.map_err(|err| {
+        if crate::product::make::refused_bootstrapped(&err) {
+            with_hint(
+                err,
+                "give --force to replace it anyway, or pick another --output",
+            )
+        } else {
+            err
+        }
+    })?;
     let delta = match (&options.delta, base) {
         (Some(plan), Some(base)) => Some(
             plan.write(base, &options.make.output, &options.make.project_name)

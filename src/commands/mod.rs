@@ -9,6 +9,7 @@ pub mod pack;
 pub mod stage_args;
 pub mod stage_container;
 pub mod stage_host;
+pub mod stage_plan;
 pub mod verify_args;
 pub mod verify_product;
 
@@ -38,6 +39,40 @@ pub(crate) fn check_url_credentials(
 }
 
 pub(crate) use crate::records::WithEngine;
+
+/// [`RunLock::acquire`](crate::runlock::RunLock::acquire), with the hint that names how to wait
+/// instead when the folder is refused as in use.
+pub(crate) async fn lock(
+    dir: &std::path::Path,
+    what: &str,
+    wait: crate::runlock::Wait,
+) -> anyhow::Result<crate::runlock::RunLock> {
+    crate::runlock::RunLock::acquire(dir, what, wait)
+        .await
+        .map_err(|err| {
+            if crate::runlock::refused_in_use(&err) {
+                crate::exit::with_hint(
+                    err,
+                    &format!(
+                        "wait for that run to end (drop --no-wait, or unset {}, to wait for it), \
+                         or pick another {what}",
+                        crate::settings::NO_WAIT.name
+                    ),
+                )
+            } else {
+                err
+            }
+        })
+}
+
+/// A folder flag's value (already checked to be a folder by
+/// [`crate::cli::values::existing_dir`]), canonical: "is the workdir inside the project"
+/// compares real locations.
+pub(crate) fn canonical_dir(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    anyhow::Context::with_context(std::fs::canonicalize(path), || {
+        format!("failed to resolve `{}`", path.display())
+    })
+}
 
 /// Resolves and runs one subcommand.
 pub async fn dispatch(command: Command) -> anyhow::Result<Status> {

@@ -18,7 +18,6 @@ use crate::records::pack::{Logs, PackReport, PackResult, Phase, ProductSummary};
 use crate::workdir::Workdir;
 
 use super::delta::DeltaPlan;
-use super::verify_product::parse_user;
 use super::{make_product, stage_host};
 
 #[derive(Debug, Clone)]
@@ -55,7 +54,6 @@ impl Options {
         let delta = DeltaPlan::resolve(delta, &stage.plan.workdir)?;
         let independent_proof = verify_image.as_ref().is_some_and(|v| *v != stage.image);
         let verify_image = verify_image.unwrap_or_else(|| stage.image.clone());
-        let verify_user = verify_user.as_deref().map(parse_user).transpose()?;
         let archive = archive.map(|format| match format {
             ArchiveArg::Tar => ArchiveFormat::Tar,
             ArchiveArg::TarZst => ArchiveFormat::TarZst,
@@ -90,8 +88,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         tracing::warn!("{SELF_PROOF_WARNING}");
     }
     // One run per workdir, held through the three steps (each step's own lock is then a no-op).
-    let _lock =
-        crate::runlock::RunLock::acquire(workdir.root(), "workdir", options.stage.wait).await?;
+    let _lock = super::lock(workdir.root(), "workdir", options.stage.wait).await?;
     tracing::info!("pack 1/3: stage-host");
     let (stage, staging_removal) = stage_host::stage(&options.stage).await?;
     lap("stage", &mut phases);
@@ -136,7 +133,19 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 force: false,
                 sign_key: options.sign_key.clone(),
             };
-            let (manifest, totals) = make_product::make(&make, options.stage.wait).await?;
+            let (manifest, totals) = make_product::make(&make, options.stage.wait)
+                .await
+                .map_err(|err| {
+                    // pack never forces it: its --force is staging's.
+                    if crate::product::make::refused_bootstrapped(&err) {
+                        crate::exit::with_hint(
+                            err,
+                            "remove that product yourself, or pick another --workdir",
+                        )
+                    } else {
+                        err
+                    }
+                })?;
             lap("make-product", &mut phases);
             report.product = Some(ProductSummary {
                 dir: workdir.product(),

@@ -1,5 +1,6 @@
 //! Resolution of the options every staging command shares (`StageArgs`).
 
+use crate::cli::values::EnvPair;
 use crate::cli::StageArgs;
 use crate::exit::{with_hint, InputError};
 use crate::stage::filter::{FilterError, StageFilter};
@@ -41,7 +42,7 @@ impl CommonOptions {
             bundle_pixi,
             cache_from,
         } = args;
-        let container_workdir = container_path(&container_workdir_path)?;
+        let container_workdir = container_workdir_path.into_string();
         let workdir = Workdir::new(&workdir.unwrap_or_else(Workdir::default_path))?;
         workdir.check_writable(force).map_err(|err| {
             with_hint(
@@ -53,7 +54,7 @@ impl CommonOptions {
             container_workdir,
             workdir,
             requested_environments: environments,
-            env: resolve_env(&env)?,
+            env: resolve_env(&env),
             filter: StageFilter::new(&exclude, &include_secret).map_err(|err| match err {
                 FilterError::Exclude(source) => InputError::new("bad --exclude pattern")
                     .with_source(source)
@@ -73,46 +74,29 @@ impl CommonOptions {
             cache_from: cache_from
                 .as_deref()
                 .map(crate::stage::seed::CacheSeed::cache_from)
-                .transpose()?,
+                .transpose()
+                .map_err(|err| {
+                    with_hint(
+                        err,
+                        "give --cache-from a workdir (it holds pixi-cache/) or a product folder \
+                         (it holds pkg-cache/)",
+                    )
+                })?,
         })
     }
 }
 
-/// A container path must be absolute, normalised and not `/`.
-pub fn container_path(path: &str) -> anyhow::Result<String> {
-    let trimmed = path.trim_end_matches('/');
-    let ok = trimmed.starts_with('/')
-        && !trimmed.is_empty()
-        && trimmed
-            .split('/')
-            .skip(1)
-            .all(|part| !part.is_empty() && part != "." && part != "..");
-    if !ok {
-        return Err(InputError::new(format!(
-            "--container-workdir-path `{path}` must be an absolute path like /workdir (not `/`, no `.` or `..`)"
-        ))
-        .into());
-    }
-    Ok(trimmed.to_string())
-}
-
-/// `KEY=VALUE` stays; `KEY` takes this process's value (and is dropped, with a warning, when unset).
-pub fn resolve_env(pairs: &[String]) -> anyhow::Result<Vec<String>> {
+/// `KEY=VALUE` stays; `KEY` takes this process's value (and is dropped, with a warning, when
+/// unset). The syntax was checked when the flag was parsed ([`EnvPair`]).
+pub fn resolve_env(pairs: &[EnvPair]) -> Vec<String> {
     let mut env = Vec::new();
-    for pair in pairs {
-        let (key, value) = match pair.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (pair.clone(), std::env::var(pair).ok()),
-        };
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(InputError::new(format!("--env `{pair}` is not KEY or KEY=VALUE")).into());
-        }
-        match value {
+    for EnvPair { key, value } in pairs {
+        match value.clone().or_else(|| std::env::var(key).ok()) {
             Some(v) => env.push(format!("{key}={v}")),
             None => tracing::warn!("--env {key}: not set in this shell, not passed on"),
         }
     }
-    Ok(env)
+    env
 }
 
 #[cfg(test)]
@@ -120,25 +104,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn container_paths() {
-        assert_eq!(container_path("/workdir/").unwrap(), "/workdir");
-        assert_eq!(container_path("/a/b").unwrap(), "/a/b");
-        for bad in ["/", "", "rel", "/a/../b", "/a//b", "/a/./b"] {
-            assert!(container_path(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn env_pairs() {
         std::env::set_var("PIXI_AIRGAP_TEST_ENV_PAIR", "v1");
-        let env = resolve_env(&[
-            "A=1".to_string(),
-            "B=".to_string(),
-            "PIXI_AIRGAP_TEST_ENV_PAIR".to_string(),
-            "PIXI_AIRGAP_TEST_UNSET_VAR".to_string(),
-        ])
-        .unwrap();
-        assert_eq!(env, ["A=1", "B=", "PIXI_AIRGAP_TEST_ENV_PAIR=v1"]);
-        assert!(resolve_env(&["=x".to_string()]).is_err());
+        let pairs = [
+            "A=1",
+            "B=",
+            "PIXI_AIRGAP_TEST_ENV_PAIR",
+            "PIXI_AIRGAP_TEST_UNSET_VAR",
+        ]
+        .map(|text| text.parse::<EnvPair>().unwrap());
+        assert_eq!(
+            resolve_env(&pairs),
+            ["A=1", "B=", "PIXI_AIRGAP_TEST_ENV_PAIR=v1"]
+        );
     }
 }

@@ -12,9 +12,9 @@ use crate::docker::{Container, Docker, ExecSpec};
 use crate::exit::{InfraError, InputError, Status};
 use crate::leftovers::RunRecord;
 use crate::session::Session;
-use crate::stage::{self, ProjectFiles, StagePlan};
+use crate::stage::{self, ProjectFiles};
 
-use super::stage_args::{container_path, CommonOptions};
+use super::stage_args::CommonOptions;
 
 /// Validated `stage-container` options. The plan is built in [`run`], once the project's files
 /// are read from the container: the verification flags are checked then, with them.
@@ -39,11 +39,7 @@ impl Options {
         if container_id.trim().is_empty() {
             return Err(InputError::new("--container-id must name a container").into());
         }
-        let project_path = container_path(&project_path_in_container).map_err(|_| {
-            InputError::new(format!(
-                "--project-path-in-container `{project_path_in_container}` must be an absolute path"
-            ))
-        })?;
+        let project_path = project_path_in_container.into_string();
         let common = CommonOptions::resolve(stage)?;
         let container_workdir = &common.container_workdir;
         // The container workdir is created and deleted: it must not touch the user's project.
@@ -68,7 +64,7 @@ impl Options {
 
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     // One run per workdir, for the whole run.
-    let _lock = crate::runlock::RunLock::acquire(
+    let _lock = super::lock(
         options.common.workdir.root(),
         "workdir",
         options.common.wait,
@@ -86,10 +82,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         container,
         &options.project_path,
         options.verify.verify_script.as_deref(),
-        "--project-path-in-container",
     )
     .await?;
-    let plan = StagePlan::build(&options.common, files, &options.verify)?;
+    let plan = super::stage_plan::build(&options.common, files, &options.verify)?;
     // Deletions last: (with --force) our old container workdir, only when it carries our
     // marker, then the host workdir's leftovers of killed runs. The last staging on the host is
     // replaced only once the new one is back.

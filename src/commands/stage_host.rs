@@ -1,15 +1,10 @@
 //! `pixi-airgap stage-host`: stage a project that lives on this host in a fresh container.
 
-use std::path::PathBuf;
-
-use anyhow::Context;
-
 use crate::cli::StageHostArgs;
 
 use super::stage_args::CommonOptions;
 use crate::docker::Docker;
 use crate::exit::{InputError, Status};
-use crate::runlock::RunLock;
 use crate::session::{PendingRemoval, Session, SessionSpec};
 use crate::stage::{self, ProjectFiles, StagePlan};
 use crate::workdir::report::{StageReport, StageResult};
@@ -48,12 +43,12 @@ impl Options {
         if image.trim().is_empty() {
             return Err(InputError::new("--image must name an image").into());
         }
-        let project_dir = existing_dir(&project_dir, "--project-dir")?;
+        let project_dir = super::canonical_dir(&project_dir)?;
         let resources_dir = resources_dir
-            .map(|d| existing_dir(&d, "--resources-dir"))
+            .map(|d| super::canonical_dir(&d))
             .transpose()?;
-        let files = ProjectFiles::host(project_dir, resources_dir, "--project-dir");
-        let plan = StagePlan::build(&common, files, &verify)?;
+        let files = ProjectFiles::host(project_dir, resources_dir);
+        let plan = super::stage_plan::build(&common, files, &verify)?;
         // The rest of the common options went into the plan.
         let CommonOptions {
             force, wait, json, ..
@@ -73,14 +68,6 @@ impl Options {
             plan,
         })
     }
-}
-
-fn existing_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<PathBuf> {
-    if !path.is_dir() {
-        return Err(InputError::new(format!("{flag} `{}` is not a folder", path.display())).into());
-    }
-    // Canonical, so "is the workdir inside the project" compares real locations.
-    std::fs::canonicalize(path).with_context(|| format!("failed to resolve `{}`", path.display()))
 }
 
 /// Runs `stage-host` to the end. `Ok(Status::VerificationFailed)` when the verification failed
@@ -111,7 +98,7 @@ async fn stage_with(
 ) -> anyhow::Result<(StageReport, PendingRemoval)> {
     let plan = &options.plan;
     // One run per workdir, for the whole run (a no-op under `pack`, which holds it already).
-    let _lock = RunLock::acquire(plan.workdir.root(), "workdir", options.wait).await?;
+    let _lock = super::lock(plan.workdir.root(), "workdir", options.wait).await?;
     // Again, now that no other run can change it: the workdir may have been filled while we
     // waited.
     plan.workdir.check_writable(options.force)?;

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::cli::values::TaskArg;
 use crate::cli::VerifyArgs;
 use crate::exit::InputError;
 use crate::verification::{
@@ -57,22 +58,10 @@ pub fn resolve_with(
         .with_hint("to run a command as the verification, write `--verify-run -- CMD ARGS...`")
         .into());
     } else if !verify_task.is_empty() {
-        for text in verify_task {
-            let (env, task) = match text.split_once(':') {
-                Some((env, task)) => (Some(env.trim()), task),
-                None => (None, text.as_str()),
-            };
-            if task.trim().is_empty() || env.is_some_and(str::is_empty) {
-                return Err(InputError::new(format!(
-                    "--verify-task `{text}` is not TASK or ENV:TASK"
-                ))
-                .into());
-            }
+        for TaskArg { environment, task } in verify_task {
             kinds.push((
-                env.map(str::to_string),
-                VerificationKind::Task {
-                    task: task.to_string(),
-                },
+                environment.clone(),
+                VerificationKind::Task { task: task.clone() },
             ));
         }
     } else if let Some(path) = verify_script {
@@ -116,20 +105,31 @@ pub fn resolve_with(
     Ok(requests)
 }
 
+/// [`crate::verification::assign`], with the flag that stages an environment named when a
+/// verification asks for one that is not staged.
+pub fn assign(
+    requests: &[VerificationRequest],
+    environments: &[String],
+) -> anyhow::Result<Vec<crate::verification::Verification>> {
+    crate::verification::assign(requests, environments).map_err(|err| {
+        crate::exit::with_hint(
+            err,
+            "stage it with -e/--environment, or verify in a staged environment",
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::verification::*;
 
+    fn tasks(texts: &[&str]) -> Vec<TaskArg> {
+        texts.iter().map(|t| t.parse().unwrap()).collect()
+    }
+
     fn args() -> VerifyArgs {
-        VerifyArgs {
-            verify_run: false,
-            verify_task: vec![],
-            verify_script: None,
-            verify_expect: None,
-            verify_env: vec![],
-            command: vec![],
-        }
+        VerifyArgs::default()
     }
 
     #[test]
@@ -266,10 +266,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let staged = ["default".to_string(), "alpha".into(), "beta".into()];
         let mut a = args();
-        a.verify_task = vec!["smoke".into(), "beta:check".into()];
+        a.verify_task = tasks(&["smoke", "beta:check"]);
         a.verify_env = vec!["alpha".into(), "default".into()];
         let requests = resolve(&a, dir.path(), None).unwrap();
-        let bound = assign(&requests, &staged).unwrap();
+        let bound = super::assign(&requests, &staged).unwrap();
         let pairs: Vec<(String, String)> = bound
             .iter()
             .map(|v| match &v.spec.kind {
@@ -286,22 +286,18 @@ mod tests {
             ]
         );
         let mut a = args();
-        a.verify_task = vec!["smoke".into()];
-        let bound = assign(&resolve(&a, dir.path(), None).unwrap(), &staged[1..]).unwrap();
+        a.verify_task = tasks(&["smoke"]);
+        let bound = super::assign(&resolve(&a, dir.path(), None).unwrap(), &staged[1..]).unwrap();
         assert_eq!(
             bound[0].environment, "alpha",
             "no default: the first staged"
         );
-        a.verify_task = vec!["gamma:smoke".into()];
-        let err = assign(&resolve(&a, dir.path(), None).unwrap(), &staged).unwrap_err();
+        a.verify_task = tasks(&["gamma:smoke"]);
+        let err = super::assign(&resolve(&a, dir.path(), None).unwrap(), &staged).unwrap_err();
         assert!(
             err.to_string().contains("`gamma`: it is not staged"),
             "{err}"
         );
-        for bad in [":smoke", "beta:", ""] {
-            a.verify_task = vec![bad.into()];
-            assert!(resolve(&a, dir.path(), None).is_err(), "{bad}");
-        }
         assert_eq!(log_name("verify", 0, 1, "alpha"), "verify.log");
         assert_eq!(
             log_name("proof-verify", 1, 3, "a/b"),

@@ -8,7 +8,6 @@ use crate::exit::{with_hint, InputError, Status};
 use crate::product::signature::{self, SignatureCheck};
 use crate::product::ProductLayout;
 use crate::proof::{self, ApplyDelta, ProofOptions};
-use crate::session::RunAs;
 use crate::signing::AllowedSigners;
 
 #[derive(Debug, Clone)]
@@ -47,21 +46,12 @@ impl Options {
                 })
             })
             .transpose()?;
-        if !product_dir.is_dir() {
-            return Err(InputError::new(format!(
-                "--product-dir `{}` is not a folder",
-                product_dir.display()
-            ))
-            .into());
-        }
-        let product_dir = std::fs::canonicalize(&product_dir)
-            .with_context(|| format!("failed to resolve `{}`", product_dir.display()))?;
+        let product_dir = super::canonical_dir(&product_dir)?;
         let out_dir = std::path::absolute(&out_dir)
             .with_context(|| format!("failed to resolve `{}`", out_dir.display()))?;
         if out_dir.starts_with(&product_dir) {
             return Err(InputError::new("--out-dir must not be inside the product").into());
         }
-        let user = user.as_deref().map(parse_user).transpose()?;
         if !force {
             proof::refuse_earlier_proof(&out_dir).map_err(|err| {
                 with_hint(err, "pass --force to replace it, or pick another --out-dir")
@@ -93,35 +83,15 @@ impl Options {
     }
 }
 
-/// `UID` or `UID:GID`, numeric: the product's files are handed to that user in the container.
-pub fn parse_user(text: &str) -> anyhow::Result<RunAs> {
-    let parse = |s: &str| s.parse::<u64>().ok();
-    let user = match text.split_once(':') {
-        Some((u, g)) => parse(u).zip(parse(g)).map(|(uid, gid)| RunAs { uid, gid }),
-        None => parse(text).map(|uid| RunAs { uid, gid: uid }),
-    };
-    user.ok_or_else(|| {
-        InputError::new(format!("--user `{text}` is not UID or UID:GID (numbers)")).into()
-    })
-}
-
-/// Both folders, made absolute; each must be a folder.
+/// Both folders (each checked to be one when the flags were parsed), made canonical.
 fn resolve_update(args: crate::cli::UpdateProofArgs) -> anyhow::Result<Option<ApplyDelta>> {
     let crate::cli::UpdateProofArgs { since, delta } = args;
     let (Some(old), Some(delta)) = (since, delta) else {
         return Ok(None);
     };
-    let folder = |flag: &str, dir: &std::path::Path| -> anyhow::Result<std::path::PathBuf> {
-        if !dir.is_dir() {
-            return Err(
-                InputError::new(format!("{flag} `{}` is not a folder", dir.display())).into(),
-            );
-        }
-        std::fs::canonicalize(dir).with_context(|| format!("failed to resolve `{}`", dir.display()))
-    };
     Ok(Some(ApplyDelta {
-        old_dir: folder("--since", &old)?,
-        delta_dir: folder("--delta", &delta)?,
+        old_dir: super::canonical_dir(&old)?,
+        delta_dir: super::canonical_dir(&delta)?,
     }))
 }
 
@@ -141,24 +111,4 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         crate::output::json(&report)?;
     }
     Ok(status)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn users() {
-        assert_eq!(
-            parse_user("1000").unwrap(),
-            RunAs {
-                uid: 1000,
-                gid: 1000
-            }
-        );
-        assert_eq!(parse_user("1000:50").unwrap(), RunAs { uid: 1000, gid: 50 });
-        for bad in ["", "root", "1000:", ":1", "1:2:3"] {
-            assert!(parse_user(bad).is_err(), "{bad}");
-        }
-    }
 }

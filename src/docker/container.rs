@@ -18,7 +18,7 @@ use super::{Docker, DockerError, LABEL_COMMAND, LABEL_EXPIRES, LABEL_IMAGE_ID, L
 pub const MAIN_PROCESS: &str = include_str!("main-process.sh");
 
 /// The variable that sets how long a container may live, e.g. `3600`, `90m`, `24h`, `2d`.
-pub const MAX_LIFE_VAR: &str = "PIXI_AIRGAP_CONTAINER_MAX_LIFE";
+pub const MAX_LIFE_VAR: &str = crate::settings::CONTAINER_MAX_LIFE.name;
 /// The default life of a container: far longer than any staging or proof.
 pub const DEFAULT_MAX_LIFE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 

@@ -110,7 +110,7 @@ impl ExecSpec {
 
 /// Environment variable bounding what one command may write to its log (bytes; see
 /// [`LogLimit`]).
-pub const MAX_LOG_BYTES_VAR: &str = "PIXI_AIRGAP_MAX_LOG_BYTES";
+pub const MAX_LOG_BYTES_VAR: &str = crate::settings::MAX_LOG_BYTES.name;
 
 /// The last bytes of a command's output kept in memory (for error messages and the log's end).
 pub const OUTPUT_TAIL_BYTES: usize = 256 * 1024;

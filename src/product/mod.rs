@@ -71,29 +71,6 @@ impl ProductLayout {
     /// Where a bundled pixi goes (`--bundle-pixi`).
     pub const BUNDLED_PIXI: &'static str = "bin/pixi";
 
-    /// What a product holds at its top, as `--help` lists it, each named from its constant.
-    pub fn layout_help() -> String {
-        let always = [
-            "<name>/".to_string(),
-            format!("{}/", Self::RESOURCES),
-            format!("{}/", Self::PKG_CACHE),
-            Self::ENVS_SH.to_string(),
-            Self::BOOTSTRAP_SH.to_string(),
-            Self::CHECK_SH.to_string(),
-            facts::PRODUCT_FACTS.to_string(),
-            Self::SBOM.to_string(),
-            Self::PRODUCT_MANIFEST.to_string(),
-            sums::PRODUCT_TREE.to_string(),
-            sums::SHA256SUMS.to_string(),
-        ];
-        format!(
-            "{{{}}}, with {} (--bundle-pixi) and {} (--sign-key)",
-            always.join(", "),
-            Self::BUNDLED_PIXI,
-            sums::SHA256SUMS_SIG
-        )
-    }
-
     pub fn new(root: &Path) -> Self {
         Self {
             root: root.to_path_buf(),

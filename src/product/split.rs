@@ -11,7 +11,6 @@ use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -27,11 +26,17 @@ pub fn join_script_name(top: &str) -> String {
 }
 pub const JOIN_SH: &str = include_str!("templates/join-product.sh");
 
-/// `--split-size SIZE`: bytes, or a number with a `KiB`/`MiB`/`GiB`/`KB`/`MB`/`GB` suffix.
+/// The most bytes a part holds: at least one (parsed from the command line by
+/// [`crate::cli::values::parse_split_size`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SplitSize(u64);
 
 impl SplitSize {
+    /// `None` for 0: a part holds something.
+    pub fn new(bytes: u64) -> Option<Self> {
+        (bytes > 0).then_some(Self(bytes))
+    }
+
     pub fn bytes(self) -> u64 {
         self.0
     }
@@ -40,44 +45,6 @@ impl SplitSize {
 impl fmt::Display for SplitSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} bytes", self.0)
-    }
-}
-
-impl FromStr for SplitSize {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let text = s.trim();
-        let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-        let (number, unit) = text.split_at(digits);
-        if number.is_empty() {
-            return Err(format!(
-                "`{s}` is not a size: give bytes or a number with KiB, MiB, GiB, KB, MB or GB"
-            ));
-        }
-        let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 1,
-            "kib" | "k" => 1 << 10,
-            "mib" | "m" => 1 << 20,
-            "gib" | "g" => 1 << 30,
-            "kb" => 1_000,
-            "mb" => 1_000_000,
-            "gb" => 1_000_000_000,
-            _ => {
-                return Err(format!(
-                    "unknown unit `{}`: use KiB, MiB, GiB, KB, MB or GB (or none for bytes)",
-                    unit.trim()
-                ))
-            }
-        };
-        let number: u64 = number.parse().map_err(|_| format!("`{s}` is too large"))?;
-        let bytes = number
-            .checked_mul(factor)
-            .ok_or_else(|| format!("`{s}` is too large"))?;
-        if bytes == 0 {
-            return Err("the size must be at least 1 byte".to_string());
-        }
-        Ok(Self(bytes))
     }
 }
 
@@ -320,34 +287,6 @@ fn file_name(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_parse_with_units() {
-        for (text, bytes) in [
-            ("1", 1),
-            ("4096", 4096),
-            ("1KiB", 1024),
-            ("650MiB", 650 << 20),
-            ("4 GiB", 4 << 30),
-            ("700MB", 700_000_000),
-            ("2kb", 2000),
-            ("3GB", 3_000_000_000),
-        ] {
-            assert_eq!(text.parse::<SplitSize>().unwrap().bytes(), bytes, "{text}");
-        }
-        for bad in [
-            "0",
-            "0MiB",
-            "",
-            "MiB",
-            "12XB",
-            "-1",
-            "1.5GiB",
-            "99999999999999999999GiB",
-        ] {
-            assert!(bad.parse::<SplitSize>().is_err(), "{bad} was accepted");
-        }
-    }
 
     #[test]
     fn width_fits_the_last_part() {

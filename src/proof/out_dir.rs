@@ -62,7 +62,7 @@ pub fn refuse_links_at_outputs(out_dir: &Path) -> anyhow::Result<()> {
                 entry.path().display(),
                 name.escape_debug()
             ))
-            .with_hint("remove it, or give another --out-dir")
+            .with_hint("remove it, or prove into another folder")
             .into());
         }
     }

@@ -28,7 +28,7 @@ pub const NAMESPACE: &str = "pixi-airgap";
 
 /// Where the passphrase of an encrypted signing key comes from (never from the command line,
 /// where other users of the machine could read it).
-pub const PASSPHRASE_ENV: &str = "PIXI_AIRGAP_SIGN_PASSPHRASE";
+pub const PASSPHRASE_ENV: &str = crate::settings::SIGN_PASSPHRASE.name;
 
 /// The hash inside the signature: what `ssh-keygen -Y sign` uses by default.
 const HASH: HashAlg = HashAlg::Sha512;
@@ -81,7 +81,7 @@ impl SigningKey {
         let key = PrivateKey::from_openssh(text.trim()).map_err(|err| {
             let trimmed = text.trim_start();
             let hint = if trimmed.starts_with("ssh-") || trimmed.starts_with("ecdsa-") {
-                "this is a public key: --sign-key takes the private key (the file without `.pub`)"
+                "this is a public key: signing takes the private key (the file without `.pub`)"
             } else {
                 "a signing key is an OpenSSH private key, made with `ssh-keygen -t ed25519 -f KEY`; \
                  `ssh-keygen -p -f KEY` rewrites an older PEM key in that format (some ECDSA keys \

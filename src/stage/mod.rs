@@ -90,11 +90,11 @@ pub async fn run_in_container(
         lock_version: plan.lock.version,
         excluded: (&excluded).into(),
         preflight: (&preflight).into(),
-        project_dir: match &plan.source {
+        project_dir: match plan.source() {
             ProjectSource::Host { project_dir, .. } => Some(project_dir.clone()),
             ProjectSource::Container { .. } => None,
         },
-        resources_dir: match &plan.source {
+        resources_dir: match plan.source() {
             ProjectSource::Host { resources_dir, .. } => resources_dir.clone(),
             ProjectSource::Container { .. } => None,
         },

@@ -1,10 +1,8 @@
-//! The staging plan: the one conversion from what the user asked for to what a staging run does,
-//! as ripgrep's `HiArgs::from_low_args` is. Both staging commands give it the options they share
-//! ([`CommonOptions`]), the verification flags and the project's files, read on this host
-//! (`stage-host`) or copied out of the build container first (`stage-container`):
-//! [`StagePlan::build`] reads the manifest and the lock once, selects the environments, scans for
-//! credentials in URLs, binds the verifications and runs the pre-flight, always in that order.
-//! Nothing after it reads the manifest or the lock again.
+//! The staging plan ([`StagePlan`]): everything a staging run needs, resolved, and the project's
+//! files it was made from ([`ProjectFiles`]: a folder on this host, or the few files copied out of
+//! a container). The plan is built in one place, `crate::commands::stage_plan::build`, the one
+//! conversion from what the user asked for to what a run does; nothing after it reads the
+//! manifest or the lock again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,10 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::cli::VerifyArgs;
-use crate::commands::stage_args::CommonOptions;
 use crate::docker::Container;
-use crate::exit::with_hint;
 use crate::lockfile::Lock;
 use crate::pixi::{self, LockInfo, ProjectManifest};
 use crate::tar::write::TarEntry;
@@ -49,14 +44,12 @@ pub struct ProjectFiles {
     source: ProjectSource,
     /// Where the manifest, the lock and the config are read from.
     dir: PathBuf,
-    /// The local copy of a container's files; shared by every clone of the plan, removed with
-    /// the last.
-    copy: Option<Arc<tempfile::TempDir>>,
+    /// The local copy of a container's files (which `dir` names): held, never read, so that it
+    /// lives as long as the last clone of the plan.
+    _copy: Option<Arc<tempfile::TempDir>>,
     /// The first bytes of the verification scripts read from a container, by their path
     /// relative to the project.
     script_heads: BTreeMap<String, Vec<u8>>,
-    /// The flag that names the project (for the hint when it holds no manifest).
-    flag: &'static str,
     /// What errors about a container's project are said of: `in container ID:PATH`.
     place: Option<String>,
 }
@@ -76,17 +69,16 @@ const CONTAINER_FILE_LIMIT: usize = 64 * 1024 * 1024;
 const SCRIPT_HEAD: usize = 256;
 
 impl ProjectFiles {
-    /// A project on this host; `flag` names the option that gave `project_dir`.
-    pub fn host(project_dir: PathBuf, resources_dir: Option<PathBuf>, flag: &'static str) -> Self {
+    /// A project on this host.
+    pub fn host(project_dir: PathBuf, resources_dir: Option<PathBuf>) -> Self {
         Self {
             dir: project_dir.clone(),
             source: ProjectSource::Host {
                 project_dir,
                 resources_dir,
             },
-            copy: None,
+            _copy: None,
             script_heads: BTreeMap::new(),
-            flag,
             place: None,
         }
     }
@@ -99,7 +91,6 @@ impl ProjectFiles {
         container: &Container,
         path: &str,
         script: Option<&Path>,
-        flag: &'static str,
     ) -> anyhow::Result<Self> {
         let docker = container.docker();
         let copy = tempfile::tempdir().context("failed to create a temporary folder")?;
@@ -134,9 +125,8 @@ impl ProjectFiles {
                 path: path.to_string(),
             },
             dir,
-            copy: Some(Arc::new(copy)),
+            _copy: Some(Arc::new(copy)),
             script_heads,
-            flag,
             place: Some(format!("in container {}:{path}", container.short_id())),
         })
     }
@@ -145,9 +135,15 @@ impl ProjectFiles {
         &self.source
     }
 
+    /// The folder the manifest, the lock and the config are read from: the project, or the
+    /// local copy of a container's files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// An error about the project, said of the container's project when it is one (the copy's
     /// paths would mean nothing to the user).
-    fn in_source(&self, err: anyhow::Error) -> anyhow::Error {
+    pub fn in_source(&self, err: anyhow::Error) -> anyhow::Error {
         match &self.place {
             None => err,
             Some(place) => err.context(place.clone()),
@@ -156,7 +152,7 @@ impl ProjectFiles {
 
     /// A `--verify-script` path as a verification: located by the [`ScriptSearch`] rule, its
     /// interpreter read from its `#!` line.
-    fn script(&self, script: &Path) -> anyhow::Result<VerificationKind> {
+    pub fn script(&self, script: &Path) -> anyhow::Result<VerificationKind> {
         match &self.source {
             ProjectSource::Host {
                 project_dir,
@@ -194,7 +190,8 @@ fn locate_in_container(script: &Path, path: &str) -> anyhow::Result<String> {
 /// Everything a staging run needs, validated.
 #[derive(Debug, Clone)]
 pub struct StagePlan {
-    pub source: ProjectSource,
+    /// The project's files as the plan read them (a container's copy lives as long as the plan).
+    pub files: ProjectFiles,
     pub manifest: ProjectManifest,
     pub lock: LockInfo,
     /// The lock itself, parsed once (seeding and the cache report read its packages).
@@ -219,67 +216,12 @@ pub struct StagePlan {
     /// `--cache-from`: the cache to seed the container's with (else the workdir's own, when it
     /// has one from its last staging).
     pub cache_from: Option<seed::CacheSeed>,
-    /// Keeps a container project's copied files (which `lock.path` names) while the plan lives.
-    _files: Option<Arc<tempfile::TempDir>>,
 }
 
 impl StagePlan {
-    /// Builds the plan (see the module). Nothing is written and no container is touched.
-    pub fn build(
-        common: &CommonOptions,
-        files: ProjectFiles,
-        verify: &VerifyArgs,
-    ) -> anyhow::Result<Self> {
-        let manifest = ProjectManifest::discover(&files.dir).map_err(|err| {
-            files.in_source(with_hint(
-                err,
-                &format!(
-                    "point {} at the folder that holds your pixi manifest",
-                    files.flag
-                ),
-            ))
-        })?;
-        let (lock, lock_file) =
-            LockInfo::read_parsed(&files.dir).map_err(|e| files.in_source(e))?;
-        let environments = manifest.select_environments(&common.requested_environments)?;
-        scan_url_credentials(&files, &manifest, &lock, common.allow_url_credentials)?;
-        if let ProjectSource::Host {
-            project_dir,
-            resources_dir,
-        } = &files.source
-        {
-            common.workdir.check_not_over(project_dir, "project")?;
-            if let Some(res) = resources_dir {
-                common.workdir.check_not_over(res, "resources folder")?;
-            }
-        }
-        let requests = crate::commands::verify_args::resolve_with(verify, |s| files.script(s))?;
-        let verifications = crate::verification::assign(&requests, &environments)?;
-        // Last of the checks without a container: the arguments are right, is the project?
-        let preflight = crate::check::preflight(&files.dir, &manifest, &lock_file, &environments)
-            .map_err(|e| files.in_source(e))?;
-        let pid_file = match &files.source {
-            // Our own container: removing it ends whatever runs in it.
-            ProjectSource::Host { .. } => None,
-            ProjectSource::Container { .. } => Some(pid_file(&common.container_workdir)),
-        };
-        Ok(Self {
-            source: files.source,
-            manifest,
-            lock,
-            lock_file,
-            container_workdir: common.container_workdir.clone(),
-            workdir: common.workdir.clone(),
-            environments,
-            env: common.env.clone(),
-            filter: common.filter.clone(),
-            verifications,
-            preflight,
-            bundle_pixi: common.bundle_pixi,
-            pid_file,
-            cache_from: common.cache_from.clone(),
-            _files: files.copy,
-        })
+    /// Where the project comes from.
+    pub fn source(&self) -> &ProjectSource {
+        &self.files.source
     }
 
     pub(super) fn cw(&self) -> &str {
@@ -317,26 +259,8 @@ impl StagePlan {
     }
 }
 
-/// Refuses credentials in the URLs of the files pixi reads (or only warns about them, when
-/// allowed), before anything is written into a container.
-fn scan_url_credentials(
-    files: &ProjectFiles,
-    manifest: &ProjectManifest,
-    lock: &LockInfo,
-    allow: bool,
-) -> anyhow::Result<()> {
-    let config = files.dir.join(".pixi/config.toml");
-    let mut scanned = crate::secrets::pixi_files(&config, &manifest.path, &lock.path, &files.dir);
-    if let ProjectSource::Container { path } = &files.source {
-        for file in &mut scanned {
-            file.label = format!("{path}/{}", file.label);
-        }
-    }
-    crate::commands::check_url_credentials(&scanned, allow)
-}
-
 /// The pid file installs and verifications run under: inside the container workdir, which is ours.
-fn pid_file(container_workdir: &str) -> String {
+pub fn pid_file(container_workdir: &str) -> String {
     format!(
         "{}/.pixi-airgap-running.pid",
         container_workdir.trim_end_matches('/')
@@ -347,7 +271,7 @@ fn pid_file(container_workdir: &str) -> String {
 /// tests: `copy` holds the copied files, `heads` the scripts' first bytes.
 #[cfg(test)]
 impl ProjectFiles {
-    pub(super) fn container_for_tests(
+    pub(crate) fn container_for_tests(
         copy: PathBuf,
         path: &str,
         script_heads: BTreeMap<String, Vec<u8>>,
@@ -357,10 +281,51 @@ impl ProjectFiles {
                 path: path.to_string(),
             },
             dir: copy,
-            copy: None,
+            _copy: None,
             script_heads,
-            flag: "--project-path-in-container",
             place: Some(format!("in container test:{path}")),
+        }
+    }
+}
+
+/// A plan for project `demo` in `project_dir`, staged into `workdir` through `/workdir/`, with
+/// the user's variables `A=1` and `PIXI_CACHE_DIR=/elsewhere`: for tests of what follows from a
+/// plan, without reading a project.
+#[cfg(test)]
+impl StagePlan {
+    pub(super) fn for_tests(project_dir: &Path, workdir: &Path) -> Self {
+        let environments = vec!["default".to_string()];
+        StagePlan {
+            files: ProjectFiles::host(project_dir.to_path_buf(), None),
+            manifest: ProjectManifest {
+                kind: pixi::ProjectManifestKind::PixiToml,
+                path: project_dir.join("pixi.toml"),
+                name: "demo".to_string(),
+                environments: environments.clone(),
+            },
+            lock: LockInfo {
+                path: project_dir.join("pixi.lock"),
+                sha256: String::new(),
+                version: Some(6),
+                environments: environments.clone(),
+                conda_packages: Vec::new(),
+            },
+            lock_file: Lock {
+                version: Some(6),
+                environments: BTreeMap::new(),
+                packages: Vec::new(),
+                platform_virtual_packages: BTreeMap::new(),
+            },
+            container_workdir: "/workdir/".to_string(),
+            workdir: Workdir::new(workdir).expect("a workdir path"),
+            environments,
+            env: vec!["A=1".to_string(), "PIXI_CACHE_DIR=/elsewhere".to_string()],
+            filter: StageFilter::new(&[], &[]).expect("the default filter compiles"),
+            verifications: Vec::new(),
+            preflight: crate::check::PreflightReport::default(),
+            bundle_pixi: false,
+            pid_file: None,
+            cache_from: None,
         }
     }
 }

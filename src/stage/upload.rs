@@ -22,7 +22,7 @@ pub(super) async fn upload_project(
 ) -> anyhow::Result<(ExclusionReport, provenance::Provenance)> {
     let container = session.container();
     let docker = session.docker();
-    match &plan.source {
+    match plan.source() {
         ProjectSource::Host {
             project_dir,
             resources_dir,

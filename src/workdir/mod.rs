@@ -77,21 +77,6 @@ impl Workdir {
     pub const PRODUCT: &'static str = "product";
     /// The logs of a run that failed over an earlier staging (which it leaves whole).
     pub const FAILED_OUT: &'static str = "out-failed";
-    /// What a staging run leaves in a workdir, as `--help` lists it: the staged folders (but the
-    /// logs of a failed run), each named from its constant.
-    pub fn layout_help() -> String {
-        [
-            format!("{}/<name>", Self::PROJECT),
-            Self::RESOURCES.to_string(),
-            Self::PIXI_CACHE.to_string(),
-            format!("{} (logs)", Self::OUT),
-            Self::HELPERS.to_string(),
-            format!("{} (with --bundle-pixi)", Self::PIXI_BIN),
-        ]
-        .map(|name| format!("WORKDIR/{name}"))
-        .join(", ")
-    }
-
     /// The folders a container workdir has, the same as the host's (staging copies one onto the
     /// other).
     pub const CONTAINER_FOLDERS: [&'static str; 3] =

@@ -64,11 +64,31 @@ const ARGUMENT_ERRORS: &[(&[&str], &str)] = &[
     ),
     (
         &["--container-workdir-path", "relative"],
-        "must be an absolute path",
+        "invalid value 'relative' for '--container-workdir-path <PATH>': not an absolute path",
     ),
     (
         &["--container-workdir-path", "/"],
-        "must be an absolute path",
+        "invalid value '/' for '--container-workdir-path <PATH>': not an absolute path",
+    ),
+    (
+        &["--env", "A B=1"],
+        "invalid value 'A B=1' for '--env <KEY[=VALUE]>': not KEY or KEY=VALUE",
+    ),
+    (
+        &["--verify-task", "beta:"],
+        "invalid value 'beta:' for '--verify-task <[ENV:]TASK>': not TASK or ENV:TASK",
+    ),
+    (
+        &["--memory", "8x"],
+        "invalid value '8x' for '--memory <SIZE>': not a size",
+    ),
+    (
+        &["--memory", "16MB"],
+        "invalid value '16MB' for '--memory <SIZE>': less than 16m",
+    ),
+    (
+        &["--resources-dir", "/nonexistent/res"],
+        "invalid value '/nonexistent/res' for '--resources-dir <DIR>': no such folder",
     ),
     (&["-e", "nope"], "no environment `nope`"),
     (&["--exclude", "a{"], "bad --exclude pattern"),
@@ -79,6 +99,89 @@ const ARGUMENT_ERRORS: &[(&[&str], &str)] = &[
     (&["--verify-script", "ci/nope.sh"], "does not exist; tried:"),
     (&["--", "echo", "hi"], "--verify-run -- CMD"),
 ];
+
+/// A bad value is reported by clap naming the flag it was given to (exit 2), also where two
+/// commands parse the same kind of value under different flags.
+#[test]
+fn bad_values_name_their_own_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project_with_lock(dir.path());
+    let file = project.join("pixi.toml");
+    let cases: [(Vec<&str>, &str); 6] = [
+        (
+            vec!["verify-product", "--user", "root"],
+            "invalid value 'root' for '--user <UID[:GID]>': not UID or UID:GID",
+        ),
+        (
+            vec!["pack", "--verify-user", "1:x"],
+            "invalid value '1:x' for '--verify-user <UID[:GID]>': not UID or UID:GID",
+        ),
+        (
+            vec!["stage-container", "--project-path-in-container", "proj"],
+            "invalid value 'proj' for '--project-path-in-container <PATH>': not an absolute path",
+        ),
+        (
+            vec!["pack", "--archive", "tar", "--split-size", "0"],
+            "invalid value '0' for '--split-size <SIZE>': a part holds at least 1 byte",
+        ),
+        (
+            vec!["pack", "--archive", "tar", "--split-size", "1.5GiB"],
+            "invalid value '1.5GiB' for '--split-size <SIZE>': not a size",
+        ),
+        (
+            vec!["verify-product", "--product-dir", file.to_str().unwrap()],
+            "for '--product-dir <DIR>': not a folder",
+        ),
+    ];
+    for (args, message) in cases {
+        TestCommand::new().args(args).assert_exit(2, message);
+    }
+}
+
+/// The settings read from the environment are listed in the top-level `--help`; a flag that takes
+/// its default from one shows it; a bad value from the environment names the variable (exit 2).
+#[test]
+fn settings_from_the_environment_are_listed_and_named_when_bad() {
+    let help = TestCommand::new().arg("--help").stdout();
+    for name in [
+        "PIXI_AIRGAP_CONTAINER_MAX_LIFE",
+        "PIXI_AIRGAP_MAX_LOG_BYTES",
+        "PIXI_AIRGAP_MAX_EXTRACT_BYTES",
+        "PIXI_AIRGAP_MAX_EXTRACT_ENTRIES",
+        "PIXI_AIRGAP_CACHE_LINKS",
+        "PIXI_AIRGAP_SIGN_PASSPHRASE",
+        "PIXI_AIRGAP_SIGN_KEY",
+        "PIXI_AIRGAP_ALLOWED_SIGNERS",
+        "PIXI_AIRGAP_NO_WAIT",
+    ] {
+        assert!(help.contains(name), "help lacks {name}:\n{help}");
+    }
+    for (sub, shown) in [
+        ("make-product", "[env: PIXI_AIRGAP_SIGN_KEY=]"),
+        ("make-product", "[env: PIXI_AIRGAP_NO_WAIT=]"),
+        ("pack", "[env: PIXI_AIRGAP_SIGN_KEY=]"),
+        ("stage-host", "[env: PIXI_AIRGAP_NO_WAIT=]"),
+        ("verify-product", "[env: PIXI_AIRGAP_ALLOWED_SIGNERS=]"),
+    ] {
+        // Wide, so that clap does not wrap inside the bracket.
+        let help = TestCommand::new()
+            .env("COLUMNS", "400")
+            .args([sub, "--help"])
+            .stdout();
+        assert!(help.contains(shown), "{sub} --help lacks {shown}:\n{help}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = TestCommand::new()
+        .env("PIXI_AIRGAP_NO_WAIT", "maybe")
+        .args(["make-product", "--project-name", "p"])
+        .path_arg("--workdir", dir.path())
+        .assert_exit(2, "invalid value 'maybe' for '--no-wait'");
+    assert!(
+        stderr(&out).contains("the value came from the environment variable PIXI_AIRGAP_NO_WAIT"),
+        "{}",
+        stderr(&out)
+    );
+}
 
 #[test]
 fn clean_help_documents_its_rules_and_exit_codes() {

@@ -29,6 +29,13 @@ fn assert_names_holder(output: &std::process::Output, what: &str) {
         "{err}"
     );
     assert!(err.contains(&holder), "the holder is not named:\n{err}");
+    // The command says how to wait instead, by its flag and its variable.
+    assert!(
+        err.contains(
+            "hint: wait for that run to end (drop --no-wait, or unset PIXI_AIRGAP_NO_WAIT"
+        ),
+        "{err}"
+    );
     // The holder is this test binary (it holds the lock through the library).
     let exe = std::env::current_exe().unwrap();
     let command = exe.file_name().unwrap().to_string_lossy();

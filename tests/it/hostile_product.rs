@@ -442,7 +442,14 @@ fn make_product_replaces_only_folders_it_made() {
         }
         std::fs::write(product.join("demo/my-notes.txt"), "mine\n").unwrap();
         let before = tree_snapshot(&product);
-        assert_exit(&make(&product, false), 2, "was bootstrapped");
+        let refused = make(&product, false);
+        assert_exit(&refused, 2, "was bootstrapped");
+        // The command names its own flag for forcing it.
+        assert!(
+            stderr(&refused).contains("hint: give --force to replace it anyway"),
+            "{}",
+            stderr(&refused)
+        );
         assert_eq!(tree_snapshot(&product), before);
         assert_success(&make(&product, true));
         assert!(!product.join("demo/my-notes.txt").exists());

@@ -210,7 +210,10 @@ fn a_bad_cache_from_is_refused_before_any_container() {
     std::fs::create_dir_all(&linked).unwrap();
     std::os::unix::fs::symlink(escaping.join("pixi-cache"), linked.join("pkg-cache")).unwrap();
     let cases: [(PathBuf, &str); 4] = [
-        (tmp.path().join("missing"), "does not exist"),
+        (
+            tmp.path().join("missing"),
+            "for '--cache-from <DIR>': no such folder",
+        ),
         (project.clone(), "holds neither pixi-cache/ nor pkg-cache/"),
         (
             escaping,

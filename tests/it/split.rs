@@ -115,7 +115,7 @@ fn split_parts_sha256_list_and_join_give_the_unsplit_archive() {
         std::fs::create_dir_all(&whole_dir).unwrap();
         std::fs::create_dir_all(&split_dir).unwrap();
         let whole = write(&root, &whole_dir, "product", format).unwrap();
-        let size: SplitSize = "40KiB".parse().unwrap();
+        let size = SplitSize::new(40 << 10).unwrap();
         let info = write_with(
             &root,
             &split_dir,
@@ -200,7 +200,7 @@ fn split_parts_are_deterministic_and_a_rewrite_removes_only_its_own_leftovers() 
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
-    let size = Some("30000".parse().unwrap());
+    let size = SplitSize::new(30000);
     let first = write_with(
         &root,
         &a,
@@ -246,7 +246,7 @@ fn split_parts_are_deterministic_and_a_rewrite_removes_only_its_own_leftovers() 
         &a,
         "product",
         ArchiveOptions {
-            split: Some("1MiB".parse().unwrap()),
+            split: SplitSize::new(1 << 20),
             ..ArchiveOptions::new(ArchiveFormat::TarZst)
         },
     )
@@ -276,7 +276,7 @@ fn join_names_missing_and_damaged_parts_and_leaves_no_half_archive() {
     product(&root);
     let dir = tmp.path().join("media");
     std::fs::create_dir_all(&dir).unwrap();
-    let size = Some("40KiB".parse().unwrap());
+    let size = SplitSize::new(40 << 10);
     let info = write_with(
         &root,
         &dir,
@@ -353,7 +353,7 @@ fn join_and_extract_with_busybox_alone_on_path() {
     // tar: busybox joins and unpacks it.
     let dir = tmp.path().join("media-tar");
     std::fs::create_dir_all(&dir).unwrap();
-    let size = Some("40KiB".parse().unwrap());
+    let size = SplitSize::new(40 << 10);
     let info = write_with(
         &root,
         &dir,
@@ -525,7 +525,7 @@ fn a_signed_parts_list_is_checked_by_join_before_any_part() {
     let a = allowed.to_str().unwrap();
     let dir = tmp.path().join("media");
     std::fs::create_dir_all(&dir).unwrap();
-    let size = Some("40KiB".parse().unwrap());
+    let size = SplitSize::new(40 << 10);
     let info = write_with(
         &root,
         &dir,

@@ -226,7 +226,7 @@ pub fn load_base(old: &Path, project_name: &str) -> anyhow::Result<ProductState>
 }
 
 /// The delta output must be new, empty or an earlier delta (it has our `delta.json`).
-fn refuse_foreign_output(output: &Path) -> anyhow::Result<()> {
+pub fn refuse_foreign_output(output: &Path) -> anyhow::Result<()> {
     if !output.exists() {
         return Ok(());
     }
@@ -234,11 +234,11 @@ fn refuse_foreign_output(output: &Path) -> anyhow::Result<()> {
     if ours || !crate::fsutil::dir_has_entries(output)? {
         return Ok(());
     }
+    // No hint: the command names the flag that picks another folder.
     Err(InputError::new(format!(
         "`{}` is not empty and not an earlier delta: refusing to replace it",
         output.display()
     ))
-    .with_hint("choose another --delta-output folder")
     .into())
 }
 
@@ -358,7 +358,7 @@ pub fn check_update(
     let (old_manifest, old_check) = crate::product::manifest::check(old)?;
     if old_manifest.project_name != project_name {
         return Err(InputError::new(format!(
-            "--since `{}` is a product of `{}`, not `{project_name}`",
+            "the old product `{}` is a product of `{}`, not `{project_name}`",
             old.display(),
             old_manifest.project_name
         ))

@@ -40,7 +40,11 @@ impl ProductState {
     /// a `pixi-airgap.json`.
     pub fn load(old: &Path, project_name: &str) -> anyhow::Result<Self> {
         let meta = std::fs::metadata(old).map_err(|err| {
-            InputError::new(format!("--since `{}` cannot be read", old.display())).with_source(err)
+            InputError::new(format!(
+                "the old product `{}` cannot be read",
+                old.display()
+            ))
+            .with_source(err)
         })?;
         if meta.is_dir() {
             if old.join(SUMS).is_file() && old.join(TREE).is_file() {
@@ -68,7 +72,7 @@ impl ProductState {
             return Self::from_lists(old, &tree);
         }
         Err(InputError::new(format!(
-            "--since `{}` is neither a product folder, a `{SUMS}` nor a `{}`",
+            "the old product `{}` is neither a product folder, a `{SUMS}` nor a `{}`",
             old.display(),
             ProductLayout::PRODUCT_MANIFEST
         ))

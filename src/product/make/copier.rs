@@ -19,7 +19,7 @@ use super::*;
 
 /// Set to `0` to copy every package file into the product instead of hard-linking it from the
 /// workdir's cache.
-pub const CACHE_LINKS_VAR: &str = "PIXI_AIRGAP_CACHE_LINKS";
+pub const CACHE_LINKS_VAR: &str = crate::settings::CACHE_LINKS.name;
 
 pub(super) fn cache_links_wanted() -> anyhow::Result<bool> {
     match std::env::var(CACHE_LINKS_VAR).as_deref() {

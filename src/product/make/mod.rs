@@ -28,6 +28,7 @@ mod copier;
 pub use copier::*;
 
 mod output;
+pub use output::refused_bootstrapped;
 use output::*;
 
 /// Inputs of [`make()`].

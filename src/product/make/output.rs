@@ -63,7 +63,7 @@ pub(super) fn check_output(
         // Only a folder make-product made (it carries the marker) is ever replaced; a readable
         // manifest is not enough, and --force does not change that.
         Ok(_) if !crate::product::is_marked_product(output) => Err(InputError::new(format!(
-            "the product folder `{}` is not empty and is not an earlier product (it has no {}): pixi-airgap never replaces a folder it did not make, even with --force",
+            "the product folder `{}` is not empty and is not an earlier product (it has no {}): pixi-airgap never replaces a folder it did not make, even when forced",
             output.display(),
             ProductLayout::MARKER
         ))
@@ -74,15 +74,25 @@ pub(super) fn check_output(
             Ok(())
         }
         Ok(_) => match bootstrapped(output) {
+            // No hint: how to force it is the command's (`refused_bootstrapped`).
             Some(why) => Err(InputError::new(format!(
-                "the product folder `{}` is an earlier product that was bootstrapped ({why}): it may hold environments and files of yours",
+                "the product folder `{}` {BOOTSTRAPPED} ({why}): it may hold environments and files of yours",
                 output.display()
             ))
-            .with_hint("give --force to replace it anyway, or pick another folder")
             .into()),
             None => Ok(()),
         },
     }
+}
+
+/// What the refusal of a bootstrapped earlier product says.
+const BOOTSTRAPPED: &str = "is an earlier product that was bootstrapped";
+
+/// Whether `err` is the refusal to replace a bootstrapped earlier product without `force`: the
+/// command that can force it adds its flag as the hint.
+pub fn refused_bootstrapped(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<InputError>()
+        .is_some_and(|input| input.to_string().contains(BOOTSTRAPPED))
 }
 
 /// Why an earlier product looks bootstrapped (its `envs.sh` records a folder, or a project in it

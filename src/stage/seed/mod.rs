@@ -47,20 +47,21 @@ pub struct CacheSeed {
 
 impl CacheSeed {
     /// `--cache-from DIR`, checked before any container starts: a folder holding `pixi-cache/`
-    /// (a workdir) or `pkg-cache/` (a product), whose cache passes [`check_tree`].
+    /// (a workdir) or `pkg-cache/` (a product), whose cache passes [`check_tree`]. The errors
+    /// have no hint: the command's names its flag.
     pub fn cache_from(dir: &Path) -> anyhow::Result<Self> {
-        let hint = "give --cache-from a workdir (it holds pixi-cache/) or a product folder (it holds pkg-cache/)";
         let meta = std::fs::metadata(dir).map_err(|err| {
-            InputError::new(format!("--cache-from `{}` does not exist", dir.display()))
-                .with_hint(hint)
-                .with_source(err)
+            InputError::new(format!(
+                "the folder to seed the cache from, `{}`, does not exist",
+                dir.display()
+            ))
+            .with_source(err)
         })?;
         if !meta.is_dir() {
             return Err(InputError::new(format!(
-                "--cache-from `{}` is not a folder",
+                "the folder to seed the cache from, `{}`, is not a folder",
                 dir.display()
             ))
-            .with_hint(hint)
             .into());
         }
         let root = std::fs::canonicalize(dir)
@@ -85,7 +86,7 @@ impl CacheSeed {
                 }
                 Ok(_) => {
                     return Err(InputError::new(format!(
-                        "--cache-from: `{}` is not a folder (a link?); a cache is never followed through a link",
+                        "`{}` is not a folder (a link?); a cache to seed from is never followed through a link",
                         cache.display()
                     ))
                     .into())
@@ -94,10 +95,9 @@ impl CacheSeed {
             }
         }
         Err(InputError::new(format!(
-            "--cache-from `{}` holds neither pixi-cache/ nor pkg-cache/",
+            "the folder to seed the cache from, `{}`, holds neither pixi-cache/ nor pkg-cache/",
             dir.display()
         ))
-        .with_hint(hint)
         .into())
     }
 

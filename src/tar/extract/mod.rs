@@ -44,8 +44,8 @@ pub const SPECIAL_LISTED: usize = 20;
 
 /// Environment variables that override [`ExtractLimits`] (read by the caller; named in the
 /// error that a limit was passed).
-pub const MAX_BYTES_VAR: &str = "PIXI_AIRGAP_MAX_EXTRACT_BYTES";
-pub const MAX_ENTRIES_VAR: &str = "PIXI_AIRGAP_MAX_EXTRACT_ENTRIES";
+pub const MAX_BYTES_VAR: &str = crate::settings::MAX_EXTRACT_BYTES.name;
+pub const MAX_ENTRIES_VAR: &str = crate::settings::MAX_EXTRACT_ENTRIES.name;
 
 impl Default for ExtractLimits {
     fn default() -> Self {
