@@ -43,6 +43,24 @@ pub struct CacheSeed {
     pub origin: SeedOrigin,
     /// The lock the seed was made for, when it is beside it (for uv's cache; see the module).
     pub lock: Option<PathBuf>,
+    /// What [`check_tree`] counted of it, for the upload's progress bar.
+    pub size: SeedSize,
+}
+
+/// The bytes of file content a seed uploads: its conda packages, and uv's cache (which goes only
+/// when it fits the lock). Counted as the tree is checked, so the run walks it once more only to
+/// upload it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeedSize {
+    pub conda: u64,
+    pub uv: u64,
+}
+
+impl SeedSize {
+    /// The bytes the upload carries, with or without uv's cache.
+    pub fn bytes(&self, uv: bool) -> u64 {
+        self.conda + if uv { self.uv } else { 0 }
+    }
 }
 
 impl CacheSeed {
@@ -73,7 +91,7 @@ impl CacheSeed {
             let cache = root.join(name);
             match std::fs::symlink_metadata(&cache) {
                 Ok(m) if m.is_dir() => {
-                    check_tree(&cache)?;
+                    let size = check_tree(&cache)?;
                     let lock = match origin {
                         SeedOrigin::CacheFromProduct => single_lock(&root),
                         _ => single_lock(&root.join(Workdir::PROJECT)),
@@ -82,6 +100,7 @@ impl CacheSeed {
                         dir: cache,
                         origin,
                         lock,
+                        size,
                     });
                 }
                 Ok(_) => {
@@ -111,10 +130,13 @@ impl CacheSeed {
         {
             return None;
         }
-        if let Err(err) = check_tree(&dir) {
-            tracing::warn!("not reusing the workdir's cache: {err:#}");
-            return None;
-        }
+        let size = match check_tree(&dir) {
+            Ok(size) => size,
+            Err(err) => {
+                tracing::warn!("not reusing the workdir's cache: {err:#}");
+                return None;
+            }
+        };
         let lock = workdir.project(project_name).join("pixi.lock");
         Some(Self {
             dir,
@@ -122,6 +144,7 @@ impl CacheSeed {
             lock: std::fs::symlink_metadata(&lock)
                 .is_ok_and(|m| m.is_file())
                 .then_some(lock),
+            size,
         })
     }
 
@@ -222,25 +245,45 @@ fn check_entry(entry: TarEntry, prefix: &Path) -> anyhow::Result<TarEntry> {
 }
 
 /// Checks a cache folder before it is used: walked without following links, every link stays
-/// inside it, every name is UTF-8. The first problem is an input error naming the entry.
-pub fn check_tree(cache: &Path) -> anyhow::Result<()> {
+/// inside it, every name is UTF-8. The first problem is an input error naming the entry. On the
+/// way it counts what of it would be seeded ([`keep_in_seed`]).
+pub fn check_tree(cache: &Path) -> anyhow::Result<SeedSize> {
     let root = cache.to_path_buf();
+    let mut size = SeedSize::default();
     for step in walk_dir(cache, Path::new(""), |rel, _| {
         crate::fsutil::require_utf8_name(&root.join(rel), "the cache to seed")?;
         Ok(true)
     }) {
         if let Walked::Entry(entry) = step? {
-            check_entry(entry, Path::new(""))
+            let entry = check_entry(entry, Path::new(""))
                 .with_context(|| format!("refusing to seed from `{}`", cache.display()))?;
+            if let EntryKind::File { source, .. } = &entry.kind {
+                if seeded(&entry.path) {
+                    let bytes = std::fs::symlink_metadata(source).map_or(0, |m| m.len());
+                    if entry.path.starts_with(UV_CACHE) {
+                        size.uv += bytes;
+                    } else {
+                        size.conda += bytes;
+                    }
+                }
+            }
         }
     }
-    Ok(())
+    Ok(size)
+}
+
+/// Whether a file of a cache is seeded: it and every folder above it pass [`keep_in_seed`] (the
+/// upload's walk does not enter a folder it leaves out).
+fn seeded(rel: &Path) -> bool {
+    rel.ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .all(|a| keep_in_seed(a, a != rel))
 }
 
 /// What of a cache is seeded: the conda packages in `pkgs/` (folders `NAME-VERSION-BUILD` and
 /// their archives) and uv's cache, nothing else: no lock files, temporary folders, repodata
 /// cache (an install from a lock never solves), or whatever else a cache from elsewhere holds.
-pub(crate) fn keep_in_seed(rel: &Path, is_dir: bool) -> bool {
+fn keep_in_seed(rel: &Path, is_dir: bool) -> bool {
     let Some(name) = rel.file_name().map(|n| n.to_string_lossy()) else {
         return true;
     };
@@ -436,6 +479,21 @@ mod tests {
             Some(wd.canonicalize().unwrap().join("project/demo/pixi.lock"))
         );
         assert_eq!(seed.packages().unwrap(), ["a-1-0".to_string()].into());
+
+        // What the upload will carry is counted as the tree is checked: the packages (not their
+        // lock files, nor what is not a package), and uv's cache apart (not its temporary files).
+        let cache = wd.join("pixi-cache");
+        std::fs::write(cache.join("pkgs/a-1-0/lib/data"), [0u8; 100]).unwrap();
+        std::fs::write(cache.join("pkgs/a-1-0.conda"), [0u8; 20]).unwrap();
+        std::fs::write(cache.join("pkgs/a-1-0.lock"), [0u8; 7]).unwrap();
+        std::fs::create_dir_all(cache.join("repodata")).unwrap();
+        std::fs::write(cache.join("repodata/x.json"), [0u8; 50]).unwrap();
+        std::fs::create_dir_all(cache.join("uv-cache/wheels/.tmpabc")).unwrap();
+        std::fs::write(cache.join("uv-cache/wheels/w.whl"), [0u8; 3]).unwrap();
+        std::fs::write(cache.join("uv-cache/wheels/.tmpabc/part"), [0u8; 9]).unwrap();
+        let size = CacheSeed::cache_from(&wd).unwrap().size;
+        assert_eq!(size, SeedSize { conda: 120, uv: 3 });
+        assert_eq!((size.bytes(false), size.bytes(true)), (120, 123));
 
         let product = dir.path().join("product");
         std::fs::create_dir_all(product.join("pkg-cache/pkgs")).unwrap();

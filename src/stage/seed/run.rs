@@ -3,15 +3,14 @@
 //! downloaded and leaves out of the copy back ([`crate::workdir::report::CacheReport`]).
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use anyhow::Context;
 
-use super::{keep_in_seed, needed_packages, CacheSeed, UV_CACHE};
+use super::{needed_packages, CacheSeed};
 use crate::lockfile::Lock;
 use crate::session::Session;
 use crate::stage::StagePlan;
-use crate::tar::write::{walk_dir, EntryKind, Owner, TarEntry, Walked};
+use crate::tar::write::Owner;
 use crate::workdir::report::CacheReport;
 
 /// What a seeded run brought into the container: the conda packages of the seed, its origin,
@@ -39,7 +38,7 @@ pub async fn seed_cache(
         seed.dir.display()
     );
     let started = std::time::Instant::now();
-    let bytes = content_bytes(&seed.dir, uv);
+    let bytes = seed.size.bytes(uv);
     session
         .upload(
             seed.entries(uv),
@@ -113,19 +112,4 @@ pub fn cache_report(
         report.conda_dropped
     );
     (report, stale)
-}
-
-/// The bytes of file content the seed will upload (for the progress bar).
-fn content_bytes(dir: &Path, uv: bool) -> u64 {
-    walk_dir(dir, Path::new(""), |rel, kind| {
-        Ok((uv || !rel.starts_with(UV_CACHE)) && keep_in_seed(rel, kind.is_dir()))
-    })
-    .filter_map(|step| match step {
-        Ok(Walked::Entry(TarEntry {
-            kind: EntryKind::File { source, .. },
-            ..
-        })) => std::fs::symlink_metadata(source).ok().map(|m| m.len()),
-        _ => None,
-    })
-    .sum()
 }
