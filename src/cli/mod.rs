@@ -133,7 +133,7 @@ pub struct CleanArgs {
 #[derive(Debug, Args)]
 pub struct StageHostArgs {
     /// Local Docker image that has pixi on its PATH
-    #[arg(long, value_name = "IMAGE")]
+    #[arg(long, value_name = "IMAGE", value_parser = values::parse_name)]
     pub image: String,
 
     /// Pull the image when it is not present locally (needs a reachable registry)
@@ -174,7 +174,7 @@ pub struct StageHostArgs {
 #[derive(Debug, Args)]
 pub struct StageContainerArgs {
     /// A running container (ID or name) that has the project and pixi
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = values::parse_name)]
     pub container_id: String,
 
     /// Absolute path of the project folder inside that container
@@ -198,7 +198,7 @@ pub struct PackArgs {
     pub host: StageHostArgs,
 
     /// Image for the offline proof [default: --image, which then vouches for its own product]
-    #[arg(long, value_name = "IMAGE")]
+    #[arg(long, value_name = "IMAGE", value_parser = values::parse_name)]
     pub verify_image: Option<String>,
 
     /// Run the offline proof as this numeric user (UID or UID:GID)
@@ -310,7 +310,7 @@ pub struct SignArgs {
 #[derive(Debug, Args)]
 pub struct VerifyProductArgs {
     /// Local Docker image with pixi (it gets no network)
-    #[arg(long, value_name = "IMAGE")]
+    #[arg(long, value_name = "IMAGE", value_parser = values::parse_name)]
     pub image: String,
 
     /// Pull the image when it is not present locally (needs a reachable registry)
@@ -440,7 +440,7 @@ pub struct VerifyArgs {
 
     /// Run the verification in this environment (repeatable: once in each)
     /// [default: `default` when staged, else the first staged environment]
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", value_parser = values::parse_name)]
     pub verify_env: Vec<String>,
 
     /// The command for --verify-run

@@ -121,6 +121,15 @@ impl FromStr for TaskArg {
     }
 }
 
+/// A name the engine or pixi looks up (an image, a container, an environment): anything but
+/// empty or blank, which would name nothing (or, for an image, whatever the engine defaults to).
+pub fn parse_name(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("names nothing (empty or blank)".to_string());
+    }
+    Ok(text.to_string())
+}
+
 /// A number of bytes, the one rule for every size on the command line: a whole number, then
 /// optionally a unit (a space between them is allowed). `k`, `m`, `g`, `t` and `KiB`, `MiB`,
 /// `GiB`, `TiB` are powers of 1024; `KB`, `MB`, `GB`, `TB` are powers of 1000; `B` or no unit is
@@ -228,6 +237,14 @@ fn check_dir(path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_anything_but_blank() {
+        assert_eq!(parse_name("img:1").unwrap(), "img:1");
+        for blank in ["", " ", "\t"] {
+            assert!(parse_name(blank).is_err(), "{blank:?}");
+        }
+    }
 
     #[test]
     fn container_paths() {

@@ -36,9 +36,6 @@ impl Options {
             keep_container_workdir,
             verify,
         } = args;
-        if container_id.trim().is_empty() {
-            return Err(InputError::new("--container-id must name a container").into());
-        }
         let project_path = project_path_in_container.into_string();
         let common = CommonOptions::resolve(stage)?;
         let container_workdir = &common.container_workdir;

@@ -4,7 +4,7 @@ use crate::cli::StageHostArgs;
 
 use super::stage_args::CommonOptions;
 use crate::docker::Docker;
-use crate::exit::{InputError, Status};
+use crate::exit::Status;
 use crate::session::{PendingRemoval, Session, SessionSpec};
 use crate::stage::{self, ProjectFiles, StagePlan};
 use crate::workdir::report::{StageReport, StageResult};
@@ -40,9 +40,6 @@ impl Options {
             verify,
         } = args;
         let common = CommonOptions::resolve(stage)?;
-        if image.trim().is_empty() {
-            return Err(InputError::new("--image must name an image").into());
-        }
         let project_dir = super::canonical_dir(&project_dir)?;
         let resources_dir = resources_dir
             .map(|d| super::canonical_dir(&d))

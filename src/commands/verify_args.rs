@@ -80,9 +80,6 @@ pub fn resolve_with(
             }
         }
     }
-    if let Some(env) = verify_env.iter().find(|e| e.trim().is_empty()) {
-        return Err(InputError::new(format!("--verify-env `{env}` names no environment")).into());
-    }
     let mut requests = Vec::new();
     for (own_env, kind) in kinds {
         let spec = VerificationSpec {

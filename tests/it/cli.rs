@@ -79,6 +79,10 @@ const ARGUMENT_ERRORS: &[(&[&str], &str)] = &[
         "invalid value 'beta:' for '--verify-task <[ENV:]TASK>': not TASK or ENV:TASK",
     ),
     (
+        &["--verify-task", "smoke", "--verify-env", " "],
+        "invalid value ' ' for '--verify-env <ENV>': names nothing",
+    ),
+    (
         &["--memory", "8x"],
         "invalid value '8x' for '--memory <SIZE>': not a size",
     ),
