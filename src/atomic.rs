@@ -44,10 +44,19 @@ impl PendingDir {
 
     /// Puts the finished folder at its destination.
     pub fn commit(self) -> anyhow::Result<()> {
+        match self.commit_keeping_old()? {
+            Some(old) => old.remove(),
+            None => Ok(()),
+        }
+    }
+
+    /// Puts the finished folder at its destination, and hands back the folder it replaced (moved
+    /// aside) for the caller to remove when it suits it.
+    pub fn commit_keeping_old(self) -> anyhow::Result<Option<Aside>> {
         let partial = self.partial.keep();
         // Private (0700) while it was written; a finished folder is readable like any other.
         let placed = crate::fsutil::set_mode(&partial, 0o755)
-            .and_then(|()| replace_dir(&partial, &self.dest));
+            .and_then(|()| replace_dir_keeping_old(&partial, &self.dest));
         if placed.is_err() {
             let _ = remove_tree(&partial);
         }
@@ -55,9 +64,73 @@ impl PendingDir {
     }
 }
 
+/// What a replacement moved aside (`.NAME.old-*`, hidden beside the new folder): the old
+/// content, no longer in use, to be removed. Freeing a large folder (a product of 20,000 files)
+/// takes seconds, so a caller with more to do removes it in the background
+/// ([`Removals::spawn`]). Left unremoved (the run killed), it is a hidden leftover the next run
+/// removes.
+#[derive(Debug)]
+#[must_use = "remove it, now or in the background"]
+pub struct Aside(PathBuf);
+
+impl Aside {
+    pub fn remove(self) -> anyhow::Result<()> {
+        remove_tree(&self.0)
+    }
+}
+
+/// Folders being removed on threads of their own, off the run's critical path. [`Removals::wait`]
+/// joins them and reports the first failure; dropped, they are joined all the same (the program
+/// never ends with a removal half done by its own choice).
+#[derive(Debug, Default)]
+#[must_use = "wait for the removals before the program ends"]
+pub struct Removals(Vec<std::thread::JoinHandle<anyhow::Result<()>>>);
+
+impl Removals {
+    /// Starts removing `aside`.
+    pub fn spawn(&mut self, aside: Aside) {
+        self.0.push(std::thread::spawn(move || aside.remove()));
+    }
+
+    /// Adds what `other` is removing.
+    pub fn extend(&mut self, mut other: Removals) {
+        self.0.append(&mut other.0);
+    }
+
+    /// Waits until every removal has ended.
+    pub fn wait(mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        for handle in self.0.drain(..) {
+            let ended = handle
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a folder removal thread panicked")));
+            if result.is_ok() {
+                result = ended;
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Removals {
+    fn drop(&mut self) {
+        for handle in self.0.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
 /// Renames the complete folder `from` to `to` (same file system): an existing `to` is moved aside
 /// first and deleted once `from` is in place; if the rename fails, it is put back.
 pub fn replace_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    match replace_dir_keeping_old(from, to)? {
+        Some(old) => old.remove(),
+        None => Ok(()),
+    }
+}
+
+/// [`replace_dir`], handing back the old `to` (moved aside) instead of deleting it.
+pub fn replace_dir_keeping_old(from: &Path, to: &Path) -> anyhow::Result<Option<Aside>> {
     let (parent, name) = parent_and_name(to)?;
     let aside = if std::fs::symlink_metadata(to).is_ok() {
         let aside = crate::fsutil::private_tempdir(parent, &format!(".{name}.old-"))
@@ -85,10 +158,7 @@ pub fn replace_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
         return Err(anyhow::Error::new(err)
             .context(format!("failed to move `{}` into place", to.display())));
     }
-    if let Some(aside) = aside {
-        remove_tree(&aside)?;
-    }
-    Ok(())
+    Ok(aside.map(Aside))
 }
 
 /// Puts back the folder an interrupted swap moved aside: when nothing is at `dest` and a
@@ -226,6 +296,54 @@ mod tests {
         assert!(dest.join("new").exists() && !dest.join("old").exists());
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "nothing left beside it");
+    }
+
+    /// The old folder is handed back aside, hidden, while the new one is already in place; removed
+    /// in the background, it is gone once the removals are waited for; left (a killed run), the
+    /// next writer of that folder removes it and keeps the new content.
+    #[test]
+    fn the_replaced_folder_can_be_removed_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = |dir: &Path| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let dest = dir.path().join("out");
+        for round in 0..2 {
+            std::fs::create_dir_all(dest.join("many")).unwrap();
+            for n in 0..200 {
+                std::fs::write(dest.join(format!("many/{round}-{n}")), "o").unwrap();
+            }
+            let pending = PendingDir::new(&dest).unwrap();
+            std::fs::write(pending.path().join("new"), "n").unwrap();
+            let old = pending
+                .commit_keeping_old()
+                .unwrap()
+                .expect("out was there");
+            assert_eq!(std::fs::read_to_string(dest.join("new")).unwrap(), "n");
+            let listed = names(dir.path());
+            assert!(
+                listed.len() == 2 && listed[0].starts_with(".out.old-") && listed[1] == "out",
+                "{listed:?}"
+            );
+            if round == 0 {
+                let mut removals = Removals::default();
+                removals.spawn(old);
+                removals.wait().unwrap();
+                assert_eq!(names(dir.path()), ["out"]);
+            } else {
+                // Not removed: the next writer removes it, and the new content stays.
+                drop(old);
+                let next = PendingDir::new(&dest).unwrap();
+                assert_eq!(std::fs::read_to_string(dest.join("new")).unwrap(), "n");
+                drop(next);
+                assert_eq!(names(dir.path()), ["out"]);
+            }
+        }
     }
 
     /// Killed between the two renames: the old folder is aside, nothing is in place. The next

@@ -79,10 +79,18 @@ pub fn resolve_sign(args: SignArgs) -> anyhow::Result<Option<SigningKey>> {
 ///
 /// Holds the workdir and the output folder for the whole run: another run on either waits, or
 /// with [`Wait::NoWait`] is refused naming this one.
+///
+/// The product it replaced is still being removed when this returns: the caller waits for the
+/// removals while it holds the workdir and the output folder (`run` below; `pack` holds both for
+/// its whole run).
 pub async fn make(
     options: &MakeOptions,
     wait: Wait,
-) -> anyhow::Result<(ProductManifest, crate::product::manifest::ManifestTotals)> {
+) -> anyhow::Result<(
+    ProductManifest,
+    crate::product::manifest::ManifestTotals,
+    crate::atomic::Removals,
+)> {
     let _workdir = super::lock(options.workdir.root(), "workdir", wait).await?;
     let _output = super::lock(&options.output, "product folder", wait).await?;
     let make = options.clone();
@@ -120,7 +128,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
         Some(plan) => Some(plan.load_base(&options.make.project_name).await?),
         None => None,
     };
-    let (manifest, totals) = make(&options.make, options.wait).await.map_err(|err| {
+    // Held until the replaced product is gone too (make's own holds are then no-ops).
+    let _workdir = super::lock(options.make.workdir.root(), "workdir", options.wait).await?;
+    let _output = super::lock(&options.make.output, "product folder", options.wait).await?;
+    let (manifest, totals, old) = make(&options.make, options.wait).await.map_err(|err| {
         if crate::product::make::refused_bootstrapped(&err) {
             with_hint(
                 err,
@@ -130,6 +141,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
             err
         }
     })?;
+    super::wait_for(old).await?;
     let delta = match (&options.delta, base) {
         (Some(plan), Some(base)) => Some(
             plan.write(base, &options.make.output, &options.make.project_name)

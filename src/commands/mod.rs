@@ -74,6 +74,14 @@ pub(crate) fn canonical_dir(path: &std::path::Path) -> anyhow::Result<std::path:
     })
 }
 
+/// Waits for folders being removed in the background (they are removed on threads: the wait is
+/// one, off the runtime's).
+pub(crate) async fn wait_for(removals: crate::atomic::Removals) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || removals.wait())
+        .await
+        .map_err(|err| anyhow::anyhow!("the folder removal task failed: {err}"))?
+}
+
 /// Resolves and runs one subcommand.
 pub async fn dispatch(command: Command) -> anyhow::Result<Status> {
     match command {

@@ -87,10 +87,14 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     if !options.independent_proof {
         tracing::warn!("{SELF_PROOF_WARNING}");
     }
-    // One run per workdir, held through the three steps (each step's own lock is then a no-op).
+    // One run per workdir, held through the three steps (each step's own lock is then a no-op),
+    // and its product folder with it: the product the run replaces is removed in the background
+    // while the new one is proven, and nothing else may write there meanwhile.
     let _lock = super::lock(workdir.root(), "workdir", options.stage.wait).await?;
+    let _product_lock =
+        super::lock(&workdir.product(), "product folder", options.stage.wait).await?;
     tracing::info!("pack 1/3: stage-host");
-    let (stage, staging_removal) = stage_host::stage(&options.stage).await?;
+    let (stage, staging_removal, mut old_folders) = stage_host::stage(&options.stage).await?;
     lap("stage", &mut phases);
     let logs = Logs {
         stage: workdir.out(),
@@ -133,7 +137,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 force: false,
                 sign_key: options.sign_key.clone(),
             };
-            let (manifest, totals) = make_product::make(&make, options.stage.wait)
+            let (manifest, totals, old_product) = make_product::make(&make, options.stage.wait)
                 .await
                 .map_err(|err| {
                     // pack never forces it: its --force is staging's.
@@ -146,6 +150,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                         err
                     }
                 })?;
+            old_folders.extend(old_product);
             lap("make-product", &mut phases);
             report.product = Some(ProductSummary {
                 dir: workdir.product(),
@@ -201,8 +206,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     }
     .await;
     let removed = staging_removal.wait().await;
+    let removed_old = super::wait_for(old_folders).await;
     let status = outcome?;
     removed?;
+    removed_old?;
     report.phases = phases;
     summary(&report);
     if options.stage.json {

@@ -71,8 +71,11 @@ impl Options {
 /// (the workdir is written all the same).
 pub async fn run(options: &Options) -> anyhow::Result<Status> {
     let docker = Docker::connect().await?;
-    let (report, removal) = stage_with(&docker, options).await?;
+    // Held until the last staging's folders are gone too (stage_with's own hold is then a no-op).
+    let _lock = super::lock(options.plan.workdir.root(), "workdir", options.wait).await?;
+    let (report, removal, old) = stage_with(&docker, options).await?;
     removal.wait().await?;
+    super::wait_for(old).await?;
     if options.json {
         crate::output::json(&super::WithEngine {
             report: &report,
@@ -82,9 +85,12 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     Ok(report.status())
 }
 
-/// Stages for `pack`: the staging container is still being removed when this returns (see
-/// [`Session::close_deferred`]); `pack` waits for it before it ends.
-pub async fn stage(options: &Options) -> anyhow::Result<(StageReport, PendingRemoval)> {
+/// Stages for `pack`: the staging container (see [`Session::close_deferred`]) and the last
+/// staging's folders are still being removed when this returns; `pack`, which holds the workdir,
+/// waits for both before it ends.
+pub async fn stage(
+    options: &Options,
+) -> anyhow::Result<(StageReport, PendingRemoval, crate::atomic::Removals)> {
     let docker = Docker::connect().await?;
     stage_with(&docker, options).await
 }
@@ -92,7 +98,7 @@ pub async fn stage(options: &Options) -> anyhow::Result<(StageReport, PendingRem
 async fn stage_with(
     docker: &Docker,
     options: &Options,
-) -> anyhow::Result<(StageReport, PendingRemoval)> {
+) -> anyhow::Result<(StageReport, PendingRemoval, crate::atomic::Removals)> {
     let plan = &options.plan;
     // One run per workdir, for the whole run (a no-op under `pack`, which holds it already).
     let _lock = super::lock(plan.workdir.root(), "workdir", options.wait).await?;
@@ -145,11 +151,14 @@ async fn stage_with(
     };
     // The new staging replaces the last one only now that it is complete.
     let committed = crate::product::helpers::write(staging.workdir(), &plan.manifest.name)
-        .and_then(|()| staging.commit(&plan.workdir));
-    if let Err(err) = committed {
-        let _ = removal.wait().await;
-        return Err(err);
-    }
+        .and_then(|()| staging.commit_removing_in_background(&plan.workdir));
+    let old = match committed {
+        Ok(old) => old,
+        Err(err) => {
+            let _ = removal.wait().await;
+            return Err(err);
+        }
+    };
     tracing::info!(
         "workdir: {} ({})",
         plan.workdir.root().display(),
@@ -158,5 +167,5 @@ async fn stage_with(
             StageResult::VerificationFailed => "staged, but the verification failed",
         }
     );
-    Ok((report, removal))
+    Ok((report, removal, old))
 }

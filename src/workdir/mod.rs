@@ -285,17 +285,29 @@ impl Staging {
     /// rename; a staged folder this run did not write (say `pixi-bin/` without `--bundle-pixi`)
     /// goes, so the workdir holds one run only.
     pub fn commit(self, into: &Workdir) -> anyhow::Result<()> {
+        self.commit_removing_in_background(into)?.wait()
+    }
+
+    /// [`Staging::commit`], with the old folders (the last staging's cache can hold tens of
+    /// thousands of files) removed on threads of their own while the caller goes on.
+    pub fn commit_removing_in_background(
+        self,
+        into: &Workdir,
+    ) -> anyhow::Result<crate::atomic::Removals> {
+        let mut removals = crate::atomic::Removals::default();
         for folder in STAGED_FOLDERS {
             let from = self.workdir.root.join(folder);
             let to = into.root.join(folder);
             if std::fs::symlink_metadata(&from).is_ok() {
-                crate::atomic::replace_dir(&from, &to)?;
+                if let Some(old) = crate::atomic::replace_dir_keeping_old(&from, &to)? {
+                    removals.spawn(old);
+                }
             } else if std::fs::symlink_metadata(&to).is_ok() {
                 crate::fsutil::remove_tree(&to)?;
             }
         }
         drop(self.dir);
-        Ok(())
+        Ok(removals)
     }
 
     /// After a failed run: keeps its logs where the user looks for them, without touching an

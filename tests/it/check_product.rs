@@ -105,7 +105,7 @@ fn staged_workdir(root: &Path, lock: &str, lock_version: u64) -> Workdir {
 /// A product made from a staged workdir with `lock`, in `dir/product`.
 fn make_product_from(dir: &Path, lock: &str, lock_version: u64) -> PathBuf {
     let wd = staged_workdir(&dir.join("wd"), lock, lock_version);
-    make(&MakeOptions {
+    let (_, _, old) = make(&MakeOptions {
         workdir: wd.clone(),
         project_name: "demo".to_string(),
         output: dir.join("product"),
@@ -113,6 +113,7 @@ fn make_product_from(dir: &Path, lock: &str, lock_version: u64) -> PathBuf {
         sign_key: None,
     })
     .unwrap();
+    old.wait().unwrap();
     dir.join("product")
 }
 

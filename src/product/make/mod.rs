@@ -45,7 +45,11 @@ pub struct MakeOptions {
 
 /// Writes the product for a staged workdir and returns its manifest (without its records) and
 /// what the records add up to.
-pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestTotals)> {
+/// Writes the product. The product it replaces is being removed in the background when this
+/// returns ([`crate::atomic::Removals`]): wait for it before the program ends.
+pub fn make(
+    options: &MakeOptions,
+) -> anyhow::Result<(ProductManifest, ManifestTotals, crate::atomic::Removals)> {
     let MakeOptions {
         workdir,
         project_name,
@@ -295,14 +299,17 @@ pub fn make(options: &MakeOptions) -> anyhow::Result<(ProductManifest, ManifestT
         super::signature::sign(staging, key)?;
     }
 
-    pending.commit()?;
+    let mut removals = crate::atomic::Removals::default();
+    if let Some(old) = pending.commit_keeping_old()? {
+        removals.spawn(old);
+    }
     tracing::info!(
         "product ready: {} ({} files, {:.1} MiB)",
         output.display(),
         totals.files,
         totals.bytes as f64 / (1024.0 * 1024.0)
     );
-    Ok((manifest, totals))
+    Ok((manifest, totals, removals))
 }
 
 /// The error for entries that may not be part of a product.

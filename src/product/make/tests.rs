@@ -46,7 +46,8 @@ fn make_then_check_and_detect_damage() {
         force: false,
         sign_key: None,
     };
-    let (manifest, totals) = make(&options).unwrap();
+    let (manifest, totals, old) = make(&options).unwrap();
+    old.wait().unwrap();
     let records: Vec<FileRecord> = crate::product::manifest::records(&wd.product())
         .unwrap()
         .collect::<anyhow::Result<_>>()
@@ -83,7 +84,7 @@ fn make_then_check_and_detect_damage() {
     assert!(!wd.product().join("res").exists());
     // Same workdir, same manifest bytes.
     let first = std::fs::read(wd.product().join(ProductLayout::PRODUCT_MANIFEST)).unwrap();
-    make(&options).unwrap();
+    make(&options).unwrap().2.wait().unwrap();
     assert_eq!(
         std::fs::read(wd.product().join(ProductLayout::PRODUCT_MANIFEST)).unwrap(),
         first
@@ -257,7 +258,7 @@ fn product_with(edit: impl FnOnce(&mut serde_json::Value)) -> (tempfile::TempDir
         force: false,
         sign_key: None,
     };
-    make(&options).unwrap();
+    make(&options).unwrap().2.wait().unwrap();
     let path = wd.product().join(ProductLayout::PRODUCT_MANIFEST);
     let mut value: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
