@@ -87,12 +87,12 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     if !options.independent_proof {
         tracing::warn!("{SELF_PROOF_WARNING}");
     }
-    // One run per workdir, held through the three steps (each step's own lock is then a no-op),
-    // and its product folder with it: the product the run replaces is removed in the background
-    // while the new one is proven, and nothing else may write there meanwhile.
+    // One run per workdir, held through the three steps (each step's own lock is then a no-op).
     let _lock = super::lock(workdir.root(), "workdir", options.stage.wait).await?;
-    let _product_lock =
-        super::lock(&workdir.product(), "product folder", options.stage.wait).await?;
+    // From make-product on, the product folder too: the product the run replaces is removed in
+    // the background while the new one is proven, and nothing else may write there meanwhile.
+    // (Taken only then: its lock file would make a new workdir look used to staging.)
+    let mut product_lock = None;
     tracing::info!("pack 1/3: stage-host");
     let (stage, staging_removal, mut old_folders) = stage_host::stage(&options.stage).await?;
     lap("stage", &mut phases);
@@ -137,6 +137,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
                 force: false,
                 sign_key: options.sign_key.clone(),
             };
+            product_lock =
+                Some(super::lock(&make.output, "product folder", options.stage.wait).await?);
             let (manifest, totals, old_product) = make_product::make(&make, options.stage.wait)
                 .await
                 .map_err(|err| {
@@ -207,6 +209,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Status> {
     .await;
     let removed = staging_removal.wait().await;
     let removed_old = super::wait_for(old_folders).await;
+    drop(product_lock);
     let status = outcome?;
     removed?;
     removed_old?;
