@@ -43,10 +43,9 @@ pub struct MakeOptions {
     pub sign_key: Option<SigningKey>,
 }
 
-/// Writes the product for a staged workdir and returns its manifest (without its records) and
-/// what the records add up to.
-/// Writes the product. The product it replaces is being removed in the background when this
-/// returns ([`crate::atomic::Removals`]): wait for it before the program ends.
+/// Writes the product for a staged workdir and returns its manifest (without its records), what
+/// the records add up to, and the product it replaced, being removed in the background
+/// ([`crate::atomic::Removals`]): wait for it before the program ends.
 pub fn make(
     options: &MakeOptions,
 ) -> anyhow::Result<(ProductManifest, ManifestTotals, crate::atomic::Removals)> {
