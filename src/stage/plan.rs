@@ -4,7 +4,6 @@
 //! conversion from what the user asked for to what a run does; nothing after it reads the
 //! manifest or the lock again.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -47,9 +46,9 @@ pub struct ProjectFiles {
     /// The local copy of a container's files (which `dir` names): held, never read, so that it
     /// lives as long as the last clone of the plan.
     _copy: Option<Arc<tempfile::TempDir>>,
-    /// The first bytes of the verification scripts read from a container, by their path
-    /// relative to the project.
-    script_heads: BTreeMap<String, Vec<u8>>,
+    /// The first bytes of the verification script read from a container (there is at most
+    /// one), with its path relative to the project.
+    script_head: Option<(String, Vec<u8>)>,
     /// What errors about a container's project are said of: `in container ID:PATH`.
     place: Option<String>,
 }
@@ -78,7 +77,7 @@ impl ProjectFiles {
                 resources_dir,
             },
             _copy: None,
-            script_heads: BTreeMap::new(),
+            script_head: None,
             place: None,
         }
     }
@@ -112,12 +111,12 @@ impl ProjectFiles {
                     .with_context(|| format!("failed to keep a copy of {name}"))?;
             }
         }
-        let mut script_heads = BTreeMap::new();
+        let mut script_head = None;
         // A script outside the project is refused when the plan locates it.
         if let Some(rel) = script.and_then(|s| locate_in_container(s, path).ok()) {
             let full = format!("{path}/{rel}");
             if let Some(head) = docker.read_file(container.id(), &full, SCRIPT_HEAD).await? {
-                script_heads.insert(rel, head);
+                script_head = Some((rel, head));
             }
         }
         Ok(Self {
@@ -126,7 +125,7 @@ impl ProjectFiles {
             },
             dir,
             _copy: Some(Arc::new(copy)),
-            script_heads,
+            script_head,
             place: Some(format!("in container {}:{path}", container.short_id())),
         })
     }
@@ -160,7 +159,8 @@ impl ProjectFiles {
             } => crate::verification::resolve_script(script, project_dir, resources_dir.as_deref()),
             ProjectSource::Container { path } => {
                 let rel = locate_in_container(script, path)?;
-                let head = self.script_heads.get(&rel).ok_or_else(|| {
+                let head = self.script_head.as_ref().filter(|(read, _)| *read == rel);
+                let (_, head) = head.ok_or_else(|| {
                     let full = PathBuf::from(format!("{path}/{rel}"));
                     missing_script_error(&full, &[(full.clone(), "the project in the container")])
                 })?;
@@ -268,13 +268,13 @@ pub fn pid_file(container_workdir: &str) -> String {
 }
 
 /// The files of a project in a container as [`ProjectFiles::from_container`] copies them, for
-/// tests: `copy` holds the copied files, `heads` the scripts' first bytes.
+/// tests: `copy` holds the copied files, `script_head` the script's path and first bytes.
 #[cfg(test)]
 impl ProjectFiles {
     pub(crate) fn container_for_tests(
         copy: PathBuf,
         path: &str,
-        script_heads: BTreeMap<String, Vec<u8>>,
+        script_head: Option<(String, Vec<u8>)>,
     ) -> Self {
         Self {
             source: ProjectSource::Container {
@@ -282,7 +282,7 @@ impl ProjectFiles {
             },
             dir: copy,
             _copy: None,
-            script_heads,
+            script_head,
             place: Some(format!("in container test:{path}")),
         }
     }
@@ -312,9 +312,9 @@ impl StagePlan {
             },
             lock_file: Lock {
                 version: Some(6),
-                environments: BTreeMap::new(),
+                environments: std::collections::BTreeMap::new(),
                 packages: Vec::new(),
-                platform_virtual_packages: BTreeMap::new(),
+                platform_virtual_packages: std::collections::BTreeMap::new(),
             },
             container_workdir: "/workdir/".to_string(),
             workdir: Workdir::new(workdir).expect("a workdir path"),

@@ -156,8 +156,8 @@ fn a_plan_refuses_what_cannot_be_staged_before_any_container() {
 fn a_container_plan_reads_the_copied_files_and_runs_under_a_pid_file() {
     let dir = tempfile::tempdir().unwrap();
     let copy = project(dir.path());
-    let heads = [("ci/check.sh".to_string(), b"#!/bin/bash -e\n".to_vec())];
-    let files = ProjectFiles::container_for_tests(copy.clone(), "/src/demo", heads.into());
+    let head = ("ci/check.sh".to_string(), b"#!/bin/bash -e\n".to_vec());
+    let files = ProjectFiles::container_for_tests(copy.clone(), "/src/demo", Some(head));
     let mut verify = VerifyArgs {
         verify_script: Some("ci/check.sh".into()),
         ..VerifyArgs::default()
@@ -181,8 +181,7 @@ fn a_container_plan_reads_the_copied_files_and_runs_under_a_pid_file() {
         ("ci/missing.sh", "/src/demo/ci/missing.sh"),
         ("/etc/profile", "neither in the project"),
     ] {
-        let files =
-            ProjectFiles::container_for_tests(copy.clone(), "/src/demo", Default::default());
+        let files = ProjectFiles::container_for_tests(copy.clone(), "/src/demo", None);
         verify.verify_script = Some(script.into());
         let err = build(&common(&dir.path().join("wd")), files, &verify).unwrap_err();
         assert_eq!(classify(&err), Status::InputError);
@@ -190,7 +189,7 @@ fn a_container_plan_reads_the_copied_files_and_runs_under_a_pid_file() {
     }
     // Errors about the project name the container's, not the copy's.
     std::fs::remove_file(copy.join("pixi.lock")).unwrap();
-    let files = ProjectFiles::container_for_tests(copy.clone(), "/src/demo", Default::default());
+    let files = ProjectFiles::container_for_tests(copy.clone(), "/src/demo", None);
     let err = build(
         &common(&dir.path().join("wd")),
         files,
