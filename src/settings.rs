@@ -19,6 +19,21 @@ pub struct Setting {
     pub default: &'static str,
 }
 
+impl Setting {
+    /// The setting as a whole number, `None` when it is not set; a value that is not one is an
+    /// error naming the variable and its value: "NAME=`value` is not `what`".
+    pub fn whole_number(&self, what: &str) -> Result<Option<u64>, String> {
+        match std::env::var(self.name) {
+            Ok(value) => value
+                .trim()
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| format!("{}=`{value}` is not {what}", self.name)),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
 pub const CONTAINER_MAX_LIFE: Setting = Setting {
     name: "PIXI_AIRGAP_CONTAINER_MAX_LIFE",
     about: "how long a container we create may live before it ends by itself: seconds, or with s, m, h or d (90m, 24h, 2d)",
@@ -102,6 +117,27 @@ pub fn help() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Unset is `None`, a number (spaces around it allowed) is read, anything else is an error
+    /// that names the variable, its value and what it should be.
+    #[test]
+    fn whole_numbers_from_the_environment() {
+        let setting = Setting {
+            name: "PIXI_AIRGAP_TEST_WHOLE_NUMBER",
+            about: "",
+            default: "",
+        };
+        std::env::remove_var(setting.name);
+        assert_eq!(setting.whole_number("a whole number"), Ok(None));
+        std::env::set_var(setting.name, " 42 ");
+        assert_eq!(setting.whole_number("a whole number"), Ok(Some(42)));
+        std::env::set_var(setting.name, "4k");
+        assert_eq!(
+            setting.whole_number("a whole number of bytes"),
+            Err("PIXI_AIRGAP_TEST_WHOLE_NUMBER=`4k` is not a whole number of bytes".to_string())
+        );
+        std::env::remove_var(setting.name);
+    }
 
     /// The README's table lists every setting with its own words and default (and nothing
     /// else of ours: a setting dropped from here must leave the README too).

@@ -138,14 +138,12 @@ impl Default for LogLimit {
 impl LogLimit {
     /// The default, or `PIXI_AIRGAP_MAX_LOG_BYTES` when set (a whole number of bytes).
     pub fn from_env() -> Result<Self, String> {
-        match std::env::var(MAX_LOG_BYTES_VAR) {
-            Ok(v) => v
-                .trim()
-                .parse::<u64>()
-                .map(|max_bytes| Self { max_bytes })
-                .map_err(|_| format!("{MAX_LOG_BYTES_VAR}=`{v}` is not a whole number of bytes")),
-            Err(_) => Ok(Self::default()),
-        }
+        Ok(
+            match crate::settings::MAX_LOG_BYTES.whole_number("a whole number of bytes")? {
+                Some(max_bytes) => Self { max_bytes },
+                None => Self::default(),
+            },
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::docker::ExecSpec;
 use crate::exit::InputError;
 use crate::session::{DownloadTo, Session};
-use crate::tar::extract::{self, ExtractLimits, RefusedEntry};
+use crate::tar::extract::{ExtractLimits, RefusedEntry};
 use crate::workdir::Workdir;
 
 use super::plan::StagePlan;
@@ -159,19 +159,15 @@ pub(super) async fn copy_back(
 /// `PIXI_AIRGAP_MAX_EXTRACT_BYTES` / `_ENTRIES` when set.
 pub(super) fn extract_limits() -> anyhow::Result<ExtractLimits> {
     let mut limits = ExtractLimits::default();
-    let read =
-        |var: &str| -> anyhow::Result<Option<u64>> {
-            match std::env::var(var) {
-                Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
-                    InputError::new(format!("{var}=`{v}` is not a whole number")).into()
-                }),
-                Err(_) => Ok(None),
-            }
-        };
-    if let Some(v) = read(extract::MAX_BYTES_VAR)? {
+    let read = |setting: crate::settings::Setting| {
+        setting
+            .whole_number("a whole number")
+            .map_err(InputError::new)
+    };
+    if let Some(v) = read(crate::settings::MAX_EXTRACT_BYTES)? {
         limits.max_bytes = v;
     }
-    if let Some(v) = read(extract::MAX_ENTRIES_VAR)? {
+    if let Some(v) = read(crate::settings::MAX_EXTRACT_ENTRIES)? {
         limits.max_entries = v;
     }
     Ok(limits)
