@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::common::*;
-use pixi_airgap::product::archive::{write, write_with, ArchiveFormat, ArchiveOptions};
+use pixi_airgap::product::archive::{
+    write, write_with, ArchiveFormat, ArchiveInfo, ArchiveOptions,
+};
 use pixi_airgap::product::split::SplitSize;
 use pixi_airgap::signing::SigningKey;
 
@@ -43,6 +45,20 @@ fn product(root: &Path) {
 }
 
 /// Deterministic bytes zstd cannot shrink.
+/// `root` archived as `product.<ext>` in `dir`, in parts of at most `split` (`None`: whole).
+fn write_split(
+    root: &Path,
+    dir: &Path,
+    format: ArchiveFormat,
+    split: Option<SplitSize>,
+) -> ArchiveInfo {
+    let options = ArchiveOptions {
+        split,
+        ..ArchiveOptions::new(format)
+    };
+    write_with(root, dir, "product", options).unwrap()
+}
+
 fn noise(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     (0..len)
@@ -116,16 +132,7 @@ fn split_parts_sha256_list_and_join_give_the_unsplit_archive() {
         std::fs::create_dir_all(&split_dir).unwrap();
         let whole = write(&root, &whole_dir, "product", format).unwrap();
         let size = SplitSize::new(40 << 10).unwrap();
-        let info = write_with(
-            &root,
-            &split_dir,
-            "product",
-            ArchiveOptions {
-                split: Some(size),
-                ..ArchiveOptions::new(format)
-            },
-        )
-        .unwrap();
+        let info = write_split(&root, &split_dir, format, Some(size));
         assert_eq!(info.sha256, whole.sha256);
         assert_eq!(info.size_bytes, whole.size_bytes);
         let split = info.split.as_ref().unwrap();
@@ -201,28 +208,10 @@ fn split_parts_are_deterministic_and_a_rewrite_removes_only_its_own_leftovers() 
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
     let size = SplitSize::new(30000);
-    let first = write_with(
-        &root,
-        &a,
-        "product",
-        ArchiveOptions {
-            split: size,
-            ..ArchiveOptions::new(ArchiveFormat::TarZst)
-        },
-    )
-    .unwrap();
+    let first = write_split(&root, &a, ArchiveFormat::TarZst, size);
     // mtimes must not matter.
     std::fs::write(root.join("envs.sh"), "export X=1\n").unwrap();
-    let second = write_with(
-        &root,
-        &b,
-        "product",
-        ArchiveOptions {
-            split: size,
-            ..ArchiveOptions::new(ArchiveFormat::TarZst)
-        },
-    )
-    .unwrap();
+    let second = write_split(&root, &b, ArchiveFormat::TarZst, size);
     let (p1, p2) = (
         &first.split.as_ref().unwrap().parts,
         &second.split.as_ref().unwrap().parts,
@@ -241,16 +230,7 @@ fn split_parts_are_deterministic_and_a_rewrite_removes_only_its_own_leftovers() 
 
     // Bigger parts into the same folder: the earlier extra parts go, a file of the user's stays.
     std::fs::write(a.join("notes.txt"), "mine").unwrap();
-    let bigger = write_with(
-        &root,
-        &a,
-        "product",
-        ArchiveOptions {
-            split: SplitSize::new(1 << 20),
-            ..ArchiveOptions::new(ArchiveFormat::TarZst)
-        },
-    )
-    .unwrap();
+    let bigger = write_split(&root, &a, ArchiveFormat::TarZst, SplitSize::new(1 << 20));
     assert_eq!(bigger.split.as_ref().unwrap().parts.len(), 1);
     assert_eq!(
         names_in(&a),
@@ -277,16 +257,7 @@ fn join_names_missing_and_damaged_parts_and_leaves_no_half_archive() {
     let dir = tmp.path().join("media");
     std::fs::create_dir_all(&dir).unwrap();
     let size = SplitSize::new(40 << 10);
-    let info = write_with(
-        &root,
-        &dir,
-        "product",
-        ArchiveOptions {
-            split: size,
-            ..ArchiveOptions::new(ArchiveFormat::Tar)
-        },
-    )
-    .unwrap();
+    let info = write_split(&root, &dir, ArchiveFormat::Tar, size);
     let parts = &info.split.as_ref().unwrap().parts;
     assert!(parts.len() >= 4);
     let missing = parts[1].path.clone();
@@ -354,30 +325,12 @@ fn join_and_extract_with_busybox_alone_on_path() {
     let dir = tmp.path().join("media-tar");
     std::fs::create_dir_all(&dir).unwrap();
     let size = SplitSize::new(40 << 10);
-    let info = write_with(
-        &root,
-        &dir,
-        "product",
-        ArchiveOptions {
-            split: size,
-            ..ArchiveOptions::new(ArchiveFormat::Tar)
-        },
-    )
-    .unwrap();
+    let info = write_split(&root, &dir, ArchiveFormat::Tar, size);
     std::fs::remove_file(&info.split.as_ref().unwrap().parts[0].path).unwrap();
     let output = join(&dir, &[busybox, "sh"], Some(&bin), &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("missing: product.tar.000"));
-    let info = write_with(
-        &root,
-        &dir,
-        "product",
-        ArchiveOptions {
-            split: size,
-            ..ArchiveOptions::new(ArchiveFormat::Tar)
-        },
-    )
-    .unwrap();
+    let info = write_split(&root, &dir, ArchiveFormat::Tar, size);
     let target = tmp.path().join("installed");
     let t = target.display().to_string();
     let output = join(&dir, &[busybox, "sh"], Some(&bin), &["--extract", &t]);
@@ -404,16 +357,7 @@ fn join_and_extract_with_busybox_alone_on_path() {
     // tar.zst: busybox joins it, and says what unpacking needs.
     let dir = tmp.path().join("media-zst");
     std::fs::create_dir_all(&dir).unwrap();
-    let info = write_with(
-        &root,
-        &dir,
-        "product",
-        ArchiveOptions {
-            split: size,
-            ..ArchiveOptions::new(ArchiveFormat::TarZst)
-        },
-    )
-    .unwrap();
+    let info = write_split(&root, &dir, ArchiveFormat::TarZst, size);
     let t = tmp.path().join("installed-zst").display().to_string();
     let output = join(&dir, &[busybox, "sh"], Some(&bin), &["--extract", &t]);
     assert_eq!(output.status.code(), Some(3));
